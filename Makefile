@@ -1,0 +1,50 @@
+# farcall: one virtual environment with every distribution of this repository installed
+# editable, plus .venv-compat with the official globus-compute-sdk for compatibility tests.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+COMPAT := .venv-compat
+COMPAT_SDK := globus-compute-sdk==4.19.*
+
+# Every distribution in the repository, installed editable with its test extras.
+DISTRIBUTIONS := core plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle
+PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
+
+.PHONY: install compat test demo bench bench-quick lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(PYPROJECTS) Makefile
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "farcall needs Python 3.10+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(foreach d,$(DISTRIBUTIONS),-e '$(d)[test]')
+	touch $@
+
+compat: $(COMPAT)/.installed
+
+$(COMPAT)/.installed: Makefile
+	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet '$(COMPAT_SDK)'
+	touch $@
+
+test: install compat
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python examples/demo.py
+
+bench: install compat
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py
+
+bench-quick: install compat
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py --quick
+
+lint: install
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(COMPAT) build dist .pytest_cache

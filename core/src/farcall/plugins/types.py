@@ -1,0 +1,126 @@
+"""The records that registration hooks yield, and the interfaces they build.
+
+Each plugin kind is a small frozen dataclass: a ``name`` to select it by, and a
+``factory`` that builds the object. Factories are where heavy imports belong, so
+that listing what is installed never imports dill, cloudpickle or globus-sdk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import click
+
+    from farcall.serialize.base import SerializationStrategy
+    from farcall.serialize.registry import StrategyRegistry
+
+
+@dataclass(frozen=True)
+class SerializationStrategyType:
+    """A serialization strategy, known by its two-character wire identifier.
+
+    ``factory`` receives the :class:`~farcall.serialize.registry.StrategyRegistry`
+    so that combining strategies can reach the others; most ignore it.
+    ``read_only`` strategies deserialize old payloads but are never chosen to
+    serialize (the deprecated identifiers of the wire format).
+    """
+
+    identifier: str
+    name: str
+    for_code: bool
+    factory: Callable[[StrategyRegistry], SerializationStrategy]
+    read_only: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        ident = self.identifier
+        if len(ident) != 2 or not ident.isascii() or not ident.isprintable() or ":" in ident:
+            raise ValueError(
+                f"strategy identifier {ident!r} of {self.name} must be two printable ASCII "
+                "characters other than ':'"
+            )
+
+
+@runtime_checkable
+class Authorizer(Protocol):
+    """What a login manager hands out: globus-sdk's authorizers fit this shape."""
+
+    def get_authorization_header(self) -> str | None: ...
+
+
+@runtime_checkable
+class LoginManager(Protocol):
+    """Serves credentials to a Client, after the protocol in the User Guide."""
+
+    def ensure_logged_in(self) -> Any: ...
+
+    def logout(self) -> Any: ...
+
+    def get_authorizer(self) -> Authorizer: ...
+
+
+@dataclass(frozen=True)
+class LoginManagerType:
+    """A way to log in. ``factory(settings)`` returns a manager, or None when it
+    does not apply here (no credentials of its kind), so managers form a chain."""
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], LoginManager | None]
+    description: str = ""
+
+
+@runtime_checkable
+class ResultCache(Protocol):
+    """Keeps completed task documents so results are not fetched twice."""
+
+    def get(self, task_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, task_id: str, document: dict[str, Any]) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResultCacheType:
+    """A result cache backend; ``factory(settings)`` builds it."""
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], ResultCache]
+    description: str = ""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Carries SDK calls to the service and returns the decoded JSON answer."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TransportType:
+    """A transport; ``factory(base_url, authorizer, settings)`` builds it."""
+
+    name: str
+    factory: Callable[[str, Authorizer | None, Mapping[str, Any]], Transport]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CliCommandType:
+    """A ``click`` command or group mounted under the ``farcall`` command."""
+
+    name: str
+    command: click.Command
+    description: str = field(default="")

@@ -1,0 +1,1 @@
+"""Test helpers farcall ships for plugin authors (and uses on its own plugins)."""

@@ -1,0 +1,128 @@
+"""The dill strategies of the Globus Compute wire format."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from farcall.errors import DeserializationError
+from farcall.serialize.base import SerializationStrategy
+from farcall_serializer_dill import fastpickle
+
+if TYPE_CHECKING:
+    from farcall.serialize.registry import StrategyRegistry
+
+
+def _b64(data: bytes) -> str:
+    # MIME base64 with line breaks, exactly what codecs' "base64" codec writes.
+    return base64.encodebytes(data).decode("ascii")
+
+
+def _unb64(body: str) -> bytes:
+    return binascii.a2b_base64(body)
+
+
+def _exec_named(name: str, source: str) -> Any:
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    return namespace[name]
+
+
+class DillDataBase64(SerializationStrategy):
+    identifier = "00"
+    for_code = False
+
+    def dumps(self, obj: Any) -> str:
+        return _b64(fastpickle.dumps_data(obj))
+
+    def loads(self, body: str) -> Any:
+        return fastpickle.loads(_unb64(body))
+
+
+class DillCode(SerializationStrategy):
+    identifier = "01"
+    for_code = True
+
+    def dumps(self, obj: Any) -> str:
+        return _b64(fastpickle.dumps_function(obj))
+
+    def loads(self, body: str) -> Any:
+        return fastpickle.loads(_unb64(body))
+
+
+class PureSourceDill(SerializationStrategy):
+    """``name:source``; works for functions typed into an interpreter."""
+
+    identifier = "sd"
+    for_code = True
+
+    def dumps(self, obj: Any) -> str:
+        import dill.source
+
+        return f"{obj.__name__}:{dill.source.getsource(obj, lstrip=True)}"
+
+    def loads(self, body: str) -> Any:
+        name, source = body.split(":", 1)
+        return _exec_named(name, source)
+
+
+class _DillSourceTuple(SerializationStrategy):
+    """Deprecated strategies holding base64 of ``dill.dumps((name, source))``."""
+
+    for_code = True
+
+    def dumps(self, obj: Any) -> str:
+        raise NotImplementedError(f"strategy {self.identifier} is deprecated: read only")
+
+    def loads(self, body: str) -> Any:
+        name, source = fastpickle.loads(_unb64(body))
+        return _exec_named(name, source)
+
+
+class DillCodeSource(_DillSourceTuple):
+    identifier = "04"
+
+
+class DillCodeTextInspect(_DillSourceTuple):
+    identifier = "03"
+
+
+class PickleCode(SerializationStrategy):
+    identifier = "02"
+    for_code = True
+
+    def dumps(self, obj: Any) -> str:
+        raise NotImplementedError("strategy 02 (pickle) is legacy: read only")
+
+    def loads(self, body: str) -> Any:
+        return pickle.loads(_unb64(body))
+
+
+class CombinedCode(SerializationStrategy):
+    """Deprecated ``10``: ``":".join`` of header/body pairs, read the first that works."""
+
+    identifier = "10"
+    for_code = True
+
+    def __init__(self, registry: StrategyRegistry) -> None:
+        self.registry = registry
+
+    def dumps(self, obj: Any) -> str:
+        raise NotImplementedError("strategy 10 (CombinedCode) is deprecated: read only")
+
+    def loads(self, body: str) -> Any:
+        parts = body.split(":")
+        errors = []
+        for header, encoded in zip(parts[::2], parts[1::2]):
+            ident = header.rstrip("\n")
+            if len(header) != 3 or ident not in self.registry.types or ident == self.identifier:
+                continue
+            try:
+                return self.registry.strategy(ident).loads(encoded)
+            except Exception as exc:
+                errors.append(f"{ident}: {type(exc).__name__}: {exc}")
+        raise DeserializationError(
+            "no part of the CombinedCode payload could be read: " + ("; ".join(errors) or "none")
+        )
