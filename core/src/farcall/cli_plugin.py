@@ -1,55 +1,54 @@
-"""The core's own commands: ``farcall plugins``."""
+"""The core's own commands: ``farcall plugins``. click is imported only when used."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-import click
-
 from farcall.plugins import hookimpl
 from farcall.plugins.types import CliCommandType
 
 
-@click.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def plugins_command(as_json: bool) -> None:
-    """List installed plugins and what each one provides."""
-    import json
+def plugins_command():
+    import click
 
-    from farcall.plugins import get_plugin_manager
+    @click.command("plugins")
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    def plugins(as_json: bool) -> None:
+        """List installed plugins and what each one provides."""
+        import json
 
-    pm = get_plugin_manager()
-    kinds = {
-        "serialization strategies": pm.serialization_strategies(),
-        "login managers": pm.login_managers(),
-        "result caches": pm.result_caches(),
-        "transports": pm.transports(),
-        "commands": pm.cli_commands(),
-    }
-    plugins = [
-        {"name": name, "distribution": pm.distribution_of(name)}
-        for name, _plugin in pm.list_name_plugin()
-        if name is not None and not name.startswith("_")
-    ]
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"plugins": plugins, **{kind: sorted(table) for kind, table in kinds.items()}},
-                indent=2,
-            )
-        )
-        return
-    click.echo("Plugins:")
-    for entry in plugins:
-        click.echo(f"  {entry['name']}  ({entry['distribution']})")
-    for kind, table in kinds.items():
-        click.echo(f"{kind.capitalize()}:")
-        for name, record in sorted(table.items()):
-            label = getattr(record, "name", name)
-            extra = f"  {label}" if label != name else ""
-            click.echo(f"  {name}{extra}")
+        from farcall.plugins import get_plugin_manager
+
+        pm = get_plugin_manager()
+        kinds = {
+            "serialization strategies": pm.serialization_strategies(),
+            "login managers": pm.login_managers(),
+            "result caches": pm.result_caches(),
+            "transports": pm.transports(),
+            "commands": pm.cli_commands(),
+        }
+        plugins = [
+            {"name": name, "distribution": pm.distribution_of(name)}
+            for name, _plugin in pm.list_name_plugin()
+            if name is not None and not name.startswith("_")
+        ]
+        if as_json:
+            listing = {kind: sorted(table) for kind, table in kinds.items()}
+            click.echo(json.dumps({"plugins": plugins, **listing}, indent=2))
+            return
+        click.echo("Plugins:")
+        for entry in plugins:
+            click.echo(f"  {entry['name']}  ({entry['distribution']})")
+        for kind, table in kinds.items():
+            click.echo(f"{kind.capitalize()}:")
+            for name, record in sorted(table.items()):
+                label = getattr(record, "name", name)
+                extra = f"  {label}" if label != name else ""
+                click.echo(f"  {name}{extra}")
+
+    return plugins
 
 
 @hookimpl(trylast=True)
 def farcall_cli_commands() -> Iterable[CliCommandType]:
-    return [CliCommandType("plugins", plugins_command, "list installed plugins")]
+    return [CliCommandType("plugins", plugins_command(), "list installed plugins")]

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 #: installed plugin providing the same name takes precedence.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "farcall.serialize.builtin_plugin",
+    "farcall.sdk.builtin_plugin",
     "farcall.cli_plugin",
 )
 CORE_DISTRIBUTION = "farcall"
@@ -64,13 +65,17 @@ class FarcallPluginManager(pluggy.PluginManager):
         except pluggy.PluginValidationError as exc:
             label = name or getattr(plugin, "__name__", repr(plugin))
             raise PluginError(
-                f"farcall plugin {label!r} ({self._distributions.get(label, 'unknown distribution')}) "
-                f"is not valid: {exc}"
+                f"farcall plugin {label!r} "
+                f"({self._distributions.get(label, 'unknown distribution')}) is not valid: {exc}"
             ) from exc
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         self._tables.clear()
         return super().unregister(plugin, name)
+
+    def list_name_plugin(self) -> list[tuple[str, Any]]:
+        """Registered plugins only: pluggy also lists blocked names, paired with None."""
+        return [(name, plugin) for name, plugin in super().list_name_plugin() if plugin is not None]
 
     def register_defaults(self) -> None:
         """Register the core's built-in plugins, skipping blocked ones."""
@@ -88,9 +93,17 @@ class FarcallPluginManager(pluggy.PluginManager):
         """
         count = 0
         for ep in entry_points(group=PROJECT_NAME):
-            if self.is_blocked(ep.name) or self.has_plugin(ep.name):
+            if self.is_blocked(ep.name):
                 continue
             dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+            if self.has_plugin(ep.name):
+                if self.distribution_of(ep.name) == dist:
+                    continue  # loaded already
+                raise PluginConflictError(
+                    f"two farcall plugins are named {ep.name!r}: {self.describe(ep.name)} and "
+                    f"{ep.name!r} (distribution {dist}). Uninstall one of them, or set "
+                    f"{ENV_BLOCK_PLUGINS}={ep.name} to skip both."
+                )
             self._distributions[ep.name] = dist
             try:
                 plugin = ep.load()

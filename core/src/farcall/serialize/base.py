@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 
@@ -26,3 +27,16 @@ class SerializationStrategy(ABC):
     @abstractmethod
     def loads(self, body: str) -> Any:
         """Return the object a body stands for; raise any exception if it cannot."""
+
+
+class NestingStrategy(SerializationStrategy):
+    """A strategy whose body holds other strategies' payloads (``12``, ``13``, ``10``).
+
+    The :class:`~farcall.serialize.Serializer` reads such bodies through
+    :meth:`loads_with`, handing in its own ``deserialize`` so that every inner payload
+    passes the same allowlist as the outer one.
+    """
+
+    @abstractmethod
+    def loads_with(self, body: str, read: Callable[[str], Any]) -> Any:
+        """Rebuild the object, reading each inner ``"id\\nbody"`` payload with ``read``."""

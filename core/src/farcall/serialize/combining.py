@@ -12,14 +12,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from farcall.errors import DeserializationError, SerializationError
-from farcall.serialize.base import SerializationStrategy
+from farcall.serialize.base import NestingStrategy
 from farcall.serialize.packing import pack_buffers, unpack_buffers
 
 if TYPE_CHECKING:
     from farcall.serialize.registry import StrategyRegistry
 
 
-class CombiningStrategy(SerializationStrategy):
+class CombiningStrategy(NestingStrategy):
     """Packs the output of several strategies; reads the first member that works."""
 
     preferred: ClassVar[tuple[str, ...]]

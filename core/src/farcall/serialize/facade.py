@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from farcall.errors import DeserializationError, SerializationError, UnknownPluginError
-from farcall.serialize.base import SerializationStrategy
-from farcall.serialize.combining import CombiningStrategy
+from farcall.serialize.base import NestingStrategy, SerializationStrategy
 from farcall.serialize.packing import pack_buffers, unpack_buffers
 from farcall.serialize.registry import StrategyRegistry, default_registry
 
@@ -39,7 +38,7 @@ class Serializer:
         self.code_strategy = self._choose(code_strategy, True, DEFAULT_CODE_STRATEGIES)
         self.data_strategy = self._choose(data_strategy, False, DEFAULT_DATA_STRATEGIES)
         self.allowed: frozenset[str] | None = (
-            None if allowed is None else frozenset(self._resolve(a) for a in allowed)
+            None if allowed is None else frozenset(self._allowed_id(a) for a in allowed)
         )
         self._readers: dict[str, SerializationStrategy] = {}
 
@@ -53,6 +52,12 @@ class Serializer:
             if record.name == spec:
                 return ident
         return self.registry.type_of(spec).identifier  # raises UnknownPluginError with hints
+
+    def _allowed_id(self, spec: str) -> str:
+        """Allowlists may name identifiers that are not installed: refusing needs no plugin."""
+        if len(spec) == 2 and spec not in self.registry.types:
+            return spec
+        return self._resolve(spec)
 
     def _choose(self, spec: str | None, for_code: bool, defaults: tuple[str, ...]) -> str | None:
         kind = "code" if for_code else "data"
@@ -79,11 +84,13 @@ class Serializer:
     def serialize(self, obj: Any) -> str:
         """``obj`` as a header and a body, with the code or the data strategy."""
         for_code = callable(obj)
+        kind = "code" if for_code else "data"
         ident = self.code_strategy if for_code else self.data_strategy
         if ident is None:
+            source = " or farcall-serializer-source" if for_code else ""
             raise SerializationError(
-                "no code serialization strategy is installed; install farcall-serializer-dill "
-                "(pip install farcall-serializer-dill) or farcall-serializer-source"
+                f"no {kind} serialization strategy is installed; install farcall-serializer-dill "
+                f"(pip install farcall-serializer-dill){source}"
             )
         strategy = self.registry.strategy(ident)
         try:
@@ -91,7 +98,6 @@ class Serializer:
         except SerializationError:
             raise
         except Exception as exc:
-            kind = "code" if for_code else "data"
             raise SerializationError(
                 f"{kind} strategy {self.registry.types[ident].name} ({ident}) could not "
                 f"serialize {type(obj).__name__}: {type(exc).__name__}: {exc}"
@@ -113,6 +119,11 @@ class Serializer:
             reader = self.registry.strategy(ident)
         except UnknownPluginError as exc:
             raise DeserializationError(f"unknown strategy header {ident!r}: {exc}") from None
+        except Exception as exc:  # the plugin is installed but cannot build its strategy
+            raise DeserializationError(
+                f"strategy {ident!r} is installed but could not be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         self._readers[ident] = reader
         return reader
 
@@ -129,7 +140,7 @@ class Serializer:
         ident = payload[:2]
         reader = self._reader(ident)
         try:
-            if isinstance(reader, CombiningStrategy):
+            if isinstance(reader, NestingStrategy):
                 return reader.loads_with(payload[3:], self.deserialize)
             return reader.loads(payload[3:])
         except DeserializationError:

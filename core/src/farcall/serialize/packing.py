@@ -34,7 +34,8 @@ def unpack_buffers(packed: str) -> list[str]:
             )
         digits = packed[pos:newline]
         if not (digits.isascii() and digits.isdigit()):
-            what = "negative" if digits.startswith("-") else "not a non-negative integer"
+            negative = digits.startswith("-") and digits[1:].isascii() and digits[1:].isdigit()
+            what = "negative" if negative else "not a non-negative integer"
             raise DeserializationError(
                 f"packed buffer {number} at offset {pos}: length {digits!r} is {what}"
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from farcall.errors import DeserializationError, UnknownPluginError
+from farcall.errors import UnknownPluginError
 from farcall.serialize.base import SerializationStrategy
 
 if TYPE_CHECKING:
@@ -18,7 +18,9 @@ class StrategyRegistry:
 
     def __init__(self, plugin_manager: FarcallPluginManager) -> None:
         self.plugin_manager = plugin_manager
-        self.types: dict[str, SerializationStrategyType] = plugin_manager.serialization_strategies()
+        self.types: dict[str, SerializationStrategyType] = (
+            plugin_manager.serialization_strategies()
+        )
         self._instances: dict[str, SerializationStrategy] = {}
 
     def identifiers(self, *, for_code: bool | None = None, writable: bool = False) -> list[str]:
@@ -47,13 +49,6 @@ class StrategyRegistry:
             )
         self._instances[identifier] = instance
         return instance
-
-    def reader(self, identifier: str) -> SerializationStrategy:
-        """Like :meth:`strategy`, but an unknown identifier is a DeserializationError."""
-        try:
-            return self.strategy(identifier)
-        except UnknownPluginError as exc:
-            raise DeserializationError(f"cannot read a payload with header {identifier!r}: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import pickle
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from farcall.errors import DeserializationError
-from farcall.serialize.base import SerializationStrategy
+from farcall.serialize.base import NestingStrategy, SerializationStrategy
 from farcall_serializer_dill import fastpickle
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class PickleCode(SerializationStrategy):
         return pickle.loads(_unb64(body))
 
 
-class CombinedCode(SerializationStrategy):
+class CombinedCode(NestingStrategy):
     """Deprecated ``10``: ``":".join`` of header/body pairs, read the first that works."""
 
     identifier = "10"
@@ -113,16 +114,20 @@ class CombinedCode(SerializationStrategy):
         raise NotImplementedError("strategy 10 (CombinedCode) is deprecated: read only")
 
     def loads(self, body: str) -> Any:
+        from farcall.serialize import Serializer
+
+        return self.loads_with(body, Serializer(registry=self.registry).deserialize)
+
+    def loads_with(self, body: str, read: Callable[[str], Any]) -> Any:
         parts = body.split(":")
         errors = []
         for header, encoded in zip(parts[::2], parts[1::2]):
-            ident = header.rstrip("\n")
-            if len(header) != 3 or ident not in self.registry.types or ident == self.identifier:
-                continue
+            if len(header) != 3 or header[2] != "\n" or header[:2] == self.identifier:
+                continue  # the source parts contain colons; skip what they break
             try:
-                return self.registry.strategy(ident).loads(encoded)
+                return read(header + encoded)
             except Exception as exc:
-                errors.append(f"{ident}: {type(exc).__name__}: {exc}")
+                errors.append(f"{header[:2]}: {type(exc).__name__}: {exc}")
         raise DeserializationError(
             "no part of the CombinedCode payload could be read: " + ("; ".join(errors) or "none")
         )

@@ -1,0 +1,52 @@
+"""A batch of tasks, built locally and submitted with ``Client.batch_run``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from farcall.errors import FarcallError
+from farcall.serialize import Serializer
+
+
+def canonical_id(value: Any, what: str) -> str:
+    """A UUID given as ``uuid.UUID`` or a string of any case, in canonical form."""
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except (ValueError, AttributeError, TypeError):
+        raise FarcallError(f"{what} must be a UUID, not {value!r}") from None
+
+
+class Batch:
+    """Tasks in the order they were added; each may name its own endpoint and function."""
+
+    def __init__(
+        self,
+        serializer: Serializer,
+        *,
+        task_group_id: str | None = None,
+        resource_specification: dict[str, Any] | None = None,
+        result_serializers: list[str] | None = None,
+    ) -> None:
+        self._serializer = serializer
+        self.tasks: list[tuple[str, str, str]] = []
+        self.task_group_id = task_group_id
+        self.resource_specification = resource_specification
+        self.result_serializers = result_serializers
+
+    def add(self, *args: Any, endpoint_id: Any, function_id: Any, **kwargs: Any) -> None:
+        """Add a call of ``function_id`` on ``endpoint_id`` with these arguments."""
+        s = self._serializer
+        payload = s.pack_buffers([s.serialize(args), s.serialize(kwargs)])
+        self.tasks.append(
+            (canonical_id(endpoint_id, "endpoint_id"), canonical_id(function_id, "function_id"), payload)
+        )
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def __repr__(self) -> str:
+        return f"<Batch of {len(self.tasks)} tasks>"

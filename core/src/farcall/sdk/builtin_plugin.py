@@ -1,0 +1,41 @@
+"""The SDK's defaults: the http transport, the memory cache, static tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from farcall.plugins import hookimpl
+from farcall.plugins.types import LoginManagerType, ResultCacheType, TransportType
+
+
+def _http(base_url, authorizer, settings):
+    from farcall.sdk.http_transport import HttpTransport
+
+    return HttpTransport(base_url, authorizer, settings)
+
+
+def _memory(settings):
+    from farcall.sdk.memory_cache import MemoryResultCache
+
+    return MemoryResultCache(settings)
+
+
+def _static(settings):
+    from farcall.sdk.login import static_token_factory
+
+    return static_token_factory(settings)
+
+
+@hookimpl(trylast=True)
+def farcall_transports() -> Iterable[TransportType]:
+    return [TransportType("http", _http, "HTTP(S) with pooled connections and retries")]
+
+
+@hookimpl(trylast=True)
+def farcall_result_caches() -> Iterable[ResultCacheType]:
+    return [ResultCacheType("memory", _memory, "completed results, for this session")]
+
+
+@hookimpl(trylast=True)
+def farcall_login_managers() -> Iterable[LoginManagerType]:
+    return [LoginManagerType("static-token", _static, "FARCALL_TOKEN or the farcall dev profile")]

@@ -1,0 +1,378 @@
+"""The Client of the User Guide, speaking the Globus Compute REST API."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from farcall.plugins import get_plugin_manager
+from farcall.plugins.manager import FarcallPluginManager
+from farcall.sdk.batch import Batch, canonical_id
+from farcall.sdk.errors import FarcallAPIError, TaskExecutionFailed, TaskPending
+from farcall.sdk.login import authorizer_of, choose_login_manager
+from farcall.sdk.profile import load_profile
+from farcall.serialize import Serializer
+
+COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
+TERMINAL = ("success", "failed")
+#: Payload bytes per submit request, below the service's default 10 MB body limit.
+SUBMIT_CHUNK_CHARS = 4_000_000
+STATUS_CHUNK = 2_000
+
+
+class Client:
+    """Register functions, run them on endpoints, and collect their results.
+
+    With no arguments the Client finds its service and credentials itself (see
+    :mod:`farcall.sdk.profile`). ``login_manager`` replaces the credential chain;
+    ``force_login=True`` logs out first and drops every cached lookup.
+    """
+
+    FUNCX_SCOPE = COMPUTE_SCOPE
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        login_manager: Any = None,
+        force_login: bool = False,
+        transport: str = "http",
+        result_cache: str = "memory",
+        serializer: Serializer | None = None,
+        plugin_manager: FarcallPluginManager | None = None,
+        **settings: Any,
+    ) -> None:
+        self.plugin_manager = plugin_manager or get_plugin_manager()
+        profile = load_profile(base_url)
+        self.base_url = profile.base_url
+        self.profile = profile
+        self.settings: dict[str, Any] = {"token": profile.token, "base_url": self.base_url, **settings}
+        self.login_manager = login_manager or choose_login_manager(self.plugin_manager, self.settings)
+        if force_login:
+            self.login_manager.logout()
+        self.login_manager.ensure_logged_in()
+        authorizer = authorizer_of(self.login_manager, self.base_url)
+        self.transport = self.plugin_manager.get_transport(transport).factory(
+            self.base_url, authorizer, self.settings
+        )
+        self.result_cache = self.plugin_manager.get_result_cache(result_cache).factory(self.settings)
+        self.serializer = serializer or Serializer()
+        self._lookups: dict[tuple[str, str], Any] = {}
+        self._long_poll = True
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.transport.request(method, path, **kwargs)
+
+    def _cached_lookup(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
+        """Lookups are cached for this client's credentials, as the guide describes."""
+        try:
+            return self._lookups[(kind, key)]
+        except KeyError:
+            value = self._lookups[(kind, key)] = fetch()
+            return value
+
+    def version(self) -> dict[str, Any]:
+        return self._call("GET", "/v2/version", params={"service": "all"})
+
+    # -- functions ----------------------------------------------------------------------
+
+    def register_function(
+        self,
+        function: Callable[..., Any],
+        function_name: str | None = None,
+        *,
+        description: str | None = None,
+        group: Any = None,
+        public: bool = False,
+        container_uuid: Any = None,
+    ) -> str:
+        """Register ``function`` and return its id; imports belong inside its body."""
+        body: dict[str, Any] = {
+            "function_name": function_name or function.__name__,
+            "function_code": self.serializer.pack_buffers([self.serializer.serialize(function)]),
+            "serialized": True,
+            "meta": self._meta(),
+            "description": description,
+            "public": bool(public),
+        }
+        if group is not None:
+            body["group"] = canonical_id(group, "group")
+        if container_uuid is not None:
+            body["container_uuid"] = canonical_id(container_uuid, "container_uuid")
+        return self._call("POST", "/v3/functions", json=body)["function_uuid"]
+
+    def register_source_code(
+        self,
+        source: str,
+        function_name: str,
+        *,
+        description: str | None = None,
+        group: Any = None,
+        public: bool = False,
+    ) -> str:
+        """Register a function given as source text; it is rebuilt with ``exec``."""
+        body: dict[str, Any] = {
+            "function_name": function_name,
+            "function_code": source,
+            "serialized": False,
+            "meta": self._meta(),
+            "description": description,
+            "public": bool(public),
+        }
+        if group is not None:
+            body["group"] = canonical_id(group, "group")
+        return self._call("POST", "/v3/functions", json=body)["function_uuid"]
+
+    def _meta(self) -> dict[str, Any]:
+        from farcall import __version__
+
+        return {
+            "python_version": platform.python_version(),
+            "sdk_version": f"farcall-{__version__}",
+            "serde_identifier": self.serializer.code_strategy,
+        }
+
+    def get_function(self, function_id: Any) -> dict[str, Any]:
+        fid = canonical_id(function_id, "function_id")
+        return self._cached_lookup("function", fid, lambda: self._call("GET", f"/v2/functions/{fid}"))
+
+    def delete_function(self, function_id: Any) -> Any:
+        fid = canonical_id(function_id, "function_id")
+        self._lookups.pop(("function", fid), None)
+        return self._call("DELETE", f"/v2/functions/{fid}")
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    def get_endpoints(self, role: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/v2/endpoints", params={"role": role} if role else None)
+
+    def get_endpoint_status(self, endpoint_id: Any) -> dict[str, Any]:
+        eid = canonical_id(endpoint_id, "endpoint_id")
+        return self._call("GET", f"/v2/endpoints/{eid}/status")
+
+    def get_endpoint_metadata(self, endpoint_id: Any) -> dict[str, Any]:
+        eid = canonical_id(endpoint_id, "endpoint_id")
+        return self._cached_lookup("endpoint", eid, lambda: self._call("GET", f"/v2/endpoints/{eid}"))
+
+    # -- running ------------------------------------------------------------------------
+
+    def create_batch(
+        self,
+        task_group_id: Any = None,
+        resource_specification: dict[str, Any] | None = None,
+        result_serializers: list[str] | None = None,
+    ) -> Batch:
+        return Batch(
+            self.serializer,
+            task_group_id=None if task_group_id is None else canonical_id(task_group_id, "task_group_id"),
+            resource_specification=resource_specification,
+            result_serializers=result_serializers,
+        )
+
+    def run(self, *args: Any, endpoint_id: Any, function_id: Any, **kwargs: Any) -> str:
+        """Start ``function_id(*args, **kwargs)`` on ``endpoint_id``; return the task id."""
+        batch = self.create_batch()
+        batch.add(*args, endpoint_id=endpoint_id, function_id=function_id, **kwargs)
+        return self.batch_run(batch)[0]
+
+    def batch_run(self, batch: Batch) -> list[str]:
+        """Submit a batch; the task ids come back in the order tasks were added.
+
+        Tasks are grouped into one request per endpoint (split only when a request
+        would exceed the service's body limit).
+        """
+        task_ids: list[str | None] = [None] * len(batch.tasks)
+        by_endpoint: dict[str, list[int]] = {}
+        for index, (endpoint_id, _fn, _payload) in enumerate(batch.tasks):
+            by_endpoint.setdefault(endpoint_id, []).append(index)
+        for endpoint_id, indices in by_endpoint.items():
+            for chunk in _chunks_by_size(indices, batch.tasks):
+                self._submit(endpoint_id, chunk, batch, task_ids)
+        return [tid for tid in task_ids if tid is not None]
+
+    def _submit(self, endpoint_id: str, indices: list[int], batch: Batch, out: list[str | None]) -> None:
+        tasks: dict[str, list[str]] = {}
+        slots: list[tuple[str, int]] = []
+        for index in indices:
+            _ep, function_id, payload = batch.tasks[index]
+            payloads = tasks.setdefault(function_id, [])
+            slots.append((function_id, len(payloads)))
+            payloads.append(payload)
+        body: dict[str, Any] = {"create_queue": False, "tasks": tasks}
+        if batch.task_group_id:
+            body["task_group_id"] = batch.task_group_id
+        if batch.resource_specification:
+            body["resource_specification"] = batch.resource_specification
+        if batch.result_serializers:
+            body["result_serializers"] = batch.result_serializers
+        answer = self._call("POST", f"/v3/endpoints/{endpoint_id}/submit", json=body)
+        for index, (function_id, position) in zip(indices, slots):
+            out[index] = answer["tasks"][function_id][position]
+
+    # -- results ------------------------------------------------------------------------
+
+    def _documents(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Task documents, terminal ones from the result cache, the rest from the service."""
+        documents: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for tid in task_ids:
+            cached = self.result_cache.get(tid)
+            if cached is not None:
+                documents[tid] = cached
+            else:
+                missing.append(tid)
+        for start in range(0, len(missing), STATUS_CHUNK):
+            chunk = missing[start : start + STATUS_CHUNK]
+            if len(chunk) == 1:
+                answer = {chunk[0]: self._call("GET", f"/v2/tasks/{chunk[0]}")}
+            else:
+                answer = self._call("POST", "/v2/batch_status", json={"task_ids": chunk})["results"]
+            for tid in chunk:
+                document = answer.get(tid) or {"task_id": tid, "status": "unknown"}
+                if document.get("status") in TERMINAL:
+                    self.result_cache.put(tid, document)
+                documents[tid] = document
+        return documents
+
+    def _entry(self, document: dict[str, Any]) -> dict[str, Any]:
+        """The guide's per-task dict: pending, status, and result or exception."""
+        status = str(document.get("status", "unknown")).lower()
+        if status not in TERMINAL:
+            return {"pending": True, "status": status}
+        entry: dict[str, Any] = {
+            "pending": False,
+            "status": status,
+            "completion_t": document.get("completion_t"),
+        }
+        if status == "success":
+            entry["result"] = self.serializer.deserialize(document["result"])
+        else:
+            entry["exception"] = self._exception(document)
+        return entry
+
+    def _exception(self, document: dict[str, Any]) -> BaseException:
+        """The remote exception itself when it can be rebuilt, else TaskExecutionFailed."""
+        text = str(document.get("exception") or document.get("reason") or "unknown failure")
+        data = document.get("exception_data")
+        if data:
+            try:
+                exc = self.serializer.deserialize(data)
+            except Exception:
+                exc = None
+            if isinstance(exc, BaseException):
+                exc.remote_traceback = text  # type: ignore[attr-defined]
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"Remote traceback:\n{text}")
+                return exc
+        return TaskExecutionFailed(text, document.get("completion_t"))
+
+    def get_task(self, task_id: Any) -> dict[str, Any]:
+        """The status of one task, with its result or exception once it has ended."""
+        tid = canonical_id(task_id, "task_id")
+        document = self._documents([tid])[tid]
+        return {"task_id": tid, **self._entry(document), "details": document.get("details")}
+
+    def get_result(self, task_id: Any) -> Any:
+        """The task's result; raises TaskPending while it runs, or the remote exception."""
+        tid = canonical_id(task_id, "task_id")
+        entry = self._entry(self._documents([tid])[tid])
+        if entry["pending"]:
+            raise TaskPending(entry["status"])
+        if entry["status"] == "failed":
+            raise entry["exception"]
+        return entry["result"]
+
+    def get_batch_result(self, task_id_list: Iterable[Any]) -> dict[str, dict[str, Any]]:
+        """Every requested task, keyed by id; failed tasks carry their ``exception``."""
+        ids = [canonical_id(t, "task_id") for t in task_id_list]
+        documents = self._documents(ids)
+        return {tid: self._entry(documents[tid]) for tid in ids}
+
+    def wait_any(self, task_ids: Iterable[Any], timeout: float = 10.0) -> dict[str, dict[str, Any]]:
+        """Entries of the given tasks that have ended, waiting up to ``timeout`` for one.
+
+        The service answers the moment any of them ends (a long-poll), so callers do not
+        sleep between checks. Against a service without that route, polls with backoff.
+        """
+        ids = [canonical_id(t, "task_id") for t in task_ids]
+        done = {tid: doc for tid in ids if (doc := self.result_cache.get(tid)) is not None}
+        remaining = [tid for tid in ids if tid not in done]
+        if remaining and not done:
+            if self._long_poll:
+                try:
+                    answer = self._call(
+                        "POST", "/farcall/v1/tasks/wait",
+                        json={"task_ids": remaining, "timeout": timeout}, timeout=timeout + 30,
+                    )
+                except FarcallAPIError as exc:
+                    if exc.http_status not in (404, 405):
+                        raise
+                    self._long_poll = False
+                else:
+                    for tid, document in answer["results"].items():
+                        self.result_cache.put(tid, document)
+                        done[tid] = document
+            if not self._long_poll:
+                done = self._poll_until_any(remaining, timeout)
+        return {tid: self._entry(document) for tid, document in done.items()}
+
+    def _poll_until_any(self, ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+        deadline, delay = time.monotonic() + timeout, 0.005
+        while True:
+            documents = self._documents(ids)
+            done = {t: d for t, d in documents.items() if d.get("status") in TERMINAL}
+            if done or time.monotonic() >= deadline:
+                return done
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def wait(
+        self, task_ids: Iterable[Any], timeout: float | None = None, progress: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until every task has ended and return their ``get_batch_result`` entries.
+
+        Shows a progress bar on a terminal (nothing otherwise); raises TimeoutError
+        after ``timeout`` seconds.
+        """
+        ids = [canonical_id(t, "task_id") for t in task_ids]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        show = progress and sys.stderr.isatty()
+        results: dict[str, dict[str, Any]] = {}
+        while True:
+            remaining = [tid for tid in ids if tid not in results]
+            if show:
+                _progress(len(ids) - len(remaining), len(ids))
+            if not remaining:
+                if show:
+                    sys.stderr.write("\n")
+                return {tid: results[tid] for tid in ids}
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"{len(remaining)} of {len(ids)} tasks still pending")
+            results.update(self.wait_any(remaining, timeout=min(left or 10.0, 10.0)))
+
+
+def _chunks_by_size(indices: list[int], tasks: list[tuple[str, str, str]]) -> Iterable[list[int]]:
+    chunk: list[int] = []
+    size = 0
+    for index in indices:
+        length = len(tasks[index][2]) + 64
+        if chunk and size + length > SUBMIT_CHUNK_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(index)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} tasks done")
+    sys.stderr.flush()

@@ -1,0 +1,80 @@
+"""Login managers: the core's static-token manager and the chain that picks one.
+
+A login manager is anything with ``ensure_logged_in()``, ``logout()`` and
+``get_authorizer()`` (see :class:`farcall.plugins.types.LoginManager`). Managers
+written for the User Guide's protocol, which offer ``get_web_client(base_url=...)``
+instead of ``get_authorizer()``, work too: the web client's authorizer is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from farcall.errors import FarcallError
+from farcall.plugins.manager import FarcallPluginManager
+from farcall.plugins.types import Authorizer, LoginManager
+
+
+class StaticTokenAuthorizer:
+    """Sends one fixed bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_authorization_header(self) -> str:
+        return f"Bearer {self._token}"
+
+    def __repr__(self) -> str:  # never show the token
+        return "StaticTokenAuthorizer(<hidden>)"
+
+
+class StaticTokenLoginManager:
+    """Uses a token issued by ``farcall server token create`` or ``farcall dev``."""
+
+    def __init__(self, token: str) -> None:
+        self._authorizer = StaticTokenAuthorizer(token)
+
+    def ensure_logged_in(self) -> bool:
+        return True
+
+    def logout(self) -> bool:
+        return False  # a static token is revoked on the service, not here
+
+    def get_authorizer(self) -> Authorizer:
+        return self._authorizer
+
+
+def static_token_factory(settings: Mapping[str, Any]) -> LoginManager | None:
+    token = settings.get("token")
+    return StaticTokenLoginManager(token) if token else None
+
+
+def authorizer_of(login_manager: Any, base_url: str) -> Authorizer:
+    """The authorizer of a farcall login manager or of a User Guide style one."""
+    if hasattr(login_manager, "get_authorizer"):
+        return login_manager.get_authorizer()
+    if hasattr(login_manager, "get_web_client"):
+        return login_manager.get_web_client(base_url=base_url).authorizer
+    raise TypeError(
+        f"{type(login_manager).__name__} is not a login manager: it needs get_authorizer() "
+        "or get_web_client(base_url=...)"
+    )
+
+
+def choose_login_manager(pm: FarcallPluginManager, settings: Mapping[str, Any]) -> LoginManager:
+    """The configured manager by name, or the first in the chain that applies."""
+    name = settings.get("login_manager")
+    if name:
+        manager = pm.get_login_manager(name).factory(settings)
+        if manager is None:
+            raise FarcallError(f"login manager {name!r} has no credentials to use here")
+        return manager
+    for record in pm.login_managers().values():
+        manager = record.factory(settings)
+        if manager is not None:
+            return manager
+    raise FarcallError(
+        "no credentials found: start `farcall dev`, set FARCALL_TOKEN (and FARCALL_BASE_URL), "
+        "log in with `farcall login`, or pass Client(login_manager=...)"
+    )

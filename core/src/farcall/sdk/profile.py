@@ -1,0 +1,56 @@
+"""Where the SDK finds its service and credentials when it is not told.
+
+In order: explicit arguments, ``FARCALL_BASE_URL`` / ``FARCALL_TOKEN``, then the
+profile ``farcall dev`` writes at ``$FARCALL_HOME/dev.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+
+def farcall_home() -> Path:
+    return Path(os.environ.get("FARCALL_HOME") or Path.home() / ".farcall")
+
+
+@dataclass(frozen=True)
+class Profile:
+    base_url: str
+    token: str | None = None
+    endpoint_id: str | None = None
+    source: str = "defaults"
+
+
+def load_profile(base_url: str | None = None) -> Profile:
+    """The service URL and static token to use, with where they came from."""
+    env_url, env_token = os.environ.get("FARCALL_BASE_URL"), os.environ.get("FARCALL_TOKEN")
+    dev = _read_dev_profile()
+    if env_url or env_token:
+        return Profile(
+            base_url=(base_url or env_url or dev.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+            token=env_token or dev.get("token"),
+            endpoint_id=dev.get("endpoint_id"),
+            source="environment",
+        )
+    if dev:
+        return Profile(
+            base_url=(base_url or dev.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+            token=dev.get("token"),
+            endpoint_id=dev.get("endpoint_id"),
+            source=str(farcall_home() / "dev.json"),
+        )
+    return Profile(base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"))
+
+
+def _read_dev_profile() -> dict[str, str]:
+    path = farcall_home() / "dev.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
