@@ -25,6 +25,7 @@ def plugins_command():
             "login managers": pm.login_managers(),
             "result caches": pm.result_caches(),
             "transports": pm.transports(),
+            "engines": pm.engines(),
             "commands": pm.cli_commands(),
         }
         plugins = [

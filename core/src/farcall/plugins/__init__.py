@@ -21,6 +21,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager  # noqa: E402
 from farcall.plugins.types import (  # noqa: E402
     CliCommandType,
+    EngineType,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
@@ -30,6 +31,7 @@ from farcall.plugins.types import (  # noqa: E402
 __all__ = [
     "PROJECT_NAME",
     "CliCommandType",
+    "EngineType",
     "FarcallPluginManager",
     "LoginManagerType",
     "ResultCacheType",

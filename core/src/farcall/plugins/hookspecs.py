@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from farcall.plugins import hookspec
 from farcall.plugins.types import (
     CliCommandType,
+    EngineType,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
@@ -50,6 +51,11 @@ def farcall_result_caches() -> Iterable[ResultCacheType]:
 @hookspec
 def farcall_transports() -> Iterable[TransportType]:
     """Declare transports that carry SDK calls to a service, selected by name."""
+
+
+@hookspec
+def farcall_engines() -> Iterable[EngineType]:
+    """Declare execution engines for endpoints, selected by name in an endpoint's config."""
 
 
 @hookspec

@@ -14,6 +14,10 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
     ("login manager", "native"): "farcall-auth-native",
     ("login manager", "client-credentials"): "farcall-auth-client-creds",
     ("result cache", "sqlite"): "farcall-cache-sqlite",
+    ("engine", "process"): "farcall-endpoint",
+    ("engine", "thread"): "farcall-endpoint",
+    ("engine", "parsl"): "farcall-engine-parsl",
+    ("engine", "dask"): "farcall-engine-dask",
     ("command", "server"): "farcall-service",
     ("command", "endpoint"): "farcall-endpoint",
 }

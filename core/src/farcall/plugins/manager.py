@@ -20,6 +20,7 @@ from farcall.plugins import PROJECT_NAME, hookspecs
 from farcall.plugins.known import provider_hint
 from farcall.plugins.types import (
     CliCommandType,
+    EngineType,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
@@ -226,6 +227,12 @@ class FarcallPluginManager(pluggy.PluginManager):
 
     def get_transport(self, name: str) -> TransportType:
         return self._select(self.transports(), "transport", name)
+
+    def engines(self) -> dict[str, EngineType]:
+        return self._table("farcall_engines", "engine", EngineType, _name)
+
+    def get_engine(self, name: str) -> EngineType:
+        return self._select(self.engines(), "engine", name)
 
     def cli_commands(self) -> dict[str, CliCommandType]:
         return self._table("farcall_cli_commands", "command", CliCommandType, _name)

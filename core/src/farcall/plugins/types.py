@@ -118,6 +118,21 @@ class TransportType:
 
 
 @dataclass(frozen=True)
+class EngineType:
+    """An execution engine that runs an endpoint's tasks.
+
+    ``factory(config)`` receives the endpoint's engine configuration and returns an
+    object implementing ``farcall_endpoint.engines.Engine``; the endpoint
+    distribution defines that interface and ships the ``process`` and ``thread``
+    engines.
+    """
+
+    name: str
+    factory: Callable[[Mapping[str, Any]], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class CliCommandType:
     """A ``click`` command or group mounted under the ``farcall`` command."""
 
