@@ -146,6 +146,49 @@ class Client:
         self._lookups.pop(("function", fid), None)
         return self._call("DELETE", f"/v2/functions/{fid}")
 
+    def search_function(self, q: str, offset: int = 0, limit: int = 10) -> dict[str, Any]:
+        """Functions you may see (your own, your groups', public) matching ``q``.
+
+        Returns ``{"total", "offset", "limit", "results": [...]}``; each result has
+        ``function_uuid``, ``function_name``, ``description``, ``owner``, ``public``
+        and ``group``.
+        """
+        params = {"q": q, "offset": offset, "limit": limit}
+        return self._call("GET", "/farcall/v1/functions/search", params=params)
+
+    # -- execution environments ---------------------------------------------------------
+
+    def register_container(
+        self,
+        location: str,
+        container_type: str,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> str:
+        """Register an execution environment and return its id, for ``container_uuid``.
+
+        ``container_type`` is ``venv`` (``location`` is a Python interpreter),
+        ``apptainer``, ``docker`` or ``podman`` (``location`` is an image).
+        """
+        body = {
+            "name": name or location.rstrip("/").rsplit("/", 1)[-1] or container_type,
+            "type": container_type,
+            "location": location,
+            "description": description,
+        }
+        return self._call("POST", "/farcall/v1/containers", json=body)["container_id"]
+
+    def get_container(self, container_id: Any) -> dict[str, Any]:
+        cid = canonical_id(container_id, "container_id")
+        return self._call("GET", f"/farcall/v1/containers/{cid}")
+
+    def attach_container(self, function_id: Any, container_id: Any) -> dict[str, Any]:
+        """Run a function you own in an execution environment (None detaches it)."""
+        fid = canonical_id(function_id, "function_id")
+        cid = None if container_id is None else canonical_id(container_id, "container_id")
+        self._lookups.pop(("function", fid), None)
+        return self._call("PUT", f"/farcall/v1/functions/{fid}/container", json={"container_id": cid})
+
     # -- endpoints ----------------------------------------------------------------------
 
     def get_endpoints(self, role: str | None = None) -> list[dict[str, Any]]:
