@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -28,7 +29,9 @@ class Client:
 
     With no arguments the Client finds its service and credentials itself (see
     :mod:`farcall.sdk.profile`). ``login_manager`` replaces the credential chain;
-    ``force_login=True`` logs out first and drops every cached lookup.
+    ``force_login=True`` logs out first and drops every cached lookup. ``transport``
+    and ``result_cache`` name plugins (defaults: ``FARCALL_TRANSPORT`` or ``http``,
+    ``FARCALL_RESULT_CACHE`` or ``memory``).
     """
 
     FUNCX_SCOPE = COMPUTE_SCOPE
@@ -39,8 +42,8 @@ class Client:
         *,
         login_manager: Any = None,
         force_login: bool = False,
-        transport: str = "http",
-        result_cache: str = "memory",
+        transport: str | None = None,
+        result_cache: str | None = None,
         serializer: Serializer | None = None,
         plugin_manager: FarcallPluginManager | None = None,
         **settings: Any,
@@ -55,6 +58,8 @@ class Client:
             self.login_manager.logout()
         self.login_manager.ensure_logged_in()
         authorizer = authorizer_of(self.login_manager, self.base_url)
+        transport = transport or os.environ.get("FARCALL_TRANSPORT") or "http"
+        result_cache = result_cache or os.environ.get("FARCALL_RESULT_CACHE") or "memory"
         self.transport = self.plugin_manager.get_transport(transport).factory(
             self.base_url, authorizer, self.settings
         )
