@@ -1,0 +1,70 @@
+"""The application factory: settings and a store in, an ASGI application out.
+
+FastAPI is used because it validates request bodies from type hints and generates
+the OpenAPI schema served at ``/openapi.json``, which documents farcall's own routes
+and drives the fuzz tests. Its default error bodies are replaced (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+import farcall_service
+from farcall_service.context import ServiceContext
+from farcall_service.errors import install_error_handlers
+from farcall_service.handoff import requeue_forever
+from farcall_service.limits import BodySizeLimit
+from farcall_service.routes import include_routes
+from farcall_service.settings import Settings
+from farcall_service.storage import Store, open_store
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A self-hosted service that speaks the Globus Compute REST API, so the official
+`globus-compute-sdk` Client works against it, plus farcall's own routes under
+`/farcall/v1/`: function search, execution environments, and the endpoint hand-off
+protocol. Every route needs `Authorization: Bearer <token>`. Every error answer is
+`{"code": "UPPER_SNAKE", "message": "..."}`.
+"""
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the service. Without ``store``, open (and migrate) ``settings.database_url``."""
+    settings = settings or Settings.from_env()
+    owns_store = store is None
+    if store is None:
+        store = open_store(settings.database_url)
+    ctx = ServiceContext(settings=settings, store=store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        reaper = asyncio.create_task(requeue_forever(ctx))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            if owns_store:
+                ctx.store.close()
+
+    app = FastAPI(
+        title="farcall service",
+        version=farcall_service.__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.farcall = ctx
+    install_error_handlers(app)
+    include_routes(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

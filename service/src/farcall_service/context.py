@@ -1,0 +1,50 @@
+"""What every route needs, built once per application and kept on ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from farcall_service.cache import TTLCache
+from farcall_service.limits import RateLimiter
+from farcall_service.notifier import TaskNotifier
+from farcall_service.settings import Settings
+from farcall_service.storage.interface import Endpoint, Function, Store, User
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    store: Store
+    notifier: TaskNotifier = field(default_factory=TaskNotifier)
+    limiter: RateLimiter = field(init=False)
+    tokens: TTLCache[str, User | None] = field(init=False)
+    memberships: TTLCache[str, frozenset[str]] = field(init=False)
+    functions: TTLCache[str, Function | None] = field(init=False)
+    endpoints: TTLCache[str, Endpoint | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        ttl = self.settings.cache_ttl
+        self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
+        self.tokens = TTLCache(ttl)
+        self.memberships = TTLCache(ttl)
+        self.functions = TTLCache(ttl)
+        self.endpoints = TTLCache(ttl)
+
+    def function(self, function_id: str) -> Function | None:
+        """A function for permission checks, briefly cached."""
+        return self.functions.get_or_load(function_id, lambda: self.store.get_function(function_id))
+
+    def endpoint(self, endpoint_id: str) -> Endpoint | None:
+        """An endpoint for permission checks, briefly cached; not for its live status."""
+        return self.endpoints.get_or_load(endpoint_id, lambda: self.store.get_endpoint(endpoint_id))
+
+
+def get_context(request: Request) -> ServiceContext:
+    return request.app.state.farcall
+
+
+#: A route parameter that receives the service context.
+Ctx = Annotated[ServiceContext, Depends(get_context)]

@@ -1,0 +1,62 @@
+"""The endpoint side of task hand-off: long-poll claims and the requeue reaper.
+
+See "The endpoint hand-off protocol" in docs/service.md for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from farcall_service.context import ServiceContext
+from farcall_service.storage.interface import ClaimedTask
+
+log = logging.getLogger(__name__)
+
+
+async def claim(
+    ctx: ServiceContext, endpoint_id: str, session: str, max_tasks: int, wait: float
+) -> list[ClaimedTask]:
+    """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, ctx.settings.max_claim_wait)
+    while True:
+        event = ctx.notifier.waiter(endpoint_id)
+        try:
+            tasks = await run_in_threadpool(
+                ctx.store.claim, endpoint_id, session, max_tasks, time.time()
+            )
+            remaining = deadline - loop.time()
+            if tasks or remaining <= 0:
+                return tasks
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                return []
+        finally:
+            ctx.notifier.discard(endpoint_id, event)
+
+
+async def requeue_forever(ctx: ServiceContext) -> None:
+    """Put back tasks held by endpoints that fell silent for ``requeue_timeout``."""
+    timeout = ctx.settings.requeue_timeout
+    interval = max(0.2, min(timeout / 4, 10.0))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            requeued = await run_in_threadpool(
+                ctx.store.requeue_stale, time.time() - timeout, ctx.notifier.waiting_endpoints()
+            )
+        except Exception:
+            log.exception("requeueing tasks of silent endpoints failed; will retry")
+            continue
+        for endpoint_id in requeued:
+            log.info(
+                "endpoint %s was silent for %.0f s: its claimed tasks are queued again",
+                endpoint_id,
+                timeout,
+            )
+            ctx.notifier.notify(endpoint_id)

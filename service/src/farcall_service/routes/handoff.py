@@ -1,0 +1,113 @@
+"""farcall's endpoint hand-off routes: claim tasks, report results, send heartbeats.
+
+Only an endpoint's owner may serve it. Results are committed before they are
+acknowledged, and a result for a task that is already done is acknowledged again
+without being recorded twice, so an endpoint may safely resend after any failure.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from farcall_service import access, handoff
+from farcall_service.auth import Identity, Who
+from farcall_service.context import Ctx, ServiceContext
+from farcall_service.errors import ApiError
+from farcall_service.models import (
+    ClaimedTaskDocument,
+    ClaimRequest,
+    ClaimResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    ResultsRequest,
+    ResultsResponse,
+)
+from farcall_service.routes.containers import container_document
+from farcall_service.storage.interface import Endpoint, Outcome
+
+router = APIRouter(
+    prefix="/farcall/v1/endpoints/{endpoint_id}", tags=["farcall: endpoint hand-off"]
+)
+
+
+def _served_endpoint(endpoint_id: str, who: Identity, ctx: ServiceContext) -> Endpoint:
+    ep = access.owned_endpoint(who, ctx.endpoint(endpoint_id), endpoint_id)
+    if ep.locked_until > time.time():
+        retry = max(1, int(ep.locked_until - time.time()))
+        raise ApiError(
+            409,
+            "ENDPOINT_LOCKED",
+            f"endpoint {endpoint_id} was stopped by its owner; it may reconnect in {retry} s",
+            {"Retry-After": str(retry)},
+        )
+    return ep
+
+
+@router.post("/claim", summary="Take queued tasks, long-polling until some exist",
+             response_model=ClaimResponse)
+async def claim_tasks(
+    endpoint_id: uuid.UUID,
+    body: ClaimRequest,
+    who: Who,
+    ctx: Ctx,
+) -> ClaimResponse:
+    eid = str(endpoint_id)
+    await run_in_threadpool(_served_endpoint, eid, who, ctx)
+    claimed = await handoff.claim(ctx, eid, body.session, body.max_tasks, body.wait)
+    return ClaimResponse(
+        tasks=[
+            ClaimedTaskDocument(
+                task_id=task.id,
+                function_id=task.function_id,
+                payload=task.payload,
+                result_serializers=task.options.result_serializers,
+                resource_specification=task.options.resource_specification,
+                user_endpoint_config=task.options.user_endpoint_config,
+                container=container_document(task.container) if task.container else None,
+            )
+            for task in claimed
+        ]
+    )
+
+
+@router.post("/results", summary="Report results; answered once they are committed",
+             response_model=ResultsResponse)
+def report_results(
+    endpoint_id: uuid.UUID,
+    body: ResultsRequest,
+    who: Who,
+    ctx: Ctx,
+) -> ResultsResponse:
+    eid = str(endpoint_id)
+    access.owned_endpoint(who, ctx.endpoint(eid), eid)
+    outcomes = [
+        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details) for r in body.results
+    ]
+    recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
+    return ResultsResponse(
+        acknowledged=recorded.recorded + recorded.duplicates, rejected=recorded.rejected
+    )
+
+
+@router.post("/heartbeat", summary="Say the endpoint is alive and how busy it is",
+             response_model=HeartbeatResponse)
+def heartbeat(
+    endpoint_id: uuid.UUID,
+    body: HeartbeatRequest,
+    who: Who,
+    ctx: Ctx,
+) -> HeartbeatResponse:
+    eid = str(endpoint_id)
+    _served_endpoint(eid, who, ctx)
+    details = body.model_dump(exclude={"session"})
+    ctx.store.heartbeat(eid, body.session, details, time.time())
+    ctx.notifier.notify(eid)  # a new session may have put tasks back in the queue
+    return HeartbeatResponse(
+        status="online",
+        offline_timeout=ctx.settings.offline_timeout,
+        requeue_timeout=ctx.settings.requeue_timeout,
+    )

@@ -1,0 +1,132 @@
+"""Tasks: submission (v3 and the legacy v2 route), status, batches, task groups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from farcall_service import access
+from farcall_service.auth import Who
+from farcall_service.context import Ctx
+from farcall_service.errors import not_found
+from farcall_service.models import BatchStatusRequest, LegacySubmission, Submission
+from farcall_service.storage.interface import Task, TaskOptions
+from farcall_service.submission import Request, canonical_id, submit
+
+router = APIRouter(tags=["tasks"])
+
+
+def task_document(task: Task) -> dict[str, Any]:
+    """A task as the official SDK reads it: ``completion_t`` stays null until done."""
+    doc: dict[str, Any] = {
+        "task_id": task.id,
+        "status": task.status,
+        "task_group_id": task.task_group_id,
+        "completion_t": None,
+    }
+    if task.status == "success":
+        doc["result"] = task.result or ""
+    elif task.status == "failed":
+        doc["exception"] = task.exception or "the task failed without a traceback"
+    else:
+        return doc
+    doc["completion_t"] = repr(task.completion_t)
+    doc["details"] = task.details or {}
+    return doc
+
+
+@router.post("/v3/endpoints/{endpoint_id}/submit", summary="Submit tasks to an endpoint")
+def submit_v3(
+    endpoint_id: uuid.UUID,
+    body: Submission,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    eid = str(endpoint_id)
+    keys = {raw: canonical_id(raw, "function") for raw in body.tasks}
+    requests = [
+        Request(eid, keys[raw], payload)
+        for raw, payloads in body.tasks.items()
+        for payload in payloads
+    ]
+    options = TaskOptions(
+        resource_specification=body.resource_specification,
+        result_serializers=body.result_serializers,
+        user_endpoint_config=body.user_endpoint_config,
+    )
+    group, task_ids = submit(
+        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, options
+    )
+    ids = iter(task_ids)
+    return {
+        "request_id": str(uuid.uuid4()),
+        "task_group_id": group,
+        "endpoint_id": eid,
+        "tasks": {raw: [next(ids) for _ in payloads] for raw, payloads in body.tasks.items()},
+    }
+
+
+@router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")
+def submit_v2(
+    body: LegacySubmission,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
+    group, task_ids = submit(
+        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions()
+    )
+    return {
+        "response": "success",
+        "task_group_id": group,
+        "results": [
+            {"status": "success", "task_uuid": tid, "http_status_code": 200, "reason": None}
+            for tid in task_ids
+        ],
+    }
+
+
+@router.get("/v2/tasks/{task_id}", summary="A task's status and, when done, its result")
+def get_task(
+    task_id: uuid.UUID,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    tid = str(task_id)
+    return task_document(access.visible_task(who, ctx.store.get_task(tid), tid))
+
+
+@router.post("/v2/batch_status", summary="Many tasks at once; ids you may not see are left out")
+def batch_status(
+    body: BatchStatusRequest,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    tasks = ctx.store.get_tasks(str(tid) for tid in body.task_ids)
+    return {
+        "response": "batch",
+        "results": {
+            task.id: task_document(task) for task in tasks if task.owner_id == who.user_id
+        },
+    }
+
+
+@router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")
+def get_task_group(
+    task_group_id: uuid.UUID,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    gid = str(task_group_id)
+    if ctx.store.get_task_group_owner(gid) != who.user_id:
+        raise not_found("task_group", gid)
+    return {
+        "taskgroup_id": gid,
+        "create_websockets_queue": False,
+        "tasks": [
+            {"id": task.id, "created_at": task.created_at}
+            for task in ctx.store.task_group_tasks(gid)
+        ],
+    }

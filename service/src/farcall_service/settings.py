@@ -1,0 +1,98 @@
+"""Service configuration: defaults, overridden by environment variables, overridden by flags.
+
+Every knob lives here so that the app factory, the CLI and the tests agree on names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_HOME = "FARCALL_HOME"
+
+#: Settings field -> environment variable.
+ENV_VARS: dict[str, str] = {
+    "host": "FARCALL_SERVICE_HOST",
+    "port": "FARCALL_SERVICE_PORT",
+    "db_url": "FARCALL_SERVICE_DB_URL",
+    "max_body_bytes": "FARCALL_SERVICE_MAX_BODY_BYTES",
+    "rate_limit": "FARCALL_SERVICE_RATE_LIMIT",
+    "rate_window": "FARCALL_SERVICE_RATE_WINDOW",
+    "offline_timeout": "FARCALL_SERVICE_OFFLINE_TIMEOUT",
+    "requeue_timeout": "FARCALL_SERVICE_REQUEUE_TIMEOUT",
+    "max_claim_wait": "FARCALL_SERVICE_MAX_CLAIM_WAIT",
+    "cache_ttl": "FARCALL_SERVICE_CACHE_TTL",
+    "lock_seconds": "FARCALL_SERVICE_LOCK_SECONDS",
+    "log_level": "FARCALL_SERVICE_LOG_LEVEL",
+}
+
+
+def farcall_home(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$FARCALL_HOME``, or ``~/.farcall``."""
+    raw = environ.get(ENV_HOME, "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".farcall"
+
+
+def default_db_url(home: Path) -> str:
+    return f"sqlite:///{home / 'service' / 'farcall.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to know to run. Times are seconds, sizes bytes."""
+
+    home: Path = field(default_factory=farcall_home)
+    host: str = "127.0.0.1"
+    port: int = 5000
+    #: SQLAlchemy URL; empty means the embedded SQLite database under ``home``.
+    db_url: str = ""
+    #: Larger request bodies are refused with 413.
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: Requests per identity per ``rate_window``; 0 disables the limit.
+    rate_limit: int = 2000
+    rate_window: float = 10.0
+    #: An endpoint that sent nothing for this long is reported offline.
+    offline_timeout: float = 30.0
+    #: Tasks claimed by an endpoint that sent nothing for this long go back to the queue.
+    requeue_timeout: float = 120.0
+    #: Upper bound of a claim's long-poll ``wait``.
+    max_claim_wait: float = 30.0
+    #: Lifetime of cached token and permission lookups.
+    cache_ttl: float = 5.0
+    #: How long ``POST .../lock`` keeps an endpoint from claiming tasks.
+    lock_seconds: float = 300.0
+    log_level: str = "INFO"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or default_db_url(self.home)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+        """Defaults, then environment variables, then non-None ``overrides``."""
+        values: dict[str, Any] = {"home": farcall_home(environ)}
+        types = {f.name: f.type for f in fields(cls)}
+        for name, var in ENV_VARS.items():
+            raw = environ.get(var, "").strip()
+            if raw:
+                values[name] = _convert(types[name], raw, var)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _convert(type_name: Any, raw: str, var: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{var}={raw!r} is not a valid {kind}") from None
+    return raw

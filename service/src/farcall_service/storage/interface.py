@@ -1,0 +1,207 @@
+"""The storage contract: the records the service keeps and the operations it needs.
+
+Routes and the hand-off logic talk only to :class:`Store`, so a later plugin can put the
+same data somewhere else (another database, a message broker for the task queue)
+without touching the HTTP layer. Every method is one transaction: when it returns, what
+it wrote is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+#: Task states after which nothing changes.
+TERMINAL_STATES = frozenset({"success", "failed"})
+QUEUED = "waiting-for-ep"
+RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Function:
+    id: str
+    owner_id: str
+    name: str
+    code: str
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    group_id: str | None = None
+    container_id: str | None = None
+    ha_endpoint_id: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    owner_id: str
+    name: str
+    type: str
+    location: str
+    description: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    owner_id: str
+    name: str
+    display_name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    allowed_functions: tuple[str, ...] | None = None
+    locked_until: float = 0.0
+    session_id: str | None = None
+    last_seen: float | None = None
+    heartbeat: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to be queued: ``payload`` is the packed (args, kwargs) from the SDK."""
+
+    id: str
+    function_id: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    owner_id: str
+    function_id: str
+    endpoint_id: str
+    task_group_id: str
+    status: str
+    created_at: float
+    result: str | None = None
+    exception: str | None = None
+    details: dict[str, Any] | None = None
+    completion_t: float | None = None
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-submission settings handed to the endpoint with each task."""
+
+    resource_specification: dict[str, Any] | None = None
+    result_serializers: list[str] | None = None
+    user_endpoint_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task as an endpoint receives it: the payload already starts with the function."""
+
+    id: str
+    function_id: str
+    payload: str
+    options: TaskOptions
+    container: Container | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A result an endpoint reports for one task."""
+
+    task_id: str
+    status: str
+    result: str | None = None
+    exception: str | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RecordedOutcomes:
+    recorded: list[str]
+    duplicates: list[str]
+    rejected: list[str]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Everything the service persists."""
+
+    def close(self) -> None: ...
+
+    # identity
+    def create_user(self, name: str) -> User: ...
+    def get_user(self, name_or_id: str) -> User | None: ...
+    def add_token(self, user_id: str, token_hash: str) -> None: ...
+    def user_for_token(self, token_hash: str) -> User | None: ...
+    def create_group(self, name: str) -> Group: ...
+    def get_group(self, name_or_id: str) -> Group | None: ...
+    def add_member(self, group_id: str, user_id: str) -> None: ...
+    def groups_of(self, user_id: str) -> frozenset[str]: ...
+
+    # functions and containers
+    def create_function(self, function: Function) -> None: ...
+    def get_function(self, function_id: str) -> Function | None: ...
+    def delete_function(self, function_id: str) -> None: ...
+    def set_function_container(self, function_id: str, container_id: str | None) -> None: ...
+    def search_functions(
+        self, query: str, user_id: str, group_ids: Iterable[str], offset: int, limit: int
+    ) -> tuple[list[Function], int]: ...
+    def create_container(self, container: Container) -> None: ...
+    def get_container(self, container_id: str) -> Container | None: ...
+
+    # endpoints
+    def save_endpoint(self, endpoint: Endpoint) -> None: ...
+    def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+    def endpoint_id_taken(self, endpoint_id: str) -> bool: ...
+    def list_endpoints(self, user_id: str, include_public: bool) -> list[Endpoint]: ...
+    def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None: ...
+    def lock_endpoint(self, endpoint_id: str, until: float) -> None: ...
+    def count_outstanding(self, endpoint_id: str) -> int: ...
+
+    # tasks
+    def submit(
+        self,
+        owner_id: str,
+        task_group_id: str,
+        tasks: Sequence[tuple[str, NewTask]],
+        options: TaskOptions,
+        now: float,
+    ) -> None:
+        """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new."""
+
+    def get_task_group_owner(self, task_group_id: str) -> str | None: ...
+    def get_task(self, task_id: str) -> Task | None: ...
+    def get_tasks(self, task_ids: Iterable[str]) -> list[Task]: ...
+    def task_group_tasks(self, task_group_id: str) -> list[Task]: ...
+
+    # hand-off
+    def claim(
+        self, endpoint_id: str, session: str, max_tasks: int, now: float
+    ) -> list[ClaimedTask]:
+        """Take up to ``max_tasks`` queued tasks for ``session``; a new session first
+        requeues everything claimed under the endpoint's older sessions."""
+
+    def heartbeat(
+        self, endpoint_id: str, session: str, details: dict[str, Any], now: float
+    ) -> None: ...
+
+    def record_outcomes(
+        self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
+    ) -> RecordedOutcomes:
+        """Record results once: an outcome for a terminal task is a duplicate."""
+
+    def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
+        """Requeue tasks of endpoints silent since ``cutoff``, except those known to be
+        ``alive`` (waiting in a claim right now); return the endpoints requeued."""

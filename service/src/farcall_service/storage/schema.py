@@ -1,0 +1,124 @@
+"""Table definitions used by the SQL store's queries.
+
+The schema itself is created and changed only by the migrations in ``migrations/``;
+``tests/test_storage.py`` checks that both agree. Types are portable (no SQLite-only
+types), so a PostgreSQL URL works unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+ID = sa.String(36)
+#: BIGINT on real databases, INTEGER on SQLite, where only that aliases the row id.
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("group_id", ID, sa.ForeignKey("groups.id"), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), primary_key=True, index=True),
+)
+
+containers = sa.Table(
+    "containers",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+functions = sa.Table(
+    "functions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("group_id", ID, sa.ForeignKey("groups.id"), index=True),
+    sa.Column("container_id", ID, sa.ForeignKey("containers.id")),
+    sa.Column("ha_endpoint_id", ID),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+)
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("display_name", sa.String(255)),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("allowed_functions", sa.JSON),
+    sa.Column("locked_until", sa.Float, nullable=False),
+    sa.Column("session_id", sa.String(64)),
+    sa.Column("last_seen", sa.Float),
+    sa.Column("heartbeat", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+)
+
+task_groups = sa.Table(
+    "task_groups",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),
+    sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("function_id", ID, sa.ForeignKey("functions.id"), nullable=False),
+    sa.Column("endpoint_id", ID, sa.ForeignKey("endpoints.id"), nullable=False),
+    sa.Column("task_group_id", ID, sa.ForeignKey("task_groups.id"), nullable=False, index=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("claim_session", sa.String(64)),
+    sa.Column("claimed_at", sa.Float),
+    sa.Column("result", sa.Text),
+    sa.Column("exception", sa.Text),
+    sa.Column("details", sa.JSON),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("completion_t", sa.Float),
+    sa.Index("ix_tasks_queue", "endpoint_id", "status", "seq"),
+)

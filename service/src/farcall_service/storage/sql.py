@@ -1,0 +1,675 @@
+"""The :class:`~farcall_service.storage.interface.Store` on SQLAlchemy Core.
+
+SQLite is the embedded default: WAL journal, full fsync on commit (an accepted task
+survives a crash), and write transactions that start with ``BEGIN IMMEDIATE`` behind
+an in-process lock so concurrent writers queue instead of failing with "database is
+locked". Queries use only portable constructs; ``FOR UPDATE SKIP LOCKED`` applies on
+databases that have it and compiles away on SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from farcall_service.storage import schema as t
+from farcall_service.storage.interface import (
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATES,
+    ClaimedTask,
+    Container,
+    Endpoint,
+    Function,
+    Group,
+    NewTask,
+    Outcome,
+    RecordedOutcomes,
+    Task,
+    TaskOptions,
+    User,
+)
+
+_WRITE = "farcall_write"
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url``, with SQLite set up for durability and concurrent writers."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        # The database holds token hashes and everyone's code: keep its folder private.
+        Path(parsed.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class SqlStore:
+    """Every operation is one transaction; it has committed when the method returns."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if sqlite else nullcontext()
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- identity -------------------------------------------------------------------
+
+    def create_user(self, name: str) -> User:
+        user = User(str(uuid.uuid4()), name)
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(t.users).values(id=user.id, name=name, created_at=time.time())
+            )
+        return user
+
+    def get_user(self, name_or_id: str) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.users.c.id, t.users.c.name).where(
+                    sa.or_(t.users.c.id == name_or_id, t.users.c.name == name_or_id)
+                )
+            ).first()
+        return User(row.id, row.name) if row else None
+
+    def add_token(self, user_id: str, token_hash: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(t.tokens).values(
+                    token_hash=token_hash, user_id=user_id, created_at=time.time()
+                )
+            )
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.users.c.id, t.users.c.name)
+                .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
+                .where(t.tokens.c.token_hash == token_hash)
+            ).first()
+        return User(row.id, row.name) if row else None
+
+    def create_group(self, name: str) -> Group:
+        group = Group(str(uuid.uuid4()), name)
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(t.groups).values(id=group.id, name=name, created_at=time.time())
+            )
+        return group
+
+    def get_group(self, name_or_id: str) -> Group | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.groups.c.id, t.groups.c.name).where(
+                    sa.or_(t.groups.c.id == name_or_id, t.groups.c.name == name_or_id)
+                )
+            ).first()
+        return Group(row.id, row.name) if row else None
+
+    def add_member(self, group_id: str, user_id: str) -> None:
+        with self._write() as conn:
+            exists = conn.execute(
+                sa.select(t.memberships.c.user_id).where(
+                    t.memberships.c.group_id == group_id, t.memberships.c.user_id == user_id
+                )
+            ).first()
+            if not exists:
+                conn.execute(sa.insert(t.memberships).values(group_id=group_id, user_id=user_id))
+
+    def groups_of(self, user_id: str) -> frozenset[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.memberships.c.group_id).where(t.memberships.c.user_id == user_id)
+            )
+            return frozenset(row.group_id for row in rows)
+
+    # -- functions and containers ---------------------------------------------------------
+
+    def create_function(self, function: Function) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(t.functions).values(
+                    id=function.id,
+                    owner_id=function.owner_id,
+                    name=function.name,
+                    code=function.code,
+                    description=function.description,
+                    metadata=function.metadata,
+                    public=function.public,
+                    group_id=function.group_id,
+                    container_id=function.container_id,
+                    ha_endpoint_id=function.ha_endpoint_id,
+                    created_at=function.created_at,
+                    deleted=False,
+                )
+            )
+
+    def get_function(self, function_id: str) -> Function | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.functions).where(
+                    t.functions.c.id == function_id, t.functions.c.deleted.is_(False)
+                )
+            ).first()
+        return _function(row) if row else None
+
+    def delete_function(self, function_id: str) -> None:
+        """Soft delete: tasks already queued for the function still run."""
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.functions)
+                .where(t.functions.c.id == function_id)
+                .values(deleted=True)
+            )
+
+    def set_function_container(self, function_id: str, container_id: str | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.functions)
+                .where(t.functions.c.id == function_id)
+                .values(container_id=container_id)
+            )
+
+    def search_functions(
+        self, query: str, user_id: str, group_ids: Iterable[str], offset: int, limit: int
+    ) -> tuple[list[Function], int]:
+        f = t.functions.c
+        visible = [f.owner_id == user_id, f.public.is_(True)]
+        groups = list(group_ids)
+        if groups:
+            visible.append(f.group_id.in_(groups))
+        conditions: list[Any] = [f.deleted.is_(False), sa.or_(*visible)]
+        for term in query.split():
+            pattern = "%" + _escape_like(term) + "%"
+            conditions.append(
+                sa.or_(
+                    f.name.ilike(pattern, escape="\\"),
+                    f.description.ilike(pattern, escape="\\"),
+                )
+            )
+        where = sa.and_(*conditions)
+        with self._read() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t.functions).where(where))
+            count = int(total.scalar_one())
+            rows = conn.execute(
+                sa.select(t.functions)
+                .where(where)
+                .order_by(f.created_at, f.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [_function(row) for row in rows], count
+
+    def create_container(self, container: Container) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.insert(t.containers).values(
+                    id=container.id,
+                    owner_id=container.owner_id,
+                    name=container.name,
+                    type=container.type,
+                    location=container.location,
+                    description=container.description,
+                    created_at=container.created_at,
+                )
+            )
+
+    def get_container(self, container_id: str) -> Container | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.containers).where(t.containers.c.id == container_id)
+            ).first()
+        return _container(row) if row else None
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def save_endpoint(self, endpoint: Endpoint) -> None:
+        values = {
+            "owner_id": endpoint.owner_id,
+            "name": endpoint.name,
+            "display_name": endpoint.display_name,
+            "metadata": endpoint.metadata,
+            "public": endpoint.public,
+            "allowed_functions": (
+                list(endpoint.allowed_functions)
+                if endpoint.allowed_functions is not None
+                else None
+            ),
+        }
+        with self._write() as conn:
+            exists = conn.execute(
+                sa.select(t.endpoints.c.id).where(t.endpoints.c.id == endpoint.id)
+            ).first()
+            if exists:
+                conn.execute(
+                    sa.update(t.endpoints).where(t.endpoints.c.id == endpoint.id).values(values)
+                )
+            else:
+                conn.execute(
+                    sa.insert(t.endpoints).values(
+                        id=endpoint.id,
+                        locked_until=0.0,
+                        heartbeat={},
+                        created_at=endpoint.created_at,
+                        deleted=False,
+                        **values,
+                    )
+                )
+
+    def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.endpoints).where(
+                    t.endpoints.c.id == endpoint_id, t.endpoints.c.deleted.is_(False)
+                )
+            ).first()
+        return _endpoint(row) if row else None
+
+    def endpoint_id_taken(self, endpoint_id: str) -> bool:
+        """True also for deleted endpoints, whose id may not be reused."""
+        with self._read() as conn:
+            return (
+                conn.execute(
+                    sa.select(t.endpoints.c.id).where(t.endpoints.c.id == endpoint_id)
+                ).first()
+                is not None
+            )
+
+    def list_endpoints(self, user_id: str, include_public: bool) -> list[Endpoint]:
+        e = t.endpoints.c
+        whose = sa.or_(e.owner_id == user_id, e.public.is_(True)) if include_public else (
+            e.owner_id == user_id
+        )
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.endpoints)
+                .where(e.deleted.is_(False), whose)
+                .order_by(e.created_at, e.id)
+            ).all()
+        return [_endpoint(row) for row in rows]
+
+    def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None:
+        """Soft delete; tasks that can no longer run fail with ``reason``."""
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(deleted=True)
+            )
+            conn.execute(
+                sa.update(t.tasks)
+                .where(
+                    t.tasks.c.endpoint_id == endpoint_id,
+                    t.tasks.c.status.not_in(TERMINAL_STATES),
+                )
+                .values(status="failed", exception=reason, completion_t=now)
+            )
+
+    def lock_endpoint(self, endpoint_id: str, until: float) -> None:
+        """Stop the endpoint: drop its session and put its claimed tasks back."""
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.endpoints)
+                .where(t.endpoints.c.id == endpoint_id)
+                .values(locked_until=until, session_id=None)
+            )
+            _requeue(conn, t.tasks.c.endpoint_id == endpoint_id)
+
+    def count_outstanding(self, endpoint_id: str) -> int:
+        with self._read() as conn:
+            result = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.tasks)
+                .where(
+                    t.tasks.c.endpoint_id == endpoint_id,
+                    t.tasks.c.status.not_in(TERMINAL_STATES),
+                )
+            )
+            return int(result.scalar_one())
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        owner_id: str,
+        task_group_id: str,
+        tasks: Sequence[tuple[str, NewTask]],
+        options: TaskOptions,
+        now: float,
+    ) -> None:
+        opts = {
+            "resource_specification": options.resource_specification,
+            "result_serializers": options.result_serializers,
+            "user_endpoint_config": options.user_endpoint_config,
+        }
+        with self._write() as conn:
+            exists = conn.execute(
+                sa.select(t.task_groups.c.id).where(t.task_groups.c.id == task_group_id)
+            ).first()
+            if not exists:
+                conn.execute(
+                    sa.insert(t.task_groups).values(
+                        id=task_group_id, owner_id=owner_id, created_at=now
+                    )
+                )
+            if tasks:
+                conn.execute(
+                    sa.insert(t.tasks),
+                    [
+                        {
+                            "id": task.id,
+                            "owner_id": owner_id,
+                            "function_id": task.function_id,
+                            "endpoint_id": endpoint_id,
+                            "task_group_id": task_group_id,
+                            "payload": task.payload,
+                            "options": opts,
+                            "status": QUEUED,
+                            "created_at": now,
+                        }
+                        for endpoint_id, task in tasks
+                    ],
+                )
+
+    def get_task_group_owner(self, task_group_id: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == task_group_id)
+            ).first()
+        return row.owner_id if row else None
+
+    def get_task(self, task_id: str) -> Task | None:
+        found = self.get_tasks([task_id])
+        return found[0] if found else None
+
+    def get_tasks(self, task_ids: Iterable[str]) -> list[Task]:
+        ids = list(dict.fromkeys(task_ids))
+        found: list[Task] = []
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(*_TASK_COLUMNS).where(t.tasks.c.id.in_(ids[start : start + 500]))
+                )
+                found.extend(_task(row) for row in rows)
+        return found
+
+    def task_group_tasks(self, task_group_id: str) -> list[Task]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(*_TASK_COLUMNS)
+                .where(t.tasks.c.task_group_id == task_group_id)
+                .order_by(t.tasks.c.seq)
+            )
+            return [_task(row) for row in rows]
+
+    # -- hand-off ------------------------------------------------------------------------------
+
+    def claim(
+        self, endpoint_id: str, session: str, max_tasks: int, now: float
+    ) -> list[ClaimedTask]:
+        task, fn = t.tasks.c, t.functions.c
+        with self._write() as conn:
+            _enter_session(conn, endpoint_id, session, now)
+            rows = conn.execute(
+                sa.select(
+                    task.seq,
+                    task.id,
+                    task.function_id,
+                    task.payload,
+                    task.options,
+                    fn.code,
+                    fn.container_id,
+                )
+                .join(t.functions, fn.id == task.function_id)
+                .where(task.endpoint_id == endpoint_id, task.status == QUEUED)
+                .order_by(task.seq)
+                .limit(max_tasks)
+                .with_for_update(skip_locked=True, of=t.tasks)
+            ).all()
+            if not rows:
+                return []
+            conn.execute(
+                sa.update(t.tasks)
+                .where(task.seq.in_([row.seq for row in rows]))
+                .values(status=RUNNING, claim_session=session, claimed_at=now)
+            )
+            container_ids = {row.container_id for row in rows if row.container_id}
+            found = (
+                conn.execute(sa.select(t.containers).where(t.containers.c.id.in_(container_ids)))
+                if container_ids
+                else []
+            )
+            containers = {row.id: _container(row) for row in found}
+        return [
+            ClaimedTask(
+                id=row.id,
+                function_id=row.function_id,
+                payload=row.code + row.payload,
+                options=TaskOptions(**(row.options or {})),
+                container=containers.get(row.container_id) if row.container_id else None,
+            )
+            for row in rows
+        ]
+
+    def heartbeat(
+        self, endpoint_id: str, session: str, details: dict[str, Any], now: float
+    ) -> None:
+        with self._write() as conn:
+            _enter_session(conn, endpoint_id, session, now)
+            conn.execute(
+                sa.update(t.endpoints)
+                .where(t.endpoints.c.id == endpoint_id)
+                .values(heartbeat=details)
+            )
+
+    def record_outcomes(
+        self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
+    ) -> RecordedOutcomes:
+        task = t.tasks.c
+        recorded: list[str] = []
+        duplicates: list[str] = []
+        rejected: list[str] = []
+        with self._write() as conn:
+            conn.execute(
+                sa.update(t.endpoints)
+                .where(t.endpoints.c.id == endpoint_id)
+                .values(last_seen=now)
+            )
+            for outcome in outcomes:
+                done = conn.execute(
+                    sa.update(t.tasks)
+                    .where(
+                        task.id == outcome.task_id,
+                        task.endpoint_id == endpoint_id,
+                        task.status.not_in(TERMINAL_STATES),
+                    )
+                    .values(
+                        status=outcome.status,
+                        result=outcome.result,
+                        exception=outcome.exception,
+                        details=outcome.details,
+                        completion_t=now,
+                    )
+                )
+                if done.rowcount == 1:
+                    recorded.append(outcome.task_id)
+                    continue
+                known = conn.execute(
+                    sa.select(task.id).where(
+                        task.id == outcome.task_id, task.endpoint_id == endpoint_id
+                    )
+                ).first()
+                (duplicates if known else rejected).append(outcome.task_id)
+        return RecordedOutcomes(recorded, duplicates, rejected)
+
+    def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
+        e = t.endpoints.c
+        with self._write() as conn:
+            stale = [
+                row.endpoint_id
+                for row in conn.execute(
+                    sa.select(t.tasks.c.endpoint_id)
+                    .distinct()
+                    .join(t.endpoints, e.id == t.tasks.c.endpoint_id)
+                    .where(
+                        t.tasks.c.status == RUNNING,
+                        sa.or_(e.last_seen.is_(None), e.last_seen < cutoff),
+                    )
+                )
+                if row.endpoint_id not in alive
+            ]
+            if stale:
+                _requeue(conn, t.tasks.c.endpoint_id.in_(stale))
+        return stale
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+_TASK_COLUMNS = (
+    t.tasks.c.id,
+    t.tasks.c.owner_id,
+    t.tasks.c.function_id,
+    t.tasks.c.endpoint_id,
+    t.tasks.c.task_group_id,
+    t.tasks.c.status,
+    t.tasks.c.created_at,
+    t.tasks.c.result,
+    t.tasks.c.exception,
+    t.tasks.c.details,
+    t.tasks.c.completion_t,
+)
+
+
+def _requeue(conn: sa.Connection, *where: Any) -> int:
+    result = conn.execute(
+        sa.update(t.tasks)
+        .where(t.tasks.c.status == RUNNING, *where)
+        .values(status=QUEUED, claim_session=None, claimed_at=None)
+    )
+    return int(result.rowcount)
+
+
+def _enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> None:
+    """Mark the endpoint alive; a new session takes over and frees the old one's tasks."""
+    row = conn.execute(
+        sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
+    ).first()
+    if row is not None and row.session_id != session:
+        _requeue(
+            conn,
+            t.tasks.c.endpoint_id == endpoint_id,
+            sa.or_(t.tasks.c.claim_session.is_(None), t.tasks.c.claim_session != session),
+        )
+    conn.execute(
+        sa.update(t.endpoints)
+        .where(t.endpoints.c.id == endpoint_id)
+        .values(session_id=session, last_seen=now)
+    )
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _function(row: Any) -> Function:
+    return Function(
+        id=row.id,
+        owner_id=row.owner_id,
+        name=row.name,
+        code=row.code,
+        description=row.description,
+        metadata=dict(row.metadata or {}),
+        public=bool(row.public),
+        group_id=row.group_id,
+        container_id=row.container_id,
+        ha_endpoint_id=row.ha_endpoint_id,
+        created_at=row.created_at,
+    )
+
+
+def _container(row: Any) -> Container:
+    return Container(
+        id=row.id,
+        owner_id=row.owner_id,
+        name=row.name,
+        type=row.type,
+        location=row.location,
+        description=row.description,
+        created_at=row.created_at,
+    )
+
+
+def _endpoint(row: Any) -> Endpoint:
+    allowed = row.allowed_functions
+    return Endpoint(
+        id=row.id,
+        owner_id=row.owner_id,
+        name=row.name,
+        display_name=row.display_name,
+        metadata=dict(row.metadata or {}),
+        public=bool(row.public),
+        allowed_functions=tuple(allowed) if allowed is not None else None,
+        locked_until=row.locked_until,
+        session_id=row.session_id,
+        last_seen=row.last_seen,
+        heartbeat=dict(row.heartbeat or {}),
+        created_at=row.created_at,
+    )
+
+
+def _task(row: Any) -> Task:
+    return Task(
+        id=row.id,
+        owner_id=row.owner_id,
+        function_id=row.function_id,
+        endpoint_id=row.endpoint_id,
+        task_group_id=row.task_group_id,
+        status=row.status,
+        created_at=row.created_at,
+        result=row.result,
+        exception=row.exception,
+        details=row.details,
+        completion_t=row.completion_t,
+    )

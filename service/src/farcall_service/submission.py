@@ -1,0 +1,69 @@
+"""Accepting tasks: every check happens before anything is stored, then one commit.
+
+A submission is all-or-nothing: the caller gets task ids only once every task is
+durably queued, and the endpoints that have new work are woken at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from farcall_service import access
+from farcall_service.auth import Identity
+from farcall_service.context import ServiceContext
+from farcall_service.errors import bad_request, not_found
+from farcall_service.payloads import check_task_payload
+from farcall_service.storage.interface import NewTask, TaskOptions
+
+
+@dataclass(frozen=True)
+class Request:
+    """One task to create: where it runs, what it runs, with which arguments."""
+
+    endpoint_id: str
+    function_id: str
+    payload: str
+
+
+def canonical_id(raw: str, kind: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError):
+        raise bad_request("INVALID_ID", f"{kind} id {raw!r} is not a UUID") from None
+
+
+def submit(
+    ctx: ServiceContext,
+    who: Identity,
+    requests: Sequence[Request],
+    task_group_id: str | None,
+    options: TaskOptions,
+) -> tuple[str, list[str]]:
+    """Check and store ``requests``; return the task group id and task ids, in order."""
+    if not requests:
+        raise bad_request("NO_TASKS", "the submission contains no tasks")
+    endpoints = {}
+    for eid in dict.fromkeys(r.endpoint_id for r in requests):
+        endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
+    functions = {}
+    for fid in dict.fromkeys(r.function_id for r in requests):
+        functions[fid] = access.visible_function(who, ctx.function(fid), fid)
+    for eid, fid in dict.fromkeys((r.endpoint_id, r.function_id) for r in requests):
+        access.check_runnable(functions[fid], endpoints[eid])
+    for r in requests:
+        check_task_payload(r.payload)
+
+    group = task_group_id or str(uuid.uuid4())
+    owner = ctx.store.get_task_group_owner(group)
+    if owner is not None and owner != who.user_id:
+        raise not_found("task_group", group)
+    tasks = [
+        (r.endpoint_id, NewTask(str(uuid.uuid4()), r.function_id, r.payload)) for r in requests
+    ]
+    ctx.store.submit(who.user_id, group, tasks, options, time.time())
+    for eid in endpoints:
+        ctx.notifier.notify(eid)
+    return group, [task.id for _eid, task in tasks]

@@ -1,0 +1,89 @@
+"""``farcall server``: mounted through the core's hook, admin commands on the database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from farcall.cli import cli
+from farcall.plugins import get_plugin_manager
+from farcall_service.settings import Settings
+from farcall_service.storage import open_store
+from farcall_service.tokens import hash_token
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FARCALL_HOME", str(tmp_path))
+    monkeypatch.delenv("FARCALL_SERVICE_DB_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True) -> str:
+        result = runner.invoke(cli, ["server", *args], catch_exceptions=False)
+        assert (result.exit_code == 0) is ok, result.output
+        return result.output.strip()
+
+    return invoke
+
+
+def test_server_command_comes_from_the_plugin() -> None:
+    commands = get_plugin_manager().cli_commands()
+    assert commands["server"].command.name == "server"
+    assert {"start", "user", "token", "group"} <= set(commands["server"].command.commands)
+
+
+def test_entry_point_module_is_light() -> None:
+    code = (
+        "import sys, farcall_service.plugin as p; "
+        "heavy = {'fastapi', 'sqlalchemy', 'alembic', 'uvicorn'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_admin_commands(run, tmp_path: Path) -> None:
+    alice_id = run("user", "add", "alice")
+    assert str(uuid.UUID(alice_id)) == alice_id
+    run("user", "add", "bob")
+    assert "already exists" in run("user", "add", "alice", ok=False)
+    token = run("token", "create", "alice")
+    assert token.startswith("fc_") and len(token) > 40
+    group_id = run("group", "add", "team")
+    assert str(uuid.UUID(group_id)) == group_id
+    assert "alice is a member of team" in run("group", "add-member", "team", "alice")
+    assert "bob is a member of team" in run("group", "add-member", group_id, "bob")
+    assert "no group" in run("group", "add-member", "nope", "bob", ok=False)
+    assert "no user" in run("token", "create", "nobody", ok=False)
+
+    store = open_store(Settings(home=tmp_path).database_url)
+    try:
+        assert store.user_for_token(hash_token(token)).name == "alice"
+        assert store.groups_of(alice_id) == {group_id}
+        # Only the hash is kept.
+        with store.engine.connect() as conn:
+            dump = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM tokens"))
+        assert token not in dump
+    finally:
+        store.close()
+
+
+def test_db_flag_chooses_the_database(run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    run("user", "add", "carol", "--db", url)
+    assert (tmp_path / "elsewhere.db").exists()
+    assert not (tmp_path / "service" / "farcall.db").exists()
+
+
+def test_settings_from_environment(tmp_path: Path) -> None:
+    env = {"FARCALL_HOME": str(tmp_path), "FARCALL_SERVICE_RATE_LIMIT": "7",
+           "FARCALL_SERVICE_OFFLINE_TIMEOUT": "2.5", "FARCALL_SERVICE_PORT": "6000"}
+    settings = Settings.from_env(env, port=7000)
+    assert (settings.rate_limit, settings.offline_timeout, settings.port) == (7, 2.5, 7000)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'service' / 'farcall.db'}"
+    with pytest.raises(ValueError, match="FARCALL_SERVICE_RATE_LIMIT"):
+        Settings.from_env({"FARCALL_SERVICE_RATE_LIMIT": "lots"})

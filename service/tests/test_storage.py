@@ -1,0 +1,97 @@
+"""The schema comes from the migrations, matches the tables the queries use, and is portable."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from farcall_service.storage import Store, open_store
+from farcall_service.storage import schema as t
+from farcall_service.storage.interface import Endpoint, Function, NewTask, TaskOptions
+from farcall_service.storage.migrate import current_revision
+from farcall_service.storage.sql import SqlStore
+from sqlalchemy.dialects import postgresql
+
+
+def test_migrations_match_the_query_schema(store_url: str) -> None:
+    store = open_store(store_url)
+    try:
+        assert isinstance(store, Store)
+        assert current_revision(store.engine) == "0001"
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+        assert diff == []
+    finally:
+        store.close()
+
+
+def test_opening_again_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    store = open_store(url)
+    user = store.create_user("alice")
+    store.close()
+    again = open_store(url)
+    try:
+        assert again.get_user("alice") == user
+        with again.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        again.close()
+
+
+def test_the_database_folder_is_private(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'service' / 'farcall.db'}")
+    store.close()
+    assert (tmp_path / "service").stat().st_mode & 0o077 == 0
+
+
+def test_claim_query_is_portable_to_postgresql() -> None:
+    task, fn = t.tasks.c, t.functions.c
+    query = (
+        sa.select(task.seq, task.id, fn.code)
+        .join(t.functions, fn.id == task.function_id)
+        .where(task.endpoint_id == "e", task.status == "waiting-for-ep")
+        .order_by(task.seq)
+        .limit(5)
+        .with_for_update(skip_locked=True, of=t.tasks)
+    )
+    assert "FOR UPDATE OF tasks SKIP LOCKED" in str(query.compile(dialect=postgresql.dialect()))
+    for table in t.metadata.sorted_tables:
+        str(sa.schema.CreateTable(table).compile(dialect=postgresql.dialect()))
+
+
+def test_concurrent_claims_never_share_a_task(store_url: str) -> None:
+    import threading
+
+    store = open_store(store_url)
+    assert isinstance(store, SqlStore)
+    try:
+        user = store.create_user("a")
+        now = time.time()
+        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
+        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(300)]
+        store.submit(user.id, str(uuid.uuid4()), tasks, TaskOptions(), now)
+        claimed: list[str] = []
+        lock = threading.Lock()
+
+        def claimer() -> None:
+            while True:
+                got = store.claim("e" * 8, "same-session", 7, time.time())
+                if not got:
+                    return
+                with lock:
+                    claimed.extend(task.id for task in got)
+
+        threads = [threading.Thread(target=claimer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(claimed) == sorted(task.id for _e, task in tasks)
+    finally:
+        store.close()

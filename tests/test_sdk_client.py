@@ -1,0 +1,236 @@
+"""The farcall Client of the User Guide against a real service and a worker.
+
+The service runs as ``farcall server start``; a minimal worker serves the endpoint
+through the hand-off routes, so what is tested is the SDK's side of every call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("farcall_service")
+
+from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+
+from farcall import Client, TaskExecutionFailed, TaskPending  # noqa: E402
+from farcall.errors import FarcallError  # noqa: E402
+from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable  # noqa: E402
+
+
+def platform_func():
+    import platform
+
+    return platform.platform()
+
+
+def hello(firstname, lastname):
+    return "Hello {} {}".format(firstname, lastname)
+
+
+def identity(x):
+    return x
+
+
+def fails(message):
+    raise KeyError(message)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    home: Path = tmp_path_factory.mktemp("sdk-home")
+    with ServiceProcess(home) as svc:
+        tokens = {}
+        for name in ("alice", "bob", "carol"):
+            admin(home, "user", "add", name)
+            tokens[name] = admin(home, "token", "create", name).splitlines()[-1].strip()
+        group_id = admin(home, "group", "add", "lab").splitlines()[-1].strip()
+        admin(home, "group", "add-member", "lab", "alice")
+        admin(home, "group", "add-member", "lab", "bob")
+        svc.tokens = tokens
+        svc.group_id = group_id
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def alice(service):
+    return Client(service.url, token=service.tokens["alice"])
+
+
+@pytest.fixture(scope="module")
+def endpoint_id(service, alice):
+    eid = alice._call("POST", "/v3/endpoints", json={"endpoint_name": "sdk-tests"})["endpoint_id"]
+    return eid
+
+
+@pytest.fixture(scope="module")
+def worker(service, endpoint_id):
+    w = MiniWorker(service.url, service.tokens["alice"], endpoint_id, wait=1.0)
+    w.start()
+    yield w
+    w.stop()
+
+
+def test_client_finds_service_and_token_in_the_environment(service, monkeypatch):
+    monkeypatch.setenv("FARCALL_BASE_URL", service.url)
+    monkeypatch.setenv("FARCALL_TOKEN", service.tokens["alice"])
+    gcc = Client()
+    assert gcc.base_url == service.url
+    assert gcc.version()["api"]
+
+
+def test_guide_register_run_and_pending_then_result(service, alice, endpoint_id):
+    func_uuid = alice.register_function(platform_func)
+    task_id = alice.run(endpoint_id=endpoint_id, function_id=func_uuid)
+    with pytest.raises(TaskPending) as pending:
+        alice.get_result(task_id)
+    assert pending.value.status in {"waiting-for-ep", "received"}
+    w = MiniWorker(service.url, service.tokens["alice"], endpoint_id, wait=1.0)
+    w.start()
+    try:
+        result = alice.wait([task_id], timeout=60, progress=False)[task_id]["result"]
+    finally:
+        w.stop()
+    import platform
+
+    assert result == platform.platform()
+    assert alice.get_result(task_id) == result
+
+
+def test_guide_hello_with_arguments_and_uuid_forms(alice, endpoint_id, worker):
+    func_id = alice.register_function(hello)
+    task_id = alice.run(
+        "Bob", "Smith", endpoint_id=uuid.UUID(endpoint_id), function_id=func_id.upper()
+    )
+    alice.wait([task_id], timeout=60, progress=False)
+    assert alice.get_result(task_id) == "Hello Bob Smith"
+    task = alice.get_task(task_id)
+    assert task["status"] == "success" and task["pending"] is False
+    assert float(task["completion_t"]) > 0
+
+
+def test_guide_batch_keeps_order_and_reports_each_task(alice, endpoint_id, worker):
+    func_id = alice.register_function(identity)
+    other = alice.register_function(hello)
+    batch = alice.create_batch()
+    for x in range(0, 5):
+        batch.add(x, endpoint_id=endpoint_id, function_id=func_id)
+    batch.add("Ada", "Lovelace", endpoint_id=endpoint_id, function_id=other)
+    batch_res = alice.batch_run(batch)
+    assert len(batch_res) == 6 and len(set(batch_res)) == 6
+    alice.wait(batch_res, timeout=60, progress=False)
+    results = alice.get_batch_result(batch_res)
+    assert list(results) == batch_res
+    assert [results[t]["result"] for t in batch_res] == [0, 1, 2, 3, 4, "Hello Ada Lovelace"]
+    for entry in results.values():
+        assert entry["pending"] is False and entry["status"] == "success"
+        assert float(entry["completion_t"]) > 0
+
+
+def test_remote_exception_is_raised_with_its_traceback(alice, endpoint_id, worker):
+    func_id = alice.register_function(fails)
+    task_id = alice.run("missing-key", endpoint_id=endpoint_id, function_id=func_id)
+    entry = alice.wait([task_id], timeout=60, progress=False)[task_id]
+    assert entry["status"] == "failed"
+    with pytest.raises((KeyError, TaskExecutionFailed)) as raised:
+        alice.get_result(task_id)
+    text = getattr(raised.value, "remote_traceback", "")
+    assert "missing-key" in text and "Traceback" in text
+    # the guide's own pattern: print the exception
+    try:
+        alice.get_result(task_id)
+    except Exception as e:
+        assert "missing-key" in "Exception: {}".format(e)
+
+
+def test_sharing_with_a_group_and_publicly(service, alice, endpoint_id, worker):
+    bob = Client(service.url, token=service.tokens["bob"])
+    carol = Client(service.url, token=service.tokens["carol"])
+    tag = uuid.uuid4().hex[:8]
+    shared = alice.register_function(
+        identity, function_name=f"shared_{tag}", description=f"My function {tag}",
+        group=service.group_id,
+    )
+    public = alice.register_function(
+        identity, function_name=f"public_{tag}", description=f"My function {tag}", public=True
+    )
+    private = alice.register_function(identity, function_name=f"private_{tag}")
+
+    def names(client):
+        return {r["function_name"] for r in client.search_function(tag, offset=0, limit=5)["results"]}
+
+    assert names(alice) == {f"shared_{tag}", f"public_{tag}", f"private_{tag}"}
+    assert names(bob) == {f"shared_{tag}", f"public_{tag}"}
+    assert names(carol) == {f"public_{tag}"}
+    with pytest.raises(FarcallAPIError) as refused:
+        carol.get_function(private)
+    assert refused.value.http_status == 404
+    assert bob.get_function(shared)["function_name"] == f"shared_{tag}"
+    assert carol.get_function(public)["function_name"] == f"public_{tag}"
+    paged = alice.search_function(tag, offset=1, limit=1)
+    assert paged["total"] == 3 and len(paged["results"]) == 1
+
+
+def test_containers_register_and_attach(alice):
+    container_id = alice.register_container("/opt/envs/science/bin/python", "venv", name="science")
+    assert alice.get_container(container_id)["type"] == "venv"
+    func_id = alice.register_function(identity, container_uuid=container_id)
+    assert func_id
+    other = alice.register_function(identity)
+    assert alice.attach_container(other, container_id)["container_uuid"] == container_id
+
+
+def test_errors_are_clear(service, alice):
+    with pytest.raises(FarcallAPIError) as missing:
+        alice.get_function(str(uuid.uuid4()))
+    assert missing.value.http_status == 404 and missing.value.code
+    assert "/v2/functions/" in str(missing.value)
+    with pytest.raises(FarcallError, match="must be a UUID"):
+        alice.run(endpoint_id="not-a-uuid", function_id=str(uuid.uuid4()))
+    bad = Client(service.url, token="fc_not_a_real_token")
+    with pytest.raises(FarcallAPIError) as unauthorized:
+        bad.get_endpoints()
+    assert unauthorized.value.http_status == 401
+    with pytest.raises(ServiceUnreachable, match="did not answer"):
+        Client("http://127.0.0.1:9", token="x", retries=0).version()
+
+
+def test_guide_style_login_manager(service, endpoint_id):
+    class WebClient:
+        def __init__(self, base_url, authorizer):
+            self.base_url, self.authorizer = base_url, authorizer
+
+    class Authorizer:
+        def __init__(self, token):
+            self.token = token
+
+        def get_authorization_header(self):
+            return f"Bearer {self.token}"
+
+    class LoginManager:
+        def __init__(self, authorizers):
+            self.authorizers = authorizers
+            self.logged_out = False
+
+        def get_web_client(self, *, base_url):
+            return WebClient(base_url, self.authorizers[Client.FUNCX_SCOPE])
+
+        def ensure_logged_in(self):
+            return True
+
+        def logout(self):
+            self.logged_out = True
+
+    manager = LoginManager({Client.FUNCX_SCOPE: Authorizer(service.tokens["alice"])})
+    fx = Client(service.url, login_manager=manager, force_login=True)
+    assert manager.logged_out is True
+    assert any(ep["uuid"] == endpoint_id for ep in fx.get_endpoints())
+
+
+def test_endpoint_listing_and_status(alice, endpoint_id, worker):
+    assert any(ep["uuid"] == endpoint_id for ep in alice.get_endpoints())
+    status = alice.get_endpoint_status(endpoint_id)
+    assert status["status"] in {"online", "offline"}
+    assert "total_workers" in status["details"]

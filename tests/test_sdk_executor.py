@@ -1,0 +1,65 @@
+"""``farcall.Executor`` against a real service and a worker."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import pytest
+
+pytest.importorskip("farcall_service")
+
+from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+
+from farcall import Client, Executor, TaskExecutionFailed  # noqa: E402
+
+
+def square_or_fail(x):
+    if x % 97 == 0:
+        raise ValueError(f"no multiples of 97: {x}")
+    return x * x
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    home = tmp_path_factory.mktemp("executor-home")
+    with ServiceProcess(home) as svc:
+        admin(home, "user", "add", "alice")
+        token = admin(home, "token", "create", "alice").splitlines()[-1].strip()
+        client = Client(svc.url, token=token)
+        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
+        yield svc, token, client, eid
+
+
+def test_thousand_futures_with_exceptions(setup):
+    svc, token, client, eid = setup
+    worker = MiniWorker(svc.url, token, eid, max_tasks=500, wait=1.0)
+    worker.start()
+    try:
+        with Executor(endpoint_id=eid, client=client) as ex:
+            futures = [ex.submit(square_or_fail, i) for i in range(1, 1001)]
+            done, not_done = concurrent.futures.wait(futures, timeout=120)
+            assert not not_done
+            assert list(ex.map(square_or_fail, [2, 3, 4])) == [4, 9, 16]
+    finally:
+        worker.stop()
+    failures = 0
+    for i, future in enumerate(futures, start=1):
+        if i % 97 == 0:
+            failures += 1
+            error = future.exception()
+            assert isinstance(error, (ValueError, TaskExecutionFailed))
+            assert f"no multiples of 97: {i}" in str(getattr(error, "remote_traceback", error))
+        else:
+            assert future.result() == i * i
+    assert failures == 10
+    assert len(ex._function_ids) == 1, "the function is registered once"
+
+
+def test_shutdown_cancels_what_has_not_run(setup):
+    _svc, _token, client, eid = setup
+    ex = Executor(endpoint_id=eid, client=client)
+    futures = [ex.submit(square_or_fail, i) for i in range(20)]  # no worker: nothing runs
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert all(f.cancelled() for f in futures)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(square_or_fail, 1)
