@@ -12,16 +12,22 @@ from alembic.migration import MigrationContext
 from farcall_service.storage import Store, open_store
 from farcall_service.storage import schema as t
 from farcall_service.storage.interface import Endpoint, Function, NewTask, TaskOptions
-from farcall_service.storage.migrate import current_revision
+from farcall_service.storage.migrate import alembic_config, current_revision
 from farcall_service.storage.sql import SqlStore
 from sqlalchemy.dialects import postgresql
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_migrations_match_the_query_schema(store_url: str) -> None:
     store = open_store(store_url)
     try:
         assert isinstance(store, Store)
-        assert current_revision(store.engine) == "0001"
+        assert current_revision(store.engine) == head_revision()
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
         assert diff == []
@@ -93,5 +99,27 @@ def test_concurrent_claims_never_share_a_task(store_url: str) -> None:
         for thread in threads:
             thread.join()
         assert sorted(claimed) == sorted(task.id for _e, task in tasks)
+    finally:
+        store.close()
+
+
+def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
+    """A database made by an older release is migrated in place at start."""
+    from farcall_service.storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with engine.begin() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("tasks")}
+    assert "exception_data" not in columns
+    engine.dispose()
+    store = open_store(url)
+    try:
+        assert current_revision(store.engine) == head_revision()
+        with store.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("tasks")}
+        assert "exception_data" in columns
     finally:
         store.close()

@@ -19,6 +19,8 @@ class ServiceContext:
     settings: Settings
     store: Store
     notifier: TaskNotifier = field(default_factory=TaskNotifier)
+    #: Woken, per endpoint, when results are recorded: ``POST /farcall/v1/tasks/wait``.
+    results: TaskNotifier = field(default_factory=TaskNotifier)
     limiter: RateLimiter = field(init=False)
     tokens: TTLCache[str, User | None] = field(init=False)
     memberships: TTLCache[str, frozenset[str]] = field(init=False)

@@ -88,6 +88,11 @@ class BatchStatusRequest(_Body):
     task_ids: list[uuid.UUID] = Field(max_length=10_000)
 
 
+class WaitRequest(_Body):
+    task_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
+    timeout: float = Field(10.0, ge=0, le=60, description="Seconds to wait for one to end.")
+
+
 class EndpointRegistration(_Body):
     endpoint_name: Name | None = None
     display_name: Annotated[Text, Field(max_length=255)] | None = None
@@ -123,6 +128,9 @@ class ResultReport(_Body):
     status: Literal["success", "failed"]
     result: Text | None = None
     exception: Text | None = None
+    exception_data: Text | None = Field(
+        None, description="farcall: the exception object, serialized, for the SDK to re-raise."
+    )
     details: JsonObject | None = None
 
     @model_validator(mode="after")

@@ -85,9 +85,12 @@ def report_results(
     eid = str(endpoint_id)
     access.owned_endpoint(who, ctx.endpoint(eid), eid)
     outcomes = [
-        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details) for r in body.results
+        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
+        for r in body.results
     ]
     recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
+    if recorded.recorded:
+        ctx.results.notify(eid)  # wake SDKs waiting on this endpoint's tasks
     return ResultsResponse(
         acknowledged=recorded.recorded + recorded.duplicates, rejected=recorded.rejected
     )

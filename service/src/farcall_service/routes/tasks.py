@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
 from farcall_service.auth import Who
 from farcall_service.context import Ctx
 from farcall_service.errors import not_found
-from farcall_service.models import BatchStatusRequest, LegacySubmission, Submission
+from farcall_service.models import BatchStatusRequest, LegacySubmission, Submission, WaitRequest
 from farcall_service.storage.interface import Task, TaskOptions
 from farcall_service.submission import Request, canonical_id, submit
 
@@ -30,6 +32,8 @@ def task_document(task: Task) -> dict[str, Any]:
         doc["result"] = task.result or ""
     elif task.status == "failed":
         doc["exception"] = task.exception or "the task failed without a traceback"
+        if task.exception_data:
+            doc["exception_data"] = task.exception_data
     else:
         return doc
     doc["completion_t"] = repr(task.completion_t)
@@ -111,6 +115,43 @@ def batch_status(
             task.id: task_document(task) for task in tasks if task.owner_id == who.user_id
         },
     }
+
+
+@router.post(
+    "/farcall/v1/tasks/wait",
+    summary="farcall: wait until at least one of these tasks has ended",
+    tags=["farcall"],
+)
+async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> dict[str, Any]:
+    """A long-poll for results: answers the moment one of the tasks ends (or at
+    ``timeout``) with the documents of every ended one, as ``/v2/batch_status`` does.
+    Tasks the caller may not see are left out; so the SDK never sleeps between checks.
+    """
+    ids = [str(tid) for tid in body.task_ids]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + body.timeout
+    endpoints: set[str] = set()
+    while True:
+        waiters = [(eid, ctx.results.waiter(eid)) for eid in endpoints]
+        try:
+            tasks = await run_in_threadpool(ctx.store.get_tasks, ids)
+            mine = [task for task in tasks if task.owner_id == who.user_id]
+            done = {t.id: task_document(t) for t in mine if t.status in ("success", "failed")}
+            remaining = deadline - loop.time()
+            if done or not mine or remaining <= 0:
+                return {"response": "batch", "results": done}
+            if not waiters:  # first pass: learn the endpoints, register, look again
+                endpoints = {task.endpoint_id for task in mine}
+                continue
+            pending = [asyncio.ensure_future(event.wait()) for _eid, event in waiters]
+            _finished, unfinished = await asyncio.wait(
+                pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            for future in unfinished:
+                future.cancel()
+        finally:
+            for eid, event in waiters:
+                ctx.results.discard(eid, event)
 
 
 @router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")

@@ -94,6 +94,7 @@ class Task:
     exception: str | None = None
     details: dict[str, Any] | None = None
     completion_t: float | None = None
+    exception_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Outcome:
     result: str | None = None
     exception: str | None = None
     details: dict[str, Any] | None = None
+    exception_data: str | None = None
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ tasks = sa.Table(
     sa.Column("claimed_at", sa.Float),
     sa.Column("result", sa.Text),
     sa.Column("exception", sa.Text),
+    sa.Column("exception_data", sa.Text),
     sa.Column("details", sa.JSON),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("completion_t", sa.Float),

@@ -529,6 +529,7 @@ class SqlStore:
                         status=outcome.status,
                         result=outcome.result,
                         exception=outcome.exception,
+                        exception_data=outcome.exception_data,
                         details=outcome.details,
                         completion_t=now,
                     )
@@ -577,6 +578,7 @@ _TASK_COLUMNS = (
     t.tasks.c.created_at,
     t.tasks.c.result,
     t.tasks.c.exception,
+    t.tasks.c.exception_data,
     t.tasks.c.details,
     t.tasks.c.completion_t,
 )
@@ -670,6 +672,7 @@ def _task(row: Any) -> Task:
         created_at=row.created_at,
         result=row.result,
         exception=row.exception,
+        exception_data=row.exception_data,
         details=row.details,
         completion_t=row.completion_t,
     )

@@ -1,0 +1,72 @@
+"""``POST /farcall/v1/tasks/wait`` and the serialized exception of failed tasks."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from farcall.serialize import Serializer
+from farcall_service.testing import Caller, assert_error
+
+
+def claim(caller: Caller, ep: str) -> list[dict[str, Any]]:
+    answer = caller.post(f"/farcall/v1/endpoints/{ep}/claim", json={"session": "s1"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["tasks"]
+
+
+def report(caller: Caller, ep: str, results: list[dict[str, Any]]) -> None:
+    answer = caller.post(f"/farcall/v1/endpoints/{ep}/results",
+                         json={"session": "s1", "results": results})
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def ep_fn(alice: Caller) -> tuple[str, str]:
+    return alice.register_endpoint(), alice.register_function()
+
+
+def test_wait_answers_when_a_result_is_recorded(alice: Caller, ep_fn: tuple[str, str]) -> None:
+    ep, fn = ep_fn
+    first, second = alice.submit(ep, fn, 3, count=2).json()["tasks"][fn]
+    claim(alice, ep)
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(alice.post(
+        "/farcall/v1/tasks/wait", json={"task_ids": [first, second], "timeout": 60})))
+    waiting.start()
+    report(alice, ep, [{"task_id": first, "status": "success", "result": "11\n9"}])
+    waiting.join(20)  # far below the wait's own timeout: only a wake-up ends it in time
+    assert not waiting.is_alive(), "the wait was not woken by the recorded result"
+    body = answers[0].json()
+    assert set(body["results"]) == {first}
+    assert body["results"][first]["result"] == "11\n9"
+
+
+def test_wait_times_out_with_nothing_and_hides_other_users_tasks(
+    alice: Caller, make_caller: Any, ep_fn: tuple[str, str]
+) -> None:
+    ep, fn = ep_fn
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    answer = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
+    assert answer.status_code == 200 and answer.json()["results"] == {}
+    claim(alice, ep)
+    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
+    mallory = make_caller("mallory")
+    stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
+    assert stolen.status_code == 200 and stolen.json()["results"] == {}
+    assert_error(alice.post("/farcall/v1/tasks/wait", json={"task_ids": []}), 422)
+    assert_error(alice.post("/farcall/v1/tasks/wait", json={"task_ids": ["nope"]}), 422)
+
+
+def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[str, str]) -> None:
+    ep, fn = ep_fn
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    claim(alice, ep)
+    data = Serializer().serialize(KeyError("lost"))
+    report(alice, ep, [{"task_id": task, "status": "failed", "exception": "Traceback ...",
+                        "exception_data": data}])
+    doc = alice.get(f"/v2/tasks/{task}").json()
+    assert doc["exception"] == "Traceback ..."
+    rebuilt = Serializer().deserialize(doc["exception_data"])
+    assert isinstance(rebuilt, KeyError) and rebuilt.args == ("lost",)
