@@ -8,7 +8,7 @@ COMPAT := .venv-compat
 COMPAT_SDK := globus-compute-sdk==4.19.*
 
 # Every distribution in the repository, installed editable with its test extras.
-DISTRIBUTIONS := core plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle plugins/cache_sqlite service
+DISTRIBUTIONS := core plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/dev
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
 .PHONY: install compat test demo bench bench-quick lint clean
@@ -38,9 +38,11 @@ demo: install
 
 bench: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py
 
 bench-quick: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py --quick
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py --quick
 
 lint: install
 	$(BIN)/python -m pip install --quiet ruff

@@ -1,53 +1,168 @@
-"""farcall demo: what the repository can do end to end so far.
+"""farcall demo: the User Guide's examples on a local service and endpoint.
 
-Serializes a function and its arguments as the SDK will, packs them into the task
-payload the service stores, and on the "endpoint" side unpacks, deserializes and
-calls them, then ships the result back, all through the installed plugins.
+Starts ``farcall dev`` on a free port with a throw-away ``FARCALL_HOME``, runs each
+example with ``from farcall import Client``, prints what a user would want to see,
+and stops everything. Exits 0 only if every step worked.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-from farcall.plugins import get_plugin_manager
-from farcall.serialize import Serializer
+FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 
 
-def hello(firstname, lastname, punctuation="!"):
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def platform_func():
     import platform
 
-    return f"Hello {firstname} {lastname}{punctuation} (from {platform.python_implementation()})"
+    return platform.platform()
+
+
+def hello(firstname, lastname):
+    return "Hello {} {}".format(firstname, lastname)
+
+
+def double(x):
+    return 2 * x
+
+
+def divide(a, b):
+    return a / b
+
+
+def run_guide(home: Path) -> None:
+    from farcall import Client
+
+    gcc = Client()
+    tutorial_endpoint = gcc.profile.endpoint_id
+    print(f"Client() found the service at {gcc.base_url} and endpoint {tutorial_endpoint}")
+
+    step("Registering and running a function")
+    func_uuid = gcc.register_function(platform_func)
+    task_id = gcc.run(endpoint_id=tutorial_endpoint, function_id=func_uuid)
+    try:
+        print("right away:", gcc.get_result(task_id))
+    except Exception as e:
+        print("right away: {}: {}".format(type(e).__name__, e))
+    gcc.wait([task_id], timeout=60)
+    print("platform of the endpoint:", gcc.get_result(task_id))
+
+    step("Arguments and data")
+    func_id = gcc.register_function(hello)
+    task_id = gcc.run("Bob", "Smith", endpoint_id=tutorial_endpoint, function_id=func_id)
+    gcc.wait([task_id], timeout=60)
+    greeting = gcc.get_result(task_id)
+    print(greeting)
+    assert greeting == "Hello Bob Smith", greeting
+
+    step("Batching: five tasks, then get_batch_result")
+    double_id = gcc.register_function(double, description="doubles a number")
+    batch = gcc.create_batch()
+    for x in range(0, 5):
+        batch.add(x, endpoint_id=tutorial_endpoint, function_id=double_id)
+    batch_res = gcc.batch_run(batch)
+    gcc.wait(batch_res, timeout=60)
+    results = gcc.get_batch_result(batch_res)
+    for tid, entry in results.items():
+        print(f"  {tid}: {entry}")
+    assert [results[t]["result"] for t in batch_res] == [0, 2, 4, 6, 8]
+
+    step("An exception, raised again here")
+    divide_id = gcc.register_function(divide)
+    task_id = gcc.run(1, 0, endpoint_id=tutorial_endpoint, function_id=divide_id)
+    gcc.wait([task_id], timeout=60)
+    try:
+        gcc.get_result(task_id)
+        raise AssertionError("the remote exception was not raised")
+    except Exception as e:
+        print("Exception: {}".format(e).splitlines()[-1])
+        assert "division by zero" in str(getattr(e, "remote_traceback", e))
+
+    step("Sharing with a group and publicly")
+    group_id = admin(home, "group", "add", "demo-lab")
+    admin(home, "user", "add", "guest")
+    admin(home, "group", "add-member", "demo-lab", "dev")
+    admin(home, "group", "add-member", "demo-lab", "guest")
+    guest = Client(gcc.base_url, token=admin(home, "token", "create", "guest"))
+    # The service caches permission lookups per token for a few seconds; a fresh login
+    # (here: a new token) sees the new membership at once, as force_login does.
+    gcc = Client(gcc.base_url, token=admin(home, "token", "create", "dev"))
+    shared = gcc.register_function(hello, function_name="hello_lab",
+                                   description="My function for the lab", group=group_id)
+    public = gcc.register_function(double, function_name="double_public",
+                                   description="My function for everyone", public=True)
+    print(f"shared with group {group_id}: {shared}; public: {public}")
+
+    step("Discovering functions")
+    mine = gcc.search_function("my function", offset=0, limit=5)
+    theirs = guest.search_function("my function", offset=0, limit=5)
+    print("search as the owner:", sorted(r["function_name"] for r in mine["results"]))
+    print("search as the guest:", sorted(r["function_name"] for r in theirs["results"]))
+    assert {r["function_uuid"] for r in theirs["results"]} == {shared, public}
+    try:
+        guest.get_function(func_id)
+        raise AssertionError("the guest saw a private function")
+    except Exception as e:
+        print("the guest asking for a private function:", str(e).splitlines()[0])
+
+
+def admin(home: Path, *args: str) -> str:
+    db = f"sqlite:///{home / 'dev' / 'farcall.db'}"
+    done = subprocess.run([*FARCALL, "server", *args, "--db", db], capture_output=True,
+                          text=True, env={**os.environ, "FARCALL_HOME": str(home)}, check=True)
+    return done.stdout.strip().splitlines()[-1]
 
 
 def main() -> int:
-    pm = get_plugin_manager()
-    strategies = pm.serialization_strategies()
-    print("Installed serialization strategies:")
-    for ident, record in sorted(strategies.items()):
-        mode = "read only" if record.read_only else "read/write"
-        kind = "code" if record.for_code else "data"
-        print(f"  {ident}  {record.name:<22} {kind}  {mode}")
-
-    sdk = Serializer()
-    print(f"\nSDK side: code strategy {sdk.code_strategy}, data strategy {sdk.data_strategy}")
-    function_code = sdk.pack_buffers([sdk.serialize(hello)])
-    payload = sdk.pack_buffers([sdk.serialize(("Bob", "Smith")), sdk.serialize({"punctuation": "?"})])
-    print(f"  registered function_code: {len(function_code)} characters")
-    print(f"  task payload (args, kwargs): {len(payload)} characters")
-
-    endpoint = Serializer(allowed=["01", "00", "st", "11"])
-    fn, args, kwargs = endpoint.unpack_and_deserialize(function_code + payload)
-    result = endpoint.serialize(fn(*args, **kwargs))
-    print(f"\nEndpoint side: ran {fn.__name__}{tuple(args)} with {kwargs}")
-
-    value = sdk.deserialize(result)
-    print(f"SDK side: result = {value!r}")
-    expected_prefix = "Hello Bob Smith?"
-    if not value.startswith(expected_prefix):
-        print(f"FAILED: expected a result starting with {expected_prefix!r}", file=sys.stderr)
+    home = Path(tempfile.mkdtemp(prefix="farcall-demo-"))
+    os.environ["FARCALL_HOME"] = str(home)
+    for var in ("FARCALL_BASE_URL", "FARCALL_TOKEN"):
+        os.environ.pop(var, None)
+    port = free_port()
+    print(f"starting `farcall dev --port {port}` (FARCALL_HOME={home}) ...")
+    dev = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _ready(home / "dev.json"):
+            if dev.poll() is not None or time.monotonic() > deadline:
+                print(dev.stdout.read() if dev.stdout else "", file=sys.stderr)
+                print("FAILED: farcall dev did not start", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        run_guide(home)
+    except Exception as exc:
+        print(f"\nFAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        dev.terminate()
+        dev.wait(timeout=60)
     print("\nDemo finished: every step worked.")
     return 0
+
+
+def _ready(profile: Path) -> bool:
+    try:
+        return "endpoint_id" in json.loads(profile.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

@@ -1,0 +1,311 @@
+"""End-to-end speed of farcall on one machine, against its peers in the same run.
+
+Measures, on the embedded default (``farcall dev``'s stack: the service on SQLite
+and a ``process`` endpoint with 2 workers):
+
+* throughput: N no-op tasks submitted with one ``batch_run``, all results collected;
+* latency: single ``run`` + ``wait`` round trips (p50, p99);
+* the Executor: N ``submit`` futures resolved;
+* scale: submit and ``get_task`` speed with many completed tasks in the store, and the
+  service's memory;
+* client start-up: ``from farcall import Client`` against the official SDK's import;
+
+and runs the peer scripts in ``peers/`` (a bare ProcessPoolExecutor, Dask
+distributed, Parsl HTEX) with the same N. Prints a table of figures and ratios and
+writes it as JSON. ``--quick`` finishes in under two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def noop(x):
+    return x
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- farcall ----------------------------------------------------------------------------
+
+
+def start_stack(home: Path, endpoint: bool = True) -> tuple[Any, str, str | None]:
+    from farcall_dev.stack import DevStack
+
+    stack = DevStack(port=free_port(), workers=2, home=home)
+    token = stack.token()
+    stack.start_service(token)
+    endpoint_id = stack.start_endpoint(token) if endpoint else None
+    return stack, token, endpoint_id
+
+
+def measure_farcall(n: int, samples: int) -> dict[str, float]:
+    from farcall import Client, Executor
+
+    home = Path(tempfile.mkdtemp(prefix="farcall-bench-"))
+    stack, token, endpoint_id = start_stack(home)
+    try:
+        client = Client(stack.base_url, token=token)
+        fid = client.register_function(noop)
+        warm = client.create_batch()
+        for i in range(200):
+            warm.add(i, endpoint_id=endpoint_id, function_id=fid)
+        client.wait(client.batch_run(warm), progress=False)
+
+        latencies = []
+        for i in range(samples):
+            start = time.perf_counter()
+            tid = client.run(i, endpoint_id=endpoint_id, function_id=fid)
+            client.wait([tid], progress=False)
+            latencies.append(time.perf_counter() - start)
+        latencies.sort()
+
+        batch = client.create_batch()
+        for i in range(n):
+            batch.add(i, endpoint_id=endpoint_id, function_id=fid)
+        start = time.perf_counter()
+        ids = client.batch_run(batch)
+        results = client.wait(ids, progress=False)
+        batch_s = time.perf_counter() - start
+        assert [results[t]["result"] for t in ids] == list(range(n)), "wrong results"
+
+        with Executor(endpoint_id, client=client) as ex:
+            start = time.perf_counter()
+            futures = [ex.submit(noop, i) for i in range(n)]
+            assert [f.result() for f in futures] == list(range(n))
+            executor_s = time.perf_counter() - start
+    finally:
+        stack.stop()
+    return {
+        "throughput": n / batch_s,
+        "p50_ms": latencies[len(latencies) // 2] * 1e3,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+        "executor_throughput": n / executor_s,
+    }
+
+
+def measure_scale(completed: int) -> dict[str, float]:
+    """Submit and get_task speed on an empty store, then with ``completed`` done tasks."""
+    import sqlalchemy as sa
+    from farcall import Client
+    from farcall_service.storage import open_store
+    from farcall_service.storage import schema as t
+    from farcall_service.storage.interface import NewTask, TaskOptions
+
+    home = Path(tempfile.mkdtemp(prefix="farcall-scale-"))
+    stack, token, _ = start_stack(home, endpoint=False)
+    try:
+        client = Client(stack.base_url, token=token)
+        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "scale"})["endpoint_id"]
+        fid = client.register_function(noop)
+
+        def speeds() -> tuple[float, float]:
+            batch_ids = []
+            start = time.perf_counter()
+            for _ in range(20):
+                batch = client.create_batch()
+                for i in range(100):
+                    batch.add(i, endpoint_id=eid, function_id=fid)
+                batch_ids += client.batch_run(batch)
+            submit = 2000 / (time.perf_counter() - start)
+            start = time.perf_counter()
+            for tid in batch_ids[:500]:
+                client.get_task(tid)  # pending: never served from the result cache
+            return submit, 500 / (time.perf_counter() - start)
+
+        empty_submit, empty_get = speeds()
+        say(f"  filling the store with {completed:,} completed tasks ...")
+        store = open_store(stack.db_url)
+        owner = store.get_user("dev").id
+        chunk = 20_000
+        import uuid as _uuid
+
+        for offset in range(0, completed, chunk):
+            tasks = [(eid, NewTask(str(_uuid.uuid4()), fid, "11\n[]")) for _ in
+                     range(min(chunk, completed - offset))]
+            store.submit(owner, str(_uuid.uuid4()), tasks, TaskOptions(), time.time())
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(t.tasks).where(t.tasks.c.status != "success")
+                         .values(status="success", result="11\n1", completion_t=time.time()))
+        store.close()
+        full_submit, full_get = speeds()
+        rss_mb = _rss_mb(stack.processes[0].pid)
+    finally:
+        stack.stop()
+    return {
+        "completed_tasks": completed,
+        "submit_ratio": full_submit / empty_submit,
+        "get_task_ratio": full_get / empty_get,
+        "service_rss_mb": rss_mb,
+    }
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn runs in the child)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))
+        if int(proc.name) == pid or ppid == pid:
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def measure_startup(runs: int) -> dict[str, float]:
+    compat = os.environ.get("FARCALL_COMPAT_PYTHON")
+
+    def median_time(python: str, code: str) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([python, "-c", code], check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    ours = median_time(sys.executable, "from farcall import Client")
+    out = {"farcall_import_ms": ours * 1e3}
+    if compat:
+        theirs = median_time(compat, "from globus_compute_sdk import Client")
+        out.update(official_import_ms=theirs * 1e3, import_ratio=ours / theirs)
+    return out
+
+
+# -- peers ------------------------------------------------------------------------------
+
+PEER_LINE = re.compile(r"p50=([\d.]+)ms p95=([\d.]+)ms\s+throughput N=\d+ (\d+) tasks/s")
+
+
+def measure_peer(script: str, n: int) -> dict[str, float] | None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    try:
+        done = subprocess.run([sys.executable, str(HERE / "peers" / script), str(n)], env=env,
+                              capture_output=True, text=True, timeout=900,
+                              cwd=tempfile.mkdtemp(prefix="farcall-peer-"))  # parsl's runinfo/
+    except subprocess.TimeoutExpired:
+        return None
+    match = PEER_LINE.search(done.stdout)
+    if not match:
+        say(f"  {script} failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    p50, p95, rate = match.groups()
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "throughput": float(rate)}
+
+
+# -- report -----------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under two minutes")
+    parser.add_argument("--no-peers", action="store_true", help="measure farcall only")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "e2e.json")
+    opts = parser.parse_args()
+    n, samples = (2000, 50) if opts.quick else (10_000, 200)
+    completed = 100_000 if opts.quick else 1_000_000
+
+    say(f"farcall: {n} tasks, {samples} round trips ...")
+    figures: dict[str, Any] = {"farcall": measure_farcall(n, samples)}
+    say("client start-up ...")
+    figures["startup"] = measure_startup(5 if opts.quick else 15)
+    say(f"scale: {completed:,} completed tasks ...")
+    figures["scale"] = measure_scale(completed)
+    if not opts.no_peers:
+        for name, script in (("procpool", "pool_bench.py"), ("dask", "dask_bench.py"),
+                             ("parsl", "parsl_bench.py")):
+            say(f"peer {name} ...")
+            figures[name] = measure_peer(script, n)
+
+    report(figures, n)
+    opts.json.parent.mkdir(parents=True, exist_ok=True)
+    opts.json.write_text(json.dumps({
+        "benchmark": "e2e", "tasks": n, "round_trips": samples,
+        "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
+                    "platform": platform.platform()},
+        "figures": figures,
+    }, indent=2))
+    print(f"\nwritten to {opts.json}")
+    return 0
+
+
+def report(f: dict[str, Any], n: int) -> None:
+    ours = f["farcall"]
+    rows: list[tuple[str, str, str]] = []
+
+    def row(name: str, value: str, verdict: str = "") -> None:
+        rows.append((name, value, verdict))
+
+    def check(ok: bool) -> str:
+        return "holds" if ok else "MISSED"
+
+    row(f"throughput, {n} tasks (tasks/s)", f"{ours['throughput']:.0f}",
+        check(ours["throughput"] >= 1500) + " (>= 1500)")
+    for peer in ("dask", "parsl"):
+        if f.get(peer):
+            ratio = ours["throughput"] / f[peer]["throughput"]
+            row(f"  vs {peer} ({f[peer]['throughput']:.0f} tasks/s)", f"{ratio:.2f}x",
+                check(ratio >= 4) + " (>= 4x)")
+    if f.get("procpool"):
+        ratio = ours["throughput"] / f["procpool"]["throughput"]
+        row(f"  vs process pool ({f['procpool']['throughput']:.0f} tasks/s)", f"{ratio:.2f}x",
+            check(ratio >= 0.4) + " (>= 0.4x)")
+    row("latency p50 (ms)", f"{ours['p50_ms']:.2f}", check(ours["p50_ms"] <= 3) + " (<= 3)")
+    row("latency p99 (ms)", f"{ours['p99_ms']:.2f}", check(ours["p99_ms"] <= 10) + " (<= 10)")
+    if f.get("parsl"):
+        row(f"  vs parsl p50 ({f['parsl']['p50_ms']:.2f} ms)",
+            f"{ours['p50_ms'] / f['parsl']['p50_ms']:.2f}x",
+            check(ours["p50_ms"] < f["parsl"]["p50_ms"]) + " (< 1x)")
+    for peer in ("procpool", "dask"):
+        if f.get(peer):
+            row(f"  {peer} p50 (ms)", f"{f[peer]['p50_ms']:.2f}")
+    ratio = ours["executor_throughput"] / ours["throughput"]
+    row("executor (tasks/s)", f"{ours['executor_throughput']:.0f}")
+    row("  executor / batch", f"{ratio:.2f}", check(ratio >= 0.8) + " (>= 0.8)")
+    s = f["scale"]
+    row(f"scale: submit speed at {s['completed_tasks']:,} done / empty", f"{s['submit_ratio']:.2f}",
+        check(s["submit_ratio"] >= 0.8) + " (>= 0.8)")
+    row("scale: get_task speed, same", f"{s['get_task_ratio']:.2f}",
+        check(s["get_task_ratio"] >= 0.8) + " (>= 0.8)")
+    row("scale: service memory (MB)", f"{s['service_rss_mb']:.0f}",
+        check(s["service_rss_mb"] < 300) + " (< 300)")
+    st = f["startup"]
+    row("start-up: from farcall import Client (ms)", f"{st['farcall_import_ms']:.0f}")
+    if "import_ratio" in st:
+        row(f"  vs globus_compute_sdk ({st['official_import_ms']:.0f} ms)",
+            f"{st['import_ratio']:.2f}x", check(st["import_ratio"] <= 0.3) + " (<= 0.3x)")
+
+    print(f"\nfarcall end to end ({platform.python_version()}, {os.cpu_count()} cores)")
+    width = max(len(r[0]) for r in rows)
+    for name, value, verdict in rows:
+        print(f"{name:<{width}}  {value:>10}  {verdict}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

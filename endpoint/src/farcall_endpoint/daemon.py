@@ -1,0 +1,142 @@
+"""Endpoint processes: the pid file, running in the background, stopping, state.
+
+The running endpoint writes ``endpoint.pid`` (JSON: pid, endpoint id, state) in
+its directory whether it runs in the foreground or detached, so ``stop``, ``list``
+and ``status`` work either way. A pid file whose process is gone is stale and
+ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from farcall_endpoint.config import ConfigError, endpoint_dir
+
+PID_FILE = "endpoint.pid"
+LOG_FILE = "endpoint.log"
+
+
+def read_pid_file(directory: Path) -> dict[str, Any] | None:
+    """The pid file of a live endpoint process, or None."""
+    try:
+        info = json.loads((directory / PID_FILE).read_text())
+        pid = int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie, or the pid reused by something else
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"farcall" in cmdline
+    except (OSError, IndexError):
+        return True
+
+
+def write_pid_file(directory: Path, endpoint_id: str, state: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    body = {"pid": os.getpid(), "endpoint_id": endpoint_id, "state": state,
+            "started": time.time()}
+    tmp = directory / (PID_FILE + ".tmp")
+    tmp.write_text(json.dumps(body) + "\n")
+    os.replace(tmp, directory / PID_FILE)
+
+
+def remove_pid_file(directory: Path) -> None:
+    path = directory / PID_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def state_of(name: str, home: Path | None = None) -> str:
+    """``serving``, ``starting`` or ``stopped``."""
+    info = read_pid_file(endpoint_dir(name, home))
+    return str(info.get("state", "running")) if info else "stopped"
+
+
+def start_detached(
+    name: str,
+    *,
+    home: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    python: str = sys.executable,
+    timeout: float = 60.0,
+) -> int:
+    """Start ``farcall endpoint start NAME`` in its own session; return its pid once serving.
+
+    Output goes to ``endpoint.log`` in the endpoint's directory.
+    """
+    directory = endpoint_dir(name, home)
+    if read_pid_file(directory):
+        raise ConfigError(f"endpoint {name!r} is already running")
+    environ = dict(os.environ if env is None else env)
+    if home is not None:
+        environ["FARCALL_HOME"] = str(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / LOG_FILE
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "farcall_endpoint", "start", name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=environ, start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"endpoint {name!r} exited at start (exit code {proc.returncode}):"
+                              f"\n{_tail(log_path)}")
+        info = read_pid_file(directory)
+        if info and info.get("pid") == proc.pid and info.get("state") == "serving":
+            return proc.pid
+        time.sleep(0.05)
+    raise ConfigError(f"endpoint {name!r} (pid {proc.pid}) did not start serving within "
+                      f"{timeout:g} s; see {log_path}")
+
+
+def stop_endpoint(name: str, *, home: Path | None = None, timeout: float = 30.0) -> bool:
+    """SIGTERM the endpoint, SIGKILL its process group after ``timeout``; False if not running."""
+    info = read_pid_file(endpoint_dir(name, home))
+    if info is None:
+        return False
+    pid = int(info["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,130 @@
+"""A base for engines built on an existing executor that returns futures (Parsl, Dask).
+
+Subclasses say how to start the executor, how to hand it one call of
+:func:`farcall_endpoint.execution.run_task`, and how many workers it has; this
+class turns futures into outcomes, fails tasks whose time limit passes (the late
+result is dropped: such executors cannot stop one task) and refuses execution
+environments, which need the process engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from farcall_endpoint.engines.deadlines import Deadlines
+from farcall_endpoint.engines.interface import (
+    Engine,
+    EngineContext,
+    EngineStatus,
+    no_containers,
+)
+from farcall_endpoint.tasks import Task, failure
+
+
+class FuturesEngine(Engine):
+    #: Used in messages: "the parsl engine ...".
+    name = "futures"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Task] = {}
+        self._context: EngineContext | None = None
+        self._deadlines: Deadlines | None = None
+        self._workers = 1
+
+    # -- what subclasses provide -----------------------------------------------------------
+
+    @abstractmethod
+    def start_executor(self, context: EngineContext) -> None: ...
+
+    @abstractmethod
+    def submit_call(self, task: Task, settings: dict[str, Any]) -> Future[Any]:
+        """Start ``run_task(task.wire(), settings)`` on the executor."""
+
+    @abstractmethod
+    def worker_count(self) -> int:
+        """Workers (or worker slots) the executor has right now."""
+
+    @abstractmethod
+    def stop_executor(self) -> None: ...
+
+    # -- Engine ----------------------------------------------------------------------------
+
+    def start(self, context: EngineContext) -> None:
+        self._context = context
+        self._deadlines = Deadlines(self._expired)
+        self.start_executor(context)
+        self._workers = self.worker_count()
+
+    def submit(self, tasks: Sequence[Task]) -> None:
+        assert self._context is not None and self._deadlines is not None
+        settings = dict(self._context.execution)
+        for task in tasks:
+            refusal = no_containers(self.name, task)
+            if refusal:
+                self._context.deliver(failure(task.task_id, refusal, task.received))
+                continue
+            with self._lock:
+                self._inflight[task.task_id] = task
+            self._deadlines.arm(task.task_id, task.timeout)
+            try:
+                future = self.submit_call(task, settings)
+            except Exception as exc:
+                self._finish(task, None, exc)
+                continue
+            future.add_done_callback(lambda f, t=task: self._done(t, f))
+
+    def _done(self, task: Task, future: Future[Any]) -> None:
+        try:
+            outcome = future.result()
+        except BaseException as exc:
+            self._finish(task, None, exc)
+        else:
+            self._finish(task, outcome, None)
+
+    def _finish(self, task: Task, outcome: Any, exc: BaseException | None) -> None:
+        assert self._context is not None and self._deadlines is not None
+        with self._lock:
+            if self._inflight.pop(task.task_id, None) is None:
+                return
+        if not self._deadlines.disarm(task.task_id):
+            return
+        if exc is not None or not isinstance(outcome, dict):
+            what = f"{type(exc).__name__}: {exc}" if exc is not None else repr(outcome)[:200]
+            outcome = failure(task.task_id,
+                              f"farcall endpoint: the {self.name} engine could not run the task "
+                              f"(its worker may have died): {what}", task.received)
+        self._context.deliver(outcome)
+
+    def _expired(self, task_id: str) -> None:
+        with self._lock:
+            task = self._inflight.pop(task_id, None)
+        if task is None or self._context is None:
+            return
+        self._context.deliver(failure(
+            task_id,
+            f"farcall endpoint: the task exceeded its time limit of {task.timeout:g} s (counted "
+            f"from its hand-over to the {self.name} engine, which cannot stop a single task; "
+            "its late result will be ignored)",
+            task.received, started=time.time() - (task.timeout or 0)))
+
+    def capacity(self) -> int:
+        return max(4, 2 * self._workers)
+
+    def status(self) -> EngineStatus:
+        """Asks the executor, from the heartbeat thread only (executors' control
+        channels are rarely thread-safe); ``capacity`` uses the last answer."""
+        total = self._workers = self.worker_count()
+        with self._lock:
+            inflight = len(self._inflight)
+        return EngineStatus(total, max(0, total - inflight), max(0, inflight - total))
+
+    def stop(self) -> None:
+        if self._deadlines is not None:
+            self._deadlines.stop()
+        self.stop_executor()

@@ -1,0 +1,85 @@
+"""The Engine interface: what an execution engine plugin implements.
+
+An engine plugin declares ``EngineType(name, factory)`` in its ``farcall_engines``
+hook; ``factory(options)`` receives the ``[engine]`` table of the endpoint's config
+(without ``type``) and returns an :class:`Engine`. The runner then:
+
+1. calls :meth:`Engine.start` once with an :class:`EngineContext`;
+2. calls :meth:`Engine.submit` with batches of tasks, never holding more than
+   :meth:`Engine.capacity` unfinished tasks in the engine;
+3. receives exactly one outcome per submitted task through ``context.deliver``,
+   from any thread (run the task with :func:`farcall_endpoint.execution.run_task`;
+   build failures with :func:`farcall_endpoint.tasks.failure`);
+4. asks :meth:`Engine.status` for the heartbeat, and calls :meth:`Engine.stop` last.
+
+Engines enforce ``Task.timeout`` themselves, because only they can stop a task
+(:class:`farcall_endpoint.engines.deadlines.Deadlines` helps those that cannot).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from farcall_endpoint.tasks import Outcome, Task
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Worker counts for the heartbeat and ``get_endpoint_status``."""
+
+    total_workers: int
+    idle_workers: int
+    #: Tasks the engine holds that no worker runs yet.
+    pending_tasks: int
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """What the runner hands an engine when it starts."""
+
+    #: Report one finished task; thread-safe, cheap, never blocks for long.
+    deliver: Callable[[Outcome], None]
+    #: ``allowed_serializers`` and ``max_result_size``, for ``run_task``.
+    execution: Mapping[str, Any]
+    #: A directory the engine may write to (run dirs, worker logs).
+    workdir: Path
+    #: Container command templates by environment type, and the worker command in them.
+    container_commands: Mapping[str, str] = field(default_factory=dict)
+    container_worker: str = "python3 -m farcall_endpoint.engines.worker"
+
+
+class Engine(ABC):
+    """Runs tasks somewhere and reports their outcomes."""
+
+    @abstractmethod
+    def start(self, context: EngineContext) -> None:
+        """Start workers; may block until they can take tasks."""
+
+    @abstractmethod
+    def submit(self, tasks: Sequence[Task]) -> None:
+        """Accept tasks without blocking; each ends in exactly one ``deliver`` call."""
+
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many unfinished tasks the engine wants to hold (workers plus prefetch)."""
+
+    @abstractmethod
+    def status(self) -> EngineStatus: ...
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop every worker; unfinished tasks are dropped (the service requeues them)."""
+
+
+def no_containers(engine_name: str, task: Task) -> str | None:
+    """The refusal for engines that do not run execution environments."""
+    if task.container:
+        kind = task.container.get("type", "?")
+        return (f"farcall endpoint: the {engine_name} engine does not run execution "
+                f"environments ({kind} {task.container.get('location', '')!r}); serve this "
+                "function from an endpoint with the process engine")
+    return None

@@ -1,0 +1,110 @@
+"""The ``thread`` engine: tasks run in threads of the endpoint process.
+
+For functions that release the GIL or wait on I/O, and for tests. A thread cannot
+be killed, so a task over its time limit is reported failed and its thread is
+abandoned (a fresh thread takes its place); a task that kills the process kills
+the endpoint. Execution environments need the process engine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from farcall_endpoint.engines.deadlines import Deadlines
+from farcall_endpoint.engines.interface import (
+    Engine,
+    EngineContext,
+    EngineStatus,
+    no_containers,
+)
+from farcall_endpoint.execution import run_task
+from farcall_endpoint.tasks import Task, failure
+
+
+class ThreadEngine(Engine):
+    """Options: ``workers`` (threads, default 4)."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.workers = int(options.get("workers") or 4)
+        unknown = set(options) - {"workers"}
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ValueError(f"unknown option(s) of the thread engine: {names}")
+        self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[Task, float]] = {}
+        self._threads = 0
+        self._stopping = False
+        self._context: EngineContext | None = None
+        self._deadlines: Deadlines | None = None
+
+    def start(self, context: EngineContext) -> None:
+        self._context = context
+        self._deadlines = Deadlines(self._expired)
+        for _ in range(self.workers):
+            self._add_thread()
+
+    def _add_thread(self) -> None:
+        with self._lock:
+            self._threads += 1
+        threading.Thread(target=self._serve, name="farcall-thread-worker", daemon=True).start()
+
+    def _serve(self) -> None:
+        assert self._context is not None and self._deadlines is not None
+        while not self._stopping:
+            task = self._queue.get()
+            if task is None:
+                break
+            with self._lock:
+                self._running[task.task_id] = (task, time.time())
+            self._deadlines.arm(task.task_id, task.timeout)
+            outcome = run_task(task.wire(), self._context.execution)
+            on_time = self._deadlines.disarm(task.task_id)
+            with self._lock:
+                self._running.pop(task.task_id, None)
+            if not on_time:
+                break  # reported already; a replacement thread serves instead of this one
+            self._context.deliver(outcome)
+        with self._lock:
+            self._threads -= 1
+
+    def _expired(self, task_id: str) -> None:
+        with self._lock:
+            entry = self._running.pop(task_id, None)
+        if entry is None or self._context is None:
+            return
+        task, started = entry
+        self._context.deliver(failure(
+            task.task_id,
+            f"farcall endpoint: the task exceeded its time limit of {task.timeout:g} s; the "
+            "thread engine cannot stop it, so its thread was abandoned and replaced",
+            task.received, started=started))
+        self._add_thread()
+
+    def submit(self, tasks: Sequence[Task]) -> None:
+        assert self._context is not None
+        for task in tasks:
+            refusal = no_containers("thread", task)
+            if refusal:
+                self._context.deliver(failure(task.task_id, refusal, task.received))
+            else:
+                self._queue.put(task)
+
+    def capacity(self) -> int:
+        return self.workers * 2
+
+    def status(self) -> EngineStatus:
+        with self._lock:
+            busy = len(self._running)
+        return EngineStatus(self.workers, max(0, self.workers - busy), self._queue.qsize())
+
+    def stop(self) -> None:
+        self._stopping = True
+        for _ in range(self._threads + 1):
+            self._queue.put(None)
+        if self._deadlines is not None:
+            self._deadlines.stop()

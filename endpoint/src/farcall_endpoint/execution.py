@@ -1,0 +1,154 @@
+"""Running one task: what every engine's workers call, in whatever process they are.
+
+``run_task`` never raises: every way a task can go wrong becomes a failed outcome
+whose ``exception`` is text a person can act on. It needs only the farcall core and
+the serialization plugins, so it runs in venvs, containers and cluster workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from farcall.serialize import Serializer, unpack_buffers
+
+#: The official endpoint's default result serializer, DillDataBase64.
+DEFAULT_RESULT_SERIALIZER = "00"
+#: Code buffers whose functions stay deserialized in a worker, most recent first.
+FUNCTION_CACHE_SIZE = 64
+
+_serializers: dict[Any, Serializer] = {}
+_functions: OrderedDict[str, Any] = OrderedDict()
+_HOST = socket.gethostname()
+
+
+def strategy_spec(spec: str) -> str:
+    """An identifier or strategy name from any spelling the official SDK uses.
+
+    ``"globus_compute_sdk.serialize.concretes.DillDataBase64"`` and ``"DillDataBase64"``
+    both name strategy ``00``; identifiers pass through.
+    """
+    spec = str(spec).strip()
+    return spec.rsplit(".", 1)[-1] if "." in spec and len(spec) != 2 else spec
+
+
+def expand_allowlist(specs: Iterable[str], serializer: Serializer) -> list[str]:
+    """Identifiers and names, with the official ``*Code``/``*Data`` wildcards expanded."""
+    out: list[str] = []
+    for spec in specs:
+        text = str(spec)
+        if text.endswith("*Code") or text.endswith("*Data"):
+            out.extend(serializer.registry.identifiers(for_code=text.endswith("*Code")))
+        else:
+            out.append(strategy_spec(text))
+    return out
+
+
+def reader(allowed: tuple[str, ...] | None) -> Serializer:
+    """The deserializer for an allowlist (None: everything installed), built once."""
+    key = ("read", allowed)
+    if key not in _serializers:
+        base = Serializer()
+        _serializers[key] = (
+            base if allowed is None else Serializer(allowed=expand_allowlist(allowed, base))
+        )
+    return _serializers[key]
+
+
+def writer(strategy: str) -> Serializer:
+    key = ("write", strategy)
+    if key not in _serializers:
+        _serializers[key] = Serializer(data_strategy=strategy_spec(strategy))
+    return _serializers[key]
+
+
+def _function(code: str, serializer: Serializer) -> Any:
+    """Deserialize a function once per worker: tasks of one function share its code."""
+    cache_key = f"{id(serializer)}:{code}"
+    fn = _functions.get(cache_key)
+    if fn is None:
+        fn = serializer.deserialize(code)
+        _functions[cache_key] = fn
+        if len(_functions) > FUNCTION_CACHE_SIZE:
+            _functions.popitem(last=False)
+    else:
+        _functions.move_to_end(cache_key)
+    return fn
+
+
+def _remote_traceback(exc: BaseException) -> str:
+    """The traceback from the user's function down, without this module's frame."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _serialize_result(value: Any, requested: list[str] | None) -> tuple[str | None, str]:
+    """The result with the first requested strategy that works, or why none did."""
+    errors = []
+    for strategy in requested or [DEFAULT_RESULT_SERIALIZER]:
+        try:
+            return writer(strategy).serialize(value), ""
+        except Exception as exc:
+            errors.append(f"{strategy}: {type(exc).__name__}: {exc}")
+    return None, "; ".join(errors)
+
+
+def run_task(task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Deserialize, call, serialize: the outcome document of one task.
+
+    ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; ``settings`` holds
+    ``allowed_serializers`` (list or None) and ``max_result_size`` (bytes).
+    """
+    started = time.time()
+    steps = {"received": task.get("received") or started, "running": started}
+    details: dict[str, Any] = {"task_transitions": steps, "hostname": _HOST,
+                               "worker_pid": os.getpid()}
+    task_id = task["task_id"]
+
+    def failed(text: str, **extra: Any) -> dict[str, Any]:
+        steps["failed"] = time.time()
+        return {"task_id": task_id, "status": "failed", "exception": text,
+                "details": details, **extra}
+
+    allowed = settings.get("allowed_serializers") or None
+    serializer = reader(tuple(allowed) if allowed else None)
+    try:
+        buffers = unpack_buffers(task["payload"])
+        if len(buffers) != 3:
+            raise ValueError(f"expected 3 packed buffers (function, args, kwargs), "
+                             f"got {len(buffers)}")
+        fn = _function(buffers[0], serializer)
+        args = serializer.deserialize(buffers[1])
+        kwargs = serializer.deserialize(buffers[2])
+    except Exception as exc:
+        return failed(f"farcall endpoint refused the task: its payload could not be "
+                      f"deserialized here: {type(exc).__name__}: {exc}")
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:  # SystemExit included: the task failed, not the worker
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        text = _remote_traceback(exc)
+        extra: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # without it, the text is enough for the SDK
+            extra["exception_data"] = reader(None).serialize(exc)
+        return failed(text, **extra)
+    result, errors = _serialize_result(value, task.get("result_serializers"))
+    if result is None:
+        return failed(f"farcall endpoint: the result of type {type(value).__name__} could not "
+                      f"be serialized with any requested strategy ({errors})")
+    limit = int(settings.get("max_result_size") or 0)
+    size = len(result.encode("utf-8")) if limit and len(result) * 4 > limit else len(result)
+    if limit and size > limit:
+        return failed(f"farcall endpoint: the result is {size} bytes serialized, over this "
+                      f"endpoint's limit of {limit} bytes (max_result_size)")
+    steps["success"] = time.time()
+    return {"task_id": task_id, "status": "success", "result": result, "details": details}

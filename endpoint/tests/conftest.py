@@ -1,0 +1,62 @@
+"""Fixtures: a real service on a free loopback port, and endpoint processes that are
+always killed with their whole process group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("farcall_service")
+
+from farcall_endpoint.testing import Api, EndpointProcess, create_user, start_service  # noqa: E402
+
+#: Short timings so offline detection and reconnection happen within a test's patience.
+SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-limit", "0"]
+FAST_ENDPOINT = {"heartbeat_period": 1.0, "claim_wait": 2.0, "max_backoff": 1.0}
+
+
+@dataclass
+class Service:
+    home: Path
+    token: str
+    process: Any
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    token = create_user(tmp_path)
+    svc = Service(tmp_path, token, start_service(tmp_path, SERVICE_ARGS))
+    try:
+        yield svc
+    finally:
+        svc.process.kill()  # a test may have replaced it (restarting the service)
+
+
+@pytest.fixture
+def api(service: Service) -> Iterator[Api]:
+    client = Api(service.url, service.token)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_endpoint(service: Service) -> Iterator[Callable[..., EndpointProcess]]:
+    started: list[EndpointProcess] = []
+
+    def make(name: str = "ep", **settings: Any) -> EndpointProcess:
+        endpoint = EndpointProcess(service.home, name, service.url, service.token,
+                                   **{**FAST_ENDPOINT, **settings})
+        started.append(endpoint)
+        return endpoint
+
+    yield make
+    for endpoint in started:
+        endpoint.stop()

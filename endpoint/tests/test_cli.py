@@ -1,0 +1,79 @@
+"""``farcall endpoint`` as users run it: configure, start --detach, list, status, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from farcall_endpoint.config import load_config
+
+FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
+
+
+def farcall(service, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARCALL_")}
+    env.update(FARCALL_HOME=str(service.home), FARCALL_BASE_URL=service.url,
+               FARCALL_TOKEN=service.token)
+    done = subprocess.run([*FARCALL, "endpoint", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def stop_later(service):
+    names: list[str] = []
+    yield names.append
+    for name in names:
+        farcall(service, "stop", name, "--timeout", "10", check=False)
+
+
+def test_configure_start_list_status_stop(service, api, stop_later) -> None:
+    farcall(service, "configure", "cli-ep", "--engine", "thread", "--workers", "2")
+    config = load_config("cli-ep", service.home)
+    assert config.engine == {"type": "thread", "workers": 2}
+    assert oct(config.config_path.stat().st_mode & 0o777) == "0o600"
+    listing = json.loads(farcall(service, "list", "--json").stdout)
+    [entry] = listing
+    endpoint_id = entry["id"]
+    assert (entry["name"], entry["state"]) == ("cli-ep", "stopped")
+
+    stop_later("cli-ep")
+    assert "started" in farcall(service, "start", "cli-ep", "--detach").stdout
+    assert "already running" in farcall(service, "start", "cli-ep", check=False).stderr
+    status = json.loads(farcall(service, "status", "cli-ep", "--json").stdout)
+    assert (status["id"], status["state"], status["engine"]) == (endpoint_id, "serving", "thread")
+    assert "cli-ep" in farcall(service, "list").stdout
+    assert api.status(endpoint_id)["status"] == "online"
+
+    assert "stopped" in farcall(service, "stop", "cli-ep").stdout
+    status = json.loads(farcall(service, "status", "cli-ep", "--json").stdout)
+    assert status["state"] == "stopped" and status["pid"] is None
+
+    # The id is stable across restarts: the service still knows exactly one endpoint.
+    farcall(service, "start", "cli-ep", "--detach")
+    assert json.loads(farcall(service, "status", "cli-ep", "--json").stdout)["id"] == endpoint_id
+    farcall(service, "stop", "cli-ep")
+    assert [e["uuid"] for e in api.call("GET", "/v2/endpoints")] == [endpoint_id]
+    assert "is not running" in farcall(service, "stop", "cli-ep").stdout
+
+
+def test_configure_errors(service) -> None:
+    bad = farcall(service, "configure", "../escape", check=False)
+    assert bad.returncode != 0 and "endpoint name" in bad.stderr
+    farcall(service, "configure", "twice")
+    again = farcall(service, "configure", "twice", check=False)
+    assert again.returncode != 0 and "already configured" in again.stderr
+    missing = farcall(service, "start", "nobody", check=False)
+    assert missing.returncode != 0 and "farcall endpoint configure nobody" in missing.stderr
+
+
+def test_unknown_engine_names_the_plugin(service) -> None:
+    farcall(service, "configure", "odd", "--engine", "slurmish")
+    done = farcall(service, "start", "odd", check=False)
+    assert done.returncode != 0
+    assert "engine 'slurmish'" in done.stderr and "process" in done.stderr

@@ -1,0 +1,33 @@
+"""Loading the endpoint plugin, listing engines and commands, and ``farcall --help``
+import neither the HTTP stack, SQLite, the runner, nor Parsl or Dask."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from farcall.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    engines = sorted(pm.engines())
+    commands = sorted(pm.cli_commands())
+    heavy = ("requests", "sqlite3", "parsl", "distributed", "dask", "farcall_endpoint.runner",
+             "farcall_endpoint.engines.process", "farcall_service.app")
+    print(json.dumps({"engines": engines, "commands": commands,
+                      "loaded": sorted(m for m in heavy if m in sys.modules)}))
+    """
+)
+
+
+def test_listing_plugins_stays_light() -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          timeout=60, check=True)
+    out = json.loads(done.stdout)
+    assert {"process", "thread"} <= set(out["engines"])
+    assert "endpoint" in out["commands"]
+    assert out["loaded"] == []

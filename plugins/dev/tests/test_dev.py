@@ -1,0 +1,97 @@
+"""``farcall dev`` end to end: the service, the endpoint, the profile, a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def client_script(script: str, home) -> str:
+    env = {**os.environ, "FARCALL_HOME": str(home)}
+    env.pop("FARCALL_BASE_URL", None)
+    env.pop("FARCALL_TOKEN", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+RUN = """
+from farcall import Client
+gcc = Client()
+def square(x):
+    return x * x
+fid = gcc.register_function(square)
+tid = gcc.run(7, endpoint_id=gcc.profile.endpoint_id, function_id=fid)
+print(gcc.wait([tid], timeout=60, progress=False)[tid]["result"])
+"""
+
+
+def start_dev(home, port):
+    env = {**os.environ, "FARCALL_HOME": str(home)}
+    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "1"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            profile = json.loads((home / "dev.json").read_text())
+            if "endpoint_id" in profile:
+                return process, profile
+        except (OSError, ValueError):
+            pass
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError("farcall dev did not become ready")
+
+
+def stop_dev(process) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return out
+
+
+def test_dev_serves_client_with_no_arguments_and_stops_cleanly(tmp_path):
+    port = free_port()
+    process, profile = start_dev(tmp_path, port)
+    try:
+        assert profile["base_url"] == f"http://127.0.0.1:{port}"
+        assert profile["token"].startswith("fc_")
+        assert oct((tmp_path / "dev.json").stat().st_mode & 0o777) == "0o600"
+        assert client_script(RUN, tmp_path) == "49"
+    finally:
+        out = stop_dev(process)
+    assert process.returncode == 0, out
+    assert "ready:" in out and "stopped." in out
+    assert "endpoint_id" not in json.loads((tmp_path / "dev.json").read_text())
+    try:  # the service is gone: nothing answers on its port
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        raise AssertionError("the service still answers after farcall dev stopped")
+    except ConnectionRefusedError:
+        pass
+
+    # a second start reuses the user, the token and the endpoint id
+    process, again = start_dev(tmp_path, port)
+    try:
+        assert again["token"] == profile["token"]
+        assert again["endpoint_id"] == profile["endpoint_id"]
+    finally:
+        stop_dev(process)

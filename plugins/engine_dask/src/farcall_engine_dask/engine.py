@@ -1,0 +1,80 @@
+"""The ``dask`` engine: tasks run on a Dask distributed cluster.
+
+Options of ``[engine]``: ``scheduler_address`` connects to a running scheduler;
+without it the endpoint starts a ``LocalCluster`` on 127.0.0.1 with ``workers``
+processes of ``threads_per_worker`` threads (default 1, so a task that blocks the
+GIL does not stall others) and stops it with the endpoint. ``cluster`` holds more
+LocalCluster arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from farcall_endpoint.engines.futures import FuturesEngine
+from farcall_endpoint.engines.interface import EngineContext
+from farcall_endpoint.tasks import Task
+
+log = logging.getLogger(__name__)
+
+OPTIONS = ("scheduler_address", "workers", "threads_per_worker", "cluster")
+
+
+class DaskEngine(FuturesEngine):
+    name = "dask"
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__()
+        unknown = set(options) - set(OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown option(s) of the dask engine: {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(OPTIONS)})")
+        self.options = dict(options)
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def start_executor(self, context: EngineContext) -> None:
+        from distributed import Client, LocalCluster
+
+        address = self.options.get("scheduler_address")
+        if address:
+            self._client = Client(address)
+            return
+        if not log.isEnabledFor(logging.DEBUG):
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+        cluster_args = {
+            "n_workers": int(self.options.get("workers") or 2),
+            "threads_per_worker": int(self.options.get("threads_per_worker") or 1),
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+            "local_directory": str(context.workdir / "dask"),
+            **dict(self.options.get("cluster") or {}),
+        }
+        self._cluster = LocalCluster(**cluster_args)
+        self._client = Client(self._cluster)
+
+    def submit_call(self, task: Task, settings: dict[str, Any]) -> Future[Any]:
+        from farcall_endpoint.execution import run_task
+
+        return self._client.submit(run_task, task.wire(), settings, key=f"farcall-{task.task_id}",
+                                   pure=False, retries=0)
+
+    def worker_count(self) -> int:
+        try:
+            workers = self._client.scheduler_info()["workers"].values()
+            return sum(int(w.get("nthreads", 1)) for w in workers)
+        except Exception:
+            return int(self.options.get("workers") or 1)
+
+    def stop_executor(self) -> None:
+        for closable in (self._client, self._cluster):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:
+                    log.exception("stopping Dask failed")
+        self._client = self._cluster = None
