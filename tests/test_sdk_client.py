@@ -234,3 +234,22 @@ def test_endpoint_listing_and_status(alice, endpoint_id, worker):
     status = alice.get_endpoint_status(endpoint_id)
     assert status["status"] in {"online", "offline"}
     assert "total_workers" in status["details"]
+
+
+def test_wait_shows_progress_on_a_terminal_only(alice, endpoint_id, worker, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    func_id = alice.register_function(identity)
+    for stream, expected in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stderr", stream)
+        batch = alice.create_batch()
+        for x in range(3):
+            batch.add(x, endpoint_id=endpoint_id, function_id=func_id)
+        ids = alice.batch_run(batch)
+        alice.wait(ids, timeout=60)
+        shown = stream.getvalue()
+        assert ("3/3 tasks done" in shown) is expected, shown

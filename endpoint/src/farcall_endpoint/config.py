@@ -75,7 +75,7 @@ class EndpointConfig:
     prefetch: int = 500
     #: Results are sent when this many are ready, or this long after the first.
     result_batch: int = 500
-    result_flush_interval: float = 0.02
+    result_flush_interval: float = 0.0
     #: Longest wait between attempts while the service is unreachable.
     max_backoff: float = 10.0
     #: Command templates for container environments, by type.

@@ -50,7 +50,7 @@ class DaskEngine(FuturesEngine):
             "threads_per_worker": int(self.options.get("threads_per_worker") or 1),
             "processes": True,
             "host": "127.0.0.1",
-            "dashboard_address": None,
+            "dashboard_address": "127.0.0.1:0",  # loopback, any free port
             "local_directory": str(context.workdir / "dask"),
             **dict(self.options.get("cluster") or {}),
         }

@@ -1,0 +1,171 @@
+"""Every example of the Globus Compute SDK User Guide, run against ``farcall dev``.
+
+The code blocks are read from the guide itself (``../shared/docs``) and run as
+written, except that ``globus_compute_sdk`` imports become ``farcall`` ones, the
+tutorial endpoint id becomes the dev endpoint's, and the guide's placeholders
+(``func``, ``<globus_group_id>``, the tokens) are given values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("farcall_dev")
+
+REPO = Path(__file__).resolve().parent.parent
+GUIDE = REPO.parent / "shared" / "docs" / "globus-compute-sdk-user-guide.txt"
+TUTORIAL_ENDPOINT = "4b116d3c-1703-4f8f-9f6f-39921e5864df"
+FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
+
+
+def guide_blocks() -> list[str]:
+    """The python code blocks of the guide, in order, prompts stripped."""
+    lines = GUIDE.read_text().splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if re.match(r"\.\. code(-block)?:: python", lines[i].strip()):
+            body = []
+            i += 1
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith(" ")):
+                body.append(lines[i])
+                i += 1
+            code = textwrap.dedent("\n".join(body)).strip("\n")
+            if ">>>" in code:  # an interactive session: keep the statements only
+                code = "\n".join(ln[4:] for ln in code.splitlines() if ln.startswith(">>> "))
+            blocks.append(code)
+        else:
+            i += 1
+    return blocks
+
+
+def as_farcall(code: str) -> str:
+    code = code.replace("globus_compute_sdk", "farcall")
+    return code.replace(TUTORIAL_ENDPOINT, "{ENDPOINT_ID}")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """``farcall dev`` with a group the dev user belongs to, made before it starts."""
+    from farcall_service import admin
+    from farcall_service.storage import open_store
+
+    home = tmp_path_factory.mktemp("guide-home")
+    store = open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")
+    admin.add_user(store, "dev")
+    group = admin.add_group(store, "guide-lab")
+    admin.add_member(store, "guide-lab", "dev")
+    store.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FARCALL_HOME": str(home)}
+    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "2"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                profile = json.loads((home / "dev.json").read_text())
+                if "endpoint_id" in profile:
+                    break
+            except (OSError, ValueError):
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "farcall dev failed"
+            time.sleep(0.2)
+        yield home, profile, group.id
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_block(code: str, namespace: dict) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<guide>", "exec"), namespace)
+    return out.getvalue()
+
+
+def test_the_guide_runs_as_written(dev, monkeypatch):
+    home, profile, group_id = dev
+    monkeypatch.setenv("FARCALL_HOME", str(home))
+    monkeypatch.delenv("FARCALL_BASE_URL", raising=False)
+    monkeypatch.delenv("FARCALL_TOKEN", raising=False)
+    blocks = [as_farcall(b).replace("{ENDPOINT_ID}", profile["endpoint_id"])
+              for b in guide_blocks()]
+    login_block = next(b for b in blocks if "class LoginManager" in b)
+    blocks.remove(login_block)
+    ns: dict = {"__name__": "__guide__"}
+
+    def run(fragment: str, **placeholders: object) -> str:
+        block = next(b for b in blocks if fragment in b)
+        for name, value in placeholders.items():
+            block = block.replace(name, value) if isinstance(value, str) else block
+        return run_block(block, ns)
+
+    run("from farcall import Client")
+    assert type(ns["gcc"]).__module__ == "farcall.sdk.client"
+    run("func_uuid = gcc.register_function(platform_func)")
+    run("task_id = gcc.run(endpoint_id=tutorial_endpoint")
+    printed = run("print(gcc.get_result(task_id))")  # right away: pending, or done already
+    ns["gcc"].wait([ns["task_id"]], timeout=60, progress=False)
+    printed_later = run("print(gcc.get_result(task_id))")
+    import platform
+
+    assert printed.strip() in {platform.platform(), "Exception: task pending: waiting-for-ep",
+                               "Exception: task pending: running"}
+    assert printed_later.strip() == platform.platform()
+
+    run('task_id = gcc.run("Bob", "Smith"')  # defines hello, registers it, runs, prints
+    ns["gcc"].wait([ns["task_id"]], timeout=60, progress=False)
+    assert run('task_id = gcc.run("Bob", "Smith"').strip() in {
+        "Hello Bob Smith", "Exception: task pending: waiting-for-ep"}
+
+    ns["func"] = ns["hello"]
+    run("group=<globus_group_id>", **{"<globus_group_id>": repr(group_id)})
+    run("public=True")
+    found = run('search_results = gcc.search_function("my function"')
+    assert found.count("'function_name': 'hello'") == 2 and "'total': 2" in found
+
+    run("batch = gcc.create_batch()")
+    assert len(ns["batch_res"]) == 5
+    ns["gcc"].wait(ns["batch_res"], timeout=60, progress=False)
+    printed = run("results = gcc.get_batch_result(batch_res)")
+    results = ns["results"]
+    assert list(results) == ns["batch_res"]
+    # As written, the batch calls the guide's last registered function, hello(firstname,
+    # lastname), with one argument: every task fails, and each is reported, not dropped.
+    for entry in results.values():
+        assert entry["pending"] is False and entry["status"] == "failed"
+        assert "missing 1 required positional argument" in str(
+            getattr(entry["exception"], "remote_traceback", entry["exception"]))
+    assert "'pending': False" in printed and "'status': 'failed'" in printed
+
+
+def test_the_guides_custom_login_manager(dev, monkeypatch):
+    pytest.importorskip("globus_sdk")
+    home, profile, _group = dev
+    monkeypatch.setenv("FARCALL_HOME", str(home))
+    block = as_farcall(next(b for b in guide_blocks() if "class LoginManager" in b))
+    ns = {"__name__": "__guide__", "compute_token": profile["token"], "search_token": "unused",
+          "openid_token": "unused", "log": None}
+    run_block(block, ns)
+    fx = ns["fx"]
+    assert any(ep["uuid"] == profile["endpoint_id"] for ep in fx.get_endpoints())
