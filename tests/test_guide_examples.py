@@ -129,14 +129,14 @@ def test_the_guide_runs_as_written(dev, monkeypatch):
     printed_later = run("print(gcc.get_result(task_id))")
     import platform
 
-    assert printed.strip() in {platform.platform(), "Exception: task pending: waiting-for-ep",
-                               "Exception: task pending: running"}
+    assert printed.strip() == platform.platform() or printed.startswith(
+        "Exception: task pending: ")
     assert printed_later.strip() == platform.platform()
 
     run('task_id = gcc.run("Bob", "Smith"')  # defines hello, registers it, runs, prints
     ns["gcc"].wait([ns["task_id"]], timeout=60, progress=False)
-    assert run('task_id = gcc.run("Bob", "Smith"').strip() in {
-        "Hello Bob Smith", "Exception: task pending: waiting-for-ep"}
+    printed = run('task_id = gcc.run("Bob", "Smith"')  # a new task: done, or not yet
+    assert printed.strip() == "Hello Bob Smith" or printed.startswith("Exception: task pending: ")
 
     ns["func"] = ns["hello"]
     run("group=<globus_group_id>", **{"<globus_group_id>": repr(group_id)})

@@ -37,7 +37,11 @@ class ServiceLink:
     def __init__(self, config: EndpointConfig, pm: FarcallPluginManager, endpoint_id: str) -> None:
         profile = load_profile(config.base_url)
         self.base_url = profile.base_url
-        settings: dict[str, Any] = {**config.login, "token": config.token or profile.token}
+        settings: dict[str, Any] = {
+            "base_url": self.base_url,  # login managers find the service's /auth/ from it
+            **config.login,
+            "token": config.token or profile.token,
+        }
         if config.login_manager:
             settings["login_manager"] = config.login_manager
         manager = choose_login_manager(pm, settings)

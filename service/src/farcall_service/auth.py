@@ -1,26 +1,36 @@
 """Who is calling: every route depends on :func:`authenticate`.
 
-The bearer token is hashed and looked up (briefly cached), then the caller's
-request budget is charged, so rate limiting is per identity, not per address.
-Tokens are never logged.
+Two kinds of bearer token identify a caller: static API tokens (``farcall server
+token create``, no expiry) and OAuth access tokens from ``/auth/`` (they expire and
+can be revoked). Both are looked up by their SHA-256 (briefly cached; expiry and
+revocation are checked on every request), then the caller's request budget is
+charged, so rate limiting is per identity, not per address. Tokens are never logged.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from farcall_service.context import get_context
+from farcall_service.context import ServiceContext, get_context
 from farcall_service.errors import ApiError
+from farcall_service.oauth.scopes import COMPUTE_RESOURCE_SERVER
+from farcall_service.storage.interface import User
 from farcall_service.tokens import hash_token
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="A farcall API token, created with `farcall server token create USER`.",
+    description="A farcall API token (`farcall server token create USER`) or an OAuth "
+    "access token for the compute scope (from `/auth/v2/oauth2/token`).",
 )
+
+#: RFC 6750 token68 characters; anything else cannot be a token this service issued.
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/-]{8,512}=*$")
 
 
 @dataclass(frozen=True)
@@ -30,8 +40,58 @@ class Identity:
     groups: frozenset[str]
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a token hash resolves to; ``expires_at`` is None for static API tokens."""
+
+    user: User
+    kind: str = "api"
+    expires_at: float | None = None
+    revoked: bool = False
+    resource_server: str | None = None
+
+
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, {"WWW-Authenticate": "Bearer"})
+
+
+def _lookup(ctx: ServiceContext, token_hash: str) -> TokenInfo | None:
+    user = ctx.store.user_for_token(token_hash)
+    if user is not None:
+        return TokenInfo(user)
+    found = ctx.store.user_for_oauth_token(token_hash)
+    if found is None:
+        return None
+    issued, owner = found
+    return TokenInfo(owner, issued.kind, issued.expires_at, issued.revoked,
+                     issued.resource_server)
+
+
+def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True) -> User:
+    """The user a bearer token stands for, or a 401 that says what is wrong with it.
+
+    ``compute`` demands a token meant for the compute API; the userinfo route takes
+    any access token of this service.
+    """
+    if not TOKEN_RE.match(token):
+        raise _unauthorized("the bearer token is malformed")
+    token_hash = hash_token(token)
+    info = ctx.tokens.get_or_load(token_hash, lambda: _lookup(ctx, token_hash))
+    if info is None:
+        raise _unauthorized("the bearer token is not valid")
+    if info.kind == "refresh":
+        raise _unauthorized("a refresh token is not a bearer token; exchange it for an "
+                            "access token at /auth/v2/oauth2/token")
+    if info.revoked:
+        raise _unauthorized("the bearer token has been revoked; log in again")
+    if info.expires_at is not None and info.expires_at <= time.time():
+        raise _unauthorized("the bearer token has expired; refresh it or log in again")
+    if compute and info.resource_server not in (None, COMPUTE_RESOURCE_SERVER):
+        raise _unauthorized(
+            f"the bearer token was issued for {info.resource_server}, not for the compute "
+            "API; ask for the compute scope"
+        )
+    return info.user
 
 
 def authenticate(
@@ -41,10 +101,7 @@ def authenticate(
     if credentials is None or not credentials.credentials:
         raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
     ctx = get_context(request)
-    token_hash = hash_token(credentials.credentials)
-    user = ctx.tokens.get_or_load(token_hash, lambda: ctx.store.user_for_token(token_hash))
-    if user is None:
-        raise _unauthorized("the bearer token is not valid")
+    user = resolve_token(ctx, credentials.credentials)
     retry_after = ctx.limiter.check(user.id)
     if retry_after is not None:
         raise ApiError(

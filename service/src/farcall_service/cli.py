@@ -48,7 +48,7 @@ def _store(db_url: str | None) -> Iterator[Any]:
 
 @click.group("server")
 def server() -> None:
-    """Run the farcall web service and manage its users, tokens and groups."""
+    """Run the farcall web service and manage its users, tokens, clients and groups."""
 
 
 @server.command("start")
@@ -71,6 +71,7 @@ def start(**options: Any) -> None:
 
     import uvicorn
 
+    from farcall_service import logredact
     from farcall_service.app import create_app
 
     settings = _settings(**options)
@@ -85,13 +86,15 @@ def start(**options: Any) -> None:
     )
     # Long-polling claims would otherwise hold a graceful shutdown for their whole wait;
     # an endpoint whose claim is cut short simply reconnects.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=level.lower(),
         timeout_graceful_shutdown=5,
     )
+    logredact.install()  # after uvicorn.Config, which configures its loggers
+    uvicorn.Server(config).run()
 
 
 def _redacted(url: str) -> str:
@@ -105,15 +108,105 @@ def user() -> None:
     """Manage users."""
 
 
+password_stdin = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+
+
+def _read_password(from_stdin: bool) -> str:
+    """One line of stdin, or a hidden prompt asked twice: never a command-line argument,
+    which other local users could read from the process list."""
+    if from_stdin:
+        import sys
+
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
 @user.command("add")
 @click.argument("name")
+@password_stdin
+@click.option("--password", "ask_password", is_flag=True,
+              help="Prompt for a password, so the user can sign in at the login page.")
 @db_option
-def user_add(name: str, db_url: str | None) -> None:
-    """Add a user; prints its id."""
+def user_add(name: str, password_stdin: bool, ask_password: bool, db_url: str | None) -> None:
+    """Add a user; prints its id. With a password the user can `farcall login`."""
+    from farcall_service import admin
+
+    password = _read_password(password_stdin) if password_stdin or ask_password else None
+    with _store(db_url) as store:
+        click.echo(admin.add_user(store, name, password).id)
+
+
+@user.command("set-password")
+@click.argument("name")
+@password_stdin
+@db_option
+def user_set_password(name: str, password_stdin: bool, db_url: str | None) -> None:
+    """Set USER's password (only its scrypt hash is stored)."""
+    from farcall_service import admin
+
+    password = _read_password(password_stdin)
+    with _store(db_url) as store:
+        found = admin.set_password(store, name, password)
+    click.echo(f"password set for {found.name}")
+
+
+@server.group("client")
+def client() -> None:
+    """Manage OAuth confidential clients (service accounts)."""
+
+
+@client.command("create")
+@click.argument("user_name")
+@click.option("--name", default=None, help="A label for the client.")
+@click.option("--json", "as_json", is_flag=True, help="Print {client_id, client_secret} as JSON.")
+@db_option
+def client_create(user_name: str, name: str | None, as_json: bool, db_url: str | None) -> None:
+    """Create a client owned by USER; prints its id and secret (shown once).
+
+    The client acts as its own identity (<client id>@clients.farcall), not as USER.
+    """
+    import json
+
     from farcall_service import admin
 
     with _store(db_url) as store:
-        click.echo(admin.add_user(store, name).id)
+        created, secret = admin.create_client(store, user_name, name)
+    if as_json:
+        click.echo(json.dumps({"client_id": created.id, "client_secret": secret,
+                               "identity_id": created.principal_id}))
+        return
+    click.echo(f"client id:     {created.id}")
+    click.echo(f"client secret: {secret}")
+    click.echo(f"identity:      {created.principal_id}")
+
+
+@client.command("list")
+@click.argument("user_name")
+@db_option
+def client_list(user_name: str, db_url: str | None) -> None:
+    """List the clients USER owns (ids and names; secrets cannot be shown)."""
+    from farcall_service import admin
+
+    with _store(db_url) as store:
+        for found in admin.list_clients(store, user_name):
+            click.echo(f"{found.id}  {found.name}")
+
+
+@client.command("delete")
+@click.argument("client_id")
+@db_option
+def client_delete(client_id: str, db_url: str | None) -> None:
+    """Delete a client and revoke every token issued to it."""
+    from farcall_service import admin
+
+    with _store(db_url) as store:
+        admin.delete_client(store, client_id)
+    click.echo(f"client {client_id} deleted")
 
 
 @server.group("token")

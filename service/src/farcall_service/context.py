@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -11,7 +11,10 @@ from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
 from farcall_service.notifier import TaskNotifier
 from farcall_service.settings import Settings
-from farcall_service.storage.interface import Endpoint, Function, Store, User
+from farcall_service.storage.interface import Endpoint, Function, Store
+
+#: Sign-in attempts allowed per user name per minute (bursts up to this many).
+SIGN_INS_PER_MINUTE = 20
 
 
 @dataclass
@@ -22,7 +25,10 @@ class ServiceContext:
     #: Woken, per endpoint, when results are recorded: ``POST /farcall/v1/tasks/wait``.
     results: TaskNotifier = field(default_factory=TaskNotifier)
     limiter: RateLimiter = field(init=False)
-    tokens: TTLCache[str, User | None] = field(init=False)
+    #: Sign-in attempts per user name at the login page, against password guessing.
+    sign_ins: RateLimiter = field(init=False)
+    #: Token hash -> ``auth.TokenInfo`` or None; expiry is checked on every use.
+    tokens: TTLCache[str, Any] = field(init=False)
     memberships: TTLCache[str, frozenset[str]] = field(init=False)
     functions: TTLCache[str, Function | None] = field(init=False)
     endpoints: TTLCache[str, Endpoint | None] = field(init=False)
@@ -30,6 +36,7 @@ class ServiceContext:
     def __post_init__(self) -> None:
         ttl = self.settings.cache_ttl
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
+        self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
         self.tokens = TTLCache(ttl)
         self.memberships = TTLCache(ttl)
         self.functions = TTLCache(ttl)

@@ -27,6 +27,9 @@ ENV_VARS: dict[str, str] = {
     "cache_ttl": "FARCALL_SERVICE_CACHE_TTL",
     "lock_seconds": "FARCALL_SERVICE_LOCK_SECONDS",
     "log_level": "FARCALL_SERVICE_LOG_LEVEL",
+    "access_token_ttl": "FARCALL_SERVICE_ACCESS_TOKEN_TTL",
+    "refresh_token_ttl": "FARCALL_SERVICE_REFRESH_TOKEN_TTL",
+    "auth_code_ttl": "FARCALL_SERVICE_AUTH_CODE_TTL",
 }
 
 
@@ -65,6 +68,12 @@ class Settings:
     #: How long ``POST .../lock`` keeps an endpoint from claiming tasks.
     lock_seconds: float = 300.0
     log_level: str = "INFO"
+    #: Lifetime of OAuth access tokens (static API tokens do not expire).
+    access_token_ttl: float = 3600.0
+    #: Lifetime of OAuth refresh tokens; each use replaces the token (rotation).
+    refresh_token_ttl: float = 30 * 24 * 3600.0
+    #: Lifetime of an authorization code from the login page.
+    auth_code_ttl: float = 300.0
 
     @property
     def database_url(self) -> str:

@@ -293,3 +293,52 @@ class MiniWorker(threading.Thread):
                 return
             self.errors.append(f"results: {answer.status_code} {answer.text[:200]}")
             self._halt.wait(0.2)
+
+
+# -- OAuth helpers ----------------------------------------------------------------------
+
+#: farcall's built-in native client, and the compute scope the SDKs ask for.
+NATIVE_CLIENT_ID = "b3eb108b-24b6-586c-a337-dd3bebd706f3"
+COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A fresh (code_verifier, S256 code_challenge)."""
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def sign_in(http: Any, auth_url: str, username: str, password: str, *, challenge: str,
+            scope: str = COMPUTE_SCOPE, offline: bool = True) -> Any:
+    """Drive the login form over HTTP as a browser would; returns the final POST answer
+    (a 303 to the code page on success). ``http`` is a requests.Session or TestClient."""
+    params = {
+        "client_id": NATIVE_CLIENT_ID,
+        "redirect_uri": auth_url.rstrip("/") + "/v2/web/auth-code",
+        "scope": scope,
+        "state": "_default",
+        "response_type": "code",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "access_type": "offline" if offline else "online",
+    }
+    page = http.get(auth_url.rstrip("/") + "/v2/oauth2/authorize", params=params)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r"name='csrf_token' value='([^']+)'", page.text).group(1)
+    form = {**params, "csrf_token": csrf, "username": username, "password": password}
+    kwargs = {"allow_redirects": False} if isinstance(http, requests.Session) else {
+        "follow_redirects": False}
+    return http.post(auth_url.rstrip("/") + "/v2/oauth2/authorize", data=form, **kwargs)
+
+
+def code_from(answer: Any) -> str:
+    """The authorization code from a successful sign-in's redirect."""
+    from urllib.parse import parse_qs, urlsplit
+
+    assert answer.status_code == 303, answer.text
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]

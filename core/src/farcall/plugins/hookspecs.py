@@ -1,20 +1,25 @@
 """The contract between farcall and its plugins.
 
-Every hook here is a *registration* hook: it is called with no arguments, collects
-from every plugin (none stops at the first result), and returns an iterable of
-records from :mod:`farcall.plugins.types`. Selection by name, conflict detection and
-error messages live in :class:`farcall.plugins.manager.FarcallPluginManager`, so no
-code outside the manager calls ``pm.hook`` directly.
+Almost every hook here is a *registration* hook: it is called with no arguments,
+collects from every plugin (none stops at the first result), and returns an iterable
+of records from :mod:`farcall.plugins.types`. The one exception is
+:func:`farcall_login_manager`, a ``firstresult`` chain: "which credentials apply
+here" has one answer, and the first plugin that has one gives it. Selection by name,
+conflict detection and error messages live in
+:class:`farcall.plugins.manager.FarcallPluginManager`, so no code outside the manager
+calls ``pm.hook`` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from farcall.plugins import hookspec
 from farcall.plugins.types import (
     CliCommandType,
     EngineType,
+    LoginManager,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
@@ -35,11 +40,25 @@ def farcall_serialization_strategies() -> Iterable[SerializationStrategyType]:
 
 @hookspec
 def farcall_login_managers() -> Iterable[LoginManagerType]:
-    """Declare ways to log in.
+    """Declare ways to log in, so that one can be chosen by name.
 
-    When no login manager is configured by name, the Client asks each factory in
-    hook order (plugins installed later first, the core's defaults last) and uses
-    the first that returns a manager: a factory returns None to pass.
+    ``login_manager="NAME"`` (a Client setting, or an endpoint's config) selects a
+    record, and its ``factory(settings)`` builds the manager. When no name is
+    configured, :func:`farcall_login_manager` decides instead.
+    """
+
+
+@hookspec(firstresult=True)
+def farcall_login_manager(settings: Mapping[str, Any]) -> LoginManager | None:
+    """Return the login manager that applies here, or None to pass.
+
+    ``settings`` are the Client's (or the endpoint's) settings: ``base_url``,
+    ``token`` and whatever the caller added. Stops at the first non-None result.
+    Order: ``tryfirst`` implementations first (client credentials from the
+    environment, which the guide says take priority over any other credentials),
+    then plugins in reverse registration order, then ``trylast`` ones (the core's
+    static token). Raise :class:`~farcall.errors.FarcallError` for credentials that
+    are present but unusable, rather than passing silently.
     """
 
 

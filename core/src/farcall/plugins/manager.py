@@ -10,7 +10,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import pluggy
@@ -21,6 +21,7 @@ from farcall.plugins.known import provider_hint
 from farcall.plugins.types import (
     CliCommandType,
     EngineType,
+    LoginManager,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
@@ -210,11 +211,21 @@ class FarcallPluginManager(pluggy.PluginManager):
         )
 
     def login_managers(self) -> dict[str, LoginManagerType]:
-        """Login managers in chain order: the first whose factory answers wins."""
+        """Login managers by name, for ``login_manager="NAME"`` (the chain is
+        :meth:`login_manager_for`)."""
         return self._table("farcall_login_managers", "login manager", LoginManagerType, _name)
 
     def get_login_manager(self, name: str) -> LoginManagerType:
         return self._select(self.login_managers(), "login manager", name)
+
+    def login_manager_for(self, settings: Mapping[str, Any]) -> LoginManager | None:
+        """The first manager of the ``farcall_login_manager`` chain that applies."""
+        return self.hook.farcall_login_manager(settings=settings)
+
+    def login_manager_chain(self) -> list[str]:
+        """Plugin names of the ``farcall_login_manager`` chain, in the order asked."""
+        impls = self.hook.farcall_login_manager.get_hookimpls()
+        return [impl.plugin_name for impl in reversed(impls)]
 
     def result_caches(self) -> dict[str, ResultCacheType]:
         return self._table("farcall_result_caches", "result cache", ResultCacheType, _name)

@@ -53,7 +53,13 @@ class Authorizer(Protocol):
 
 @runtime_checkable
 class LoginManager(Protocol):
-    """Serves credentials to a Client, after the protocol in the User Guide."""
+    """Serves credentials to a Client, after the protocol in the User Guide.
+
+    ``ensure_logged_in()`` gets usable credentials (or fails saying how to);
+    ``logout()`` forgets them; ``get_authorizer()`` returns what signs each request.
+    The guide's managers, which offer ``get_web_client(base_url=...)`` instead of
+    ``get_authorizer()``, are accepted too (see ``farcall.sdk.login.authorizer_of``).
+    """
 
     def ensure_logged_in(self) -> Any: ...
 
@@ -64,8 +70,8 @@ class LoginManager(Protocol):
 
 @dataclass(frozen=True)
 class LoginManagerType:
-    """A way to log in. ``factory(settings)`` returns a manager, or None when it
-    does not apply here (no credentials of its kind), so managers form a chain."""
+    """A way to log in, selectable by ``name``. ``factory(settings)`` returns a
+    manager, or None when it has no credentials of its kind here."""
 
     name: str
     factory: Callable[[Mapping[str, Any]], LoginManager | None]

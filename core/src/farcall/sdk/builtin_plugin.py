@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from farcall.plugins import hookimpl
-from farcall.plugins.types import LoginManagerType, ResultCacheType, TransportType
+from farcall.plugins.types import LoginManager, LoginManagerType, ResultCacheType, TransportType
 
 
 def _http(base_url, authorizer, settings):
@@ -39,3 +40,9 @@ def farcall_result_caches() -> Iterable[ResultCacheType]:
 @hookimpl(trylast=True)
 def farcall_login_managers() -> Iterable[LoginManagerType]:
     return [LoginManagerType("static-token", _static, "FARCALL_TOKEN or the farcall dev profile")]
+
+
+@hookimpl(trylast=True)
+def farcall_login_manager(settings: Mapping[str, Any]) -> LoginManager | None:
+    """Last in the chain: a static token, when one is configured."""
+    return _static(settings)

@@ -4,10 +4,15 @@ A login manager is anything with ``ensure_logged_in()``, ``logout()`` and
 ``get_authorizer()`` (see :class:`farcall.plugins.types.LoginManager`). Managers
 written for the User Guide's protocol, which offer ``get_web_client(base_url=...)``
 instead of ``get_authorizer()``, work too: the web client's authorizer is used.
+
+Without ``Client(login_manager=...)`` the ``farcall_login_manager`` firstresult hook
+chooses: client credentials from the environment first, then ``farcall login``'s
+stored tokens, then a static token (see docs/auth.md).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +67,28 @@ def authorizer_of(login_manager: Any, base_url: str) -> Authorizer:
     )
 
 
+def auth_base_url(settings: Mapping[str, Any]) -> str:
+    """The OAuth2 provider the auth plugins talk to, ending in ``/``.
+
+    ``settings["auth_url"]``, else ``FARCALL_AUTH_URL``, else
+    ``GLOBUS_SDK_SERVICE_URL_AUTH`` (what globus-sdk itself reads), else the farcall
+    service's own provider at ``<base_url>/auth/``.
+    """
+    url = (
+        settings.get("auth_url")
+        or os.environ.get("FARCALL_AUTH_URL")
+        or os.environ.get("GLOBUS_SDK_SERVICE_URL_AUTH")
+    )
+    if not url:
+        base = settings.get("base_url")
+        if not base:
+            from farcall.sdk.profile import load_profile
+
+            base = load_profile().base_url
+        url = str(base).rstrip("/") + "/auth/"
+    return str(url).rstrip("/") + "/"
+
+
 def choose_login_manager(pm: FarcallPluginManager, settings: Mapping[str, Any]) -> LoginManager:
     """The configured manager by name, or the first in the chain that applies."""
     name = settings.get("login_manager")
@@ -70,10 +97,9 @@ def choose_login_manager(pm: FarcallPluginManager, settings: Mapping[str, Any]) 
         if manager is None:
             raise FarcallError(f"login manager {name!r} has no credentials to use here")
         return manager
-    for record in pm.login_managers().values():
-        manager = record.factory(settings)
-        if manager is not None:
-            return manager
+    manager = pm.login_manager_for(settings)
+    if manager is not None:
+        return manager
     raise FarcallError(
         "no credentials found: start `farcall dev`, set FARCALL_TOKEN (and FARCALL_BASE_URL), "
         "log in with `farcall login`, or pass Client(login_manager=...)"

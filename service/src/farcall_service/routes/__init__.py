@@ -1,4 +1,5 @@
-"""HTTP routes, one module per area. Every router depends on authentication."""
+"""HTTP routes, one module per area. Every API router depends on authentication; the
+OAuth2 provider under ``/auth`` authenticates by its own rules."""
 
 from __future__ import annotations
 
@@ -8,5 +9,7 @@ from fastapi import FastAPI
 def include_routes(app: FastAPI) -> None:
     from farcall_service.routes import containers, endpoints, functions, handoff, meta, tasks
 
-    for module in (meta, functions, containers, endpoints, tasks, handoff):
+    from farcall_service.oauth import routes as oauth
+
+    for module in (meta, functions, containers, endpoints, tasks, handoff, oauth):
         app.include_router(module.router)

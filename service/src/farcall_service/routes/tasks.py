@@ -130,19 +130,15 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> dict[str, Any
     ids = [str(tid) for tid in body.task_ids]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.timeout
-    endpoints: set[str] = set()
+    endpoints = await run_in_threadpool(ctx.store.task_endpoints, ids, who.user_id)
     while True:
+        # Register before looking, so a result recorded in between still wakes us.
         waiters = [(eid, ctx.results.waiter(eid)) for eid in endpoints]
         try:
-            tasks = await run_in_threadpool(ctx.store.get_tasks, ids)
-            mine = [task for task in tasks if task.owner_id == who.user_id]
-            done = {t.id: task_document(t) for t in mine if t.status in ("success", "failed")}
+            done = await run_in_threadpool(ctx.store.finished_tasks, ids, who.user_id)
             remaining = deadline - loop.time()
-            if done or not mine or remaining <= 0:
-                return {"response": "batch", "results": done}
-            if not waiters:  # first pass: learn the endpoints, register, look again
-                endpoints = {task.endpoint_id for task in mine}
-                continue
+            if done or not endpoints or remaining <= 0:
+                return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
             pending = [asyncio.ensure_future(event.wait()) for _eid, event in waiters]
             _finished, unfinished = await asyncio.wait(
                 pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED

@@ -136,6 +136,51 @@ class RecordedOutcomes:
     rejected: list[str]
 
 
+@dataclass(frozen=True)
+class OAuthClient:
+    """A confidential client: its own principal (``principal_id``), owned by a user."""
+
+    id: str
+    owner_id: str
+    principal_id: str
+    name: str
+    secret_hash: str
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    """An authorization code, stored by hash; ``used`` says it was redeemed before."""
+
+    code_hash: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str | None
+    offline: bool
+    grant_id: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An OAuth access or refresh token, stored by hash. Tokens of one login (one
+    ``grant_id``) are revoked together when a code or refresh token is replayed."""
+
+    token_hash: str
+    kind: str  # "access" or "refresh"
+    user_id: str
+    client_id: str
+    scope: str
+    resource_server: str
+    grant_id: str
+    expires_at: float
+    revoked: bool = False
+    created_at: float = 0.0
+
+
 @runtime_checkable
 class Store(Protocol):
     """Everything the service persists."""
@@ -151,6 +196,31 @@ class Store(Protocol):
     def get_group(self, name_or_id: str) -> Group | None: ...
     def add_member(self, group_id: str, user_id: str) -> None: ...
     def groups_of(self, user_id: str) -> frozenset[str]: ...
+
+    # OAuth2
+    def set_password_hash(self, user_id: str, password_hash: str | None) -> None: ...
+    def get_password_hash(self, user_id: str) -> str | None: ...
+    def create_oauth_client(self, client: OAuthClient, principal_name: str) -> None:
+        """Store the client and create its principal (a user row without a password)."""
+
+    def get_oauth_client(self, client_id: str) -> OAuthClient | None: ...
+    def list_oauth_clients(self, owner_id: str) -> list[OAuthClient]: ...
+    def delete_oauth_client(self, client_id: str) -> None:
+        """Forget the client and revoke every token issued to it."""
+
+    def save_auth_code(self, code: AuthCode) -> None: ...
+    def redeem_auth_code(self, code_hash: str) -> AuthCode | None:
+        """Mark the code used and return it as it was before (``used`` tells a replay)."""
+
+    def save_oauth_tokens(self, tokens: Sequence[IssuedToken]) -> None: ...
+    def get_oauth_token(self, token_hash: str) -> IssuedToken | None: ...
+    def user_for_oauth_token(self, token_hash: str) -> tuple[IssuedToken, User] | None: ...
+    def spend_refresh_token(self, token_hash: str) -> IssuedToken | None:
+        """Revoke a refresh token and return it as it was before (rotation)."""
+
+    def revoke_oauth_token(self, token_hash: str) -> None: ...
+    def revoke_grant(self, grant_id: str) -> list[str]:
+        """Revoke every token of one login; return their hashes (to drop from caches)."""
 
     # functions and containers
     def create_function(self, function: Function) -> None: ...
@@ -186,6 +256,11 @@ class Store(Protocol):
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...
     def get_task(self, task_id: str) -> Task | None: ...
     def get_tasks(self, task_ids: Iterable[str]) -> list[Task]: ...
+    def finished_tasks(self, task_ids: Iterable[str], owner_id: str) -> list[Task]:
+        """The owner's tasks among ``task_ids`` that have ended (for the wait long-poll)."""
+
+    def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
+        """The endpoints the owner's tasks among ``task_ids`` were submitted to."""
     def task_group_tasks(self, task_group_id: str) -> list[Task]: ...
 
     # hand-off

@@ -37,6 +37,7 @@ from farcall_service.storage.interface import (
     TaskOptions,
     User,
 )
+from farcall_service.storage.oauth_sql import OAuthSqlMixin
 
 _WRITE = "farcall_write"
 
@@ -72,7 +73,7 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
-class SqlStore:
+class SqlStore(OAuthSqlMixin):
     """Every operation is one transaction; it has committed when the method returns."""
 
     def __init__(self, url: str) -> None:
@@ -435,6 +436,32 @@ class SqlStore:
                 found.extend(_task(row) for row in rows)
         return found
 
+    def finished_tasks(self, task_ids: Iterable[str], owner_id: str) -> list[Task]:
+        task = t.tasks.c
+        found: list[Task] = []
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(task_ids))):
+                rows = conn.execute(
+                    sa.select(*_TASK_COLUMNS).where(
+                        task.id.in_(chunk),
+                        task.owner_id == owner_id,
+                        task.status.in_(TERMINAL_STATES),
+                    )
+                )
+                found.extend(_task(row) for row in rows)
+        return found
+
+    def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
+        task = t.tasks.c
+        found: set[str] = set()
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(task_ids))):
+                found.update(conn.execute(
+                    sa.select(task.endpoint_id).distinct()
+                    .where(task.id.in_(chunk), task.owner_id == owner_id)
+                ).scalars())
+        return found
+
     def task_group_tasks(self, task_group_id: str) -> list[Task]:
         with self._read() as conn:
             rows = conn.execute(
@@ -517,32 +544,35 @@ class SqlStore:
                 .where(t.endpoints.c.id == endpoint_id)
                 .values(last_seen=now)
             )
-            for outcome in outcomes:
-                done = conn.execute(
-                    sa.update(t.tasks)
-                    .where(
-                        task.id == outcome.task_id,
-                        task.endpoint_id == endpoint_id,
-                        task.status.not_in(TERMINAL_STATES),
-                    )
-                    .values(
-                        status=outcome.status,
-                        result=outcome.result,
-                        exception=outcome.exception,
-                        exception_data=outcome.exception_data,
-                        details=outcome.details,
-                        completion_t=now,
-                    )
+            # One look at every reported task, then one executemany: a batch of results
+            # costs two statements, not one per task. The write lock (and FOR UPDATE
+            # where the database has it) keeps the look valid until the commit.
+            states: dict[str, str] = {}
+            for chunk in _chunks([o.task_id for o in outcomes]):
+                rows = conn.execute(
+                    sa.select(task.id, task.status)
+                    .where(task.id.in_(chunk), task.endpoint_id == endpoint_id)
+                    .with_for_update()
                 )
-                if done.rowcount == 1:
+                states.update((row.id, row.status) for row in rows)
+            fresh: list[Outcome] = []
+            for outcome in outcomes:
+                status = states.get(outcome.task_id)
+                if status is None:
+                    rejected.append(outcome.task_id)
+                elif status in TERMINAL_STATES:
+                    duplicates.append(outcome.task_id)
+                else:
+                    states[outcome.task_id] = outcome.status  # a repeat in this batch
+                    fresh.append(outcome)
                     recorded.append(outcome.task_id)
-                    continue
-                known = conn.execute(
-                    sa.select(task.id).where(
-                        task.id == outcome.task_id, task.endpoint_id == endpoint_id
-                    )
-                ).first()
-                (duplicates if known else rejected).append(outcome.task_id)
+            if fresh:
+                conn.execute(_RECORD_OUTCOME, [
+                    {"b_id": o.task_id, "b_status": o.status, "b_result": o.result,
+                     "b_exception": o.exception, "b_exception_data": o.exception_data,
+                     "b_details": o.details, "b_completion_t": now}
+                    for o in fresh
+                ])
         return RecordedOutcomes(recorded, duplicates, rejected)
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
@@ -659,6 +689,26 @@ def _endpoint(row: Any) -> Endpoint:
         heartbeat=dict(row.heartbeat or {}),
         created_at=row.created_at,
     )
+
+
+_RECORD_OUTCOME = (
+    sa.update(t.tasks)
+    .where(t.tasks.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        result=sa.bindparam("b_result"),
+        exception=sa.bindparam("b_exception"),
+        exception_data=sa.bindparam("b_exception_data"),
+        details=sa.bindparam("b_details", type_=sa.JSON),
+        completion_t=sa.bindparam("b_completion_t"),
+    )
+)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices small enough for an ``IN (...)`` on every database."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _task(row: Any) -> Task:

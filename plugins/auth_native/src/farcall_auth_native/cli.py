@@ -1,0 +1,56 @@
+"""``farcall login``, ``farcall logout`` and ``farcall whoami``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+url_option = click.option(
+    "--base-url",
+    default=None,
+    help="The farcall service [default: FARCALL_BASE_URL or the farcall dev profile]; its "
+    "login page is <base-url>/auth/. FARCALL_AUTH_URL picks another provider.",
+)
+
+
+def _manager(base_url: str | None) -> Any:
+    from farcall_auth_native.manager import NativeLoginManager
+
+    return NativeLoginManager({"base_url": base_url} if base_url else {})
+
+
+@click.command("login")
+@url_option
+@click.option("--force", is_flag=True, help="Log in again even when tokens are stored.")
+def login(base_url: str | None, force: bool) -> None:
+    """Log in: open the printed URL, sign in, paste the code shown."""
+    manager = _manager(base_url)
+    if manager.has_tokens() and not force:
+        click.echo(f"Already logged in to {manager.auth_url} (use --force to log in again).")
+        return
+    manager.login_interactively(
+        echo=click.echo,
+        read_code=lambda text: click.prompt(text.rstrip(": "), prompt_suffix=": "),
+    )
+    click.echo(f"Logged in to {manager.auth_url}.")
+
+
+@click.command("logout")
+@url_option
+def logout(base_url: str | None) -> None:
+    """Revoke the stored tokens and forget them."""
+    manager = _manager(base_url)
+    if manager.logout():
+        click.echo(f"Logged out of {manager.auth_url}.")
+    else:
+        click.echo(f"Not logged in to {manager.auth_url}.")
+
+
+@click.command("whoami")
+@url_option
+def whoami(base_url: str | None) -> None:
+    """Show the identity the stored tokens belong to."""
+    info = _manager(base_url).userinfo()
+    name = info.get("preferred_username") or info.get("name") or "?"
+    click.echo(f"{name} ({info.get('sub')})")

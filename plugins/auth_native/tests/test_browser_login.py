@@ -1,0 +1,185 @@
+"""`farcall login` through the real login page in headless Chromium, then `farcall whoami`.
+
+Skipped, with the reason, where Chromium, chromedriver or selenium is missing
+(.ci/run installs Debian's chromium and chromium-driver).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytest.importorskip("farcall_service")
+from farcall_service.testing import (  # noqa: E402
+    FARCALL,
+    NATIVE_CLIENT_ID,
+    ServiceProcess,
+    pkce_pair,
+    service_env,
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+try:
+    import selenium  # noqa: F401
+
+    SELENIUM = True
+except ImportError:
+    SELENIUM = False
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER and SELENIUM),
+    reason="the browser test needs Chromium, chromedriver (Debian: apt-get install chromium "
+    "chromium-driver) and the selenium package",
+)
+
+PASSWORD = "a long browser password"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    home = tmp_path_factory.mktemp("browser-service")
+    subprocess.run([*FARCALL, "server", "user", "add", "alice", "--password-stdin"],
+                   input=PASSWORD + "\n", env=service_env(home), check=True,
+                   capture_output=True, text=True, timeout=60)
+    with ServiceProcess(home, env={"FARCALL_SERVICE_LOG_LEVEL": "WARNING"}) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _sign_in(browser: Any, url: str, username: str, password: str,
+             forge_csrf: bool = False) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.delete_all_cookies()
+    browser.get(url)
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(password)
+    if forge_csrf:
+        browser.execute_script(
+            "document.querySelector(\"input[name='csrf_token']\").value = 'forged' + 'x'.repeat(40)"
+        )
+    browser.find_element(By.ID, "sign-in").click()
+
+
+def _text(browser: Any, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+    return browser.find_element(By.ID, element_id).text
+
+
+def _authorize_url(service: ServiceProcess, challenge: str) -> str:
+    from urllib.parse import urlencode
+
+    params = {"client_id": NATIVE_CLIENT_ID, "redirect_uri": f"{service.url}/auth/v2/web/auth-code",
+              "response_type": "code", "code_challenge": challenge,
+              "code_challenge_method": "S256", "access_type": "offline"}
+    return f"{service.url}/auth/v2/oauth2/authorize?{urlencode(params)}"
+
+
+def _cli_env(home: Path, service: ServiceProcess) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FARCALL_", "GLOBUS_", "FUNCX_"))}
+    env.update(FARCALL_HOME=str(home), FARCALL_BASE_URL=service.url)
+    return env
+
+
+def test_login_in_a_browser_then_whoami(service: ServiceProcess, browser: Any,
+                                        tmp_path: Path) -> None:
+    env = _cli_env(tmp_path, service)
+    login = subprocess.Popen([*FARCALL, "login"], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = ""
+        while not url:
+            line = login.stdout.readline()
+            assert line, login.stderr.read()
+            found = re.search(r"(https?://\S+/auth/v2/oauth2/authorize\S+)", line)
+            url = found.group(1) if found else ""
+
+        _sign_in(browser, url, "alice", "not the password")
+        assert _text(browser, "error") == "Wrong user name or password."
+
+        _sign_in(browser, url, "alice", PASSWORD, forge_csrf=True)
+        assert "CSRF check failed" in _text(browser, "error")
+
+        _sign_in(browser, url, "alice", PASSWORD)
+        code = _text(browser, "auth-code")
+        assert code.startswith("fcc_")
+        out, err = login.communicate(code + "\n", timeout=60)
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    assert login.returncode == 0, err
+    assert "Logged in" in out
+
+    whoami = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert whoami.returncode == 0, whoami.stderr
+    assert whoami.stdout.startswith("alice (")
+    assert (tmp_path / "tokens.json").stat().st_mode & 0o077 == 0
+
+    # The SDK's Client() finds the stored login through the login-manager chain.
+    check = "from farcall import Client; print(Client().get_endpoints())"
+    ran = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert ran.returncode == 0 and ran.stdout.strip() == "[]", ran.stderr
+
+    # The code has been redeemed by `farcall login`: a second use is refused (and, as
+    # only a thief would replay a code, the tokens issued for it are revoked).
+    token_url = f"{service.url}/auth/v2/oauth2/token"
+    replay = requests.post(token_url, timeout=30, data={
+        "grant_type": "authorization_code", "code": code, "client_id": NATIVE_CLIENT_ID,
+        "code_verifier": "x" * 43})
+    assert replay.status_code == 400 and "already used" in replay.json()["error_description"]
+
+    # A code redeemed with the wrong PKCE verifier is refused.
+    _verifier, challenge = pkce_pair()
+    _sign_in(browser, _authorize_url(service, challenge), "alice", PASSWORD)
+    stolen = _text(browser, "auth-code")
+    wrong_verifier, _ = pkce_pair()
+    refused = requests.post(token_url, data={"grant_type": "authorization_code", "code": stolen,
+                                             "client_id": NATIVE_CLIENT_ID,
+                                             "code_verifier": wrong_verifier}, timeout=30)
+    assert refused.status_code == 400
+    assert "PKCE" in refused.json()["error_description"]
+
+    # Logged out: the tokens are revoked and forgotten.
+    out = subprocess.run([*FARCALL, "logout"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "Logged out" in out.stdout, out.stderr
+    again = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode != 0 and "farcall login" in again.stderr

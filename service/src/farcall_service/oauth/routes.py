@@ -1,0 +1,404 @@
+"""The provider's HTTP routes under ``/auth``, with the paths globus-sdk calls.
+
+- ``GET/POST /v2/oauth2/authorize``: the sign-in form (double-submit CSRF cookie);
+  success redirects to the client's ``redirect_uri`` with a code.
+- ``GET /v2/web/auth-code``: shows that code, for native apps that read it from stdin.
+- ``POST /v2/oauth2/token``: ``authorization_code`` (PKCE), ``refresh_token``
+  (rotating), ``client_credentials``.
+- ``POST /v2/oauth2/token/revoke``, ``POST /v2/oauth2/token/introspect``,
+  ``GET /v2/oauth2/userinfo``.
+
+They are left out of ``/openapi.json``: their contract is OAuth2's, and their errors
+are RFC 6749's ``{"error", "error_description"}`` (with ``code``/``message`` too).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from farcall_service.auth import resolve_token
+from farcall_service.context import ServiceContext, get_context
+from farcall_service.errors import ApiError
+from farcall_service.oauth import NATIVE_CLIENT_ID, PREFIX, codes, pages
+from farcall_service.oauth.clients import (
+    CallingClient,
+    authenticate_client,
+    known_client,
+    redirect_allowed,
+)
+from farcall_service.oauth.passwords import verify_password
+from farcall_service.oauth.scopes import UnknownScope, by_resource_server
+from farcall_service.oauth.tokens import OAuthError, issue_tokens, new_grant_id
+from farcall_service.storage.interface import AuthCode
+from farcall_service.tokens import hash_token
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+CSRF_COOKIE = "farcall_csrf"
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A url-encoded form, without the python-multipart dependency."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise OAuthError("invalid_request", "the form is too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the body is not a url-encoded form") from None
+    return dict(pairs)
+
+
+def oauth_error(exc: OAuthError) -> JSONResponse:
+    body = {"error": exc.error, "error_description": exc.description,
+            "code": exc.error.upper(), "message": exc.description}
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Basic"
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _tokens_answer(body: Mapping[str, Any]) -> JSONResponse:
+    return JSONResponse(dict(body), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+# -- the login form ----------------------------------------------------------------------
+
+
+def _flow_problem(ctx: ServiceContext, flow: Mapping[str, str], host: str) -> str | None:
+    """Why this authorize request cannot be served, or None."""
+    if not known_client(ctx.store, flow.get("client_id", "")):
+        return "Unknown client_id: this application is not registered with this service."
+    if not redirect_allowed(flow.get("redirect_uri", ""), host):
+        return "The redirect_uri is not allowed: it must be this service's code page or a " \
+               "loopback address."
+    if flow.get("response_type", "code") != "code":
+        return "Only response_type=code is supported."
+    try:
+        by_resource_server(flow.get("scope"))
+    except UnknownScope as exc:
+        return str(exc)
+    challenge = flow.get("code_challenge", "")
+    if challenge:
+        problem = codes.valid_challenge(challenge, flow.get("code_challenge_method", "plain"))
+        if problem:
+            return f"PKCE: {problem}."
+    elif flow.get("client_id") == NATIVE_CLIENT_ID:
+        return "PKCE is required for the native client: the request has no code_challenge."
+    return None
+
+
+def _csrf_cookie(request: Request) -> str:
+    value = request.cookies.get(CSRF_COOKIE, "")
+    return value if len(value) >= 32 and value.isascii() else secrets.token_urlsafe(32)
+
+
+def _with_cookie(request: Request, response: Response, value: str) -> Response:
+    response.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="strict", path=PREFIX,
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.get("/v2/oauth2/authorize")
+async def authorize_form(request: Request) -> Response:
+    ctx = get_context(request)
+    flow = {k: v for k, v in request.query_params.items() if k in pages.FLOW_FIELDS}
+    problem = await run_in_threadpool(_flow_problem, ctx, flow, request.url.netloc)
+    if problem:
+        return pages.error_page(problem)
+    csrf = _csrf_cookie(request)
+    return _with_cookie(request, pages.login_page(flow, csrf), csrf)
+
+
+@router.post("/v2/oauth2/authorize")
+async def authorize_submit(request: Request) -> Response:
+    ctx = get_context(request)
+    try:
+        form = await _form(request)
+    except OAuthError as exc:
+        return pages.error_page(exc.description)
+    flow = {k: v for k, v in form.items() if k in pages.FLOW_FIELDS}
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get("csrf_token", "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        return pages.error_page(
+            "The form's security token does not match (CSRF check failed). Open the login "
+            "link again and sign in from that page.",
+            403,
+        )
+    problem = await run_in_threadpool(_flow_problem, ctx, flow, request.url.netloc)
+    if problem:
+        return pages.error_page(problem)
+    username = form.get("username", "").strip()
+    wait = ctx.sign_ins.check(username.lower()[:255])
+    if wait is not None:
+        return pages.error_page(
+            f"Too many sign-in attempts for this user name; try again in {wait} s.", 429
+        )
+    code = await run_in_threadpool(_sign_in, ctx, flow, username, form.get("password", ""))
+    if code is None:
+        log.info("login refused for a user name at the authorize page")
+        fresh = secrets.token_urlsafe(32)
+        page = pages.login_page(flow, fresh, error="Wrong user name or password.",
+                                username=username, status=401)
+        return _with_cookie(request, page, fresh)
+    target = _add_query(flow["redirect_uri"], {"code": code, "state": flow.get("state", "")})
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _sign_in(ctx: ServiceContext, flow: Mapping[str, str], username: str,
+             password: str) -> str | None:
+    """A new authorization code for a correct user name and password, else None."""
+    user = ctx.store.get_user(username) if username else None
+    stored = ctx.store.get_password_hash(user.id) if user else None
+    if not verify_password(password, stored) or user is None:
+        return None
+    code = codes.new_code()
+    ctx.store.save_auth_code(
+        AuthCode(
+            code_hash=hash_token(code),
+            client_id=flow["client_id"],
+            user_id=user.id,
+            redirect_uri=flow["redirect_uri"],
+            scope=flow.get("scope", ""),
+            code_challenge=flow.get("code_challenge") or None,
+            offline=flow.get("access_type") == "offline",
+            grant_id=new_grant_id(),
+            expires_at=time.time() + ctx.settings.auth_code_ttl,
+        )
+    )
+    log.info("user %s signed in at the authorize page", user.id)
+    return code
+
+
+def _add_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+@router.get("/v2/web/auth-code")
+async def auth_code_page(request: Request) -> Response:
+    code = request.query_params.get("code", "")
+    if not code:
+        return pages.error_page("There is no authorization code here: sign in first.")
+    return pages.code_page(code)
+
+
+# -- the token endpoint -------------------------------------------------------------------
+
+
+@router.post("/v2/oauth2/token")
+async def token(request: Request) -> Response:
+    ctx = get_context(request)
+    try:
+        form = await _form(request)
+        answer = await run_in_threadpool(
+            _grant, ctx, request.headers.get("authorization"), form
+        )
+    except OAuthError as exc:
+        log.info("token request refused: %s", exc.error)
+        return oauth_error(exc)
+    return _tokens_answer(answer)
+
+
+def _grant(ctx: ServiceContext, authorization: str | None,
+           form: Mapping[str, str]) -> dict[str, Any]:
+    client = authenticate_client(ctx.store, authorization, form)
+    grant_type = form.get("grant_type", "")
+    if grant_type == "authorization_code":
+        return _authorization_code(ctx, client, form)
+    if grant_type == "refresh_token":
+        return _refresh(ctx, client, form)
+    if grant_type == "client_credentials":
+        return _client_credentials(ctx, client, form)
+    raise OAuthError("unsupported_grant_type", f"grant_type {grant_type[:40]!r} is not "
+                     "supported: use authorization_code, refresh_token or client_credentials")
+
+
+def _issue(ctx: ServiceContext, client: CallingClient, user_id: str, scopes: dict[str, str],
+           grant_id: str, refresh: bool) -> dict[str, Any]:
+    settings = ctx.settings
+    return issue_tokens(
+        ctx.store, user_id=user_id, client_id=client.id, scopes=scopes, grant_id=grant_id,
+        refresh=refresh, access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl, now=time.time(),
+    )
+
+
+def _revoke_grant(ctx: ServiceContext, grant_id: str) -> None:
+    for token_hash in ctx.store.revoke_grant(grant_id):
+        ctx.tokens.invalidate(token_hash)
+
+
+def _authorization_code(ctx: ServiceContext, client: CallingClient,
+                        form: Mapping[str, str]) -> dict[str, Any]:
+    code = form.get("code", "")
+    if not code:
+        raise OAuthError("invalid_request", "the code parameter is missing")
+    record = ctx.store.redeem_auth_code(hash_token(code))
+    if record is None:
+        raise OAuthError("invalid_grant", "the authorization code is not valid")
+    if record.used:
+        _revoke_grant(ctx, record.grant_id)
+        raise OAuthError("invalid_grant", "the authorization code was already used; the "
+                         "tokens issued for it are revoked. Log in again.")
+    if record.client_id != client.id:
+        raise OAuthError("invalid_grant", "the authorization code was issued to another client")
+    if record.expires_at <= time.time():
+        raise OAuthError("invalid_grant", "the authorization code has expired; log in again")
+    if form.get("redirect_uri", record.redirect_uri) != record.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri differs from the one used to sign in")
+    if record.code_challenge:
+        if not form.get("code_verifier"):
+            raise OAuthError("invalid_grant", "PKCE: the code_verifier is missing")
+        if not codes.pkce_matches(form["code_verifier"], record.code_challenge):
+            raise OAuthError("invalid_grant",
+                             "PKCE: the code_verifier does not match the code_challenge")
+    try:
+        scopes = by_resource_server(record.scope)
+    except UnknownScope as exc:
+        raise OAuthError("invalid_scope", str(exc)) from None
+    return _issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
+
+
+def _refresh(ctx: ServiceContext, client: CallingClient,
+             form: Mapping[str, str]) -> dict[str, Any]:
+    presented = form.get("refresh_token", "")
+    if not presented:
+        raise OAuthError("invalid_request", "the refresh_token parameter is missing")
+    token_hash = hash_token(presented)
+    current = ctx.store.get_oauth_token(token_hash)
+    if current is None or current.kind != "refresh":
+        raise OAuthError("invalid_grant", "the refresh token is not valid")
+    if current.client_id != client.id:
+        raise OAuthError("invalid_grant", "the refresh token was issued to another client")
+    spent = ctx.store.spend_refresh_token(token_hash)
+    if spent is None or spent.revoked:
+        _revoke_grant(ctx, current.grant_id)
+        raise OAuthError("invalid_grant", "the refresh token was already used or revoked; "
+                         "log in again")
+    if spent.expires_at <= time.time():
+        raise OAuthError("invalid_grant", "the refresh token has expired; log in again")
+    return _issue(ctx, client, spent.user_id, {spent.resource_server: spent.scope},
+                  spent.grant_id, True)
+
+
+def _client_credentials(ctx: ServiceContext, client: CallingClient,
+                        form: Mapping[str, str]) -> dict[str, Any]:
+    if not client.confidential or client.principal_id is None:
+        raise OAuthError("unauthorized_client",
+                         "client_credentials needs a confidential client (id and secret)")
+    try:
+        scopes = by_resource_server(form.get("scope"))
+    except UnknownScope as exc:
+        raise OAuthError("invalid_scope", str(exc)) from None
+    return _issue(ctx, client, client.principal_id, scopes, new_grant_id(), False)
+
+
+# -- revocation, introspection, userinfo ---------------------------------------------------
+
+
+@router.post("/v2/oauth2/token/revoke")
+async def revoke(request: Request) -> Response:
+    ctx = get_context(request)
+    try:
+        form = await _form(request)
+        await run_in_threadpool(_revoke, ctx, request.headers.get("authorization"), form)
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return _tokens_answer({"active": False})
+
+
+def _revoke(ctx: ServiceContext, authorization: str | None, form: Mapping[str, str]) -> None:
+    client = authenticate_client(ctx.store, authorization, form)
+    token_hash = hash_token(form.get("token", ""))
+    record = ctx.store.get_oauth_token(token_hash)
+    if record is None or record.client_id != client.id:
+        return  # RFC 7009: an unknown token is not an error
+    if record.kind == "refresh":
+        _revoke_grant(ctx, record.grant_id)
+    else:
+        ctx.store.revoke_oauth_token(token_hash)
+        ctx.tokens.invalidate(token_hash)
+    log.info("a %s token of client %s was revoked", record.kind, client.id)
+
+
+@router.post("/v2/oauth2/token/introspect")
+async def introspect(request: Request) -> Response:
+    ctx = get_context(request)
+    try:
+        form = await _form(request)
+        answer = await run_in_threadpool(
+            _introspect, ctx, request.headers.get("authorization"), form, _issuer(request)
+        )
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return _tokens_answer(answer)
+
+
+def _introspect(ctx: ServiceContext, authorization: str | None, form: Mapping[str, str],
+                issuer: str) -> dict[str, Any]:
+    client = authenticate_client(ctx.store, authorization, form)
+    if not client.confidential:
+        raise OAuthError("unauthorized_client", "introspection needs a confidential client")
+    found = ctx.store.user_for_oauth_token(hash_token(form.get("token", "")))
+    if found is None:
+        return {"active": False}
+    record, user = found
+    # A client may inspect its own tokens and those of the user who owns it.
+    mine = record.client_id == client.id or record.user_id in (client.owner_id,
+                                                                client.principal_id)
+    if not mine or record.revoked or record.expires_at <= time.time():
+        return {"active": False}
+    return {
+        "active": True,
+        "token_type": "Bearer" if record.kind == "access" else "refresh_token",
+        "scope": record.scope,
+        "client_id": record.client_id,
+        "sub": user.id,
+        "username": user.name,
+        "name": user.name,
+        "email": None,
+        "aud": [record.resource_server],
+        "iss": issuer,
+        "iat": int(record.created_at),
+        "nbf": int(record.created_at),
+        "exp": int(record.expires_at),
+    }
+
+
+@router.api_route("/v2/oauth2/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request) -> Response:
+    ctx = get_context(request)
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer ") or not header[7:].strip():
+        raise ApiError(401, "UNAUTHORIZED", "userinfo needs an 'Authorization: Bearer <token>' "
+                       "header", {"WWW-Authenticate": "Bearer"})
+    user = await run_in_threadpool(resolve_token, ctx, header[7:].strip(), compute=False)
+    return JSONResponse({
+        "sub": user.id,
+        "preferred_username": user.name,
+        "name": user.name,
+        "email": None,
+        "identity_provider": "farcall",
+        "identity_provider_display_name": "farcall",
+        "iss": _issuer(request),
+    })
+
+
+def _issuer(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + PREFIX + "/"
