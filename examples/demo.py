@@ -47,7 +47,7 @@ def divide(a, b):
     return a / b
 
 
-def run_guide(home: Path) -> None:
+def run_guide(home: Path, sharing: tuple[str, str]) -> None:
     from farcall import Client
 
     gcc = Client()
@@ -96,14 +96,8 @@ def run_guide(home: Path) -> None:
         assert "division by zero" in str(getattr(e, "remote_traceback", e))
 
     step("Sharing with a group and publicly")
-    group_id = admin(home, "group", "add", "demo-lab")
-    admin(home, "user", "add", "guest")
-    admin(home, "group", "add-member", "demo-lab", "dev")
-    admin(home, "group", "add-member", "demo-lab", "guest")
-    guest = Client(gcc.base_url, token=admin(home, "token", "create", "guest"))
-    # The service caches permission lookups per token for a few seconds; a fresh login
-    # (here: a new token) sees the new membership at once, as force_login does.
-    gcc = Client(gcc.base_url, token=admin(home, "token", "create", "dev"))
+    group_id, guest_token = sharing
+    guest = Client(gcc.base_url, token=guest_token)
     shared = gcc.register_function(hello, function_name="hello_lab",
                                    description="My function for the lab", group=group_id)
     public = gcc.register_function(double, function_name="double_public",
@@ -123,11 +117,25 @@ def run_guide(home: Path) -> None:
         print("the guest asking for a private function:", str(e).splitlines()[0])
 
 
-def admin(home: Path, *args: str) -> str:
-    db = f"sqlite:///{home / 'dev' / 'farcall.db'}"
-    done = subprocess.run([*FARCALL, "server", *args, "--db", db], capture_output=True,
-                          text=True, env={**os.environ, "FARCALL_HOME": str(home)}, check=True)
-    return done.stdout.strip().splitlines()[-1]
+def prepare_sharing(home: Path) -> tuple[str, str]:
+    """A group with the dev user and a guest in it, made before the service starts.
+
+    (Membership changes made while the service runs reach it within its cache
+    lifetime, a few seconds; making them first keeps the demo deterministic.)
+    """
+    from farcall_service import admin
+    from farcall_service.storage import open_store
+
+    store = open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")
+    try:
+        for user in ("dev", "guest"):
+            admin.add_user(store, user)
+        group = admin.add_group(store, "demo-lab")
+        for user in ("dev", "guest"):
+            admin.add_member(store, "demo-lab", user)
+        return group.id, admin.create_token(store, "guest")
+    finally:
+        store.close()
 
 
 def main() -> int:
@@ -135,6 +143,7 @@ def main() -> int:
     os.environ["FARCALL_HOME"] = str(home)
     for var in ("FARCALL_BASE_URL", "FARCALL_TOKEN"):
         os.environ.pop(var, None)
+    sharing = prepare_sharing(home)
     port = free_port()
     print(f"starting `farcall dev --port {port}` (FARCALL_HOME={home}) ...")
     dev = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "2"],
@@ -147,7 +156,7 @@ def main() -> int:
                 print("FAILED: farcall dev did not start", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        run_guide(home)
+        run_guide(home, sharing)
     except Exception as exc:
         print(f"\nFAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
