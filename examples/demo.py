@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -163,6 +164,7 @@ def main() -> int:
     finally:
         dev.terminate()
         dev.wait(timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
     print("\nDemo finished: every step worked.")
     return 0
 
