@@ -11,7 +11,7 @@ COMPAT_SDK := globus-compute-sdk==4.19.*
 DISTRIBUTIONS := core plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
-.PHONY: install compat test demo bench bench-quick lint clean
+.PHONY: install compat test soak demo bench bench-quick lint clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ $(COMPAT)/.installed: Makefile
 
 test: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long form of tests/reliability: larger batches, longer load, more fuzzing; prints
+# the figures (tasks, faults, losses, duplicates, 5xx, latencies) at the end.
+soak: install compat
+	FARCALL_SOAK=1 FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python examples/demo.py

@@ -148,11 +148,15 @@ def test_offline_within_bound_after_kill(api, make_endpoint) -> None:
 
 
 def record(path, i):
+    """Note the run, then finish only once the test allows it (``path + ".go"``)."""
+    import os
     import time
 
     with open(path, "a") as handle:
         handle.write(f"{i}\n")
-    time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path + ".go") and time.monotonic() < deadline:
+        time.sleep(0.02)
     return i
 
 
@@ -166,7 +170,8 @@ def test_results_wait_on_disk_for_the_service(service, api, make_endpoint, tmp_p
     ids = api.submit(endpoint.endpoint_id, fn, [(str(log), i) for i in range(20)])
     wait_for(lambda: log.exists() and log.read_text(), what="the first execution")
     port = service.process.port
-    service.process.stop()
+    service.process.stop()  # before any result could reach it: none has finished yet
+    (tmp_path / "executions.txt.go").touch()
     wait_for(lambda: len(log.read_text().split()) == 20, what="all 20 executions")
     wait_for(lambda: spooled_count(endpoint.config.directory) == 20, 30, "20 spooled results")
     endpoint.kill()

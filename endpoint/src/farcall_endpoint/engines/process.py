@@ -43,6 +43,9 @@ EnvKey = tuple[str, str] | None
 #: Tasks queued at a busy worker stay under this many characters: a pipe holds 64 KiB,
 #: and a write to a full pipe would stall the whole pool. Idle workers take any size.
 PREFETCH_BUDGET = 48 * 1024
+#: Consecutive workers of a pool that may exit before becoming ready before the tasks
+#: waiting for that pool are failed (a broken environment, not a passing crash).
+START_ATTEMPTS = 3
 
 
 def exit_description(returncode: int | None) -> str:
@@ -298,7 +301,10 @@ class ProcessEngine(Engine):
             with self._lock:
                 pool.failures += 1
                 pool.next_spawn = time.monotonic() + min(5.0, 0.2 * 2 ** pool.failures)
-                if not any(w.ready for w in pool.workers):
+                # One crash during start (a worker killed while importing) is retried;
+                # a worker that keeps failing to start fails the tasks waiting for it.
+                if (pool.failures >= START_ATTEMPTS
+                        and not any(w.ready for w in pool.workers)):
                     self._fail_pending(pool, (
                         f"farcall endpoint: the worker for {describe(pool.key)} exited before it "
                         f"was ready ({exit_description(returncode)}); its output is in "

@@ -1,0 +1,202 @@
+"""Shared pieces of the reliability tests: scale, figures, a live stack, database checks.
+
+``FARCALL_SOAK=1`` selects the long form (more tasks, longer runs). Figures recorded
+with ``record`` are printed at the end of the run and written to a JSON file.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from farcall_endpoint.testing import Api, EndpointProcess, create_user
+from farcall_service.testing import ServiceProcess
+
+SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
+T = TypeVar("T")
+
+#: Service settings for the live tests: quick offline detection, no throttling.
+SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-limit", "0"]
+FAST_ENDPOINT: dict[str, Any] = {"heartbeat_period": 1.0, "claim_wait": 2.0, "max_backoff": 1.0}
+TERMINAL = ("success", "failed")
+
+#: Figures of this run, by section then name; summed when recorded twice.
+FIGURES: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+_figures_lock = threading.Lock()
+#: Where the figures were written, once the run has ended.
+FIGURES_FILE: Path | None = None
+
+
+def scale(bounded: T, soak: T) -> T:
+    """``soak`` in the long form, ``bounded`` otherwise."""
+    return soak if SOAK else bounded
+
+
+def record(section: str, **values: Any) -> None:
+    """Add figures; numbers add up across calls, anything else is replaced."""
+    with _figures_lock:
+        bucket = FIGURES[section]
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and isinstance(bucket.get(name), (int, float)):
+                bucket[name] += value
+            else:
+                bucket[name] = value
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.05)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- the service database -------------------------------------------------------------
+
+
+def db_path(home: Path) -> Path:
+    return home / "service" / "farcall.db"
+
+
+def query(home: Path, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Read the service's SQLite database (read-only; safe while the service runs)."""
+    conn = sqlite3.connect(f"file:{db_path(home)}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql, tuple(args)).fetchall()
+    finally:
+        conn.close()
+
+
+def task_rows(home: Path) -> dict[str, tuple[str, str | None, str | None]]:
+    """Every task in the database: id -> (status, result, exception). Asserts ids are unique."""
+    rows = query(home, "SELECT id, status, result, exception FROM tasks")
+    ids = [row[0] for row in rows]
+    assert len(ids) == len(set(ids)), "a task id has more than one row"
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def count_terminal(home: Path) -> int:
+    return int(query(home, "SELECT count(*) FROM tasks WHERE status IN ('success', 'failed')")
+               [0][0])
+
+
+class OutcomeWatch(threading.Thread):
+    """Polls the database and notes any task whose terminal outcome changes afterwards:
+    a result recorded twice would show up as a change."""
+
+    def __init__(self, home: Path, period: float = 0.25) -> None:
+        super().__init__(daemon=True, name="outcome-watch")
+        self.home = home
+        self.period = period
+        self.seen: dict[str, tuple[str, str | None, str | None]] = {}
+        self.changes: list[str] = []
+        self.snapshots = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.check()
+            self._halt.wait(self.period)
+
+    def check(self) -> None:
+        try:
+            rows = query(self.home, "SELECT id, status, result, exception FROM tasks "
+                                    "WHERE status IN ('success', 'failed')")
+        except sqlite3.Error:
+            return  # mid-restart; try again
+        self.snapshots += 1
+        for task_id, *outcome in rows:
+            before = self.seen.setdefault(task_id, tuple(outcome))  # type: ignore[arg-type]
+            if before != tuple(outcome):
+                self.changes.append(task_id)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)
+        self.check()
+
+
+# -- a live service and endpoint ------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """A real ``farcall server start`` and the first user's token; endpoints on demand."""
+
+    home: Path
+    token: str
+    service: ServiceProcess
+    endpoints: list[EndpointProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    def endpoint(self, name: str = "ep", workers: int = 2, **settings: Any) -> EndpointProcess:
+        endpoint = EndpointProcess(self.home, name, self.url, self.token,
+                                   engine={"type": "process", "workers": workers},
+                                   **{**FAST_ENDPOINT, **settings})
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def api(self, token: str | None = None) -> Api:
+        return Api(self.url, token or self.token)
+
+    def restart_service(self, pause: float = 0.0) -> None:
+        self.service.kill()
+        time.sleep(pause)
+        self.service.start()
+
+    def close(self) -> None:
+        for endpoint in self.endpoints:
+            endpoint.stop()
+        self.service.kill()
+
+
+@contextmanager
+def live_stack(home: Path, args: Sequence[str] = (), env: dict[str, str] | None = None
+               ) -> Iterator[Stack]:
+    token = create_user(home)
+    service = ServiceProcess(home, args=[*SERVICE_ARGS, *args], env=env)
+    stack = Stack(home, token, service)
+    try:
+        service.start()
+        yield stack
+    finally:
+        stack.close()
+
+
+def register(api: Api, fn: Callable[..., Any], **extra: Any) -> str:
+    """Register ``fn`` as source text, so workers need nothing of the test modules."""
+    body = {"function_name": fn.__name__, "function_code": inspect.getsource(fn),
+            "serialized": False, **extra}
+    return api.call("POST", "/v3/functions", json=body)["function_uuid"]
+
+
+def assert_still_serving(api: Api, endpoint_id: str, fn: str) -> None:
+    """A normal task still runs and succeeds."""
+    [task] = api.submit(endpoint_id, fn, [(20,)])
+    doc = api.wait([task], timeout=60)[task]
+    assert api.result(doc) == 21, doc
+
+
+def plus_one(x: int) -> int:
+    return x + 1
