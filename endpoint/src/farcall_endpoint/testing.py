@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from farcall.processes import stop_process_group
 
 from farcall_endpoint.configure import configure_endpoint, ensure_endpoint_id
 from farcall_endpoint.daemon import PID_FILE
@@ -201,17 +202,8 @@ class EndpointProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the endpoint's whole process group (workers included) and reap it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        if self.process is not None:
+            stop_process_group(self.process, sig, timeout=30)
 
     def kill_main(self) -> None:
         """SIGKILL only the endpoint process, as a crash would; workers notice and exit."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from farcall.processes import stop_process_group
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 #: A function registered as source text (``serialized: false``).
@@ -178,17 +179,8 @@ class ServiceProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group and wait for it to go."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=15)
+        if self.process is not None:
+            stop_process_group(self.process, sig, timeout=15)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)

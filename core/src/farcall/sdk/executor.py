@@ -36,7 +36,6 @@ class Executor(_BaseExecutor):
         self._queued: list[tuple[Future, str, tuple, dict]] = []
         self._running: dict[str, Future] = {}
         self._shutdown = False
-        self._error: BaseException | None = None
         self._submitter = threading.Thread(target=self._submit_loop, name="farcall-submit", daemon=True)
         self._collector = threading.Thread(target=self._collect_loop, name="farcall-collect", daemon=True)
         self._submitter.start()

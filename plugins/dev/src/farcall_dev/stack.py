@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farcall.processes import stop_process_group
 from farcall.sdk.profile import farcall_home
 
 DEV_USER = "dev"
@@ -120,7 +120,7 @@ class DevStack:
     def stop(self) -> None:
         """Stop the endpoint, then the service; forget the profile (the token stays valid)."""
         for process in reversed(self.processes):
-            _terminate(process)
+            stop_process_group(process)
         self.processes.clear()
         profile = _read_json(self.profile_path)
         if profile.get("base_url") == self.base_url:
@@ -163,19 +163,6 @@ def _endpoint_id(config: Any) -> str:
     from farcall_endpoint.configure import ensure_endpoint_id
 
     return ensure_endpoint_id(config)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def _read_json(path: Path) -> dict[str, Any]:
