@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext, get_context
 from farcall_service.errors import ApiError
 from farcall_service.oauth.scopes import COMPUTE_RESOURCE_SERVER
@@ -67,16 +70,30 @@ def _lookup(ctx: ServiceContext, token_hash: str) -> TokenInfo | None:
                      issued.resource_server)
 
 
-def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True) -> User:
+class _NotCached(Exception):
+    """Raised by a look-up that would need the database while on the event loop."""
+
+
+def _cached(cache: Any, key: str, load: Callable[[], Any], offline: bool) -> Any:
+    if offline:
+        value = cache.get(key)
+        if value is MISSING:
+            raise _NotCached
+        return value
+    return cache.get_or_load(key, load)
+
+
+def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True,
+                  offline: bool = False) -> User:
     """The user a bearer token stands for, or a 401 that says what is wrong with it.
 
     ``compute`` demands a token meant for the compute API; the userinfo route takes
-    any access token of this service.
+    any access token of this service. ``offline`` answers from the cache only.
     """
     if not TOKEN_RE.match(token):
         raise _unauthorized("the bearer token is malformed")
     token_hash = hash_token(token)
-    info = ctx.tokens.get_or_load(token_hash, lambda: _lookup(ctx, token_hash))
+    info = _cached(ctx.tokens, token_hash, lambda: _lookup(ctx, token_hash), offline)
     if info is None:
         raise _unauthorized("the bearer token is not valid")
     if info.kind == "refresh":
@@ -94,14 +111,10 @@ def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True) -> U
     return info.user
 
 
-def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Identity:
-    if credentials is None or not credentials.credentials:
-        raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
-    ctx = get_context(request)
-    user = resolve_token(ctx, credentials.credentials)
+def identify(ctx: ServiceContext, token: str, offline: bool = False) -> Identity:
+    """Who ``token`` is, charged against their request budget."""
+    user = resolve_token(ctx, token, offline=offline)
+    groups = _cached(ctx.memberships, user.id, lambda: ctx.store.groups_of(user.id), offline)
     retry_after = ctx.limiter.check(user.id)
     if retry_after is not None:
         raise ApiError(
@@ -110,8 +123,22 @@ def authenticate(
             f"too many requests; retry in {retry_after} s",
             {"Retry-After": str(retry_after)},
         )
-    groups = ctx.memberships.get_or_load(user.id, lambda: ctx.store.groups_of(user.id))
     return Identity(user.id, user.name, groups)
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Identity:
+    """Every route's first step. Answered on the event loop from the caches when it
+    can (almost always): a hop to a worker thread is a noticeable part of a request."""
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
+    ctx = get_context(request)
+    try:
+        return identify(ctx, credentials.credentials, offline=True)
+    except _NotCached:
+        return await run_in_threadpool(identify, ctx, credentials.credentials)
 
 
 #: A route parameter that receives the authenticated caller.

@@ -16,7 +16,8 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_MISSING = object()
+#: What :meth:`TTLCache.get` returns for a key without a live entry.
+MISSING = object()
 
 
 class TTLCache(Generic[K, V]):
@@ -26,13 +27,20 @@ class TTLCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
-    def get_or_load(self, key: K, load: Callable[[], V]) -> V:
+    def get(self, key: K) -> V | object:
+        """The live entry for ``key``, or :data:`MISSING`."""
         if self.ttl > 0:
             now = time.monotonic()
             with self._lock:
                 entry = self._entries.get(key)
                 if entry is not None and entry[0] > now:
                     return entry[1]
+        return MISSING
+
+    def get_or_load(self, key: K, load: Callable[[], V]) -> V:
+        value = self.get(key)
+        if value is not MISSING:
+            return value  # type: ignore[return-value]
         value = load()
         if self.ttl > 0:
             with self._lock:

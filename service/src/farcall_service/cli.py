@@ -78,12 +78,16 @@ def start(**options: Any) -> None:
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    logging.getLogger("farcall_service").info(
+    log = logging.getLogger("farcall_service")
+    log.info(
         "farcall service on http://%s:%d, database %s",
         settings.host,
         settings.port,
         _redacted(settings.database_url),
     )
+    log.debug("settings: %s", {
+        name: value for name, value in vars(settings).items() if name not in ("db_url", "home")
+    })
     # Long-polling claims would otherwise hold a graceful shutdown for their whole wait;
     # an endpoint whose claim is cut short simply reconnects.
     config = uvicorn.Config(

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
-from farcall_service.notifier import TaskNotifier
+from farcall_service.notifier import Notifier
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 
@@ -21,9 +21,10 @@ SIGN_INS_PER_MINUTE = 20
 class ServiceContext:
     settings: Settings
     store: Store
-    notifier: TaskNotifier = field(default_factory=TaskNotifier)
-    #: Woken, per endpoint, when results are recorded: ``POST /farcall/v1/tasks/wait``.
-    results: TaskNotifier = field(default_factory=TaskNotifier)
+    #: Woken, per endpoint, when tasks for it are committed: long-polling claims.
+    notifier: Notifier = field(default_factory=Notifier)
+    #: Woken, per task owner, when results are recorded: ``POST /farcall/v1/tasks/wait``.
+    results: Notifier = field(default_factory=Notifier)
     limiter: RateLimiter = field(init=False)
     #: Sign-in attempts per user name at the login page, against password guessing.
     sign_ins: RateLimiter = field(init=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
@@ -20,11 +21,16 @@ log = logging.getLogger(__name__)
 async def claim(
     ctx: ServiceContext, endpoint_id: str, session: str, max_tasks: int, wait: float
 ) -> list[ClaimedTask]:
-    """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed."""
+    """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed.
+
+    While it waits, the claim offers itself to submissions (see :mod:`.notifier`):
+    a submission for this endpoint then stores its tasks as claimed by ``session``
+    and hands them over directly.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, ctx.settings.max_claim_wait)
     while True:
-        event = ctx.notifier.waiter(endpoint_id)
+        woken = ctx.notifier.waiter(endpoint_id)
         try:
             tasks = await run_in_threadpool(
                 ctx.store.claim, endpoint_id, session, max_tasks, time.time()
@@ -32,12 +38,24 @@ async def claim(
             remaining = deadline - loop.time()
             if tasks or remaining <= 0:
                 return tasks
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except asyncio.TimeoutError:
-                return []
+            ctx.notifier.offer(woken, ClaimOffer(session, max_tasks))
+            await asyncio.wait({woken}, timeout=remaining)
+            if ctx.notifier.was_taken(woken):
+                handed = await woken  # always resolved, even past the deadline
+                if handed:
+                    return handed
+            elif not woken.done():
+                return []  # the deadline passed
         finally:
-            ctx.notifier.discard(endpoint_id, event)
+            ctx.notifier.discard(endpoint_id, woken)
+
+
+@dataclass(frozen=True)
+class ClaimOffer:
+    """What a waiting claim takes: tasks for ``session``, at most ``max_tasks``."""
+
+    session: str
+    max_tasks: int
 
 
 async def requeue_forever(ctx: ServiceContext) -> None:
@@ -48,7 +66,7 @@ async def requeue_forever(ctx: ServiceContext) -> None:
         await asyncio.sleep(interval)
         try:
             requeued = await run_in_threadpool(
-                ctx.store.requeue_stale, time.time() - timeout, ctx.notifier.waiting_endpoints()
+                ctx.store.requeue_stale, time.time() - timeout, ctx.notifier.waiting_keys()
             )
         except Exception:
             log.exception("requeueing tasks of silent endpoints failed; will retry")

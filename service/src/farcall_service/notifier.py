@@ -1,9 +1,18 @@
-"""Wakes long-polling claims the moment tasks for their endpoint are committed.
+"""Wakes long-polls the moment what they wait for is committed.
 
-Each waiting claim registers an :class:`asyncio.Event` for its endpoint; whoever
-commits tasks for that endpoint (a submit route in a worker thread, the requeue
-reaper) calls :meth:`TaskNotifier.notify`, which sets every registered event through
-its own loop. No polling and no sleeps: a claim returns as soon as work exists.
+Each waiting request registers an :class:`asyncio.Future` under a key (an endpoint
+id for claims, a user id for result waits); whoever commits (a route in a worker
+thread, the requeue reaper) calls :meth:`Notifier.notify`, which resolves every
+future registered under that key through its own loop, optionally with a value
+(the recorded tasks, so a result wait can answer without reading them back). No
+polling and no sleeps.
+
+A waiter may also *offer* itself: a claim that found no work says which session it
+serves and how many tasks it takes, and a submission can then :meth:`take` it and
+hand it the tasks it has just stored for that session, so the claim answers without
+another transaction. A taken waiter is always resolved (with ``[]`` if the
+submission failed), and the claim that offered it waits for that answer even past
+its own deadline (:meth:`was_taken`).
 """
 
 from __future__ import annotations
@@ -11,48 +20,97 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from dataclasses import dataclass
+from typing import Any
 
 
-class TaskNotifier:
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+@dataclass(eq=False)
+class Taken:
+    """A waiter removed by :meth:`Notifier.take`: resolve it with :meth:`Notifier.hand`."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    offer: Any
+
+
+class Notifier:
     def __init__(self) -> None:
-        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
+        self._offers: dict[asyncio.Future[Any], Any] = {}
+        self._taken: set[asyncio.Future[Any]] = set()
         self._lock = threading.Lock()
 
-    def waiter(self, endpoint_id: str) -> asyncio.Event:
-        """An event set at the next notification for ``endpoint_id``; call in the loop.
+    def waiter(self, key: str) -> asyncio.Future[Any]:
+        """A future resolved at the next notification for ``key``; call in the loop.
 
-        Register *before* looking for work, so a commit between the look and the wait
-        still wakes the waiter.
+        Register *before* looking, so a commit between the look and the wait still
+        wakes the waiter.
         """
-        event = asyncio.Event()
-        entry = (asyncio.get_running_loop(), event)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
-            self._waiters.setdefault(endpoint_id, []).append(entry)
-        return event
+            self._waiters.setdefault(key, []).append((loop, future))
+        return future
 
-    def discard(self, endpoint_id: str, event: asyncio.Event) -> None:
+    def offer(self, future: asyncio.Future[Any], offer: Any) -> None:
+        """Let :meth:`take` remove this (registered) waiter and hand it a value."""
         with self._lock:
-            waiters = self._waiters.get(endpoint_id)
+            self._offers[future] = offer
+
+    def take(self, key: str) -> Taken | None:
+        """Remove the oldest offered waiter of ``key``; the caller must :meth:`hand` it."""
+        with self._lock:
+            waiters = self._waiters.get(key) or []
+            for index, (loop, future) in enumerate(waiters):
+                offer = self._offers.pop(future, None)
+                if offer is not None and not future.cancelled():
+                    del waiters[index]
+                    self._taken.add(future)
+                    return Taken(loop, future, offer)
+        return None
+
+    def hand(self, taken: Taken, value: Any) -> None:
+        """Resolve a taken waiter with ``value``. Safe from any thread."""
+        with contextlib.suppress(RuntimeError):
+            taken.loop.call_soon_threadsafe(_resolve, taken.future, value)
+
+    def was_taken(self, future: asyncio.Future[Any]) -> bool:
+        """Whether a submission took this waiter; then its value must be awaited."""
+        with self._lock:
+            return future in self._taken
+
+    def discard(self, key: str, future: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self._offers.pop(future, None)
+            self._taken.discard(future)
+            waiters = self._waiters.get(key)
             if not waiters:
                 return
-            waiters[:] = [(loop, ev) for loop, ev in waiters if ev is not event]
+            waiters[:] = [(loop, f) for loop, f in waiters if f is not future]
             if not waiters:
-                del self._waiters[endpoint_id]
+                del self._waiters[key]
 
-    def has_waiters(self, endpoint_id: str) -> bool:
+    def has_waiters(self, key: str) -> bool:
         with self._lock:
-            return bool(self._waiters.get(endpoint_id))
+            return bool(self._waiters.get(key))
 
-    def waiting_endpoints(self) -> frozenset[str]:
-        """Endpoints with a claim waiting right now: they are certainly alive."""
+    def waiting_keys(self) -> frozenset[str]:
+        """Keys with a waiter right now (for claims: endpoints certainly alive)."""
         with self._lock:
-            return frozenset(eid for eid, waiters in self._waiters.items() if waiters)
+            return frozenset(key for key, waiters in self._waiters.items() if waiters)
 
-    def notify(self, endpoint_id: str) -> None:
-        """Wake every claim waiting on ``endpoint_id``. Safe from any thread."""
+    def notify(self, key: str, value: Any = None) -> None:
+        """Resolve every future waiting on ``key`` with ``value``. Safe from any thread."""
         with self._lock:
-            waiters = self._waiters.pop(endpoint_id, [])
-        for loop, event in waiters:
-            # A closed loop means its claim is gone too.
+            waiters = self._waiters.pop(key, [])
+            for _loop, future in waiters:
+                self._offers.pop(future, None)
+        for loop, future in waiters:
+            # A closed loop means its request is gone too.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(_resolve, future, value)

@@ -16,7 +16,14 @@ from farcall_service.auth import Identity
 from farcall_service.context import ServiceContext
 from farcall_service.errors import bad_request, not_found
 from farcall_service.payloads import check_task_payload
-from farcall_service.storage.interface import NewTask, TaskOptions
+from farcall_service.notifier import Taken
+from farcall_service.storage.interface import (
+    ClaimedTask,
+    Endpoint,
+    Function,
+    NewTask,
+    TaskOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,44 @@ def submit(
     tasks = [
         (r.endpoint_id, NewTask(str(uuid.uuid4()), r.function_id, r.payload)) for r in requests
     ]
-    ctx.store.submit(who.user_id, group, tasks, options, time.time())
+    takers = _take_waiting_claims(ctx, endpoints, requests, functions)
+    try:
+        handed = ctx.store.submit(
+            who.user_id, group, tasks, options, time.time(),
+            claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
+        )
+    except BaseException:
+        for waiter in takers.values():
+            ctx.notifier.hand(waiter, [])
+        raise
+    by_id = {task.id: task for _eid, task in tasks}
     for eid in endpoints:
-        ctx.notifier.notify(eid)
+        ids = handed.get(eid, [])
+        if eid in takers:
+            ctx.notifier.hand(takers[eid], [
+                ClaimedTask(tid, by_id[tid].function_id,
+                            functions[by_id[tid].function_id].code + by_id[tid].payload, options)
+                for tid in ids
+            ])
+        if len(ids) < sum(1 for task_eid, _task in tasks if task_eid == eid):
+            ctx.notifier.notify(eid)  # tasks left in the queue: wake other claims
     return group, [task.id for _eid, task in tasks]
+
+
+def _take_waiting_claims(
+    ctx: ServiceContext, endpoints: dict[str, Endpoint], requests: Sequence[Request],
+    functions: dict[str, Function],
+) -> dict[str, Taken]:
+    """A waiting claim per endpoint to hand its tasks to directly, where one waits.
+
+    Functions with an execution environment go through the queue: their claim
+    answer carries the environment, which this path does not look up.
+    """
+    takers: dict[str, Taken] = {}
+    if any(functions[r.function_id].container_id for r in requests):
+        return takers
+    for eid in endpoints:
+        waiter = ctx.notifier.take(eid)
+        if waiter is not None:
+            takers[eid] = waiter
+    return takers

@@ -1,9 +1,16 @@
-"""The ``http`` transport: a pooled requests session with retries and clear errors."""
+"""The ``http`` transport: a pooled urllib3 connection pool with retries and clear errors.
+
+urllib3 (which requests is built on) is used directly: on a keep-alive connection to a
+local service a request through ``requests.Session`` costs about three times as much
+client time, which is most of a round trip when the service is on the same machine.
+"""
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
@@ -16,14 +23,13 @@ class HttpTransport:
     def __init__(
         self, base_url: str, authorizer: Authorizer | None, settings: Mapping[str, Any]
     ) -> None:
-        import requests
-        from requests.adapters import HTTPAdapter
+        import urllib3
         from urllib3.util.retry import Retry
 
         self.base_url = base_url.rstrip("/")
         self.authorizer = authorizer
         self.timeout = float(settings.get("timeout", 60.0))
-        retry = Retry(
+        self._retry = Retry(
             total=int(settings.get("retries", 5)),
             connect=2,
             backoff_factor=float(settings.get("backoff", 0.2)),
@@ -31,13 +37,11 @@ class HttpTransport:
             allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,
+            redirect=0,
         )
-        self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=16))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=16))
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = f"farcall-sdk/{_version()}"
-        self._requests = requests
+        self._pool = urllib3.PoolManager(maxsize=16, block=False)
+        self._headers = {"Accept": "application/json", "User-Agent": f"farcall-sdk/{_version()}"}
+        self._errors = (urllib3.exceptions.HTTPError, OSError)
 
     def request(
         self,
@@ -48,43 +52,47 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
-        headers = {}
+        headers = dict(self._headers)
         if self.authorizer is not None:
             header = self.authorizer.get_authorization_header()
             if header:
                 headers["Authorization"] = header
+        body = None
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
         try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                json=json,
-                params=params,
-                headers=headers,
-                timeout=timeout or self.timeout,
+            response = self._pool.request(
+                method, url, body=body, headers=headers, retries=self._retry,
+                timeout=timeout or self.timeout, redirect=False,
             )
-        except self._requests.RequestException as exc:
+        except self._errors as exc:
             raise ServiceUnreachable(
                 f"{method} {path}: the farcall service at {self.base_url} did not answer "
                 f"({type(exc).__name__}). Is it running?"
             ) from None
-        if response.status_code >= 400:
-            raise _api_error(method, path, response)
-        if not response.content:
+        if response.status >= 400:
+            raise _api_error(method, path, response.status, response.reason, response.data)
+        if not response.data:
             return None
-        return response.json()
+        return jsonlib.loads(response.data)
 
     def close(self) -> None:
-        self.session.close()
+        self._pool.clear()
 
 
-def _api_error(method: str, path: str, response: Any) -> FarcallAPIError:
+def _api_error(method: str, path: str, status: int, reason: str | None,
+               data: bytes) -> FarcallAPIError:
     try:
-        body = response.json()
+        body = jsonlib.loads(data)
         code, message = str(body["code"]), str(body["message"])
     except Exception:
-        code = f"HTTP_{response.status_code}"
-        message = (response.text or response.reason or "").strip()[:300]
-    return FarcallAPIError(method, path, response.status_code, code, message)
+        code = f"HTTP_{status}"
+        message = (data.decode("utf-8", "replace") or reason or "").strip()[:300]
+    return FarcallAPIError(method, path, status, code, message)
 
 
 def _version() -> str:

@@ -154,7 +154,16 @@ class ProcessEngine(Engine):
                 if pool is None:
                     pool = self._pools[key] = _Pool(key, self.environment_workers)
                 pool.pending.append(task)
-        self._wake()
+            # Straight to a worker from the caller's thread when one has room: a hop
+            # through the dispatcher thread is a noticeable part of a round trip.
+            if self._thread is not None:
+                self._dispatch()
+            # The dispatcher must look again only if some task still waits for a worker
+            # (or one to be started) or has a deadline to watch.
+            settled = (not any(p.pending for p in self._pools.values())
+                       and not any(t.timeout for t in tasks))
+        if not settled:
+            self._wake()
 
     def capacity(self) -> int:
         return self.workers * self.depth
@@ -250,6 +259,7 @@ class ProcessEngine(Engine):
                 worker.inflight.extend(batch)
                 with contextlib.suppress(OSError):  # it died: its pipe's EOF reports that
                     worker.tx.send([t.wire() for t in batch])
+
 
     def _next_deadline(self) -> float | None:
         soonest: float | None = None

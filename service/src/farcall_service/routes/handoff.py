@@ -11,6 +11,7 @@ import time
 import uuid
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access, handoff
@@ -18,7 +19,6 @@ from farcall_service.auth import Identity, Who
 from farcall_service.context import Ctx, ServiceContext
 from farcall_service.errors import ApiError
 from farcall_service.models import (
-    ClaimedTaskDocument,
     ClaimRequest,
     ClaimResponse,
     HeartbeatRequest,
@@ -27,7 +27,7 @@ from farcall_service.models import (
     ResultsResponse,
 )
 from farcall_service.routes.containers import container_document
-from farcall_service.storage.interface import Endpoint, Outcome
+from farcall_service.storage.interface import Endpoint, Outcome, RecordedOutcomes, Task
 
 router = APIRouter(
     prefix="/farcall/v1/endpoints/{endpoint_id}", tags=["farcall: endpoint hand-off"]
@@ -54,46 +54,52 @@ async def claim_tasks(
     body: ClaimRequest,
     who: Who,
     ctx: Ctx,
-) -> ClaimResponse:
+) -> JSONResponse:
     eid = str(endpoint_id)
     await run_in_threadpool(_served_endpoint, eid, who, ctx)
     claimed = await handoff.claim(ctx, eid, body.session, body.max_tasks, body.wait)
-    return ClaimResponse(
-        tasks=[
-            ClaimedTaskDocument(
-                task_id=task.id,
-                function_id=task.function_id,
-                payload=task.payload,
-                result_serializers=task.options.result_serializers,
-                resource_specification=task.options.resource_specification,
-                user_endpoint_config=task.options.user_endpoint_config,
-                container=container_document(task.container) if task.container else None,
-            )
-            for task in claimed
-        ]
-    )
+    # Built by hand rather than through the response model: a claim can carry hundreds
+    # of tasks, and validating what the store just produced would double its cost.
+    return JSONResponse({"tasks": [
+        {
+            "task_id": task.id,
+            "function_id": task.function_id,
+            "payload": task.payload,
+            "result_serializers": task.options.result_serializers,
+            "resource_specification": task.options.resource_specification,
+            "user_endpoint_config": task.options.user_endpoint_config,
+            "container": (container_document(task.container).model_dump() if task.container
+                          else None),
+        }
+        for task in claimed
+    ]})
 
 
 @router.post("/results", summary="Report results; answered once they are committed",
              response_model=ResultsResponse)
-def report_results(
+async def report_results(
     endpoint_id: uuid.UUID,
     body: ResultsRequest,
     who: Who,
     ctx: Ctx,
-) -> ResultsResponse:
-    eid = str(endpoint_id)
+) -> JSONResponse:
+    recorded = await run_in_threadpool(_record, str(endpoint_id), body, who, ctx)
+    by_owner: dict[str, list[Task]] = {}
+    for task in recorded.finished:
+        by_owner.setdefault(task.owner_id, []).append(task)
+    for owner, tasks in by_owner.items():
+        ctx.results.notify(owner, tasks)  # answers their SDKs' waits
+    return JSONResponse({"acknowledged": recorded.recorded + recorded.duplicates,
+                         "rejected": recorded.rejected})
+
+
+def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
     access.owned_endpoint(who, ctx.endpoint(eid), eid)
     outcomes = [
         Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
         for r in body.results
     ]
-    recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
-    if recorded.recorded:
-        ctx.results.notify(eid)  # wake SDKs waiting on this endpoint's tasks
-    return ResultsResponse(
-        acknowledged=recorded.recorded + recorded.duplicates, rejected=recorded.rejected
-    )
+    return ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
 
 
 @router.post("/heartbeat", summary="Say the endpoint is alive and how busy it is",

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
 from farcall_service.auth import Who
-from farcall_service.context import Ctx
+from farcall_service.context import Ctx, ServiceContext
 from farcall_service.errors import not_found
 from farcall_service.models import BatchStatusRequest, LegacySubmission, Submission, WaitRequest
 from farcall_service.storage.interface import Task, TaskOptions
@@ -42,12 +44,12 @@ def task_document(task: Task) -> dict[str, Any]:
 
 
 @router.post("/v3/endpoints/{endpoint_id}/submit", summary="Submit tasks to an endpoint")
-def submit_v3(
+async def submit_v3(
     endpoint_id: uuid.UUID,
     body: Submission,
     who: Who,
     ctx: Ctx,
-) -> dict[str, Any]:
+) -> JSONResponse:
     eid = str(endpoint_id)
     keys = {raw: canonical_id(raw, "function") for raw in body.tasks}
     requests = [
@@ -60,16 +62,17 @@ def submit_v3(
         result_serializers=body.result_serializers,
         user_endpoint_config=body.user_endpoint_config,
     )
-    group, task_ids = submit(
-        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, options
+    group, task_ids = await run_in_threadpool(
+        submit, ctx, who, requests, str(body.task_group_id) if body.task_group_id else None,
+        options,
     )
     ids = iter(task_ids)
-    return {
+    return JSONResponse({
         "request_id": str(uuid.uuid4()),
         "task_group_id": group,
         "endpoint_id": eid,
         "tasks": {raw: [next(ids) for _ in payloads] for raw, payloads in body.tasks.items()},
-    }
+    })
 
 
 @router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")
@@ -93,13 +96,14 @@ def submit_v2(
 
 
 @router.get("/v2/tasks/{task_id}", summary="A task's status and, when done, its result")
-def get_task(
+async def get_task(
     task_id: uuid.UUID,
     who: Who,
     ctx: Ctx,
-) -> dict[str, Any]:
+) -> JSONResponse:
     tid = str(task_id)
-    return task_document(access.visible_task(who, ctx.store.get_task(tid), tid))
+    task = await run_in_threadpool(ctx.store.get_task, tid)
+    return JSONResponse(task_document(access.visible_task(who, task, tid)))
 
 
 @router.post("/v2/batch_status", summary="Many tasks at once; ids you may not see are left out")
@@ -122,32 +126,46 @@ def batch_status(
     summary="farcall: wait until at least one of these tasks has ended",
     tags=["farcall"],
 )
-async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> dict[str, Any]:
+async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
     """A long-poll for results: answers the moment one of the tasks ends (or at
-    ``timeout``) with the documents of every ended one, as ``/v2/batch_status`` does.
+    ``timeout``) with the documents of the ended ones, as ``/v2/batch_status`` does:
+    every one that had ended when it looked, or those in the report that woke it.
     Tasks the caller may not see are left out; so the SDK never sleeps between checks.
     """
     ids = [str(tid) for tid in body.task_ids]
+    wanted = set(ids)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + body.timeout
-    endpoints = await run_in_threadpool(ctx.store.task_endpoints, ids, who.user_id)
+    known, first = True, True
     while True:
         # Register before looking, so a result recorded in between still wakes us.
-        waiters = [(eid, ctx.results.waiter(eid)) for eid in endpoints]
+        woken = ctx.results.waiter(who.user_id)
         try:
-            done = await run_in_threadpool(ctx.store.finished_tasks, ids, who.user_id)
+            if first:
+                known, done = await run_in_threadpool(_known_and_finished, ctx, ids, who.user_id)
+                first = False
+            else:
+                done = await run_in_threadpool(ctx.store.finished_tasks, ids, who.user_id)
             remaining = deadline - loop.time()
-            if done or not endpoints or remaining <= 0:
-                return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
-            pending = [asyncio.ensure_future(event.wait()) for _eid, event in waiters]
-            _finished, unfinished = await asyncio.wait(
-                pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            for future in unfinished:
-                future.cancel()
+            if not done and known and remaining > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    recorded = await asyncio.wait_for(woken, remaining)
+                    # The results route hands over what it recorded: answer from that
+                    # when any of it is ours, else register again and look again.
+                    done = [task for task in recorded or () if task.id in wanted]
+            if done or not known or deadline - loop.time() <= 0:
+                return JSONResponse(
+                    {"response": "batch", "results": {t.id: task_document(t) for t in done}}
+                )
         finally:
-            for eid, event in waiters:
-                ctx.results.discard(eid, event)
+            ctx.results.discard(who.user_id, woken)
+
+
+def _known_and_finished(
+    ctx: ServiceContext, ids: list[str], owner_id: str
+) -> tuple[bool, list[Task]]:
+    """Whether the caller may see any of ``ids``, and those that have ended."""
+    return bool(ctx.store.task_endpoints(ids, owner_id)), ctx.store.finished_tasks(ids, owner_id)
 
 
 @router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")

@@ -8,7 +8,7 @@ it wrote is durable.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -134,6 +134,8 @@ class RecordedOutcomes:
     recorded: list[str]
     duplicates: list[str]
     rejected: list[str]
+    #: The tasks recorded now, as stored: waiting SDKs are answered from these.
+    finished: list[Task] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -250,8 +252,15 @@ class Store(Protocol):
         tasks: Sequence[tuple[str, NewTask]],
         options: TaskOptions,
         now: float,
-    ) -> None:
-        """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new."""
+        claims: Mapping[str, tuple[str, int]] | None = None,
+    ) -> dict[str, list[str]]:
+        """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
+
+        ``claims`` maps endpoint ids to a waiting claim's ``(session, max_tasks)``: up
+        to that many of the endpoint's tasks are stored as claimed by that session
+        instead, if it is still the endpoint's session. Returns those task ids per
+        endpoint.
+        """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...
     def get_task(self, task_id: str) -> Task | None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -87,11 +87,25 @@ class SqlStore(OAuthSqlMixin):
         self.engine.dispose()
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self, durable: bool = True) -> Iterator[sa.Connection]:
+        """A write transaction. ``durable=False`` is for changes whose loss in a power
+        failure only repeats work (claims, heartbeats): their commit does not wait for
+        the disk, though it still survives the service being killed (WAL mode), and the
+        next durable commit flushes it anyway.
+        """
         with self._write_lock, self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            sqlite = self.engine.dialect.name == "sqlite"
+            if not durable and sqlite:
+                conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    if not durable and not sqlite:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if not durable and sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -379,7 +393,8 @@ class SqlStore(OAuthSqlMixin):
         tasks: Sequence[tuple[str, NewTask]],
         options: TaskOptions,
         now: float,
-    ) -> None:
+        claims: Mapping[str, tuple[str, int]] | None = None,
+    ) -> dict[str, list[str]]:
         opts = {
             "resource_specification": options.resource_specification,
             "result_serializers": options.result_serializers,
@@ -395,6 +410,17 @@ class SqlStore(OAuthSqlMixin):
                         id=task_group_id, owner_id=owner_id, created_at=now
                     )
                 )
+            # Tasks for a waiting claim are stored as claimed by its session, if that
+            # session is still the endpoint's (a newer one would never ask for them).
+            handed: dict[str, list[str]] = {}
+            for endpoint_id, (session, limit) in (claims or {}).items():
+                current = conn.execute(
+                    sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
+                ).scalar()
+                if current == session:
+                    handed[endpoint_id] = [
+                        task.id for eid, task in tasks if eid == endpoint_id][:limit]
+            claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
             if tasks:
                 conn.execute(
                     sa.insert(t.tasks),
@@ -407,12 +433,15 @@ class SqlStore(OAuthSqlMixin):
                             "task_group_id": task_group_id,
                             "payload": task.payload,
                             "options": opts,
-                            "status": QUEUED,
+                            "status": RUNNING if task.id in claimed_by else QUEUED,
+                            "claim_session": claimed_by.get(task.id),
+                            "claimed_at": now if task.id in claimed_by else None,
                             "created_at": now,
                         }
                         for endpoint_id, task in tasks
                     ],
                 )
+        return handed
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:
@@ -477,7 +506,20 @@ class SqlStore(OAuthSqlMixin):
         self, endpoint_id: str, session: str, max_tasks: int, now: float
     ) -> list[ClaimedTask]:
         task, fn = t.tasks.c, t.functions.c
-        with self._write() as conn:
+        # Most claims find nothing (they then wait for a submission to hand them work):
+        # a read says so without taking the write lock from a results report.
+        with self._read() as conn:
+            current = conn.execute(
+                sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
+            ).scalar()
+            queued = conn.execute(
+                sa.select(task.seq)
+                .where(task.endpoint_id == endpoint_id, task.status == QUEUED)
+                .limit(1)
+            ).first()
+        if current == session and queued is None:
+            return []
+        with self._write(durable=False) as conn:
             _enter_session(conn, endpoint_id, session, now)
             rows = conn.execute(
                 sa.select(
@@ -523,7 +565,7 @@ class SqlStore(OAuthSqlMixin):
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float
     ) -> None:
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             _enter_session(conn, endpoint_id, session, now)
             conn.execute(
                 sa.update(t.endpoints)
@@ -548,13 +590,17 @@ class SqlStore(OAuthSqlMixin):
             # costs two statements, not one per task. The write lock (and FOR UPDATE
             # where the database has it) keeps the look valid until the commit.
             states: dict[str, str] = {}
+            found: dict[str, Any] = {}
             for chunk in _chunks([o.task_id for o in outcomes]):
                 rows = conn.execute(
-                    sa.select(task.id, task.status)
+                    sa.select(task.id, task.status, task.owner_id, task.function_id,
+                              task.task_group_id, task.created_at)
                     .where(task.id.in_(chunk), task.endpoint_id == endpoint_id)
                     .with_for_update()
                 )
-                states.update((row.id, row.status) for row in rows)
+                for row in rows:
+                    states[row.id] = row.status
+                    found[row.id] = row
             fresh: list[Outcome] = []
             for outcome in outcomes:
                 status = states.get(outcome.task_id)
@@ -573,7 +619,14 @@ class SqlStore(OAuthSqlMixin):
                      "b_details": o.details, "b_completion_t": now}
                     for o in fresh
                 ])
-        return RecordedOutcomes(recorded, duplicates, rejected)
+        finished = [
+            Task(o.task_id, found[o.task_id].owner_id, found[o.task_id].function_id,
+                 endpoint_id, found[o.task_id].task_group_id, o.status,
+                 found[o.task_id].created_at, o.result, o.exception, o.details, now,
+                 o.exception_data)
+            for o in fresh
+        ]
+        return RecordedOutcomes(recorded, duplicates, rejected, finished)
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         e = t.endpoints.c
