@@ -1,7 +1,8 @@
 """``farcall.Executor``: the standard ``concurrent.futures`` interface over farcall.
 
-``submit`` registers each function once, submissions made close together travel in
-one batch, and futures complete as the service reports results (a long-poll: no
+``submit`` registers each function once, submissions made while a batch is being
+sent travel together in the next one (so a lone submission leaves at once and a burst
+leaves in a few large requests), and futures complete as the service reports results (a long-poll: no
 fixed polling sleep).
 """
 
@@ -14,9 +15,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from farcall.sdk.batch import canonical_id
+from farcall.sdk.client import WAIT_WINDOW, Client
 
-#: Submissions waiting at most this long are sent together.
-BATCH_WINDOW_S = 0.005
 MAX_BATCH = 5_000
 WAIT_S = 10.0
 
@@ -24,8 +24,6 @@ WAIT_S = 10.0
 class Executor(_BaseExecutor):
     def __init__(self, endpoint_id: Any, client: Any = None, *, batch_size: int = MAX_BATCH) -> None:
         if client is None:
-            from farcall.sdk.client import Client
-
             client = Client()
         self.client = client
         self.endpoint_id = canonical_id(endpoint_id, "endpoint_id")
@@ -86,7 +84,6 @@ class Executor(_BaseExecutor):
                 if not self._queued and self._shutdown:
                     self._lock.notify_all()
                     return
-                self._lock.wait(BATCH_WINDOW_S)  # let a burst of submits gather
                 work, self._queued = self._queued[: self.batch_size], self._queued[self.batch_size :]
             work = [item for item in work if not item[0].cancelled()]
             if not work:
@@ -114,7 +111,7 @@ class Executor(_BaseExecutor):
                     self._lock.wait()
                 if not self._running and self._shutdown and not self._queued:
                     return
-                waiting = list(self._running)
+                waiting = list(self._running)[:WAIT_WINDOW]  # the oldest: see WAIT_WINDOW
             try:
                 finished = self.client.wait_any(waiting, timeout=WAIT_S)
             except BaseException as exc:
