@@ -15,6 +15,7 @@ from farcall_service import access
 from farcall_service.auth import Identity
 from farcall_service.context import ServiceContext
 from farcall_service.errors import bad_request, not_found
+from farcall_service.ids import time_ordered_uuid
 from farcall_service.payloads import check_task_payload
 from farcall_service.notifier import Taken
 from farcall_service.storage.interface import (
@@ -63,12 +64,12 @@ def submit(
     for r in requests:
         check_task_payload(r.payload)
 
-    group = task_group_id or str(uuid.uuid4())
+    group = task_group_id or time_ordered_uuid()
     owner = ctx.store.get_task_group_owner(group)
     if owner is not None and owner != who.user_id:
         raise not_found("task_group", group)
     tasks = [
-        (r.endpoint_id, NewTask(str(uuid.uuid4()), r.function_id, r.payload)) for r in requests
+        (r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload)) for r in requests
     ]
     takers = _take_waiting_claims(ctx, endpoints, requests, functions)
     try:
