@@ -55,17 +55,16 @@ def test_the_database_folder_is_private(tmp_path: Path) -> None:
     assert (tmp_path / "service").stat().st_mode & 0o077 == 0
 
 
-def test_claim_query_is_portable_to_postgresql() -> None:
-    task, fn = t.tasks.c, t.functions.c
-    query = (
-        sa.select(task.seq, task.id, fn.code)
-        .join(t.functions, fn.id == task.function_id)
-        .where(task.endpoint_id == "e", task.status == "waiting-for-ep")
-        .order_by(task.seq)
-        .limit(5)
-        .with_for_update(skip_locked=True, of=t.tasks)
-    )
-    assert "FOR UPDATE OF tasks SKIP LOCKED" in str(query.compile(dialect=postgresql.dialect()))
+def test_hot_path_statements_are_portable_to_postgresql() -> None:
+    from farcall_service.storage import sql
+
+    claim = str(sql._QUEUED_FOR_CLAIM.compile(dialect=postgresql.dialect()))
+    assert "FOR UPDATE OF tasks SKIP LOCKED" in claim
+    assert "LIMIT %(max_tasks)s" in claim
+    for name in dir(sql):
+        statement = getattr(sql, name)
+        if name.isupper() and isinstance(statement, sa.sql.ClauseElement):
+            str(statement.compile(dialect=postgresql.dialect()))
     for table in t.metadata.sorted_tables:
         str(sa.schema.CreateTable(table).compile(dialect=postgresql.dialect()))
 

@@ -401,29 +401,22 @@ class SqlStore(OAuthSqlMixin):
             "user_endpoint_config": options.user_endpoint_config,
         }
         with self._write() as conn:
-            exists = conn.execute(
-                sa.select(t.task_groups.c.id).where(t.task_groups.c.id == task_group_id)
-            ).first()
+            exists = conn.execute(_GROUP_OWNER, {"group_id": task_group_id}).first()
             if not exists:
-                conn.execute(
-                    sa.insert(t.task_groups).values(
-                        id=task_group_id, owner_id=owner_id, created_at=now
-                    )
-                )
+                conn.execute(_NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
+                                          "created_at": now})
             # Tasks for a waiting claim are stored as claimed by its session, if that
             # session is still the endpoint's (a newer one would never ask for them).
             handed: dict[str, list[str]] = {}
             for endpoint_id, (session, limit) in (claims or {}).items():
-                current = conn.execute(
-                    sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
-                ).scalar()
+                current = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).scalar()
                 if current == session:
                     handed[endpoint_id] = [
                         task.id for eid, task in tasks if eid == endpoint_id][:limit]
             claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
             if tasks:
                 conn.execute(
-                    sa.insert(t.tasks),
+                    _NEW_TASK,
                     [
                         {
                             "id": task.id,
@@ -445,9 +438,7 @@ class SqlStore(OAuthSqlMixin):
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:
-            row = conn.execute(
-                sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == task_group_id)
-            ).first()
+            row = conn.execute(_GROUP_OWNER, {"group_id": task_group_id}).first()
         return row.owner_id if row else None
 
     def get_task(self, task_id: str) -> Task | None:
@@ -458,37 +449,24 @@ class SqlStore(OAuthSqlMixin):
         ids = list(dict.fromkeys(task_ids))
         found: list[Task] = []
         with self._read() as conn:
-            for start in range(0, len(ids), 500):
-                rows = conn.execute(
-                    sa.select(*_TASK_COLUMNS).where(t.tasks.c.id.in_(ids[start : start + 500]))
-                )
-                found.extend(_task(row) for row in rows)
+            for chunk in _chunks(ids):
+                found.extend(_task(row) for row in conn.execute(_TASKS, {"ids": chunk}))
         return found
 
     def finished_tasks(self, task_ids: Iterable[str], owner_id: str) -> list[Task]:
-        task = t.tasks.c
         found: list[Task] = []
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(task_ids))):
-                rows = conn.execute(
-                    sa.select(*_TASK_COLUMNS).where(
-                        task.id.in_(chunk),
-                        task.owner_id == owner_id,
-                        task.status.in_(TERMINAL_STATES),
-                    )
-                )
+                rows = conn.execute(_FINISHED_TASKS, {"ids": chunk, "owner_id": owner_id})
                 found.extend(_task(row) for row in rows)
         return found
 
     def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
-        task = t.tasks.c
         found: set[str] = set()
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(task_ids))):
                 found.update(conn.execute(
-                    sa.select(task.endpoint_id).distinct()
-                    .where(task.id.in_(chunk), task.owner_id == owner_id)
-                ).scalars())
+                    _TASK_ENDPOINTS, {"ids": chunk, "owner_id": owner_id}).scalars())
         return found
 
     def task_group_tasks(self, task_group_id: str) -> list[Task]:
@@ -505,45 +483,22 @@ class SqlStore(OAuthSqlMixin):
     def claim(
         self, endpoint_id: str, session: str, max_tasks: int, now: float
     ) -> list[ClaimedTask]:
-        task, fn = t.tasks.c, t.functions.c
         # Most claims find nothing (they then wait for a submission to hand them work):
         # a read says so without taking the write lock from a results report.
         with self._read() as conn:
-            current = conn.execute(
-                sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
-            ).scalar()
-            queued = conn.execute(
-                sa.select(task.seq)
-                .where(task.endpoint_id == endpoint_id, task.status == QUEUED)
-                .limit(1)
-            ).first()
+            current = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).scalar()
+            queued = conn.execute(_FIRST_QUEUED, {"endpoint_id": endpoint_id}).first()
         if current == session and queued is None:
             return []
         with self._write(durable=False) as conn:
             _enter_session(conn, endpoint_id, session, now)
             rows = conn.execute(
-                sa.select(
-                    task.seq,
-                    task.id,
-                    task.function_id,
-                    task.payload,
-                    task.options,
-                    fn.code,
-                    fn.container_id,
-                )
-                .join(t.functions, fn.id == task.function_id)
-                .where(task.endpoint_id == endpoint_id, task.status == QUEUED)
-                .order_by(task.seq)
-                .limit(max_tasks)
-                .with_for_update(skip_locked=True, of=t.tasks)
+                _QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
             ).all()
             if not rows:
                 return []
-            conn.execute(
-                sa.update(t.tasks)
-                .where(task.seq.in_([row.seq for row in rows]))
-                .values(status=RUNNING, claim_session=session, claimed_at=now)
-            )
+            conn.execute(_MARK_CLAIMED, {"seqs": [row.seq for row in rows],
+                                         "b_session": session, "b_now": now})
             container_ids = {row.container_id for row in rows if row.container_id}
             found = (
                 conn.execute(sa.select(t.containers).where(t.containers.c.id.in_(container_ids)))
@@ -576,28 +531,18 @@ class SqlStore(OAuthSqlMixin):
     def record_outcomes(
         self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
     ) -> RecordedOutcomes:
-        task = t.tasks.c
         recorded: list[str] = []
         duplicates: list[str] = []
         rejected: list[str] = []
         with self._write() as conn:
-            conn.execute(
-                sa.update(t.endpoints)
-                .where(t.endpoints.c.id == endpoint_id)
-                .values(last_seen=now)
-            )
+            conn.execute(_TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
             # One look at every reported task, then one executemany: a batch of results
             # costs two statements, not one per task. The write lock (and FOR UPDATE
             # where the database has it) keeps the look valid until the commit.
             states: dict[str, str] = {}
             found: dict[str, Any] = {}
             for chunk in _chunks([o.task_id for o in outcomes]):
-                rows = conn.execute(
-                    sa.select(task.id, task.status, task.owner_id, task.function_id,
-                              task.task_group_id, task.created_at)
-                    .where(task.id.in_(chunk), task.endpoint_id == endpoint_id)
-                    .with_for_update()
-                )
+                rows = conn.execute(_REPORTED_TASKS, {"ids": chunk, "endpoint_id": endpoint_id})
                 for row in rows:
                     states[row.id] = row.status
                     found[row.id] = row
@@ -678,20 +623,15 @@ def _requeue(conn: sa.Connection, *where: Any) -> int:
 
 def _enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> None:
     """Mark the endpoint alive; a new session takes over and frees the old one's tasks."""
-    row = conn.execute(
-        sa.select(t.endpoints.c.session_id).where(t.endpoints.c.id == endpoint_id)
-    ).first()
+    row = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).first()
     if row is not None and row.session_id != session:
         _requeue(
             conn,
             t.tasks.c.endpoint_id == endpoint_id,
             sa.or_(t.tasks.c.claim_session.is_(None), t.tasks.c.claim_session != session),
         )
-    conn.execute(
-        sa.update(t.endpoints)
-        .where(t.endpoints.c.id == endpoint_id)
-        .values(session_id=session, last_seen=now)
-    )
+    conn.execute(_ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
+                                  "b_now": now})
 
 
 def _escape_like(term: str) -> str:
@@ -743,6 +683,55 @@ def _endpoint(row: Any) -> Endpoint:
         created_at=row.created_at,
     )
 
+
+# The hot path's statements, built once: building a statement costs more than
+# running it on SQLite. Bind parameter names differ from the columns they set, as
+# SQLAlchemy reserves those names for its own parameters.
+_b = sa.bindparam
+_task_c, _fn_c = t.tasks.c, t.functions.c
+
+_GROUP_OWNER = sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == _b("group_id"))
+_NEW_GROUP = sa.insert(t.task_groups)
+_NEW_TASK = sa.insert(t.tasks)
+_ENDPOINT_SESSION = sa.select(t.endpoints.c.session_id).where(
+    t.endpoints.c.id == _b("endpoint_id"))
+_ENTER_SESSION = (
+    sa.update(t.endpoints).where(t.endpoints.c.id == _b("b_endpoint_id"))
+    .values(session_id=_b("b_session"), last_seen=_b("b_now"))
+)
+_TOUCH_ENDPOINT = (
+    sa.update(t.endpoints).where(t.endpoints.c.id == _b("b_endpoint_id"))
+    .values(last_seen=_b("b_now"))
+)
+_FIRST_QUEUED = sa.select(_task_c.seq).where(
+    _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED).limit(1)
+_QUEUED_FOR_CLAIM = (
+    sa.select(_task_c.seq, _task_c.id, _task_c.function_id, _task_c.payload, _task_c.options,
+              _fn_c.code, _fn_c.container_id)
+    .join(t.functions, _fn_c.id == _task_c.function_id)
+    .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED)
+    .order_by(_task_c.seq)
+    .limit(_b("max_tasks"))
+    .with_for_update(skip_locked=True, of=t.tasks)
+)
+_MARK_CLAIMED = (
+    sa.update(t.tasks).where(_task_c.seq.in_(_b("seqs", expanding=True)))
+    .values(status=RUNNING, claim_session=_b("b_session"), claimed_at=_b("b_now"))
+)
+_REPORTED_TASKS = (
+    sa.select(_task_c.id, _task_c.status, _task_c.owner_id, _task_c.function_id,
+              _task_c.task_group_id, _task_c.created_at)
+    .where(_task_c.id.in_(_b("ids", expanding=True)), _task_c.endpoint_id == _b("endpoint_id"))
+    .with_for_update()
+)
+_TASKS = sa.select(*_TASK_COLUMNS).where(_task_c.id.in_(_b("ids", expanding=True)))
+_FINISHED_TASKS = sa.select(*_TASK_COLUMNS).where(
+    _task_c.id.in_(_b("ids", expanding=True)),
+    _task_c.owner_id == _b("owner_id"),
+    _task_c.status.in_(TERMINAL_STATES),
+)
+_TASK_ENDPOINTS = sa.select(_task_c.endpoint_id).distinct().where(
+    _task_c.id.in_(_b("ids", expanding=True)), _task_c.owner_id == _b("owner_id"))
 
 _RECORD_OUTCOME = (
     sa.update(t.tasks)
