@@ -209,3 +209,21 @@ def test_non_finite_submission_options_are_refused(alice: Caller, ep_fn: tuple[s
     answer = alice.post(f"/v3/endpoints/{ep}/submit", content=raw.encode(),
                         headers={"Content-Type": "application/json"})
     assert_error(answer, 422, "INVALID_REQUEST")
+
+
+def test_endpoint_traffic_has_a_budget_of_its_own(settings: Settings) -> None:
+    """An endpoint's hand-off calls never use up its owner's SDK budget."""
+    client, token = _limited_client(settings, rate_limit=3, rate_window=60.0)
+    headers = {"Authorization": f"Bearer {token}"}
+    with client:
+        eid = client.post("/v3/endpoints", json={"endpoint_name": "busy"}, headers=headers).json()[
+            "endpoint_id"]
+        for _ in range(3):
+            answer = client.post(f"/farcall/v1/endpoints/{eid}/heartbeat",
+                                 json={"session": "s1"}, headers=headers)
+            assert answer.status_code == 200, answer.text
+        refused = client.post(f"/farcall/v1/endpoints/{eid}/heartbeat", json={"session": "s1"},
+                              headers=headers)
+        assert refused.status_code == 429
+        # The SDK side had spent one request (the registration) and has two left.
+        assert client.get("/v2/version", headers=headers).status_code == 200

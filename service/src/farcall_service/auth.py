@@ -111,11 +111,17 @@ def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True,
     return info.user
 
 
-def identify(ctx: ServiceContext, token: str, offline: bool = False) -> Identity:
-    """Who ``token`` is, charged against their request budget."""
+#: Routes an endpoint process calls; they are charged to a budget of their own.
+ENDPOINT_ROUTES = "/farcall/v1/endpoints/"
+
+
+def identify(ctx: ServiceContext, token: str, offline: bool = False,
+             budget: str = "") -> Identity:
+    """Who ``token`` is, charged against their request budget (``budget`` names one
+    of several a caller has)."""
     user = resolve_token(ctx, token, offline=offline)
     groups = _cached(ctx.memberships, user.id, lambda: ctx.store.groups_of(user.id), offline)
-    retry_after = ctx.limiter.check(user.id)
+    retry_after = ctx.limiter.check(budget + user.id)
     if retry_after is not None:
         raise ApiError(
             429,
@@ -135,10 +141,13 @@ async def authenticate(
     if credentials is None or not credentials.credentials:
         raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
     ctx = get_context(request)
+    # A user's endpoints and their SDK sessions do not use up each other's budget: an
+    # endpoint's claims, results and heartbeats are paced by the protocol itself.
+    budget = "endpoint:" if request.url.path.startswith(ENDPOINT_ROUTES) else ""
     try:
-        return identify(ctx, credentials.credentials, offline=True)
+        return identify(ctx, credentials.credentials, offline=True, budget=budget)
     except _NotCached:
-        return await run_in_threadpool(identify, ctx, credentials.credentials)
+        return await run_in_threadpool(identify, ctx, credentials.credentials, False, budget)
 
 
 #: A route parameter that receives the authenticated caller.

@@ -55,7 +55,7 @@ class Settings:
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = 10 * 1024 * 1024
     #: Requests per identity per ``rate_window``; 0 disables the limit.
-    rate_limit: int = 2000
+    rate_limit: int = 10_000
     rate_window: float = 10.0
     #: An endpoint that sent nothing for this long is reported offline.
     offline_timeout: float = 30.0
