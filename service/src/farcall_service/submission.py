@@ -23,6 +23,7 @@ from farcall_service.storage.interface import (
     Endpoint,
     Function,
     NewTask,
+    TaskGroupTaken,
     TaskOptions,
 )
 
@@ -65,9 +66,6 @@ def submit(
         check_task_payload(r.payload)
 
     group = task_group_id or time_ordered_uuid()
-    owner = ctx.store.get_task_group_owner(group)
-    if owner is not None and owner != who.user_id:
-        raise not_found("task_group", group)
     tasks = [
         (r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload)) for r in requests
     ]
@@ -77,9 +75,11 @@ def submit(
             who.user_id, group, tasks, options, time.time(),
             claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
         )
-    except BaseException:
+    except BaseException as exc:
         for waiter in takers.values():
             ctx.notifier.hand(waiter, [])
+        if isinstance(exc, TaskGroupTaken):
+            raise not_found("task_group", group) from None
         raise
     by_id = {task.id: task for _eid, task in tasks}
     for eid in endpoints:

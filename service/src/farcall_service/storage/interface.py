@@ -129,6 +129,10 @@ class Outcome:
     exception_data: str | None = None
 
 
+class TaskGroupTaken(Exception):
+    """A submission named a task group that belongs to another user."""
+
+
 @dataclass(frozen=True)
 class RecordedOutcomes:
     recorded: list[str]
@@ -259,7 +263,8 @@ class Store(Protocol):
         ``claims`` maps endpoint ids to a waiting claim's ``(session, max_tasks)``: up
         to that many of the endpoint's tasks are stored as claimed by that session
         instead, if it is still the endpoint's session. Returns those task ids per
-        endpoint.
+        endpoint. Raises :class:`TaskGroupTaken` (storing nothing) if the task group
+        exists and belongs to someone else.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...

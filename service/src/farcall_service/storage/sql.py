@@ -34,6 +34,7 @@ from farcall_service.storage.interface import (
     Outcome,
     RecordedOutcomes,
     Task,
+    TaskGroupTaken,
     TaskOptions,
     User,
 )
@@ -402,6 +403,8 @@ class SqlStore(OAuthSqlMixin):
         }
         with self._write() as conn:
             exists = conn.execute(_GROUP_OWNER, {"group_id": task_group_id}).first()
+            if exists and exists.owner_id != owner_id:
+                raise TaskGroupTaken(task_group_id)
             if not exists:
                 conn.execute(_NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
                                           "created_at": now})
