@@ -67,6 +67,27 @@ def test_long_poll_returns_when_work_is_committed(alice: Caller, ep_fn: tuple[st
     assert [t["task_id"] for t in got[0]] == [task_id]
 
 
+def test_a_waiting_claim_is_handed_new_tasks_directly(
+    alice: Caller, ep_fn: tuple[str, str]
+) -> None:
+    """The submission stores up to max_tasks as claimed by the waiting session and the
+    claim answers with them; the rest stay queued."""
+    ep, fn = ep_fn
+    notifier = alice.client.app.state.farcall.notifier
+    claim(alice, ep)  # enter session s1
+    got: list[list[dict[str, Any]]] = []
+    poller = threading.Thread(target=lambda: got.append(claim(alice, ep, wait=60, max_tasks=2)))
+    poller.start()
+    wait_until(lambda: notifier.offering(ep))
+    ids = alice.submit(ep, fn, 1, count=3).json()["tasks"][fn]
+    poller.join(30)
+    assert [t["task_id"] for t in got[0]] == ids[:2]
+    assert got[0][0]["payload"].startswith(alice.client.app.state.farcall.function(fn).code)
+    assert [t["task_id"] for t in claim(alice, ep)] == ids[2:]
+    # Handed over as claimed by s1: a new session takes them all back.
+    assert sorted(t["task_id"] for t in claim(alice, ep, "s2")) == sorted(ids)
+
+
 def test_claims_come_in_batches_in_order(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     ids = alice.submit(ep, fn, 1, count=25).json()["tasks"][fn]

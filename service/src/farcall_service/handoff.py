@@ -40,7 +40,9 @@ async def claim(
                 return tasks
             ctx.notifier.offer(woken, ClaimOffer(session, max_tasks))
             await asyncio.wait({woken}, timeout=remaining)
-            if ctx.notifier.was_taken(woken):
+            # Withdrawn atomically: a submission either took the offer before this
+            # line (its tasks are ours and on their way) or can no longer take it.
+            if ctx.notifier.withdraw(woken):
                 handed = await woken  # always resolved, even past the deadline
                 if handed:
                     return handed

@@ -12,7 +12,7 @@ serves and how many tasks it takes, and a submission can then :meth:`take` it an
 hand it the tasks it has just stored for that session, so the claim answers without
 another transaction. A taken waiter is always resolved (with ``[]`` if the
 submission failed), and the claim that offered it waits for that answer even past
-its own deadline (:meth:`was_taken`).
+its own deadline (:meth:`withdraw`).
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ class Notifier:
         with contextlib.suppress(RuntimeError):
             taken.loop.call_soon_threadsafe(_resolve, taken.future, value)
 
-    def was_taken(self, future: asyncio.Future[Any]) -> bool:
-        """Whether a submission took this waiter; then its value must be awaited."""
+    def withdraw(self, future: asyncio.Future[Any]) -> bool:
+        """End an offer; True if a submission took it first (await the value then)."""
         with self._lock:
+            self._offers.pop(future, None)
             return future in self._taken
 
     def discard(self, key: str, future: asyncio.Future[Any]) -> None:
@@ -94,6 +95,11 @@ class Notifier:
             waiters[:] = [(loop, f) for loop, f in waiters if f is not future]
             if not waiters:
                 del self._waiters[key]
+
+    def offering(self, key: str) -> bool:
+        """Whether a waiter of ``key`` has an open offer (a claim ready to be handed work)."""
+        with self._lock:
+            return any(future in self._offers for _loop, future in self._waiters.get(key, ()))
 
     def has_waiters(self, key: str) -> bool:
         with self._lock:
