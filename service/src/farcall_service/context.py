@@ -56,5 +56,11 @@ def get_context(request: Request) -> ServiceContext:
     return request.app.state.farcall
 
 
+async def _context_dependency(request: Request) -> ServiceContext:
+    # async on purpose: FastAPI runs a plain function dependency in a worker thread,
+    # a hop that cost about 0.2 ms on every request.
+    return request.app.state.farcall
+
+
 #: A route parameter that receives the service context.
-Ctx = Annotated[ServiceContext, Depends(get_context)]
+Ctx = Annotated[ServiceContext, Depends(_context_dependency)]
