@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +17,8 @@ from farcall_service.auth import Identity
 from farcall_service.context import ServiceContext
 from farcall_service.errors import bad_request, not_found
 from farcall_service.ids import time_ordered_uuid
-from farcall_service.payloads import check_task_payload
 from farcall_service.notifier import Taken
+from farcall_service.payloads import check_task_payload
 from farcall_service.storage.interface import (
     ClaimedTask,
     Endpoint,
@@ -82,6 +83,7 @@ def submit(
             raise not_found("task_group", group) from None
         raise
     by_id = {task.id: task for _eid, task in tasks}
+    per_endpoint = Counter(eid for eid, _task in tasks)
     for eid in endpoints:
         ids = handed.get(eid, [])
         if eid in takers:
@@ -90,7 +92,7 @@ def submit(
                             functions[by_id[tid].function_id].code + by_id[tid].payload, options)
                 for tid in ids
             ])
-        if len(ids) < sum(1 for task_eid, _task in tasks if task_eid == eid):
+        if len(ids) < per_endpoint[eid]:
             ctx.notifier.notify(eid)  # tasks left in the queue: wake other claims
     return group, [task.id for _eid, task in tasks]
 

@@ -2,8 +2,8 @@
 
 ``submit`` registers each function once, submissions made while a batch is being
 sent travel together in the next one (so a lone submission leaves at once and a burst
-leaves in a few large requests), and futures complete as the service reports results (a long-poll: no
-fixed polling sleep).
+leaves in a few large requests), and futures complete as the service reports
+results (a long-poll: no fixed polling sleep).
 """
 
 from __future__ import annotations
