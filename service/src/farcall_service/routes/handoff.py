@@ -113,8 +113,8 @@ def heartbeat(
     eid = str(endpoint_id)
     _served_endpoint(eid, who, ctx)
     details = body.model_dump(exclude={"session"})
-    ctx.store.heartbeat(eid, body.session, details, time.time())
-    ctx.notifier.notify(eid)  # a new session may have put tasks back in the queue
+    if ctx.store.heartbeat(eid, body.session, details, time.time()):
+        ctx.notifier.notify(eid)  # a new session put tasks back in the queue
     return HeartbeatResponse(
         status="online",
         offline_timeout=ctx.settings.offline_timeout,

@@ -286,7 +286,9 @@ class Store(Protocol):
 
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float
-    ) -> None: ...
+    ) -> int:
+        """Record liveness and load; a new session requeues the older sessions' tasks.
+        Returns how many went back to the queue."""
 
     def record_outcomes(
         self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float

@@ -522,14 +522,15 @@ class SqlStore(OAuthSqlMixin):
 
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float
-    ) -> None:
+    ) -> int:
         with self._write(durable=False) as conn:
-            _enter_session(conn, endpoint_id, session, now)
+            requeued = _enter_session(conn, endpoint_id, session, now)
             conn.execute(
                 sa.update(t.endpoints)
                 .where(t.endpoints.c.id == endpoint_id)
                 .values(heartbeat=details)
             )
+        return requeued
 
     def record_outcomes(
         self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
@@ -624,17 +625,20 @@ def _requeue(conn: sa.Connection, *where: Any) -> int:
     return int(result.rowcount)
 
 
-def _enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> None:
-    """Mark the endpoint alive; a new session takes over and frees the old one's tasks."""
+def _enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> int:
+    """Mark the endpoint alive; a new session takes over and frees the old one's tasks.
+    Returns how many tasks went back to the queue."""
     row = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).first()
+    requeued = 0
     if row is not None and row.session_id != session:
-        _requeue(
+        requeued = _requeue(
             conn,
             t.tasks.c.endpoint_id == endpoint_id,
             sa.or_(t.tasks.c.claim_session.is_(None), t.tasks.c.claim_session != session),
         )
     conn.execute(_ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
                                   "b_now": now})
+    return requeued
 
 
 def _escape_like(term: str) -> str:
