@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -98,6 +99,7 @@ def measure_farcall(n: int, samples: int) -> dict[str, float]:
             executor_s = time.perf_counter() - start
     finally:
         stack.stop()
+        shutil.rmtree(home, ignore_errors=True)  # a scale store is 500 MB
     return {
         "throughput": n / batch_s,
         "p50_ms": latencies[len(latencies) // 2] * 1e3,
@@ -164,6 +166,7 @@ def measure_scale(completed: int) -> dict[str, float]:
         rss_mb = _rss_mb(stack.processes[0].pid)
     finally:
         stack.stop()
+        shutil.rmtree(home, ignore_errors=True)  # a scale store is 500 MB
     return {
         "completed_tasks": completed,
         "submit_ratio": full_submit / empty_submit,
@@ -216,9 +219,9 @@ PEER_LINE = re.compile(r"p50=([\d.]+)ms p95=([\d.]+)ms\s+throughput N=\d+ (\d+) 
 def measure_peer(script: str, n: int) -> dict[str, float] | None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     try:
-        done = subprocess.run([sys.executable, str(HERE / "peers" / script), str(n)], env=env,
-                              capture_output=True, text=True, timeout=900,
-                              cwd=tempfile.mkdtemp(prefix="farcall-peer-"))  # parsl's runinfo/
+        with tempfile.TemporaryDirectory(prefix="farcall-peer-") as cwd:  # parsl's runinfo/
+            done = subprocess.run([sys.executable, str(HERE / "peers" / script), str(n)],
+                                  env=env, capture_output=True, text=True, timeout=900, cwd=cwd)
     except subprocess.TimeoutExpired:
         return None
     match = PEER_LINE.search(done.stdout)
