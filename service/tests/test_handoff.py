@@ -182,6 +182,23 @@ def test_lock_stops_an_endpoint(alice: Caller, ep_fn: tuple[str, str]) -> None:
     assert alice.get(f"/v2/endpoints/{ep}/status").json()["details"]["outstanding_tasks"] == 1
 
 
+def test_lock_reaches_claims_through_the_lookup_cache(settings: Settings) -> None:
+    """Claims check a cached endpoint on the event loop; locking invalidates it."""
+    app = create_app(replace(settings, cache_ttl=60.0))
+    admin.add_user(app.state.farcall.store, "cached")
+    headers = {"Authorization": f"Bearer {admin.create_token(app.state.farcall.store, 'cached')}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        ep = client.post("/v3/endpoints", json={"endpoint_name": "c"}, headers=headers).json()[
+            "endpoint_id"]
+        claim_body = {"session": "s1", "wait": 0}
+        route = f"/farcall/v1/endpoints/{ep}/claim"
+        assert client.post(route, json=claim_body, headers=headers).status_code == 200
+        assert client.post(route, json=claim_body, headers=headers).status_code == 200  # cached
+        assert client.post(f"/v3/endpoints/{ep}/lock", headers=headers).status_code == 200
+        assert_error(client.post(route, json=claim_body, headers=headers), 409,
+                     "ENDPOINT_LOCKED")
+
+
 def test_containers_travel_with_their_tasks(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, _ = ep_fn
     container = alice.post("/farcall/v1/containers", json={

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access, handoff
 from farcall_service.auth import Identity, Who
+from farcall_service.cache import MISSING
 from farcall_service.context import Ctx, ServiceContext
 from farcall_service.errors import ApiError
 from farcall_service.models import (
@@ -35,7 +36,11 @@ router = APIRouter(
 
 
 def _served_endpoint(endpoint_id: str, who: Identity, ctx: ServiceContext) -> Endpoint:
-    ep = access.owned_endpoint(who, ctx.endpoint(endpoint_id), endpoint_id)
+    return _servable(ctx.endpoint(endpoint_id), endpoint_id, who)
+
+
+def _servable(endpoint: Endpoint | None, endpoint_id: str, who: Identity) -> Endpoint:
+    ep = access.owned_endpoint(who, endpoint, endpoint_id)
     if ep.locked_until > time.time():
         retry = max(1, int(ep.locked_until - time.time()))
         raise ApiError(
@@ -56,7 +61,11 @@ async def claim_tasks(
     ctx: Ctx,
 ) -> JSONResponse:
     eid = str(endpoint_id)
-    await run_in_threadpool(_served_endpoint, eid, who, ctx)
+    cached = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
+    if cached is MISSING:
+        await run_in_threadpool(_served_endpoint, eid, who, ctx)
+    else:
+        _servable(cached, eid, who)  # type: ignore[arg-type]
     claimed = await handoff.claim(ctx, eid, body.session, body.max_tasks, body.wait)
     # Built by hand rather than through the response model: a claim can carry hundreds
     # of tasks, and validating what the store just produced would double its cost.
