@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from farcall_service.notifier import Notifier
+from farcall_service.notifier import EmptyQueues, Notifier
 
 
 def test_an_offer_is_taken_once_and_its_value_arrives() -> None:
@@ -36,3 +36,31 @@ def test_a_withdrawn_offer_cannot_be_taken() -> None:
         assert await asyncio.wait_for(future, 5) == "woken"
 
     asyncio.run(scenario())
+
+
+def test_an_empty_queue_is_remembered_until_the_endpoint_is_notified() -> None:
+    notifier = Notifier()
+    queues = EmptyQueues(notifier, ttl=60)
+    assert not queues.known_empty("ep", "s1")
+    queues.found_empty("ep", "s1", notifier.notifications("ep"))
+    assert queues.known_empty("ep", "s1")
+    assert not queues.known_empty("ep", "s2")  # another session reads: it takes over
+    assert not queues.known_empty("other", "s1")
+    notifier.notify("ep")  # something was queued
+    assert not queues.known_empty("ep", "s1")
+
+
+def test_a_notification_during_the_read_voids_what_it_found() -> None:
+    notifier = Notifier()
+    queues = EmptyQueues(notifier, ttl=60)
+    seen = notifier.notifications("ep")  # taken before reading the database
+    notifier.notify("ep")  # a submission commits while the claim reads
+    queues.found_empty("ep", "s1", seen)
+    assert not queues.known_empty("ep", "s1")
+
+
+def test_an_empty_queue_is_forgotten_after_its_ttl() -> None:
+    notifier = Notifier()
+    queues = EmptyQueues(notifier, ttl=0.0)
+    queues.found_empty("ep", "s1", notifier.notifications("ep"))
+    assert not queues.known_empty("ep", "s1")

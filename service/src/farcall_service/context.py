@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
-from farcall_service.notifier import Notifier
+from farcall_service.notifier import EmptyQueues, Notifier
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 
@@ -25,6 +25,8 @@ class ServiceContext:
     notifier: Notifier = field(default_factory=Notifier)
     #: Woken, per task owner, when results are recorded: ``POST /farcall/v1/tasks/wait``.
     results: Notifier = field(default_factory=Notifier)
+    #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
+    empty_queues: EmptyQueues = field(init=False)
     limiter: RateLimiter = field(init=False)
     #: Sign-in attempts per user name at the login page, against password guessing.
     sign_ins: RateLimiter = field(init=False)
@@ -36,6 +38,7 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         ttl = self.settings.cache_ttl
+        self.empty_queues = EmptyQueues(self.notifier)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
         self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
         self.tokens = TTLCache(ttl)

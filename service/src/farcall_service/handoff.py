@@ -32,9 +32,15 @@ async def claim(
     while True:
         woken = ctx.notifier.waiter(endpoint_id)
         try:
-            tasks = await run_in_threadpool(
-                ctx.store.claim, endpoint_id, session, max_tasks, time.time()
-            )
+            if ctx.empty_queues.known_empty(endpoint_id, session):
+                tasks = []  # the usual re-claim after a hand-off: no database, no thread hop
+            else:
+                seen = ctx.notifier.notifications(endpoint_id)  # before the read, not after
+                tasks = await run_in_threadpool(
+                    ctx.store.claim, endpoint_id, session, max_tasks, time.time()
+                )
+                if not tasks:
+                    ctx.empty_queues.found_empty(endpoint_id, session, seen)
             remaining = deadline - loop.time()
             if tasks or remaining <= 0:
                 return tasks

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ class Notifier:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
         self._offers: dict[asyncio.Future[Any], Any] = {}
         self._taken: set[asyncio.Future[Any]] = set()
+        self._notified: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def waiter(self, key: str) -> asyncio.Future[Any]:
@@ -110,9 +112,16 @@ class Notifier:
         with self._lock:
             return frozenset(key for key, waiters in self._waiters.items() if waiters)
 
+    def notifications(self, key: str) -> int:
+        """How many times ``key`` was notified: unchanged means nothing was committed
+        for it since (see :class:`EmptyQueues`)."""
+        with self._lock:
+            return self._notified.get(key, 0)
+
     def notify(self, key: str, value: Any = None) -> None:
         """Resolve every future waiting on ``key`` with ``value``. Safe from any thread."""
         with self._lock:
+            self._notified[key] = self._notified.get(key, 0) + 1
             waiters = self._waiters.pop(key, [])
             for _loop, future in waiters:
                 self._offers.pop(future, None)
@@ -120,3 +129,34 @@ class Notifier:
             # A closed loop means its request is gone too.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future, value)
+
+
+class EmptyQueues:
+    """Endpoints whose queue a claim just found empty, and nothing was queued since.
+
+    Every change that can give a claim something to take (a submission that leaves
+    tasks queued, a requeue, a new session, a lock) notifies the endpoint's waiters,
+    and :meth:`Notifier.notifications` counts those notifications. A claim that read
+    the database and found nothing records the count it saw *before* reading; while
+    the count is unchanged, the same session's next claim would find nothing too and
+    skips the read. Another session always reads (its first claim takes over the
+    endpoint). The memory lasts ``ttl`` seconds, which bounds how long a change made
+    without a notification (another process writing to the database) goes unseen.
+    """
+
+    def __init__(self, notifier: Notifier, ttl: float = 2.0) -> None:
+        self._notifier = notifier
+        self._ttl = ttl
+        self._found: dict[str, tuple[str, int, float]] = {}
+
+    def found_empty(self, endpoint_id: str, session: str, notifications: int) -> None:
+        self._found[endpoint_id] = (session, notifications, time.monotonic())
+
+    def known_empty(self, endpoint_id: str, session: str) -> bool:
+        found = self._found.get(endpoint_id)
+        return (
+            found is not None
+            and found[0] == session
+            and found[1] == self._notifier.notifications(endpoint_id)
+            and time.monotonic() - found[2] < self._ttl
+        )
