@@ -59,6 +59,47 @@ def test_wait_times_out_with_nothing_and_hides_other_users_tasks(
     assert_error(alice.post("/farcall/v1/tasks/wait", json={"task_ids": ["nope"]}), 422)
 
 
+def test_wait_on_unfinished_tasks_is_answered_from_memory(
+    alice: Caller, make_caller: Any, ep_fn: tuple[str, str]
+) -> None:
+    """Tasks accepted here and not reported are known to be unfinished: the wait
+    starts without reading the database, and is still answered by the report. Tasks
+    of another user are never taken for the caller's."""
+    ep, fn = ep_fn
+    ctx = alice.client.app.state.farcall
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    assert ctx.unfinished.all_unfinished([task], alice.user_id)
+    mallory = make_caller("mallory")
+    assert not ctx.unfinished.all_unfinished([task], mallory.user_id)
+    stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
+    assert stolen.status_code == 200 and stolen.json()["results"] == {}
+    claim(alice, ep)
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(alice.post(
+        "/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 60})))
+    waiting.start()
+    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
+    waiting.join(20)
+    assert not waiting.is_alive(), "the wait was not woken by the recorded result"
+    assert answers[0].json()["results"][task]["result"] == "11\n9"
+    assert not ctx.unfinished.all_unfinished([task], alice.user_id)
+
+
+def test_deleting_the_endpoint_ends_waits_on_its_tasks(
+    alice: Caller, ep_fn: tuple[str, str]
+) -> None:
+    ep, fn = ep_fn
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(alice.post(
+        "/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 60})))
+    waiting.start()
+    assert alice.delete(f"/v2/endpoints/{ep}").status_code == 200
+    waiting.join(20)
+    assert not waiting.is_alive(), "the wait was not woken by the deletion"
+    assert answers[0].json()["results"][task]["status"] == "failed"
+
+
 def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]

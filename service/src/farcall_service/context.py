@@ -12,6 +12,7 @@ from farcall_service.limits import RateLimiter
 from farcall_service.notifier import EmptyQueues, Notifier
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
+from farcall_service.unfinished import UnfinishedTasks
 
 #: Sign-in attempts allowed per user name per minute (bursts up to this many).
 SIGN_INS_PER_MINUTE = 20
@@ -25,6 +26,8 @@ class ServiceContext:
     notifier: Notifier = field(default_factory=Notifier)
     #: Woken, per task owner, when results are recorded: ``POST /farcall/v1/tasks/wait``.
     results: Notifier = field(default_factory=Notifier)
+    #: Tasks accepted here and not finished: result waits on them skip the database.
+    unfinished: UnfinishedTasks = field(default_factory=UnfinishedTasks)
     #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
     empty_queues: EmptyQueues = field(init=False)
     limiter: RateLimiter = field(init=False)

@@ -70,6 +70,7 @@ def submit(
     tasks = [
         (r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload)) for r in requests
     ]
+    ctx.unfinished.accepted(who.user_id, ((task.id, eid) for eid, task in tasks))
     takers = _take_waiting_claims(ctx, endpoints, requests, functions)
     try:
         handed = ctx.store.submit(
@@ -77,6 +78,7 @@ def submit(
             claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
         )
     except BaseException as exc:
+        ctx.unfinished.finished(task.id for _eid, task in tasks)
         for waiter in takers.values():
             ctx.notifier.hand(waiter, [])
         if isinstance(exc, TaskGroupTaken):

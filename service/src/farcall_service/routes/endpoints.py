@@ -189,6 +189,8 @@ def delete_endpoint(
     ctx.store.delete_endpoint(eid, time.time(), DELETED_REASON)
     ctx.endpoints.invalidate(eid)
     ctx.notifier.notify(eid)
+    for owner in ctx.unfinished.endpoint_deleted(eid):
+        ctx.results.notify(owner)  # their waits look again and find the tasks failed
     return {"result": 302}
 
 

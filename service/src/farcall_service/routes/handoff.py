@@ -93,6 +93,7 @@ async def report_results(
     ctx: Ctx,
 ) -> JSONResponse:
     recorded = await run_in_threadpool(_record, str(endpoint_id), body, who, ctx)
+    ctx.unfinished.finished(task.id for task in recorded.finished)  # before the wake-up
     by_owner: dict[str, list[Task]] = {}
     for task in recorded.finished:
         by_owner.setdefault(task.owner_id, []).append(task)

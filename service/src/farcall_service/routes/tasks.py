@@ -141,11 +141,13 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
         # Register before looking, so a result recorded in between still wakes us.
         woken = ctx.results.waiter(who.user_id)
         try:
-            if first:
+            if ctx.unfinished.all_unfinished(ids, who.user_id):
+                done = []  # the caller's, none reported yet: no need to read the database
+            elif first:
                 known, done = await run_in_threadpool(_known_and_finished, ctx, ids, who.user_id)
-                first = False
             else:
                 done = await run_in_threadpool(ctx.store.finished_tasks, ids, who.user_id)
+            first = False
             remaining = deadline - loop.time()
             if not done and known and remaining > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
