@@ -1,7 +1,10 @@
 """Accepting tasks: every check happens before anything is stored, then one commit.
 
 A submission is all-or-nothing: the caller gets task ids only once every task is
-durably queued, and the endpoints that have new work are woken at once.
+durably queued, and the endpoints that have new work are woken at once. A claim
+waiting for the endpoint may be handed its tasks while the commit is still on its
+way to the disk (see ``Store.submit``); should that commit fail, the caller gets an
+error and the endpoint's results for those tasks are refused as unknown.
 """
 
 from __future__ import annotations
@@ -72,30 +75,35 @@ def submit(
     ]
     ctx.unfinished.accepted(who.user_id, ((task.id, eid) for eid, task in tasks))
     takers = _take_waiting_claims(ctx, endpoints, requests, functions)
+    by_id = {task.id: task for _eid, task in tasks}
+
+    def hand_over(handed: dict[str, list[str]]) -> None:
+        for eid, waiter in takers.items():
+            ctx.notifier.hand(waiter, [
+                ClaimedTask(tid, by_id[tid].function_id,
+                            functions[by_id[tid].function_id].code + by_id[tid].payload, options)
+                for tid in handed.get(eid, [])
+            ])
+
     try:
         handed = ctx.store.submit(
             who.user_id, group, tasks, options, time.time(),
             claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
+            on_claimed=hand_over,
         )
     except BaseException as exc:
         ctx.unfinished.finished(task.id for _eid, task in tasks)
         for waiter in takers.values():
-            ctx.notifier.hand(waiter, [])
+            ctx.notifier.hand(waiter, [])  # no-op for one already handed its tasks
         if isinstance(exc, TaskGroupTaken):
             raise not_found("task_group", group) from None
         raise
-    by_id = {task.id: task for _eid, task in tasks}
     per_endpoint = Counter(eid for eid, _task in tasks)
     for eid in endpoints:
-        ids = handed.get(eid, [])
-        if eid in takers:
-            ctx.notifier.hand(takers[eid], [
-                ClaimedTask(tid, by_id[tid].function_id,
-                            functions[by_id[tid].function_id].code + by_id[tid].payload, options)
-                for tid in ids
-            ])
-        if len(ids) < per_endpoint[eid]:
-            ctx.notifier.notify(eid)  # tasks left in the queue: wake other claims
+        if len(handed.get(eid, [])) < per_endpoint[eid]:
+            # Tasks left in the queue, which claims read without the write lock: wake
+            # them only now that the commit is done.
+            ctx.notifier.notify(eid)
     return group, [task.id for _eid, task in tasks]
 
 

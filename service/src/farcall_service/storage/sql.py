@@ -80,6 +80,7 @@ class SqlStore(OAuthSqlMixin):
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         sqlite = self.engine.dialect.name == "sqlite"
+        self._writers_take_turns = sqlite
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if sqlite else nullcontext()
         )
@@ -395,6 +396,7 @@ class SqlStore(OAuthSqlMixin):
         options: TaskOptions,
         now: float,
         claims: Mapping[str, tuple[str, int]] | None = None,
+        on_claimed: Callable[[dict[str, list[str]]], None] | None = None,
     ) -> dict[str, list[str]]:
         opts = {
             "resource_specification": options.resource_specification,
@@ -437,6 +439,12 @@ class SqlStore(OAuthSqlMixin):
                         for endpoint_id, task in tasks
                     ],
                 )
+            if on_claimed is not None and self._writers_take_turns:
+                # Results for these tasks need the write lock, held until the commit
+                # is done: the claims may hear of them while it waits for the disk.
+                on_claimed(handed)
+        if on_claimed is not None and not self._writers_take_turns:
+            on_claimed(handed)
         return handed
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
