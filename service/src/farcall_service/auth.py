@@ -113,6 +113,7 @@ def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True,
 
 #: Routes an endpoint process calls; they are charged to a budget of their own.
 ENDPOINT_ROUTES = "/farcall/v1/endpoints/"
+ENDPOINT_BUDGET = "endpoint:"
 
 
 def identify(ctx: ServiceContext, token: str, offline: bool = False,
@@ -140,14 +141,26 @@ async def authenticate(
     can (almost always): a hop to a worker thread is a noticeable part of a request."""
     if credentials is None or not credentials.credentials:
         raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
-    ctx = get_context(request)
     # A user's endpoints and their SDK sessions do not use up each other's budget: an
     # endpoint's claims, results and heartbeats are paced by the protocol itself.
-    budget = "endpoint:" if request.url.path.startswith(ENDPOINT_ROUTES) else ""
+    budget = ENDPOINT_BUDGET if request.url.path.startswith(ENDPOINT_ROUTES) else ""
+    return await identify_async(get_context(request), credentials.credentials, budget)
+
+
+async def identify_async(ctx: ServiceContext, token: str, budget: str = "") -> Identity:
+    """:func:`identify` on the event loop, from the caches, or in a worker thread."""
     try:
-        return identify(ctx, credentials.credentials, offline=True, budget=budget)
+        return identify(ctx, token, offline=True, budget=budget)
     except _NotCached:
-        return await run_in_threadpool(identify, ctx, credentials.credentials, False, budget)
+        return await run_in_threadpool(identify, ctx, token, False, budget)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header (for WebSocket handshakes)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("this route needs an 'Authorization: Bearer <token>' header")
+    return token.strip()
 
 
 #: A route parameter that receives the authenticated caller.

@@ -96,6 +96,7 @@ def start(**options: Any) -> None:
         port=settings.port,
         log_level=level.lower(),
         timeout_graceful_shutdown=5,
+        ws_max_size=settings.max_body_bytes,  # a channel message is bounded as a body is
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
     uvicorn.Server(config).run()

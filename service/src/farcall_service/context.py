@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
@@ -58,8 +59,9 @@ class ServiceContext:
         return self.endpoints.get_or_load(endpoint_id, lambda: self.store.get_endpoint(endpoint_id))
 
 
-def get_context(request: Request) -> ServiceContext:
-    return request.app.state.farcall
+def get_context(connection: HTTPConnection) -> ServiceContext:
+    """The context of a request or a WebSocket."""
+    return connection.app.state.farcall
 
 
 async def _context_dependency(request: Request) -> ServiceContext:

@@ -61,7 +61,7 @@ _HTTP_CODES = {
 }
 
 
-def _describe_validation(errors: list[dict[str, Any]]) -> str:
+def describe_validation(errors: list[dict[str, Any]]) -> str:
     parts = []
     for err in errors[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
@@ -81,8 +81,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     if any(err.get("type") == "json_invalid" for err in errors):
         return error_response(400, "MALFORMED_JSON", "the request body is not valid JSON")
     if errors and all(err.get("loc", ("",))[0] == "path" for err in errors):
-        return error_response(400, "INVALID_ID", _describe_validation(errors))
-    return error_response(422, "INVALID_REQUEST", _describe_validation(errors))
+        return error_response(400, "INVALID_ID", describe_validation(errors))
+    return error_response(422, "INVALID_REQUEST", describe_validation(errors))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

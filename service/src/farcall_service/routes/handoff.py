@@ -7,18 +7,23 @@ without being recorded twice, so an endpoint may safely resend after any failure
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access, handoff
-from farcall_service.auth import Identity, Who
+from farcall_service.auth import ENDPOINT_BUDGET, Identity, Who, bearer_token, identify_async
 from farcall_service.cache import MISSING
-from farcall_service.context import Ctx, ServiceContext
-from farcall_service.errors import ApiError
+from farcall_service.context import Ctx, ServiceContext, get_context
+from farcall_service.errors import ApiError, describe_validation
 from farcall_service.models import (
     ClaimRequest,
     ClaimResponse,
@@ -29,6 +34,8 @@ from farcall_service.models import (
 )
 from farcall_service.routes.containers import container_document
 from farcall_service.storage.interface import Endpoint, Outcome, RecordedOutcomes, Task
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/farcall/v1/endpoints/{endpoint_id}", tags=["farcall: endpoint hand-off"]
@@ -60,7 +67,21 @@ async def claim_tasks(
     who: Who,
     ctx: Ctx,
 ) -> JSONResponse:
-    eid = str(endpoint_id)
+    return JSONResponse(await _claim(ctx, str(endpoint_id), who, body))
+
+
+@router.post("/results", summary="Report results; answered once they are committed",
+             response_model=ResultsResponse)
+async def report_results(
+    endpoint_id: uuid.UUID,
+    body: ResultsRequest,
+    who: Who,
+    ctx: Ctx,
+) -> JSONResponse:
+    return JSONResponse(await _report(ctx, str(endpoint_id), who, body))
+
+
+async def _claim(ctx: ServiceContext, eid: str, who: Identity, body: ClaimRequest) -> dict[str, Any]:
     cached = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
     if cached is MISSING:
         await run_in_threadpool(_served_endpoint, eid, who, ctx)
@@ -69,7 +90,7 @@ async def claim_tasks(
     claimed = await handoff.claim(ctx, eid, body.session, body.max_tasks, body.wait)
     # Built by hand rather than through the response model: a claim can carry hundreds
     # of tasks, and validating what the store just produced would double its cost.
-    return JSONResponse({"tasks": [
+    return {"tasks": [
         {
             "task_id": task.id,
             "function_id": task.function_id,
@@ -81,26 +102,20 @@ async def claim_tasks(
                           else None),
         }
         for task in claimed
-    ]})
+    ]}
 
 
-@router.post("/results", summary="Report results; answered once they are committed",
-             response_model=ResultsResponse)
-async def report_results(
-    endpoint_id: uuid.UUID,
-    body: ResultsRequest,
-    who: Who,
-    ctx: Ctx,
-) -> JSONResponse:
-    recorded = await run_in_threadpool(_record, str(endpoint_id), body, who, ctx)
+async def _report(ctx: ServiceContext, eid: str, who: Identity,
+                  body: ResultsRequest) -> dict[str, Any]:
+    recorded = await run_in_threadpool(_record, eid, body, who, ctx)
     ctx.unfinished.finished(task.id for task in recorded.finished)  # before the wake-up
     by_owner: dict[str, list[Task]] = {}
     for task in recorded.finished:
         by_owner.setdefault(task.owner_id, []).append(task)
     for owner, tasks in by_owner.items():
         ctx.results.notify(owner, tasks)  # answers their SDKs' waits
-    return JSONResponse({"acknowledged": recorded.recorded + recorded.duplicates,
-                         "rejected": recorded.rejected})
+    return {"acknowledged": recorded.recorded + recorded.duplicates,
+            "rejected": recorded.rejected}
 
 
 def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
@@ -110,6 +125,86 @@ def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) 
         for r in body.results
     ]
     return ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
+
+
+#: What the channel carries: each operation's body and handler, as the routes above.
+_OPERATIONS: dict[str, tuple[type[BaseModel], Callable[..., Awaitable[dict[str, Any]]]]] = {
+    "claim": (ClaimRequest, _claim),
+    "results": (ResultsRequest, _report),
+}
+
+
+@router.websocket("/channel")
+async def channel(websocket: WebSocket, endpoint_id: uuid.UUID) -> None:
+    """Claims and results reports over one WebSocket, one request at a time.
+
+    The same operations as ``/claim`` and ``/results`` without an HTTP request each:
+    the endpoint sends ``{"op": "claim" | "results", ...body}`` and reads one answer,
+    the route's body or ``{"error": {"status", "code", "message"}}``. The caller is
+    authenticated at the handshake, and again (from the caches) and charged to the
+    endpoint's rate-limit budget with every message, so a revoked token stops
+    working on an open channel too. See "The endpoint hand-off protocol" in
+    docs/service.md.
+    """
+    ctx = get_context(websocket)
+    eid = str(endpoint_id)
+    await websocket.accept()
+    try:
+        token = bearer_token(websocket.headers.get("authorization"))
+        who = await identify_async(ctx, token, ENDPOINT_BUDGET)
+        ep = ctx.endpoints.get(eid)
+        if ep is MISSING:
+            await run_in_threadpool(_served_endpoint, eid, who, ctx)
+        else:
+            _servable(ep, eid, who)  # type: ignore[arg-type]
+    except ApiError as exc:
+        await websocket.send_text(json.dumps(_error(exc)))
+        await websocket.close(1008)
+        return
+    await websocket.send_text('{"ok":true}')
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        answer = await _answer(ctx, eid, token, message.get("text") or message.get("bytes"))
+        try:
+            await websocket.send_text(json.dumps(answer, separators=(",", ":")))
+        except (WebSocketDisconnect, RuntimeError):
+            return  # gone mid-answer: a lost claim answer is requeued by the next session
+
+
+async def _answer(ctx: ServiceContext, eid: str, token: str,
+                  text: str | bytes | None) -> dict[str, Any]:
+    try:
+        try:
+            message = json.loads(text or "")
+        except ValueError:
+            raise ApiError(400, "MALFORMED_JSON", "the message is not valid JSON") from None
+        operation = message.pop("op", None) if isinstance(message, dict) else None
+        if operation not in _OPERATIONS:
+            raise ApiError(400, "UNKNOWN_OPERATION",
+                           f"'op' must be one of {sorted(_OPERATIONS)}, not {operation!r}")
+        model, handler = _OPERATIONS[operation]
+        try:
+            body = model.model_validate(message)
+        except ValidationError as exc:
+            raise ApiError(422, "INVALID_REQUEST", describe_validation(list(exc.errors())))
+        who = await identify_async(ctx, token, ENDPOINT_BUDGET)
+        return await handler(ctx, eid, who, body)
+    except ApiError as exc:
+        return _error(exc)
+    except Exception:
+        log.exception("unhandled error on the channel of endpoint %s", eid)
+        return {"error": {"status": 500, "code": "INTERNAL_ERROR",
+                          "message": "internal error; the service log has details"}}
+
+
+def _error(exc: ApiError) -> dict[str, Any]:
+    error: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.message}
+    retry_after = (exc.headers or {}).get("Retry-After")
+    if retry_after:
+        error["retry_after"] = int(retry_after)
+    return {"error": error}
 
 
 @router.post("/heartbeat", summary="Say the endpoint is alive and how busy it is",
