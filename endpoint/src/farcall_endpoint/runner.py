@@ -24,6 +24,7 @@ from typing import Any
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.sdk.errors import FarcallAPIError
 
+from farcall_endpoint.channel import Channel
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
 from farcall_endpoint.engines.interface import Engine, EngineContext
@@ -225,7 +226,7 @@ class EndpointRunner:
         return max(1, self._engine.capacity() + self.config.prefetch)
 
     def _claim_loop(self) -> None:
-        transport = self._link.transport()
+        channel = self._link.channel()
         backoff = Backoff(self._stop, self.config.max_backoff)
         allowed = set(self.config.allowed_functions)
         try:
@@ -240,7 +241,7 @@ class EndpointRunner:
                 if self._stop.is_set():
                     return
                 try:
-                    docs = self._link.claim(transport, self.session,
+                    docs = self._link.claim(channel, self.session,
                                             min(room, self.config.max_batch),
                                             self.config.claim_wait)
                     backoff.reset()
@@ -255,7 +256,7 @@ class EndpointRunner:
                 if docs:
                     self._accept(docs, allowed)
         finally:
-            transport.close()
+            channel.close()
 
     def _accept(self, docs: list[dict[str, Any]], allowed: set[str]) -> None:
         if self._stop.is_set():
@@ -298,7 +299,7 @@ class EndpointRunner:
         While the service is unreachable the loop keeps spooling new outcomes as they
         finish and only the sending waits for the backoff.
         """
-        transport = self._link.transport()
+        channel = self._link.channel()
         backoff = Backoff(self._stop, self.config.max_backoff)
         retry_at = 0.0
         try:
@@ -319,7 +320,7 @@ class EndpointRunner:
                 if not stopping and time.monotonic() < retry_at:
                     continue  # backing off: the new outcomes are on disk, send later
                 try:
-                    self._send(transport, pending, timeout_short=stopping)
+                    self._send(channel, pending, timeout_short=stopping)
                     with self._lock:
                         unanswered = any(o["task_id"] in self._unacked for o in pending)
                     if unanswered:  # neither acknowledged nor rejected: do not spin
@@ -344,7 +345,7 @@ class EndpointRunner:
                         if not self._fresh:
                             return
         finally:
-            transport.close()
+            channel.close()
 
     def _wait_for_reporting(self, retry_at: float) -> None:
         """Under the lock: until a batch is full or due, a retry is due, or stopping."""
@@ -363,23 +364,23 @@ class EndpointRunner:
                     waits.append(retry_at - now)
             self._results.wait(min(waits) if waits else None)
 
-    def _send(self, transport: Any, outcomes: list[Outcome], timeout_short: bool) -> None:
+    def _send(self, channel: Channel, outcomes: list[Outcome], timeout_short: bool) -> None:
         """Send in chunks; at shutdown wait less, as what is unsent stays on disk."""
         self._report_timeout = 10.0 if timeout_short else 120.0
         for chunk in _chunks(outcomes):
-            self._send_chunk(transport, chunk)
+            self._send_chunk(channel, chunk)
 
-    def _send_chunk(self, transport: Any, chunk: list[Outcome]) -> None:
+    def _send_chunk(self, channel: Channel, chunk: list[Outcome]) -> None:
         try:
-            acknowledged, rejected = self._link.report(transport, self.session, chunk,
+            acknowledged, rejected = self._link.report(channel, self.session, chunk,
                                                         self._report_timeout)
         except FarcallAPIError as exc:
             if exc.http_status != 413:
                 raise
             if len(chunk) > 1:
                 half = len(chunk) // 2
-                self._send_chunk(transport, chunk[:half])
-                self._send_chunk(transport, chunk[half:])
+                self._send_chunk(channel, chunk[:half])
+                self._send_chunk(channel, chunk[half:])
                 return
             outcome = chunk[0]
             replacement = failure(
@@ -390,7 +391,7 @@ class EndpointRunner:
             with self._lock:
                 self._unacked[outcome["task_id"]] = replacement
             self._spool.put([replacement])
-            self._send_chunk(transport, [replacement])
+            self._send_chunk(channel, [replacement])
             return
         if rejected:
             log.warning("the service does not know %d reported tasks; dropping them",

@@ -2,8 +2,9 @@
 
 The endpoint logs in exactly like an SDK user: the same login-manager chain, fed
 from its config, ``FARCALL_TOKEN``/``FARCALL_BASE_URL`` and the ``farcall dev``
-profile. Each thread gets its own transport (one HTTP connection pool each), so a
-long-poll claim never delays a heartbeat or a results flush.
+profile. Each thread gets its own connection (a :class:`Channel` for claims and
+results, an HTTP transport for the rest), so a long-poll claim never delays a
+heartbeat or a results flush.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from farcall.sdk.login import authorizer_of, choose_login_manager
 from farcall.sdk.profile import load_profile
 
 from farcall_endpoint import __version__
+from farcall_endpoint.channel import Channel, post
 from farcall_endpoint.config import EndpointConfig
 
 #: Answers after which retrying cannot help: bad credentials, not our endpoint, deleted.
@@ -71,27 +73,24 @@ class ServiceLink:
         }
         return transport.request("PUT", f"/v3/endpoints/{self.endpoint_id}", json=body)
 
-    def claim(self, transport: Transport, session: str, max_tasks: int,
+    def channel(self) -> Channel:
+        """A channel for claims and results (over HTTP if the service has none)."""
+        return Channel(self.base_url, self._prefix, self._authorizer, self.transport())
+
+    def claim(self, channel: Channel, session: str, max_tasks: int,
               wait: float) -> list[dict[str, Any]]:
         body = {"session": session, "max_tasks": max_tasks, "wait": wait}
-        answer = _post(transport, f"{self._prefix}/claim", body, timeout=wait + 30.0)
+        answer = channel.ask("claim", body, timeout=wait + 30.0)
         return list(answer.get("tasks") or [])
 
-    def report(self, transport: Transport, session: str,
+    def report(self, channel: Channel, session: str,
                results: list[dict[str, Any]], timeout: float = 120.0
                ) -> tuple[list[str], list[str]]:
-        answer = _post(transport, f"{self._prefix}/results",
-                       {"session": session, "results": results}, timeout=timeout)
+        answer = channel.ask("results", {"session": session, "results": results},
+                             timeout=timeout)
         return list(answer.get("acknowledged") or []), list(answer.get("rejected") or [])
 
     def heartbeat(self, transport: Transport, session: str,
                   status: dict[str, int]) -> dict[str, Any]:
-        return _post(transport, f"{self._prefix}/heartbeat", {"session": session, **status},
+        return post(transport, f"{self._prefix}/heartbeat", {"session": session, **status},
                      timeout=30.0)
-
-
-def _post(transport: Transport, path: str, body: dict[str, Any], timeout: float) -> Any:
-    try:
-        return transport.request("POST", path, json=body, timeout=timeout)  # type: ignore[call-arg]
-    except TypeError:  # a transport plugin without per-request timeouts
-        return transport.request("POST", path, json=body)

@@ -2,13 +2,15 @@
 
 Authorization codes travel in query strings (OAuth redirects put them there), and
 uvicorn's access log prints full paths, so query strings are cut from access-log
-lines. SQL statements carry token hashes and users' code, so SQLAlchemy's statement
-log stays off even when the service logs at DEBUG.
+lines; WebSocket handshake headers logged at DEBUG lose their credentials. SQL
+statements carry token hashes and users' code, so SQLAlchemy's statement log stays
+off even when the service logs at DEBUG.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 
 class DropQueryStrings(logging.Filter):
@@ -23,6 +25,22 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
+class DropCredentialHeaders(logging.Filter):
+    """At DEBUG, uvicorn has websockets log each WebSocket handshake's headers (an
+    endpoint channel's carry its token): their values are cut."""
+
+    HEADER = re.compile(r"(?i)^([<>]\s*(?:authorization|cookie|proxy-authorization)\s*:).*$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            message = record.getMessage()
+            redacted = self.HEADER.sub(r"\1 <redacted>", message)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
 def install() -> None:
     logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
+    logging.getLogger("uvicorn.error").addFilter(DropCredentialHeaders())
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

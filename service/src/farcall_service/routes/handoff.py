@@ -7,6 +7,8 @@ without being recorded twice, so an endpoint may safely resend after any failure
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -162,14 +164,26 @@ async def channel(websocket: WebSocket, endpoint_id: uuid.UUID) -> None:
         await websocket.close(1008)
         return
     await websocket.send_text('{"ok":true}')
+    incoming: asyncio.Future[Any] | None = None
     while True:
-        message = await websocket.receive()
+        message = await (incoming or websocket.receive())
         if message["type"] == "websocket.disconnect":
             return
-        answer = await _answer(ctx, eid, token, message.get("text") or message.get("bytes"))
+        work = asyncio.ensure_future(
+            _answer(ctx, eid, token, message.get("text") or message.get("bytes")))
+        # Listen while a claim waits: a channel closed meanwhile (the endpoint went
+        # away, or the service is shutting down) ends the wait at once.
+        incoming = asyncio.ensure_future(websocket.receive())
+        await asyncio.wait({work, incoming}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done() and incoming.result()["type"] == "websocket.disconnect":
+            work.cancel()  # what a cut-off claim was handed is requeued by the next session
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            return
         try:
-            await websocket.send_text(json.dumps(answer, separators=(",", ":")))
+            await websocket.send_text(json.dumps(await work, separators=(",", ":")))
         except (WebSocketDisconnect, RuntimeError):
+            incoming.cancel()
             return  # gone mid-answer: a lost claim answer is requeued by the next session
 
 

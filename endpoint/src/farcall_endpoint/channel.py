@@ -1,0 +1,131 @@
+"""The endpoint's channel to the service: claims and results over one WebSocket.
+
+A message on an open WebSocket costs both sides a fraction of an HTTP request
+(measured: 187 against 477 µs for a results report and its answer), and an
+endpoint sends two per task. Each thread that talks to the service opens a channel
+of its own, as it had an HTTP connection of its own, so a long-polling claim never
+holds up a results report, and each channel carries one request at a time.
+
+A channel answers as the HTTP routes do: :class:`FarcallAPIError` for an error
+answer, :class:`ServiceUnreachable` when the connection fails or an answer does not
+come in time (the connection is then dropped, and the next request opens a new
+one). A service without the channel (an older farcall) is asked over HTTP instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+from farcall.plugins.types import Authorizer, Transport
+from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+
+log = logging.getLogger(__name__)
+# websockets logs every handshake header at DEBUG, the channel's token included.
+logging.getLogger("websockets.client").setLevel(logging.INFO)
+
+#: The channel's close code for a message over the service's size limit.
+MESSAGE_TOO_BIG = 1009
+#: Handshake answers from a service that has no channel route.
+NO_CHANNEL_STATUSES = (403, 404)
+
+
+class Channel:
+    def __init__(self, base_url: str, prefix: str, authorizer: Authorizer | None,
+                 fallback: Transport, open_timeout: float = 30.0) -> None:
+        scheme, _, rest = base_url.rstrip("/").partition("://")
+        self.url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{prefix}/channel"
+        self._prefix = prefix
+        self._authorizer = authorizer
+        self._fallback = fallback
+        self._open_timeout = open_timeout
+        self._ws: Any = None
+        self._opened: contextlib.ExitStack | None = None
+        self._over_http = False
+
+    def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
+        """Send one request (``claim`` or ``results``) and return its answer."""
+        if self._over_http:
+            return post(self._fallback, f"{self._prefix}/{operation}", body, timeout)
+        from websockets.exceptions import ConnectionClosed
+
+        ws = self._ws or self._connect()
+        if ws is None:  # the service has no channel: this request goes over HTTP
+            return self.ask(operation, body, timeout)
+        try:
+            ws.send(json.dumps({"op": operation, **body}, separators=(",", ":")))
+            answer = json.loads(ws.recv(timeout=timeout))
+        except ConnectionClosed as exc:
+            self.close()
+            if exc.rcvd is not None and exc.rcvd.code == MESSAGE_TOO_BIG:
+                raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
+                                      "the message is larger than the service accepts") from None
+            raise self._unreachable(operation, exc) from None
+        except (TimeoutError, OSError, ValueError) as exc:
+            self.close()  # a late answer would be taken for the next request's
+            raise self._unreachable(operation, exc) from None
+        return _answer(answer, self._route(operation))
+
+    def close(self) -> None:
+        opened, self._ws, self._opened = self._opened, None, None
+        if opened is not None:
+            try:
+                opened.close()
+            except Exception:  # closing a broken connection: nothing left to do
+                pass
+
+    def _connect(self) -> Any:
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
+        headers = {}
+        header = self._authorizer.get_authorization_header() if self._authorizer else None
+        if header:
+            headers["Authorization"] = header
+        opened = contextlib.ExitStack()  # connect() is a context manager in websockets 17
+        try:
+            ws = opened.enter_context(connect(
+                self.url, additional_headers=headers, open_timeout=self._open_timeout,
+                max_size=None, compression=None))
+        except InvalidStatus as exc:
+            if exc.response.status_code not in NO_CHANNEL_STATUSES:
+                raise self._unreachable("connect", exc) from None
+            log.info("the service has no endpoint channel (%d); using HTTP requests",
+                     exc.response.status_code)
+            self._over_http = True
+            return None
+        except (TimeoutError, OSError) as exc:
+            raise self._unreachable("connect", exc) from None
+        try:
+            hello = json.loads(ws.recv(timeout=self._open_timeout))
+            _answer(hello, self._route("connect"))
+        except BaseException:
+            opened.close()
+            raise
+        self._ws, self._opened = ws, opened
+        return ws
+
+    def _route(self, operation: str) -> str:
+        return f"{self._prefix}/channel {operation}"
+
+    def _unreachable(self, operation: str, exc: BaseException) -> ServiceUnreachable:
+        return ServiceUnreachable(
+            f"{self._route(operation)}: the channel to {self.url} failed "
+            f"({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _answer(answer: Any, route: str) -> Any:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if error is not None:
+        raise FarcallAPIError("SEND", route, int(error.get("status") or 500),
+                              str(error.get("code") or "ERROR"), str(error.get("message") or ""))
+    return answer
+
+
+def post(transport: Transport, path: str, body: dict[str, Any], timeout: float) -> Any:
+    try:
+        return transport.request("POST", path, json=body, timeout=timeout)  # type: ignore[call-arg]
+    except TypeError:  # a transport plugin without per-request timeouts
+        return transport.request("POST", path, json=body)

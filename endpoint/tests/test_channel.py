@@ -1,0 +1,112 @@
+"""The endpoint's channel to a real service: answers, limits, restarts, and HTTP for a
+service without one."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+from farcall.sdk.http_transport import HttpTransport
+from farcall_endpoint.channel import Channel
+from farcall_endpoint.testing import Api, create_user, start_service
+
+#: As the conftest's: no rate limit, short timeouts.
+SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-limit", "0"]
+
+
+class Bearer:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_authorization_header(self) -> str:
+        return f"Bearer {self.token}"
+
+
+def open_channel(url: str, token: str, endpoint_id: str) -> Channel:
+    auth = Bearer(token)
+    return Channel(url, f"/farcall/v1/endpoints/{endpoint_id}", auth,
+                   HttpTransport(url, auth, {"retries": 0}))
+
+
+def new_endpoint(api: Api) -> str:
+    return api.call("POST", "/v3/endpoints", json={"endpoint_name": "channel"})["endpoint_id"]
+
+
+def identity(x):
+    return x
+
+
+def test_a_message_over_the_size_limit_is_refused_as_a_body_would_be(tmp_path: Path) -> None:
+    token = create_user(tmp_path)
+    with start_service(tmp_path, [*SERVICE_ARGS, "--max-body-bytes", "100000"]) as service:
+        channel = open_channel(service.url, token, new_endpoint(Api(service.url, token)))
+        huge = {"session": "s1", "results": [
+            {"task_id": str(uuid.uuid4()), "status": "success", "result": "x" * 200_000}]}
+        with pytest.raises(FarcallAPIError) as refused:
+            channel.ask("results", huge, timeout=30)
+        assert refused.value.http_status == 413  # what the runner splits a report on
+        # The service closed that connection; the next request opens a new one.
+        assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
+        channel.close()
+
+
+def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Api) -> None:
+    channel = open_channel(service.url, service.token, new_endpoint(api))
+    assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
+    port = service.process.port
+    service.process.stop()
+    service.process = start_service(service.home, SERVICE_ARGS, port=port)
+    with pytest.raises(ServiceUnreachable):
+        channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30)  # the old connection
+    assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
+    channel.close()
+
+
+@pytest.fixture
+def service_without_channel(tmp_path: Path) -> Iterator[str]:
+    """The service as a farcall release before the channel would serve it."""
+    import uvicorn
+    from farcall_service.app import create_app
+    from farcall_service.settings import Settings
+    from farcall_service.testing import free_port
+
+    app = create_app(Settings(home=tmp_path, rate_limit=0))
+    app.router.routes[:] = [r for r in app.router.routes
+                            if not getattr(r, "path", "").endswith("/channel")]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_a_service_without_the_channel_is_asked_over_http(
+    service_without_channel: str, tmp_path: Path
+) -> None:
+    token = create_user(tmp_path)
+    api = Api(service_without_channel, token)
+    endpoint_id = new_endpoint(api)
+    fn = api.register_function(identity)
+    task_id = api.submit(endpoint_id, fn, [(7,)])[0]
+    channel = open_channel(service_without_channel, token, endpoint_id)
+    tasks = channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30)["tasks"]
+    assert [t["task_id"] for t in tasks] == [task_id]
+    answer = channel.ask("results", {"session": "s1", "results": [
+        {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30)
+    assert answer == {"acknowledged": [task_id], "rejected": []}
+    assert channel.url.startswith("ws://127.0.0.1:")
+    channel.close()
