@@ -7,8 +7,8 @@ says so without a database read or a hop to a worker thread.
 
 Tasks are remembered before their submission commits (so before anyone can run
 them, and forgotten again if it fails) and forgotten once their results have
-committed, before the waits are woken; a wait registers for that wake-up before it
-looks here. So a wait never misses a result: either the result was forgotten first
+committed, before the waits are woken (both in the worker thread that committed);
+a wait registers for that wake-up before it looks here. So a wait never misses a result: either the result was forgotten first
 (the wait then reads the database, where it is committed) or the wait was already
 registered when it was announced. A deleted endpoint's tasks are forgotten after
 the deletion commits, and their owners' waits are woken to look again.

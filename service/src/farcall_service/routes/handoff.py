@@ -110,23 +110,26 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity, body: ClaimReques
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
     recorded = await run_in_threadpool(_record, eid, body, who, ctx)
+    return {"acknowledged": recorded.recorded + recorded.duplicates,
+            "rejected": recorded.rejected}
+
+
+def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
+    """Commit the results, then tell the waiting SDKs; in the worker thread, so a
+    request cancelled meanwhile (its channel closed) cannot leave them untold."""
+    access.owned_endpoint(who, ctx.endpoint(eid), eid)
+    outcomes = [
+        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
+        for r in body.results
+    ]
+    recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
     ctx.unfinished.finished(task.id for task in recorded.finished)  # before the wake-up
     by_owner: dict[str, list[Task]] = {}
     for task in recorded.finished:
         by_owner.setdefault(task.owner_id, []).append(task)
     for owner, tasks in by_owner.items():
         ctx.results.notify(owner, tasks)  # answers their SDKs' waits
-    return {"acknowledged": recorded.recorded + recorded.duplicates,
-            "rejected": recorded.rejected}
-
-
-def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
-    access.owned_endpoint(who, ctx.endpoint(eid), eid)
-    outcomes = [
-        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
-        for r in body.results
-    ]
-    return ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
+    return recorded
 
 
 #: What the channel carries: each operation's body and handler, as the routes above.
