@@ -39,7 +39,10 @@ class HttpTransport:
             raise_on_status=False,
             redirect=0,
         )
-        self._pool = urllib3.PoolManager(maxsize=16, block=False)
+        # One service, so one connection pool: a PoolManager would parse the URL and
+        # pick the pool again for every request.
+        self._pool = urllib3.connection_from_url(self.base_url, maxsize=16, block=False)
+        self._path_prefix = urllib3.util.parse_url(self.base_url).path or ""
         self._headers = {"Accept": "application/json", "User-Agent": f"farcall-sdk/{_version()}"}
         self._errors = (urllib3.exceptions.HTTPError, OSError)
 
@@ -61,13 +64,13 @@ class HttpTransport:
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
-        url = self.base_url + path
+        url = self._path_prefix + path
         if params:
             url += "?" + urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
         try:
-            response = self._pool.request(
+            response = self._pool.urlopen(
                 method, url, body=body, headers=headers, retries=self._retry,
-                timeout=timeout or self.timeout, redirect=False,
+                timeout=timeout or self.timeout, redirect=False, preload_content=True,
             )
         except self._errors as exc:
             raise ServiceUnreachable(
@@ -81,7 +84,7 @@ class HttpTransport:
         return jsonlib.loads(response.data)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pool.close()
 
 
 def _api_error(method: str, path: str, status: int, reason: str | None,
