@@ -9,7 +9,10 @@ holds up a results report, and each channel carries one request at a time.
 A channel answers as the HTTP routes do: :class:`FarcallAPIError` for an error
 answer, :class:`ServiceUnreachable` when the connection fails or an answer does not
 come in time (the connection is then dropped, and the next request opens a new
-one). A service without the channel (an older farcall) is asked over HTTP instead.
+one). The service checks the token a channel was opened with on every request; when
+it has expired (OAuth access tokens do), the channel opens again with a fresh one
+from the login manager and resends the refused request. A service without the
+channel (an older farcall) is asked over HTTP instead.
 """
 
 from __future__ import annotations
@@ -49,26 +52,42 @@ class Channel:
         """Send one request (``claim`` or ``results``) and return its answer."""
         if self._over_http:
             return post(self._fallback, f"{self._prefix}/{operation}", body, timeout)
-        from websockets.exceptions import ConnectionClosed
-
+        opened_now = self._ws is None
         ws = self._ws or self._connect()
         if ws is None:  # the service has no channel: this request goes over HTTP
             return self.ask(operation, body, timeout)
+        answer = self._exchange(ws, operation, body, timeout)
+        if not opened_now and _status(answer) == 401:
+            # The token the channel was opened with has expired (an HTTP request would
+            # have carried a fresh one): open it again, with a fresh one, and resend.
+            self._drop()
+            ws = self._connect()
+            if ws is None:
+                return self.ask(operation, body, timeout)
+            answer = self._exchange(ws, operation, body, timeout)
+        return _answer(answer, self._route(operation))
+
+    def close(self) -> None:
+        self._drop()
+        self._fallback.close()
+
+    def _exchange(self, ws: Any, operation: str, body: dict[str, Any], timeout: float) -> Any:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             ws.send(json.dumps({"op": operation, **body}, separators=(",", ":")))
-            answer = json.loads(ws.recv(timeout=timeout))
+            return json.loads(ws.recv(timeout=timeout))
         except ConnectionClosed as exc:
-            self.close()
+            self._drop()
             if exc.rcvd is not None and exc.rcvd.code == MESSAGE_TOO_BIG:
                 raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
                                       "the message is larger than the service accepts") from None
             raise self._unreachable(operation, exc) from None
         except (TimeoutError, OSError, ValueError) as exc:
-            self.close()  # a late answer would be taken for the next request's
+            self._drop()  # a late answer would be taken for the next request's
             raise self._unreachable(operation, exc) from None
-        return _answer(answer, self._route(operation))
 
-    def close(self) -> None:
+    def _drop(self) -> None:
         opened, self._ws, self._opened = self._opened, None, None
         if opened is not None:
             try:
@@ -114,6 +133,11 @@ class Channel:
         return ServiceUnreachable(
             f"{self._route(operation)}: the channel to {self.url} failed "
             f"({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _status(answer: Any) -> int | None:
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return int(error.get("status") or 500) if isinstance(error, dict) else None
 
 
 def _answer(answer: Any, route: str) -> Any:
