@@ -31,8 +31,9 @@ logging.getLogger("websockets.client").setLevel(logging.INFO)
 
 #: The channel's close code for a message over the service's size limit.
 MESSAGE_TOO_BIG = 1009
-#: Handshake answers from a service that has no channel route.
-NO_CHANNEL_STATUSES = (403, 404)
+#: Handshake answers meaning "no WebSocket here": a service without the channel route,
+#: or a proxy in front of it that does not pass WebSockets on.
+NO_CHANNEL_STATUSES = (400, 403, 404, 405, 426)
 
 
 class Channel:
