@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 from farcall.sdk.http_transport import HttpTransport
-from farcall_endpoint.channel import Channel
+from farcall.sdk.channel import Channel
+from farcall_endpoint.service_link import HandOffOverHttp
 from farcall_endpoint.testing import Api, create_user, start_service
 
 #: As the conftest's: no rate limit, short timeouts.
@@ -30,8 +31,9 @@ class Bearer:
 
 def open_channel(url: str, token: str, endpoint_id: str) -> Channel:
     auth = Bearer(token)
-    return Channel(url, f"/farcall/v1/endpoints/{endpoint_id}", auth,
-                   HttpTransport(url, auth, {"retries": 0}))
+    prefix = f"/farcall/v1/endpoints/{endpoint_id}"
+    return Channel(url, f"{prefix}/channel", auth,
+                   HandOffOverHttp(HttpTransport(url, auth, {"retries": 0}), prefix))
 
 
 def new_endpoint(api: Api) -> str:
@@ -108,5 +110,5 @@ def test_a_service_without_the_channel_is_asked_over_http(
     answer = channel.ask("results", {"session": "s1", "results": [
         {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30)
     assert answer == {"acknowledged": [task_id], "rejected": []}
-    assert channel.url.startswith("ws://127.0.0.1:")
+    assert channel.over_http
     channel.close()

@@ -22,9 +22,9 @@ import uuid
 from typing import Any
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
+from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 
-from farcall_endpoint.channel import Channel
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
 from farcall_endpoint.engines.interface import Engine, EngineContext

@@ -15,12 +15,12 @@ from typing import Any
 from farcall.errors import FarcallError
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.plugins.types import Authorizer, Transport
+from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 from farcall.sdk.login import authorizer_of, choose_login_manager
 from farcall.sdk.profile import load_profile
 
 from farcall_endpoint import __version__
-from farcall_endpoint.channel import Channel, post
 from farcall_endpoint.config import EndpointConfig
 
 #: Answers after which retrying cannot help: bad credentials, not our endpoint, deleted.
@@ -75,7 +75,8 @@ class ServiceLink:
 
     def channel(self) -> Channel:
         """A channel for claims and results (over HTTP if the service has none)."""
-        return Channel(self.base_url, self._prefix, self._authorizer, self.transport())
+        return Channel(self.base_url, f"{self._prefix}/channel", self._authorizer,
+                       HandOffOverHttp(self.transport(), self._prefix))
 
     def claim(self, channel: Channel, session: str, max_tasks: int,
               wait: float) -> list[dict[str, Any]]:
@@ -94,3 +95,24 @@ class ServiceLink:
                   status: dict[str, int]) -> dict[str, Any]:
         return post(transport, f"{self._prefix}/heartbeat", {"session": session, **status},
                      timeout=30.0)
+
+
+class HandOffOverHttp:
+    """Claims and results as ``POST {prefix}/claim`` and ``/results``: the channel's
+    fallback for a service without one."""
+
+    def __init__(self, transport: Transport, prefix: str) -> None:
+        self.transport, self.prefix = transport, prefix
+
+    def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
+        return post(self.transport, f"{self.prefix}/{operation}", body, timeout)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def post(transport: Transport, path: str, body: dict[str, Any], timeout: float) -> Any:
+    try:
+        return transport.request("POST", path, json=body, timeout=timeout)  # type: ignore[call-arg]
+    except TypeError:  # a transport plugin without per-request timeouts
+        return transport.request("POST", path, json=body)

@@ -1,18 +1,20 @@
-"""The endpoint's channel to the service: claims and results over one WebSocket.
+"""A channel to the service: requests and answers over one WebSocket.
 
 A message on an open WebSocket costs both sides a fraction of an HTTP request
-(measured: 187 against 477 µs for a results report and its answer), and an
-endpoint sends two per task. Each thread that talks to the service opens a channel
-of its own, as it had an HTTP connection of its own, so a long-polling claim never
-holds up a results report, and each channel carries one request at a time.
+(measured: 187 against 477 µs for a small request and its answer), which is most of
+a round trip when the service is on the same machine. The SDK sends submissions and
+result waits over a channel, an endpoint its claims and results; every other call
+stays HTTP. Each thread opens a channel of its own, and a channel carries one
+request at a time.
 
 A channel answers as the HTTP routes do: :class:`FarcallAPIError` for an error
 answer, :class:`ServiceUnreachable` when the connection fails or an answer does not
 come in time (the connection is then dropped, and the next request opens a new
 one). The service checks the token a channel was opened with on every request; when
 it has expired (OAuth access tokens do), the channel opens again with a fresh one
-from the login manager and resends the refused request. A service without the
-channel (an older farcall) is asked over HTTP instead.
+from the authorizer and resends the refused request. A service without the channel
+(an older farcall, or a proxy that does not pass WebSockets on) is asked through
+the ``fallback`` instead, over HTTP.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
-from farcall.plugins.types import Authorizer, Transport
+from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,19 @@ MESSAGE_TOO_BIG = 1009
 NO_CHANNEL_STATUSES = (400, 403, 404, 405, 426)
 
 
+class Fallback(Protocol):
+    """The same requests over HTTP, for a service without the channel."""
+
+    def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any: ...
+    def close(self) -> None: ...
+
+
 class Channel:
-    def __init__(self, base_url: str, prefix: str, authorizer: Authorizer | None,
-                 fallback: Transport, open_timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, path: str, authorizer: Authorizer | None,
+                 fallback: Fallback, open_timeout: float = 30.0) -> None:
         scheme, _, rest = base_url.rstrip("/").partition("://")
-        self.url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{prefix}/channel"
-        self._prefix = prefix
+        self.url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+        self._path = path
         self._authorizer = authorizer
         self._fallback = fallback
         self._open_timeout = open_timeout
@@ -52,7 +61,7 @@ class Channel:
     def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
         """Send one request (``claim`` or ``results``) and return its answer."""
         if self._over_http:
-            return post(self._fallback, f"{self._prefix}/{operation}", body, timeout)
+            return self._fallback.ask(operation, body, timeout)
         opened_now = self._ws is None
         ws = self._ws or self._connect()
         if ws is None:  # the service has no channel: this request goes over HTTP
@@ -67,6 +76,11 @@ class Channel:
                 return self.ask(operation, body, timeout)
             answer = self._exchange(ws, operation, body, timeout)
         return _answer(answer, self._route(operation))
+
+    @property
+    def over_http(self) -> bool:
+        """True once the service turned out to have no channel."""
+        return self._over_http
 
     def close(self) -> None:
         self._drop()
@@ -128,7 +142,7 @@ class Channel:
         return ws
 
     def _route(self, operation: str) -> str:
-        return f"{self._prefix}/channel {operation}"
+        return f"{self._path} {operation}"
 
     def _unreachable(self, operation: str, exc: BaseException) -> ServiceUnreachable:
         return ServiceUnreachable(
@@ -147,10 +161,3 @@ def _answer(answer: Any, route: str) -> Any:
         raise FarcallAPIError("SEND", route, int(error.get("status") or 500),
                               str(error.get("code") or "ERROR"), str(error.get("message") or ""))
     return answer
-
-
-def post(transport: Transport, path: str, body: dict[str, Any], timeout: float) -> Any:
-    try:
-        return transport.request("POST", path, json=body, timeout=timeout)  # type: ignore[call-arg]
-    except TypeError:  # a transport plugin without per-request timeouts
-        return transport.request("POST", path, json=body)
