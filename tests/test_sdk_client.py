@@ -253,3 +253,42 @@ def test_wait_shows_progress_on_a_terminal_only(alice, endpoint_id, worker, monk
         alice.wait(ids, timeout=60)
         shown = stream.getvalue()
         assert ("3/3 tasks done" in shown) is expected, shown
+
+
+def test_submissions_and_waits_travel_over_the_channel(service, endpoint_id, worker):
+    submits = f"POST /v3/endpoints/{endpoint_id}/submit"
+    before = service.log().count(submits)
+    client = Client(service.url, token=service.tokens["alice"])
+    func_id = client.register_function(identity)
+    ids = [client.run(n, endpoint_id=endpoint_id, function_id=func_id) for n in range(3)]
+    results = client.wait(ids, timeout=60, progress=False)
+    assert [results[t]["result"] for t in ids] == [0, 1, 2]
+    log = service.log()
+    assert '"WebSocket /farcall/v1/channel" [accepted]' in log
+    assert log.count(submits) == before, "a submission went over HTTP"
+
+
+def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
+    from farcall_service.app import create_app
+    from farcall_service.settings import Settings
+    from farcall_service.testing import AppServer, without_channels
+
+    app = without_channels(create_app(Settings(home=tmp_path, rate_limit=0)))
+    store = app.state.farcall.store
+    from farcall_service import admin as service_admin
+
+    service_admin.add_user(store, "dora")
+    token = service_admin.create_token(store, "dora")
+    with AppServer(app) as server:
+        client = Client(server.url, token=token)
+        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "no-channel"})[
+            "endpoint_id"]
+        worker = MiniWorker(server.url, token, eid, wait=1.0)
+        worker.start()
+        try:
+            func_id = client.register_function(hello)
+            task_id = client.run("Ada", "Lovelace", endpoint_id=eid, function_id=func_id)
+            client.wait([task_id], timeout=60, progress=False)
+            assert client.get_result(task_id) == "Hello Ada Lovelace"
+        finally:
+            worker.stop()

@@ -3,17 +3,14 @@ service without one."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 from farcall.sdk.http_transport import HttpTransport
-from farcall.sdk.channel import Channel
 from farcall_endpoint.service_link import HandOffOverHttp
 from farcall_endpoint.testing import Api, create_user, start_service
 
@@ -70,45 +67,23 @@ def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Ap
     channel.close()
 
 
-@pytest.fixture
-def service_without_channel(tmp_path: Path) -> Iterator[str]:
-    """The service as a farcall release before the channel would serve it."""
-    import uvicorn
+def test_a_service_without_the_channel_is_asked_over_http(tmp_path: Path) -> None:
     from farcall_service.app import create_app
     from farcall_service.settings import Settings
-    from farcall_service.testing import free_port
+    from farcall_service.testing import AppServer, without_channels
 
-    app = create_app(Settings(home=tmp_path, rate_limit=0))
-    app.router.routes[:] = [r for r in app.router.routes
-                            if not getattr(r, "path", "").endswith("/channel")]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
-def test_a_service_without_the_channel_is_asked_over_http(
-    service_without_channel: str, tmp_path: Path
-) -> None:
-    token = create_user(tmp_path)
-    api = Api(service_without_channel, token)
-    endpoint_id = new_endpoint(api)
-    fn = api.register_function(identity)
-    task_id = api.submit(endpoint_id, fn, [(7,)])[0]
-    channel = open_channel(service_without_channel, token, endpoint_id)
-    tasks = channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30)["tasks"]
-    assert [t["task_id"] for t in tasks] == [task_id]
-    answer = channel.ask("results", {"session": "s1", "results": [
-        {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30)
-    assert answer == {"acknowledged": [task_id], "rejected": []}
-    assert channel.over_http
-    channel.close()
+    app = without_channels(create_app(Settings(home=tmp_path, rate_limit=0)))
+    with AppServer(app) as server:
+        token = create_user(tmp_path)
+        api = Api(server.url, token)
+        endpoint_id = new_endpoint(api)
+        fn = api.register_function(identity)
+        task_id = api.submit(endpoint_id, fn, [(7,)])[0]
+        channel = open_channel(server.url, token, endpoint_id)
+        tasks = channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30)["tasks"]
+        assert [t["task_id"] for t in tasks] == [task_id]
+        answer = channel.ask("results", {"session": "s1", "results": [
+            {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30)
+        assert answer == {"acknowledged": [task_id], "rejected": []}
+        assert channel.over_http
+        channel.close()

@@ -88,6 +88,12 @@ class BatchStatusRequest(_Body):
     task_ids: list[uuid.UUID] = Field(max_length=10_000)
 
 
+class ChannelSubmission(Submission):
+    """A submission over the SDK's channel, which names its endpoint in the body."""
+
+    endpoint_id: uuid.UUID
+
+
 class WaitRequest(_Body):
     task_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
     timeout: float = Field(10.0, ge=0, le=60, description="Seconds to wait for one to end.")

@@ -192,6 +192,41 @@ class ServiceProcess:
         self.stop()
 
 
+class AppServer:
+    """An application served by uvicorn in a thread on a free loopback port; use as a
+    context manager. For a service changed in process (``without_channels``)."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def without_channels(app: Any) -> Any:
+    """The service as a release before the channels would serve it: no WebSocket routes."""
+    from starlette.routing import WebSocketRoute
+
+    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, WebSocketRoute)]
+    return app
+
+
 class MiniWorker(threading.Thread):
     """Serves one endpoint: claim, run, report, and survive the service restarting.
 

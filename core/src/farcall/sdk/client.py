@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from farcall.plugins import get_plugin_manager
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.sdk.batch import Batch, canonical_id
-from farcall.sdk.errors import FarcallAPIError, TaskExecutionFailed, TaskPending
+from farcall.sdk.channel import Channel
+from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable, TaskExecutionFailed, TaskPending
 from farcall.sdk.login import authorizer_of, choose_login_manager
 from farcall.sdk.profile import load_profile
 from farcall.serialize import Serializer
@@ -22,6 +24,8 @@ TERMINAL = ("success", "failed")
 #: Payload bytes per submit request, below the service's default 10 MB body limit.
 SUBMIT_CHUNK_CHARS = 4_000_000
 STATUS_CHUNK = 2_000
+#: Seconds to wait for a submission's answer.
+SUBMIT_TIMEOUT = 60.0
 
 
 #: Tasks named in one results long-poll. Results arrive roughly in submission order,
@@ -68,6 +72,10 @@ class Client:
         self.transport = self.plugin_manager.get_transport(transport).factory(
             self.base_url, authorizer, self.settings
         )
+        # Submissions and result waits go over a channel (one per thread) when the
+        # transport is the default one; another transport plugin sees every request.
+        self._authorizer = authorizer
+        self._channels = threading.local() if transport == "http" else None
         self.result_cache = self.plugin_manager.get_result_cache(result_cache).factory(self.settings)
         self.serializer = serializer or Serializer()
         self._lookups: dict[tuple[str, str], Any] = {}
@@ -77,6 +85,24 @@ class Client:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.transport.request(method, path, **kwargs)
+
+    def _ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
+        """A submission or a result wait: over this thread's channel when there is
+        one, else (and to retry what the channel could not deliver) over HTTP."""
+        over_http = _OverHttp(self)
+        if self._channels is not None:
+            channel = getattr(self._channels, "channel", None)
+            if channel is None:
+                channel = self._channels.channel = Channel(
+                    self.base_url, "/farcall/v1/channel", self._authorizer, over_http)
+            try:
+                return channel.ask(operation, body, timeout)
+            except ServiceUnreachable:
+                pass  # the HTTP transport retries, with backoff
+            except FarcallAPIError as exc:
+                if exc.http_status != 429 and exc.http_status < 500:
+                    raise
+        return over_http.ask(operation, body, timeout)
 
     def _cached_lookup(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
         """Lookups are cached for this client's credentials, as the guide describes."""
@@ -263,7 +289,7 @@ class Client:
             body["resource_specification"] = batch.resource_specification
         if batch.result_serializers:
             body["result_serializers"] = batch.result_serializers
-        answer = self._call("POST", f"/v3/endpoints/{endpoint_id}/submit", json=body)
+        answer = self._ask("submit", {"endpoint_id": endpoint_id, **body}, SUBMIT_TIMEOUT)
         for index, (function_id, position) in zip(indices, slots):
             out[index] = answer["tasks"][function_id][position]
 
@@ -358,10 +384,8 @@ class Client:
         if remaining and not done:
             if self._long_poll:
                 try:
-                    answer = self._call(
-                        "POST", "/farcall/v1/tasks/wait",
-                        json={"task_ids": remaining, "timeout": timeout}, timeout=timeout + 30,
-                    )
+                    answer = self._ask("wait", {"task_ids": remaining, "timeout": timeout},
+                                       timeout + 30)
                 except FarcallAPIError as exc:
                     if exc.http_status not in (404, 405):
                         raise
@@ -430,3 +454,20 @@ def _progress(done: int, total: int) -> None:
     filled = width * done // total if total else width
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} tasks done")
     sys.stderr.flush()
+
+
+class _OverHttp:
+    """The channel's operations as the HTTP API's requests."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
+        if operation == "submit":
+            fields = dict(body)
+            endpoint_id = fields.pop("endpoint_id")
+            return self.client._call("POST", f"/v3/endpoints/{endpoint_id}/submit", json=fields)
+        return self.client._call("POST", "/farcall/v1/tasks/wait", json=body, timeout=timeout)
+
+    def close(self) -> None:
+        """Nothing to close: the client's transport is the client's."""

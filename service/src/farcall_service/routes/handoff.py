@@ -7,25 +7,20 @@ without being recorded twice, so an endpoint may safely resend after any failure
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access, handoff
-from farcall_service.auth import ENDPOINT_BUDGET, Identity, Who, bearer_token, identify_async
+from farcall_service.auth import ENDPOINT_BUDGET, Identity, Who
 from farcall_service.cache import MISSING
+from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
-from farcall_service.errors import ApiError, describe_validation
+from farcall_service.errors import ApiError
 from farcall_service.models import (
     ClaimRequest,
     ClaimResponse,
@@ -36,8 +31,6 @@ from farcall_service.models import (
 )
 from farcall_service.routes.containers import container_document
 from farcall_service.storage.interface import Endpoint, Outcome, RecordedOutcomes, Task
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/farcall/v1/endpoints/{endpoint_id}", tags=["farcall: endpoint hand-off"]
@@ -132,96 +125,29 @@ def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) 
     return recorded
 
 
-#: What the channel carries: each operation's body and handler, as the routes above.
-_OPERATIONS: dict[str, tuple[type[BaseModel], Callable[..., Awaitable[dict[str, Any]]]]] = {
-    "claim": (ClaimRequest, _claim),
-    "results": (ResultsRequest, _report),
-}
-
-
 @router.websocket("/channel")
 async def channel(websocket: WebSocket, endpoint_id: uuid.UUID) -> None:
-    """Claims and results reports over one WebSocket, one request at a time.
-
-    The same operations as ``/claim`` and ``/results`` without an HTTP request each:
-    the endpoint sends ``{"op": "claim" | "results", ...body}`` and reads one answer,
-    the route's body or ``{"error": {"status", "code", "message"}}``. The caller is
-    authenticated at the handshake, and again (from the caches) and charged to the
-    endpoint's rate-limit budget with every message, so a revoked token stops
-    working on an open channel too. See "The endpoint hand-off protocol" in
-    docs/service.md.
-    """
+    """Claims and results reports over one WebSocket, one request at a time
+    (``farcall_service.channel``; "The endpoint hand-off protocol" in docs/service.md).
+    A claim cut off by its channel closing is requeued by the endpoint's next session."""
     ctx = get_context(websocket)
     eid = str(endpoint_id)
-    await websocket.accept()
-    try:
-        token = bearer_token(websocket.headers.get("authorization"))
-        who = await identify_async(ctx, token, ENDPOINT_BUDGET)
+
+    async def admit(who: Identity) -> None:
         ep = ctx.endpoints.get(eid)
         if ep is MISSING:
             await run_in_threadpool(_served_endpoint, eid, who, ctx)
         else:
             _servable(ep, eid, who)  # type: ignore[arg-type]
-    except ApiError as exc:
-        await websocket.send_text(json.dumps(_error(exc)))
-        await websocket.close(1008)
-        return
-    await websocket.send_text('{"ok":true}')
-    incoming: asyncio.Future[Any] | None = None
-    while True:
-        message = await (incoming or websocket.receive())
-        if message["type"] == "websocket.disconnect":
-            return
-        work = asyncio.ensure_future(
-            _answer(ctx, eid, token, message.get("text") or message.get("bytes")))
-        # Listen while a claim waits: a channel closed meanwhile (the endpoint went
-        # away, or the service is shutting down) ends the wait at once.
-        incoming = asyncio.ensure_future(websocket.receive())
-        await asyncio.wait({work, incoming}, return_when=asyncio.FIRST_COMPLETED)
-        if not work.done() and incoming.result()["type"] == "websocket.disconnect":
-            work.cancel()  # what a cut-off claim was handed is requeued by the next session
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-            return
-        try:
-            await websocket.send_text(json.dumps(await work, separators=(",", ":")))
-        except (WebSocketDisconnect, RuntimeError):
-            incoming.cancel()
-            return  # gone mid-answer: a lost claim answer is requeued by the next session
 
+    async def claim(who: Identity, body: ClaimRequest) -> dict[str, Any]:
+        return await _claim(ctx, eid, who, body)
 
-async def _answer(ctx: ServiceContext, eid: str, token: str,
-                  text: str | bytes | None) -> dict[str, Any]:
-    try:
-        try:
-            message = json.loads(text or "")
-        except ValueError:
-            raise ApiError(400, "MALFORMED_JSON", "the message is not valid JSON") from None
-        operation = message.pop("op", None) if isinstance(message, dict) else None
-        if operation not in _OPERATIONS:
-            raise ApiError(400, "UNKNOWN_OPERATION",
-                           f"'op' must be one of {sorted(_OPERATIONS)}, not {operation!r}")
-        model, handler = _OPERATIONS[operation]
-        try:
-            body = model.model_validate(message)
-        except ValidationError as exc:
-            raise ApiError(422, "INVALID_REQUEST", describe_validation(list(exc.errors())))
-        who = await identify_async(ctx, token, ENDPOINT_BUDGET)
-        return await handler(ctx, eid, who, body)
-    except ApiError as exc:
-        return _error(exc)
-    except Exception:
-        log.exception("unhandled error on the channel of endpoint %s", eid)
-        return {"error": {"status": 500, "code": "INTERNAL_ERROR",
-                          "message": "internal error; the service log has details"}}
+    async def report(who: Identity, body: ResultsRequest) -> dict[str, Any]:
+        return await _report(ctx, eid, who, body)
 
-
-def _error(exc: ApiError) -> dict[str, Any]:
-    error: dict[str, Any] = {"status": exc.status, "code": exc.code, "message": exc.message}
-    retry_after = (exc.headers or {}).get("Retry-After")
-    if retry_after:
-        error["retry_after"] = int(retry_after)
-    return {"error": error}
+    await serve(websocket, {"claim": (ClaimRequest, claim), "results": (ResultsRequest, report)},
+                ENDPOINT_BUDGET, admit)
 
 
 @router.post("/heartbeat", summary="Say the endpoint is alive and how busy it is",

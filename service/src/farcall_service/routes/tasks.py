@@ -7,15 +7,22 @@ import contextlib
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
-from farcall_service.auth import Who
-from farcall_service.context import Ctx, ServiceContext
+from farcall_service.auth import Identity, Who
+from farcall_service.channel import serve
+from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.errors import not_found
-from farcall_service.models import BatchStatusRequest, LegacySubmission, Submission, WaitRequest
+from farcall_service.models import (
+    BatchStatusRequest,
+    ChannelSubmission,
+    LegacySubmission,
+    Submission,
+    WaitRequest,
+)
 from farcall_service.storage.interface import Task, TaskOptions
 from farcall_service.submission import Request, canonical_id, submit
 
@@ -50,7 +57,10 @@ async def submit_v3(
     who: Who,
     ctx: Ctx,
 ) -> JSONResponse:
-    eid = str(endpoint_id)
+    return JSONResponse(await _submit(ctx, who, str(endpoint_id), body))
+
+
+async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission) -> dict[str, Any]:
     keys = {raw: canonical_id(raw, "function") for raw in body.tasks}
     requests = [
         Request(eid, keys[raw], payload)
@@ -67,12 +77,12 @@ async def submit_v3(
         options,
     )
     ids = iter(task_ids)
-    return JSONResponse({
+    return {
         "request_id": str(uuid.uuid4()),
         "task_group_id": group,
         "endpoint_id": eid,
         "tasks": {raw: [next(ids) for _ in payloads] for raw, payloads in body.tasks.items()},
-    })
+    }
 
 
 @router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")
@@ -132,6 +142,10 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
     every one that had ended when it looked, or those in the report that woke it.
     Tasks the caller may not see are left out; so the SDK never sleeps between checks.
     """
+    return JSONResponse(await _wait(ctx, who, body))
+
+
+async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[str, Any]:
     ids = [str(tid) for tid in body.task_ids]
     wanted = set(ids)
     loop = asyncio.get_running_loop()
@@ -156,9 +170,7 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
                     # when any of it is ours, else register again and look again.
                     done = [task for task in recorded or () if task.id in wanted]
             if done or not known or deadline - loop.time() <= 0:
-                return JSONResponse(
-                    {"response": "batch", "results": {t.id: task_document(t) for t in done}}
-                )
+                return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
         finally:
             ctx.results.discard(who.user_id, woken)
 
@@ -168,6 +180,23 @@ def _known_and_finished(
 ) -> tuple[bool, list[Task]]:
     """Whether the caller may see any of ``ids``, and those that have ended."""
     return bool(ctx.store.task_endpoints(ids, owner_id)), ctx.store.finished_tasks(ids, owner_id)
+
+
+@router.websocket("/farcall/v1/channel")
+async def sdk_channel(websocket: WebSocket) -> None:
+    """Submissions and result waits over one WebSocket (``farcall_service.channel``):
+    ``{"op": "submit", "endpoint_id", ...}`` as ``POST /v3/endpoints/{id}/submit``,
+    ``{"op": "wait", ...}`` as ``POST /farcall/v1/tasks/wait``. The SDK's round trip
+    is two of these."""
+    ctx = get_context(websocket)
+
+    async def submit(who: Identity, body: ChannelSubmission) -> dict[str, Any]:
+        return await _submit(ctx, who, str(body.endpoint_id), body)
+
+    async def wait(who: Identity, body: WaitRequest) -> dict[str, Any]:
+        return await _wait(ctx, who, body)
+
+    await serve(websocket, {"submit": (ChannelSubmission, submit), "wait": (WaitRequest, wait)})
 
 
 @router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")
