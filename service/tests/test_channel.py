@@ -1,4 +1,5 @@
-"""The endpoint channel: claims and results over one WebSocket, as over HTTP."""
+"""The channels: claims and results (an endpoint's), submissions and result waits (the
+SDK's), each over one WebSocket and answered as over HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from farcall_service.storage import schema
-from farcall_service.testing import Caller
+from farcall_service.testing import Caller, payload
 from starlette.websockets import WebSocketDisconnect
 
 
@@ -114,3 +115,57 @@ def test_a_removed_token_stops_working_on_an_open_channel(
         with store.engine.begin() as conn:
             conn.execute(sa.delete(schema.tokens))
         assert ask(ws, {"op": "claim", "session": "s1"})["error"]["status"] == 401
+
+
+@contextmanager
+def sdk_channel(caller: Caller) -> Iterator[Any]:
+    with caller.client.websocket_connect("/farcall/v1/channel", headers=caller.headers) as ws:
+        assert json.loads(ws.receive_text()) == {"ok": True}
+        yield ws
+
+
+def test_submissions_and_waits_travel_over_the_sdk_channel(
+    alice: Caller, ep_fn: tuple[str, str]
+) -> None:
+    ep, fn = ep_fn
+    with sdk_channel(alice) as ws:
+        answer = ask(ws, {"op": "submit", "endpoint_id": ep,
+                          "tasks": {fn: [payload(3), payload(4)]}})
+        first, second = answer["tasks"][fn]
+        assert answer["endpoint_id"] == ep and answer["task_group_id"]
+        assert ask(ws, {"op": "wait", "task_ids": [first], "timeout": 0}) == {
+            "response": "batch", "results": {}}
+        claim_and_report(alice, ep, first, "11\n9")
+        done = ask(ws, {"op": "wait", "task_ids": [first, second], "timeout": 30})["results"]
+        assert list(done) == [first] and done[first]["result"] == "11\n9"
+    assert alice.get(f"/v2/tasks/{second}").json()["status"] == "waiting-for-ep"
+
+
+def test_the_sdk_channel_refuses_what_the_routes_refuse(
+    alice: Caller, make_caller: Any, ep_fn: tuple[str, str]
+) -> None:
+    ep, fn = ep_fn
+    mallory = make_caller("mallory")
+    with sdk_channel(mallory) as ws:
+        error = ask(ws, {"op": "submit", "endpoint_id": ep, "tasks": {fn: [payload(1)]}})
+        assert (error["error"]["status"], error["error"]["code"]) == (404, "ENDPOINT_NOT_FOUND")
+    with sdk_channel(alice) as ws:
+        cases = [
+            ({"op": "submit", "tasks": {fn: [payload(1)]}}, 422),  # no endpoint_id
+            ({"op": "submit", "endpoint_id": ep, "tasks": {fn: ["not a payload"]}}, 400),
+            ({"op": "wait", "task_ids": []}, 422),
+            ({"op": "claim", "session": "s1"}, 400),  # an endpoint's operation
+        ]
+        for message, status in cases:
+            assert ask(ws, message)["error"]["status"] == status, message
+    with alice.client.websocket_connect("/farcall/v1/channel") as ws:
+        assert json.loads(ws.receive_text())["error"]["status"] == 401
+
+
+def claim_and_report(caller: Caller, ep: str, task_id: str, result: str) -> None:
+    with channel(caller, ep) as ws:
+        ws.receive_text()
+        tasks = ask(ws, {"op": "claim", "session": "s1", "max_tasks": 1})["tasks"]
+        assert [t["task_id"] for t in tasks] == [task_id]
+        ask(ws, {"op": "results", "session": "s1", "results": [
+            {"task_id": task_id, "status": "success", "result": result}]})
