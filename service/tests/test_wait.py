@@ -63,14 +63,15 @@ def test_wait_on_unfinished_tasks_is_answered_from_memory(
     alice: Caller, make_caller: Any, ep_fn: tuple[str, str]
 ) -> None:
     """Tasks accepted here and not reported are known to be unfinished: the wait
-    starts without reading the database, and is still answered by the report. Tasks
-    of another user are never taken for the caller's."""
+    starts without reading the database, and is still answered by the report; once
+    reported, they are answered from memory. Tasks of another user are never taken
+    for the caller's."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    assert ctx.unfinished.all_unfinished([task], alice.user_id)
+    assert ctx.unfinished.look([task], alice.user_id) == []
     mallory = make_caller("mallory")
-    assert not ctx.unfinished.all_unfinished([task], mallory.user_id)
+    assert ctx.unfinished.look([task], mallory.user_id) is None
     stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert stolen.status_code == 200 and stolen.json()["results"] == {}
     claim(alice, ep)
@@ -82,7 +83,10 @@ def test_wait_on_unfinished_tasks_is_answered_from_memory(
     waiting.join(20)
     assert not waiting.is_alive(), "the wait was not woken by the recorded result"
     assert answers[0].json()["results"][task]["result"] == "11\n9"
-    assert not ctx.unfinished.all_unfinished([task], alice.user_id)
+    remembered = ctx.unfinished.look([task], alice.user_id)
+    assert remembered is not None and remembered[0].result == "11\n9"
+    again = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 60})
+    assert again.json()["results"][task]["result"] == "11\n9"  # answered from memory
 
 
 def test_deleting_the_endpoint_ends_waits_on_its_tasks(

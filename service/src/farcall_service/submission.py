@@ -92,7 +92,7 @@ def submit(
             on_claimed=hand_over,
         )
     except BaseException as exc:
-        ctx.unfinished.finished(task.id for _eid, task in tasks)
+        ctx.unfinished.forget(task.id for _eid, task in tasks)
         for waiter in takers.values():
             ctx.notifier.hand(waiter, [])  # no-op for one already handed its tasks
         if isinstance(exc, TaskGroupTaken):

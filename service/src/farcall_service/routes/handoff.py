@@ -116,7 +116,7 @@ def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) 
         for r in body.results
     ]
     recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
-    ctx.unfinished.finished(task.id for task in recorded.finished)  # before the wake-up
+    ctx.unfinished.finished(recorded.finished)  # before the wake-up
     by_owner: dict[str, list[Task]] = {}
     for task in recorded.finished:
         by_owner.setdefault(task.owner_id, []).append(task)

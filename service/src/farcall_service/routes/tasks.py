@@ -155,8 +155,9 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
         # Register before looking, so a result recorded in between still wakes us.
         woken = ctx.results.waiter(who.user_id)
         try:
-            if ctx.unfinished.all_unfinished(ids, who.user_id):
-                done = []  # the caller's, none reported yet: no need to read the database
+            remembered = ctx.unfinished.look(ids, who.user_id)
+            if remembered is not None:
+                done = remembered  # all the caller's, accepted here: no database read
             elif first:
                 known, done = await run_in_threadpool(_known_and_finished, ctx, ids, who.user_id)
             else:
