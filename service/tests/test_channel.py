@@ -23,6 +23,14 @@ def channel(caller: Caller, ep: str, token: str | None = None) -> Iterator[Any]:
         yield ws
 
 
+@contextmanager
+def open_channel(caller: Caller, ep: str) -> Iterator[Any]:
+    """An endpoint channel past its handshake."""
+    with channel(caller, ep) as ws:
+        assert json.loads(ws.receive_text()) == {"ok": True}
+        yield ws
+
+
 def ask(ws: Any, message: Any) -> dict[str, Any]:
     ws.send_text(message if isinstance(message, str) else json.dumps(message))
     return json.loads(ws.receive_text())
@@ -36,8 +44,7 @@ def ep_fn(alice: Caller) -> tuple[str, str]:
 def test_claims_and_results_travel_over_the_channel(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     task_id = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    with channel(alice, ep) as ws:
-        assert json.loads(ws.receive_text()) == {"ok": True}
+    with open_channel(alice, ep) as ws:
         tasks = ask(ws, {"op": "claim", "session": "s1", "max_tasks": 10})["tasks"]
         assert [t["task_id"] for t in tasks] == [task_id]
         assert tasks[0]["function_id"] == fn
@@ -56,8 +63,7 @@ def test_bad_messages_get_clear_errors_and_the_channel_stays_open(
     alice: Caller, ep_fn: tuple[str, str]
 ) -> None:
     ep, _fn = ep_fn
-    with channel(alice, ep) as ws:
-        ws.receive_text()
+    with open_channel(alice, ep) as ws:
         cases = [
             ("{not json", 400, "MALFORMED_JSON"),
             (json.dumps([1, 2]), 400, "UNKNOWN_OPERATION"),
@@ -95,8 +101,7 @@ def test_a_locked_endpoint_is_told_when_to_come_back(
     alice: Caller, ep_fn: tuple[str, str]
 ) -> None:
     ep, _fn = ep_fn
-    with channel(alice, ep) as ws:
-        ws.receive_text()
+    with open_channel(alice, ep) as ws:
         assert alice.post(f"/v3/endpoints/{ep}/lock").status_code == 200
         error = ask(ws, {"op": "claim", "session": "s1"})["error"]
         assert (error["status"], error["code"]) == (409, "ENDPOINT_LOCKED")
@@ -109,8 +114,7 @@ def test_a_removed_token_stops_working_on_an_open_channel(
     """Every message is authenticated again (the tests' caches expire at once)."""
     ep, _fn = ep_fn
     store = alice.client.app.state.farcall.store
-    with channel(alice, ep) as ws:
-        ws.receive_text()
+    with open_channel(alice, ep) as ws:
         assert ask(ws, {"op": "claim", "session": "s1"}) == {"tasks": []}
         with store.engine.begin() as conn:
             conn.execute(sa.delete(schema.tokens))
@@ -163,8 +167,7 @@ def test_the_sdk_channel_refuses_what_the_routes_refuse(
 
 
 def claim_and_report(caller: Caller, ep: str, task_id: str, result: str) -> None:
-    with channel(caller, ep) as ws:
-        ws.receive_text()
+    with open_channel(caller, ep) as ws:
         tasks = ask(ws, {"op": "claim", "session": "s1", "max_tasks": 1})["tasks"]
         assert [t["task_id"] for t in tasks] == [task_id]
         ask(ws, {"op": "results", "session": "s1", "results": [
