@@ -59,7 +59,7 @@ class Channel:
         self._over_http = False
 
     def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
-        """Send one request (``claim`` or ``results``) and return its answer."""
+        """Send one request (an operation the channel carries) and return its answer."""
         if self._over_http:
             return self._fallback.ask(operation, body, timeout)
         opened_now = self._ws is None
@@ -87,7 +87,7 @@ class Channel:
         self._fallback.close()
 
     def _exchange(self, ws: Any, operation: str, body: dict[str, Any], timeout: float) -> Any:
-        from websockets.exceptions import ConnectionClosed
+        from websockets.exceptions import ConnectionClosed, WebSocketException
 
         try:
             ws.send(json.dumps({"op": operation, **body}, separators=(",", ":")))
@@ -98,7 +98,7 @@ class Channel:
                 raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
                                       "the message is larger than the service accepts") from None
             raise self._unreachable(operation, exc) from None
-        except (TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, OSError, ValueError, WebSocketException) as exc:
             self._drop()  # a late answer would be taken for the next request's
             raise self._unreachable(operation, exc) from None
 
@@ -111,7 +111,7 @@ class Channel:
                 pass
 
     def _connect(self) -> Any:
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidStatus, WebSocketException
         from websockets.sync.client import connect
 
         headers = {}
@@ -126,15 +126,18 @@ class Channel:
         except InvalidStatus as exc:
             if exc.response.status_code not in NO_CHANNEL_STATUSES:
                 raise self._unreachable("connect", exc) from None
-            log.info("the service has no endpoint channel (%d); using HTTP requests",
-                     exc.response.status_code)
+            log.info("the service has no channel at %s (%d); using HTTP requests",
+                     self._path, exc.response.status_code)
             self._over_http = True
             return None
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, WebSocketException) as exc:
             raise self._unreachable("connect", exc) from None
         try:
-            hello = json.loads(ws.recv(timeout=self._open_timeout))
-            _answer(hello, self._route("connect"))
+            try:
+                hello = json.loads(ws.recv(timeout=self._open_timeout))
+            except (TimeoutError, OSError, ValueError, WebSocketException) as exc:
+                raise self._unreachable("connect", exc) from None
+            _answer(hello, self._route("connect"))  # the token or the endpoint refused
         except BaseException:
             opened.close()
             raise
