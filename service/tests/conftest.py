@@ -74,3 +74,9 @@ def make_caller(client: TestClient, ctx: ServiceContext) -> Callable[..., Caller
 @pytest.fixture
 def alice(make_caller: Callable[..., Caller]) -> Caller:
     return make_caller("alice")
+
+
+@pytest.fixture
+def ep_fn(alice: Caller) -> tuple[str, str]:
+    """An endpoint and a function of alice's."""
+    return alice.register_endpoint(), alice.register_function()

@@ -15,11 +15,6 @@ from farcall_service.testing import Caller, assert_error, payload
 from fastapi.testclient import TestClient
 
 
-@pytest.fixture
-def ep_fn(alice: Caller) -> tuple[str, str]:
-    return alice.register_endpoint(), alice.register_function()
-
-
 def _limited_client(settings: Settings, **changes: object) -> tuple[TestClient, str]:
     app = create_app(replace(settings, **changes))
     store = app.state.farcall.store

@@ -36,11 +36,6 @@ def ask(ws: Any, message: Any) -> dict[str, Any]:
     return json.loads(ws.receive_text())
 
 
-@pytest.fixture
-def ep_fn(alice: Caller) -> tuple[str, str]:
-    return alice.register_endpoint(), alice.register_function()
-
-
 def test_claims_and_results_travel_over_the_channel(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     task_id = alice.submit(ep, fn, 3).json()["tasks"][fn][0]

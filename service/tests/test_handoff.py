@@ -8,7 +8,6 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from farcall.serialize import Serializer
 from farcall_service import admin
 from farcall_service.app import create_app
@@ -35,11 +34,6 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def ep_fn(alice: Caller) -> tuple[str, str]:
-    return alice.register_endpoint(), alice.register_function()
 
 
 def test_claimed_payload_is_function_then_args(alice: Caller, ep_fn: tuple[str, str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
 from farcall.serialize import Serializer
 from farcall_service.testing import Caller, assert_error
 
@@ -20,11 +19,6 @@ def report(caller: Caller, ep: str, results: list[dict[str, Any]]) -> None:
     answer = caller.post(f"/farcall/v1/endpoints/{ep}/results",
                          json={"session": "s1", "results": results})
     assert answer.status_code == 200, answer.text
-
-
-@pytest.fixture
-def ep_fn(alice: Caller) -> tuple[str, str]:
-    return alice.register_endpoint(), alice.register_function()
 
 
 def test_wait_answers_when_a_result_is_recorded(alice: Caller, ep_fn: tuple[str, str]) -> None:

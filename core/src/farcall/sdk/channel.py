@@ -105,10 +105,8 @@ class Channel:
     def _drop(self) -> None:
         opened, self._ws, self._opened = self._opened, None, None
         if opened is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to close
                 opened.close()
-            except Exception:  # closing a broken connection: nothing left to do
-                pass
 
     def _connect(self) -> Any:
         from websockets.exceptions import InvalidStatus, WebSocketException

@@ -7,9 +7,8 @@ from fastapi import FastAPI
 
 
 def include_routes(app: FastAPI) -> None:
-    from farcall_service.routes import containers, endpoints, functions, handoff, meta, tasks
-
     from farcall_service.oauth import routes as oauth
+    from farcall_service.routes import containers, endpoints, functions, handoff, meta, tasks
 
     # The routes are added to the application's own router rather than through
     # ``include_router``: recent FastAPI keeps included routers as nested matchers and

@@ -76,7 +76,8 @@ async def report_results(
     return JSONResponse(await _report(ctx, str(endpoint_id), who, body))
 
 
-async def _claim(ctx: ServiceContext, eid: str, who: Identity, body: ClaimRequest) -> dict[str, Any]:
+async def _claim(ctx: ServiceContext, eid: str, who: Identity,
+                 body: ClaimRequest) -> dict[str, Any]:
     cached = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
     if cached is MISSING:
         await run_in_threadpool(_served_endpoint, eid, who, ctx)
