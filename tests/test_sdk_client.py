@@ -6,6 +6,7 @@ through the hand-off routes, so what is tested is the SDK's side of every call.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -266,6 +267,35 @@ def test_submissions_and_waits_travel_over_the_channel(service, endpoint_id, wor
     log = service.log()
     assert '"WebSocket /farcall/v1/channel" [accepted]' in log
     assert log.count(submits) == before, "a submission went over HTTP"
+
+
+def test_a_forked_child_opens_a_channel_of_its_own(service, endpoint_id, worker):
+    """A child forked after the parent opened its channel shares that socket but not
+    the thread that reads it: it must not wait on the parent's channel."""
+    import multiprocessing
+
+    client = Client(service.url, token=service.tokens["alice"])
+    func_id = client.register_function(identity)
+    first = client.run(1, endpoint_id=endpoint_id, function_id=func_id)  # opens it
+    client.wait([first], timeout=60, progress=False)
+
+    def child(queue):
+        started = time.monotonic()
+        task = client.run(2, endpoint_id=endpoint_id, function_id=func_id)
+        client.wait([task], timeout=60, progress=False)
+        queue.put((client.get_result(task), time.monotonic() - started))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    result, seconds = queue.get(timeout=60)
+    process.join(30)
+    assert result == 2
+    assert seconds < 20, f"the child took {seconds:.1f} s: it waited on its parent's channel"
+    again = client.run(3, endpoint_id=endpoint_id, function_id=func_id)  # the parent's works
+    client.wait([again], timeout=60, progress=False)
+    assert client.get_result(again) == 3
 
 
 def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):

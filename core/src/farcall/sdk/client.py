@@ -91,10 +91,11 @@ class Client:
         one, else (and to retry what the channel could not deliver) over HTTP."""
         over_http = _OverHttp(self)
         if self._channels is not None:
-            channel = getattr(self._channels, "channel", None)
-            if channel is None:
-                channel = self._channels.channel = Channel(
-                    self.base_url, "/farcall/v1/channel", self._authorizer, over_http)
+            pid, channel = getattr(self._channels, "channel", (None, None))
+            if pid != os.getpid():  # new thread, or a forked child: the parent's is not ours
+                channel = Channel(self.base_url, "/farcall/v1/channel", self._authorizer,
+                                  over_http)
+                self._channels.channel = (os.getpid(), channel)
             try:
                 return channel.ask(operation, body, timeout)
             except ServiceUnreachable:
