@@ -298,6 +298,26 @@ def test_a_forked_child_opens_a_channel_of_its_own(service, endpoint_id, worker)
     assert client.get_result(again) == 3
 
 
+def test_a_collected_client_closes_its_channel(service, endpoint_id, worker):
+    import gc
+    import threading
+
+    def open_one():
+        client = Client(service.url, token=service.tokens["alice"])
+        func_id = client.register_function(identity)
+        task = client.run(1, endpoint_id=endpoint_id, function_id=func_id)
+        client.wait([task], timeout=60, progress=False)
+        return threading.active_count()
+
+    before = threading.active_count()
+    assert open_one() > before  # the channel's connection reads in a thread of its own
+    deadline = time.monotonic() + 30
+    while threading.active_count() > before:
+        assert time.monotonic() < deadline, "a collected client's channel stayed open"
+        gc.collect()
+        time.sleep(0.05)
+
+
 def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
     from farcall_service.app import create_app
     from farcall_service.settings import Settings

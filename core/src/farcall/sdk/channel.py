@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import weakref
 from typing import Any, Protocol
 
 from farcall.plugins.types import Authorizer
@@ -55,7 +56,7 @@ class Channel:
         self._fallback = fallback
         self._open_timeout = open_timeout
         self._ws: Any = None
-        self._opened: contextlib.ExitStack | None = None
+        self._opened: weakref.finalize | None = None
         self._over_http = False
 
     def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
@@ -106,7 +107,7 @@ class Channel:
         opened, self._ws, self._opened = self._opened, None, None
         if opened is not None:
             with contextlib.suppress(Exception):  # a broken connection: nothing to close
-                opened.close()
+                opened()
 
     def _connect(self) -> Any:
         from websockets.exceptions import InvalidStatus, WebSocketException
@@ -120,7 +121,7 @@ class Channel:
         try:
             ws = opened.enter_context(connect(
                 self.url, additional_headers=headers, open_timeout=self._open_timeout,
-                max_size=None, compression=None))
+                close_timeout=2.0, max_size=None, compression=None))
         except InvalidStatus as exc:
             if exc.response.status_code not in NO_CHANNEL_STATUSES:
                 raise self._unreachable("connect", exc) from None
@@ -139,7 +140,9 @@ class Channel:
         except BaseException:
             opened.close()
             raise
-        self._ws, self._opened = ws, opened
+        # A connection's reading thread keeps it alive: close it when the channel is
+        # dropped, or collected with its client or its thread.
+        self._ws, self._opened = ws, weakref.finalize(self, opened.close)
         return ws
 
     def _route(self, operation: str) -> str:
