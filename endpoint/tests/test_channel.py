@@ -43,7 +43,8 @@ def identity(x):
 
 def test_a_message_over_the_size_limit_is_refused_as_a_body_would_be(tmp_path: Path) -> None:
     token = create_user(tmp_path)
-    with start_service(tmp_path, [*SERVICE_ARGS, "--max-body-bytes", "100000"]) as service:
+    service = start_service(tmp_path, [*SERVICE_ARGS, "--max-body-bytes", "100000"])
+    try:
         channel = open_channel(service.url, token, new_endpoint(Api(service.url, token)))
         huge = {"session": "s1", "results": [
             {"task_id": str(uuid.uuid4()), "status": "success", "result": "x" * 200_000}]}
@@ -53,6 +54,8 @@ def test_a_message_over_the_size_limit_is_refused_as_a_body_would_be(tmp_path: P
         # The service closed that connection; the next request opens a new one.
         assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
         channel.close()
+    finally:
+        service.stop()
 
 
 def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Api) -> None:

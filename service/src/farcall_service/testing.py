@@ -186,6 +186,8 @@ class ServiceProcess:
         self.kill(signal.SIGTERM)
 
     def __enter__(self) -> ServiceProcess:
+        if self.process is not None and self.process.poll() is None:
+            return self  # started already (``start_service``): a second one would leak
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
