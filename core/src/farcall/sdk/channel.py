@@ -29,8 +29,10 @@ from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 
 log = logging.getLogger(__name__)
-# websockets logs every handshake header at DEBUG, the channel's token included.
-logging.getLogger("websockets.client").setLevel(logging.INFO)
+#: What the connections log: websockets logs every handshake header at DEBUG, the
+#: channel's token included, so this logger never passes DEBUG on.
+_connection_log = logging.getLogger(f"{__name__}.connection")
+_connection_log.setLevel(logging.INFO)
 
 #: The channel's close code for a message over the service's size limit.
 MESSAGE_TOO_BIG = 1009
@@ -121,7 +123,7 @@ class Channel:
         try:
             ws = opened.enter_context(connect(
                 self.url, additional_headers=headers, open_timeout=self._open_timeout,
-                close_timeout=2.0, max_size=None, compression=None))
+                close_timeout=2.0, max_size=None, compression=None, logger=_connection_log))
         except InvalidStatus as exc:
             if exc.response.status_code not in NO_CHANNEL_STATUSES:
                 raise self._unreachable("connect", exc) from None
