@@ -76,6 +76,7 @@ class Client:
         # transport is the default one; another transport plugin sees every request.
         self._authorizer = authorizer
         self._channels = threading.local() if transport == "http" else None
+        self._over_http = _OverHttp(self)
         self.result_cache = self.plugin_manager.get_result_cache(result_cache).factory(self.settings)
         self.serializer = serializer or Serializer()
         self._lookups: dict[tuple[str, str], Any] = {}
@@ -89,12 +90,11 @@ class Client:
     def _ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
         """A submission or a result wait: over this thread's channel when there is
         one, else (and to retry what the channel could not deliver) over HTTP."""
-        over_http = _OverHttp(self)
         if self._channels is not None:
             pid, channel = getattr(self._channels, "channel", (None, None))
             if pid != os.getpid():  # new thread, or a forked child: the parent's is not ours
                 channel = Channel(self.base_url, "/farcall/v1/channel", self._authorizer,
-                                  over_http)
+                                  self._over_http)
                 self._channels.channel = (os.getpid(), channel)
             try:
                 return channel.ask(operation, body, timeout)
@@ -103,7 +103,7 @@ class Client:
             except FarcallAPIError as exc:
                 if exc.http_status != 429 and exc.http_status < 500:
                     raise
-        return over_http.ask(operation, body, timeout)
+        return self._over_http.ask(operation, body, timeout)
 
     def _cached_lookup(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
         """Lookups are cached for this client's credentials, as the guide describes."""
