@@ -14,10 +14,6 @@ from farcall.sdk.http_transport import HttpTransport
 from farcall_endpoint.service_link import HandOffOverHttp
 from farcall_endpoint.testing import Api, create_user, start_service
 
-#: As the conftest's: no rate limit, short timeouts.
-SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-limit", "0"]
-
-
 class Bearer:
     def __init__(self, token: str) -> None:
         self.token = token
@@ -43,7 +39,7 @@ def identity(x):
 
 def test_a_message_over_the_size_limit_is_refused_as_a_body_would_be(tmp_path: Path) -> None:
     token = create_user(tmp_path)
-    service = start_service(tmp_path, [*SERVICE_ARGS, "--max-body-bytes", "100000"])
+    service = start_service(tmp_path, ["--rate-limit", "0", "--max-body-bytes", "100000"])
     try:
         channel = open_channel(service.url, token, new_endpoint(Api(service.url, token)))
         huge = {"session": "s1", "results": [
@@ -63,7 +59,7 @@ def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Ap
     assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
     port = service.process.port
     service.process.stop()
-    service.process = start_service(service.home, SERVICE_ARGS, port=port)
+    service.process = start_service(service.home, service.process.args, port=port)
     with pytest.raises(ServiceUnreachable):
         channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30)  # the old connection
     assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
