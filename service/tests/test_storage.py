@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from farcall_service.storage import Store, open_store
 from farcall_service.storage import schema as t
-from farcall_service.storage.interface import Endpoint, Function, NewTask, TaskOptions
+from farcall_service.storage.interface import Endpoint, Function, NewTask, Outcome, TaskOptions
 from farcall_service.storage.migrate import alembic_config, current_revision
 from farcall_service.storage.sql import SqlStore
 from sqlalchemy.dialects import postgresql
@@ -67,6 +68,56 @@ def test_hot_path_statements_are_portable_to_postgresql() -> None:
             str(statement.compile(dialect=postgresql.dialect()))
     for table in t.metadata.sorted_tables:
         str(sa.schema.CreateTable(table).compile(dialect=postgresql.dialect()))
+
+
+def test_no_task_statement_reads_every_task(tmp_path: Path) -> None:
+    """Every statement on the tasks table finds its rows through an index by id, by
+    group, or by endpoint *and* status: one that walks all tasks (or all of an
+    endpoint's tasks, finished ones included) slows down with every task ever run."""
+    store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
+    assert isinstance(store, SqlStore)
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any,
+                 executemany: bool) -> None:
+        if " tasks" in statement and not statement.lstrip().upper().startswith("INSERT"):
+            statements.append((statement, parameters[0] if executemany else parameters))
+
+    try:
+        user = store.create_user("a")
+        now = time.time()
+        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
+        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        sa.event.listen(store.engine, "before_cursor_execute", remember)
+        group = str(uuid.uuid4())
+        tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(10)]
+        store.submit(user.id, group, tasks, TaskOptions(), now)
+        ids = [task.id for _e, task in tasks]
+        claimed = store.claim("e" * 8, "s1", 8, now)
+        # Several at once: SQLite's planner weighs a long id list differently.
+        outcomes = [Outcome(task.id, "success", "r") for task in claimed[:6]]
+        store.record_outcomes("e" * 8, "s1", outcomes, now)
+        store.heartbeat("e" * 8, "s2", {}, now)  # a new session requeues the old one's
+        store.claim("e" * 8, "s2", 1, now)
+        store.get_task(ids[0])
+        store.finished_tasks(ids, user.id)
+        store.task_endpoints(ids, user.id)
+        store.task_group_tasks(group)
+        store.count_outstanding("e" * 8)
+        store.requeue_stale(now + 1)
+        store.lock_endpoint("e" * 8, now + 1)
+        store.delete_endpoint("e" * 8, now, "gone")
+        sa.event.remove(store.engine, "before_cursor_execute", remember)
+        assert len(statements) >= 12
+        with store.engine.connect() as conn:
+            for statement, parameters in statements:
+                plan = [row[-1] for row in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", tuple(parameters))]
+                for step in plan:
+                    assert not step.startswith("SCAN tasks"), (statement, plan)
+                    assert "(endpoint_id=?)" not in step, (statement, plan)
+    finally:
+        store.close()
 
 
 def test_concurrent_claims_never_share_a_task(store_url: str) -> None:
