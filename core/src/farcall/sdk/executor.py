@@ -43,6 +43,9 @@ class Executor(_BaseExecutor):
 
     def function_id(self, fn: Callable[..., Any]) -> str:
         """Register ``fn`` on first use and remember its id."""
+        fid = self._function_ids.get(fn)
+        if fid is not None:
+            return fid
         with self._register_lock:
             fid = self._function_ids.get(fn)
             if fid is None:
@@ -121,9 +124,9 @@ class Executor(_BaseExecutor):
                     if future.set_running_or_notify_cancel():
                         future.set_exception(exc)
                 continue
-            for tid, entry in finished.items():
-                with self._lock:
-                    future = self._running.pop(tid, None)
+            with self._lock:
+                ended = [(self._running.pop(tid, None), entry) for tid, entry in finished.items()]
+            for future, entry in ended:
                 if future is None or not future.set_running_or_notify_cancel():
                     continue
                 if entry["status"] == "success":
