@@ -173,3 +173,49 @@ def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
         assert "exception_data" in columns
     finally:
         store.close()
+
+
+def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: Path) -> None:
+    """The SQLite fast path converts parameters and results (JSON, a statement's own
+    LIMIT) exactly as SQLAlchemy does, and hands IN lists to SQLAlchemy."""
+    from farcall_service.storage import sql
+    from farcall_service.storage.prepared import Prepared
+
+    store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
+    assert isinstance(store, SqlStore)
+    try:
+        user = store.create_user("a")
+        now = time.time()
+        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
+        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        group = str(uuid.uuid4())
+        store.submit(user.id, group, [], TaskOptions(), now)
+        direct = Prepared(store.engine.dialect, direct=True)
+        through = Prepared(store.engine.dialect, direct=False)
+        options = {"resource_specification": {"cores": 2}, "result_serializers": None}
+
+        def task(tid: str) -> dict[str, Any]:
+            return {"id": tid, "owner_id": user.id, "function_id": "f" * 8,
+                    "endpoint_id": "e" * 8, "task_group_id": group, "payload": "p",
+                    "options": options, "status": "waiting-for-ep", "claim_session": None,
+                    "claimed_at": None, "created_at": now}
+
+        with store.engine.begin() as conn:
+            direct.run(conn, sql._NEW_TASK, [task("t1"), task("t2")])
+            through.run(conn, sql._NEW_TASK, [task("t3")])
+            args = {"endpoint_id": "e" * 8, "max_tasks": 10}
+            fast = direct.rows(conn, sql._QUEUED_FOR_CLAIM, args)
+            slow = through.rows(conn, sql._QUEUED_FOR_CLAIM, args)
+            assert [tuple(r) for r in fast] == [tuple(r) for r in slow]
+            assert [r.id for r in fast] == ["t1", "t2", "t3"]
+            assert all(r.options == options for r in fast)
+            assert direct.first(conn, sql._FIRST_QUEUED, {"endpoint_id": "e" * 8}) is not None
+            outcome = {"b_status": "success", "b_result": "r", "b_exception": None,
+                       "b_exception_data": None, "b_details": {"k": [1]}, "b_completion_t": now}
+            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t1", **outcome})
+            reported = direct.rows(conn, sql._REPORTED_TASKS, {"ids": ["t1", "t2"]})
+            assert sorted((r.id, r.status) for r in reported) == [
+                ("t1", "success"), ("t2", "waiting-for-ep")]
+        assert store.get_task("t1").details == {"k": [1]}  # type: ignore[union-attr]
+    finally:
+        store.close()

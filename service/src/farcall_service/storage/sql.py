@@ -39,6 +39,7 @@ from farcall_service.storage.interface import (
     User,
 )
 from farcall_service.storage.oauth_sql import OAuthSqlMixin
+from farcall_service.storage.prepared import Prepared
 
 _WRITE = "farcall_write"
 
@@ -69,7 +70,9 @@ def create_engine(url: str) -> sa.Engine:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         mode = "IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver's connection: through SQLAlchemy this one statement cost as
+        # much as the rest of an empty transaction.
+        connection.connection.driver_connection.execute(f"BEGIN {mode}")
 
     return engine
 
@@ -84,6 +87,7 @@ class SqlStore(OAuthSqlMixin):
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if sqlite else nullcontext()
         )
+        self._hot = Prepared(self.engine.dialect, direct=sqlite)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -398,23 +402,24 @@ class SqlStore(OAuthSqlMixin):
             "user_endpoint_config": options.user_endpoint_config,
         }
         with self._write() as conn:
-            exists = conn.execute(_GROUP_OWNER, {"group_id": task_group_id}).first()
+            exists = self._hot.first(conn, _GROUP_OWNER, {"group_id": task_group_id})
             if exists and exists.owner_id != owner_id:
                 raise TaskGroupTaken(task_group_id)
             if not exists:
-                conn.execute(_NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
-                                          "created_at": now})
+                self._hot.run(conn, _NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
+                                                 "created_at": now})
             # Tasks for a waiting claim are stored as claimed by its session, if that
             # session is still the endpoint's (a newer one would never ask for them).
             handed: dict[str, list[str]] = {}
             for endpoint_id, (session, limit) in (claims or {}).items():
-                current = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).scalar()
-                if current == session:
+                current = self._hot.first(conn, _ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
+                if current is not None and current.session_id == session:
                     handed[endpoint_id] = [
                         task.id for eid, task in tasks if eid == endpoint_id][:limit]
             claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
             if tasks:
-                conn.execute(
+                self._hot.run(
+                    conn,
                     _NEW_TASK,
                     [
                         {
@@ -491,15 +496,15 @@ class SqlStore(OAuthSqlMixin):
         # Most claims find nothing (they then wait for a submission to hand them work):
         # a read says so without taking the write lock from a results report.
         with self._read() as conn:
-            current = conn.execute(_ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).scalar()
-            queued = conn.execute(_FIRST_QUEUED, {"endpoint_id": endpoint_id}).first()
-        if current == session and queued is None:
+            current = self._hot.first(conn, _ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
+            queued = self._hot.first(conn, _FIRST_QUEUED, {"endpoint_id": endpoint_id})
+        if current is not None and current.session_id == session and queued is None:
             return []
         with self._write(durable=False) as conn:
             _enter_session(conn, endpoint_id, session, now)
-            rows = conn.execute(
-                _QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
-            ).all()
+            rows = self._hot.rows(
+                conn, _QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
+            )
             if not rows:
                 return []
             conn.execute(_MARK_CLAIMED, {"seqs": [row.seq for row in rows],
@@ -541,7 +546,7 @@ class SqlStore(OAuthSqlMixin):
         duplicates: list[str] = []
         rejected: list[str] = []
         with self._write() as conn:
-            conn.execute(_TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
+            self._hot.run(conn, _TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
             # One look at every reported task, then one executemany: a batch of results
             # costs two statements, not one per task. The write lock (and FOR UPDATE
             # where the database has it) keeps the look valid until the commit.
@@ -564,7 +569,7 @@ class SqlStore(OAuthSqlMixin):
                     fresh.append(outcome)
                     recorded.append(outcome.task_id)
             if fresh:
-                conn.execute(_RECORD_OUTCOME, [
+                self._hot.run(conn, _RECORD_OUTCOME, [
                     {"b_id": o.task_id, "b_status": o.status, "b_result": o.result,
                      "b_exception": o.exception, "b_exception_data": o.exception_data,
                      "b_details": o.details, "b_completion_t": now}

@@ -1,0 +1,103 @@
+"""The hot path's statements, run on SQLite's own connection.
+
+SQLAlchemy spends about 35 µs setting up each execution, against 4 µs for SQLite to
+run one of the hot path's statements: with seven of them per task round trip, that
+was a tenth of the service's time. A ``Prepared`` compiles each statement once with
+SQLAlchemy, for the engine's dialect (so the SQL is the same as through SQLAlchemy),
+applies the same parameter and result conversions, and runs it on the connection's
+driver connection, inside the transaction SQLAlchemy began. Statements whose SQL
+depends on their parameters (``IN`` lists) still go through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    names: tuple[str, ...]
+    defaults: tuple[Any, ...]  # values the statement carries itself, as LIMIT 1
+    bind: tuple[Callable[[Any], Any] | None, ...]
+    row: Any  # a namedtuple class, or None for statements without rows
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    def arguments(self, params: Params) -> tuple[Any, ...]:
+        return tuple(
+            value if convert is None else convert(value)
+            for value, convert in zip(
+                (params.get(n, d) for n, d in zip(self.names, self.defaults, strict=True)),
+                self.bind, strict=True)
+        )
+
+
+class Prepared:
+    """Runs statements directly where ``direct`` (SQLite), else through SQLAlchemy."""
+
+    def __init__(self, dialect: sa.Dialect, direct: bool) -> None:
+        self._dialect = dialect
+        self._direct = direct
+        self._plans: dict[tuple[Any, tuple[str, ...]], _Plan | None] = {}
+
+    def first(self, conn: sa.Connection, statement: Any, params: Params) -> Any:
+        """The first row of a query, or None."""
+        found = self.rows(conn, statement, params)
+        return found[0] if found else None
+
+    def rows(self, conn: sa.Connection, statement: Any, params: Params) -> list[Any]:
+        """The rows of a query, each with its columns as attributes."""
+        plan = self._plan(statement, params)
+        if plan is None:
+            return list(conn.execute(statement, params).all())
+        cursor = conn.connection.driver_connection.execute(plan.sql, plan.arguments(params))
+        fetched = cursor.fetchall()
+        if any(plan.results):
+            fetched = [
+                tuple(v if f is None else f(v) for v, f in zip(row, plan.results, strict=True))
+                for row in fetched
+            ]
+        return [plan.row._make(row) for row in fetched]
+
+    def run(self, conn: sa.Connection, statement: Any, params: Params | Sequence[Params]) -> None:
+        """Execute a change, once or (given a list of parameter sets) once per set."""
+        many = not isinstance(params, Mapping)
+        first = params[0] if many else params  # type: ignore[index]
+        plan = self._plan(statement, first)  # type: ignore[arg-type]
+        if plan is None:
+            conn.execute(statement, params)
+            return
+        driver = conn.connection.driver_connection
+        if many:
+            driver.executemany(plan.sql, [plan.arguments(p) for p in params])  # type: ignore[union-attr]
+        else:
+            driver.execute(plan.sql, plan.arguments(params))  # type: ignore[arg-type]
+
+    def _plan(self, statement: Any, params: Params) -> _Plan | None:
+        key = (statement, tuple(params))
+        if key not in self._plans:
+            self._plans[key] = self._compile(statement, list(params))
+        return self._plans[key]
+
+    def _compile(self, statement: Any, keys: list[str]) -> _Plan | None:
+        if not self._direct:
+            return None
+        compiled = statement.compile(dialect=self._dialect, column_keys=keys)
+        names = compiled.positiontup
+        if names is None or "POSTCOMPILE" in compiled.string:
+            return None  # named parameters, or an IN list: SQLAlchemy expands those
+        binds = tuple(compiled.binds[n].type.bind_processor(self._dialect) for n in names)
+        defaults = tuple(compiled.binds[n].effective_value for n in names)
+        row = results = None
+        if isinstance(statement, sa.Select):
+            columns = list(statement.selected_columns)
+            row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
+            results = tuple(c.type.result_processor(self._dialect, None) for c in columns)
+        return _Plan(compiled.string, tuple(names), defaults, binds, row, results or ())
