@@ -75,26 +75,27 @@ async def serve(
             return {"error": {"status": 500, "code": "INTERNAL_ERROR",
                               "message": "internal error; the service log has details"}}
 
-    incoming: asyncio.Future[Any] | None = None
-    while True:
-        message = await (incoming or websocket.receive())
-        if message["type"] == "websocket.disconnect":
-            return
-        work = asyncio.ensure_future(answer(message.get("text") or message.get("bytes")))
-        # Listen while a request waits (a claim, a result wait): a channel closed
-        # meanwhile (the client went away, the service is stopping) ends it at once.
-        incoming = asyncio.ensure_future(websocket.receive())
-        await asyncio.wait({work, incoming}, return_when=asyncio.FIRST_COMPLETED)
-        if not work.done() and incoming.result()["type"] == "websocket.disconnect":
-            work.cancel()
+    async def respond(text: str | bytes | None) -> None:
+        result = await answer(text)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # closed meanwhile
+            await websocket.send_text(json.dumps(result, separators=(",", ":")))
+
+    # One request at a time, answered in order; the loop keeps listening while one
+    # waits (a claim, a result wait), so a channel that closes meanwhile ends it at once.
+    pending: asyncio.Future[None] | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(respond(message.get("text") or message.get("bytes")))
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await work
-            return
-        try:
-            await websocket.send_text(json.dumps(await work, separators=(",", ":")))
-        except (WebSocketDisconnect, RuntimeError):
-            incoming.cancel()
-            return
+                await pending
 
 
 def _error(exc: ApiError) -> dict[str, Any]:
