@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from itertools import islice
 from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from typing import Any
@@ -114,7 +115,7 @@ class Executor(_BaseExecutor):
                     self._lock.wait()
                 if not self._running and self._shutdown and not self._queued:
                     return
-                waiting = list(self._running)[:WAIT_WINDOW]  # the oldest: see WAIT_WINDOW
+                waiting = list(islice(self._running, WAIT_WINDOW))  # the oldest: see WAIT_WINDOW
             try:
                 finished = self.client.wait_any(waiting, timeout=WAIT_S)
             except BaseException as exc:
