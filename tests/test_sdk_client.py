@@ -300,19 +300,18 @@ def test_a_forked_child_opens_a_channel_of_its_own(service, endpoint_id, worker)
 
 def test_a_collected_client_closes_its_channel(service, endpoint_id, worker):
     import gc
-    import threading
 
     def open_one():
         client = Client(service.url, token=service.tokens["alice"])
         func_id = client.register_function(identity)
         task = client.run(1, endpoint_id=endpoint_id, function_id=func_id)
         client.wait([task], timeout=60, progress=False)
-        return threading.active_count()
+        _pid, channel = client._channels.channel
+        return channel._ws._sock  # the socket alone outlives the client
 
-    before = threading.active_count()
-    assert open_one() > before  # the channel's connection reads in a thread of its own
+    sock = open_one()
     deadline = time.monotonic() + 30
-    while threading.active_count() > before:
+    while sock.fileno() != -1:
         assert time.monotonic() < deadline, "a collected client's channel stayed open"
         gc.collect()
         time.sleep(0.05)

@@ -65,6 +65,8 @@ class Channel:
         """Send one request (an operation the channel carries) and return its answer."""
         if self._over_http:
             return self._fallback.ask(operation, body, timeout)
+        if self._ws is not None and not self._ws.usable():
+            self._drop()  # the service closed it while it sat idle
         opened_now = self._ws is None
         ws = self._ws or self._connect()
         if ws is None:  # the service has no channel: this request goes over HTTP
@@ -113,17 +115,15 @@ class Channel:
 
     def _connect(self) -> Any:
         from websockets.exceptions import InvalidStatus, WebSocketException
-        from websockets.sync.client import connect
+
+        from farcall.sdk.websocket import Connection
 
         headers = {}
         header = self._authorizer.get_authorization_header() if self._authorizer else None
         if header:
             headers["Authorization"] = header
-        opened = contextlib.ExitStack()  # connect() is a context manager in websockets 17
         try:
-            ws = opened.enter_context(connect(
-                self.url, additional_headers=headers, open_timeout=self._open_timeout,
-                close_timeout=2.0, max_size=None, compression=None, logger=_connection_log))
+            ws = Connection(self.url, headers, self._open_timeout, _connection_log)
         except InvalidStatus as exc:
             if exc.response.status_code not in NO_CHANNEL_STATUSES:
                 raise self._unreachable("connect", exc) from None
@@ -140,11 +140,10 @@ class Channel:
                 raise self._unreachable("connect", exc) from None
             _answer(hello, self._route("connect"))  # the token or the endpoint refused
         except BaseException:
-            opened.close()
+            ws.close()
             raise
-        # A connection's reading thread keeps it alive: close it when the channel is
-        # dropped, or collected with its client or its thread.
-        self._ws, self._opened = ws, weakref.finalize(self, opened.close)
+        # Closed when the channel is dropped, or collected with its client or thread.
+        self._ws, self._opened = ws, weakref.finalize(self, ws.close)
         return ws
 
     def _route(self, operation: str) -> str:
