@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            ctx.threads.shutdown(wait=False)
             if owns_store:
                 ctx.store.close()
 

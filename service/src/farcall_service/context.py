@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
@@ -17,6 +21,8 @@ from farcall_service.unfinished import UnfinishedTasks
 
 #: Sign-in attempts allowed per user name per minute (bursts up to this many).
 SIGN_INS_PER_MINUTE = 20
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,8 +45,11 @@ class ServiceContext:
     memberships: TTLCache[str, frozenset[str]] = field(init=False)
     functions: TTLCache[str, Function | None] = field(init=False)
     endpoints: TTLCache[str, Endpoint | None] = field(init=False)
+    #: Threads for the hot path's store calls (see ``in_thread``).
+    threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.threads = ThreadPoolExecutor(thread_name_prefix="farcall-store")
         ttl = self.settings.cache_ttl
         self.empty_queues = EmptyQueues(self.notifier)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
@@ -49,6 +58,16 @@ class ServiceContext:
         self.memberships = TTLCache(ttl)
         self.functions = TTLCache(ttl)
         self.endpoints = TTLCache(ttl)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, for the hot path's blocking store calls.
+
+        The event loop's own executor hop costs about two thirds of anyio's (which
+        ``run_in_threadpool`` uses: 77 against 100-130 µs of CPU here), and a round
+        trip makes two or three. As with anyio, a cancelled caller leaves the call
+        to finish in its thread.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self.threads, partial(fn, *args))
 
     def function(self, function_id: str) -> Function | None:
         """A function for permission checks, briefly cached."""

@@ -36,7 +36,7 @@ async def claim(
                 tasks = []  # the usual re-claim after a hand-off: no database, no thread hop
             else:
                 seen = ctx.notifier.notifications(endpoint_id)  # before the read, not after
-                tasks = await run_in_threadpool(
+                tasks = await ctx.in_thread(
                     ctx.store.claim, endpoint_id, session, max_tasks, time.time()
                 )
                 if not tasks:

@@ -103,7 +103,7 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
-    recorded = await run_in_threadpool(_record, eid, body, who, ctx)
+    recorded = await ctx.in_thread(_record, eid, body, who, ctx)
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
 

@@ -72,7 +72,7 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         result_serializers=body.result_serializers,
         user_endpoint_config=body.user_endpoint_config,
     )
-    group, task_ids = await run_in_threadpool(
+    group, task_ids = await ctx.in_thread(
         submit, ctx, who, requests, str(body.task_group_id) if body.task_group_id else None,
         options,
     )
@@ -159,9 +159,9 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
             if remembered is not None:
                 done = remembered  # all the caller's, accepted here: no database read
             elif first:
-                known, done = await run_in_threadpool(_known_and_finished, ctx, ids, who.user_id)
+                known, done = await ctx.in_thread(_known_and_finished, ctx, ids, who.user_id)
             else:
-                done = await run_in_threadpool(ctx.store.finished_tasks, ids, who.user_id)
+                done = await ctx.in_thread(ctx.store.finished_tasks, ids, who.user_id)
             first = False
             remaining = deadline - loop.time()
             if not done and known and remaining > 0:
