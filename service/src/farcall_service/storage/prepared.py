@@ -5,8 +5,8 @@ run one of the hot path's statements: with seven of them per task round trip, th
 was a tenth of the service's time. A ``Prepared`` compiles each statement once with
 SQLAlchemy, for the engine's dialect (so the SQL is the same as through SQLAlchemy),
 applies the same parameter and result conversions, and runs it on the connection's
-driver connection, inside the transaction SQLAlchemy began. Statements whose SQL
-depends on their parameters (``IN`` lists) still go through SQLAlchemy.
+driver connection, inside the transaction SQLAlchemy began. A statement with an
+``IN`` list is compiled once per length of the list it is given.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class Prepared:
         plan = self._plan(statement, params)
         if plan is None:
             return list(conn.execute(statement, params).all())
-        cursor = conn.connection.driver_connection.execute(plan.sql, plan.arguments(params))
+        cursor = conn.connection.driver_connection.execute(
+            plan.sql, plan.arguments(_expanded(params)))
         fetched = cursor.fetchall()
         if any(plan.results):
             fetched = [
@@ -71,33 +72,52 @@ class Prepared:
         many = not isinstance(params, Mapping)
         first = params[0] if many else params  # type: ignore[index]
         plan = self._plan(statement, first)  # type: ignore[arg-type]
-        if plan is None:
-            conn.execute(statement, params)
+        if plan is None or (many and _expanded(first) is not first):  # type: ignore[arg-type]
+            conn.execute(statement, params)  # lists in executemany: SQLAlchemy's to expand
             return
         driver = conn.connection.driver_connection
         if many:
             driver.executemany(plan.sql, [plan.arguments(p) for p in params])  # type: ignore[union-attr]
         else:
-            driver.execute(plan.sql, plan.arguments(params))  # type: ignore[arg-type]
+            driver.execute(plan.sql, plan.arguments(_expanded(params)))  # type: ignore[arg-type]
 
     def _plan(self, statement: Any, params: Params) -> _Plan | None:
-        key = (statement, tuple(params))
+        lists = {k: len(v) for k, v in params.items() if isinstance(v, (list, tuple))}
+        key = (statement, tuple(params), tuple(lists.values()))
         if key not in self._plans:
-            self._plans[key] = self._compile(statement, list(params))
+            self._plans[key] = self._compile(statement, params, lists)
         return self._plans[key]
 
-    def _compile(self, statement: Any, keys: list[str]) -> _Plan | None:
+    def _compile(self, statement: Any, params: Params, lists: dict[str, int]) -> _Plan | None:
         if not self._direct:
             return None
-        compiled = statement.compile(dialect=self._dialect, column_keys=keys)
-        names = compiled.positiontup
-        if names is None or "POSTCOMPILE" in compiled.string:
-            return None  # named parameters, or an IN list: SQLAlchemy expands those
-        binds = tuple(compiled.binds[n].type.bind_processor(self._dialect) for n in names)
-        defaults = tuple(compiled.binds[n].effective_value for n in names)
+        compiled = statement.compile(dialect=self._dialect, column_keys=list(params))
+        if compiled.positiontup is None:
+            return None  # a driver with named parameters
+        sql, names = compiled.string, list(compiled.positiontup)
+        if lists:  # "IN (?, ?, ?)": one placeholder per item, named ids_1, ids_2, ...
+            expanded = compiled.construct_expanded_state(dict(params))
+            sql, names = expanded.statement, list(expanded.positiontup)
+        base = {n: n if n in compiled.binds else n.rpartition("_")[0] for n in names}
+        if any(b not in compiled.binds for b in base.values()):
+            return None  # expanded under names this module does not know
+        binds = tuple(compiled.binds[base[n]].type.bind_processor(self._dialect) for n in names)
+        defaults = tuple(None if base[n] != n else compiled.binds[n].effective_value
+                         for n in names)
         row = results = None
         if isinstance(statement, sa.Select):
             columns = list(statement.selected_columns)
             row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
             results = tuple(c.type.result_processor(self._dialect, None) for c in columns)
-        return _Plan(compiled.string, tuple(names), defaults, binds, row, results or ())
+        return _Plan(sql, tuple(names), defaults, binds, row, results or ())
+
+
+def _expanded(params: Params) -> Params:
+    """``{"ids": [a, b]}`` as ``{"ids_1": a, "ids_2": b}``, as the SQL names them."""
+    if not any(isinstance(v, (list, tuple)) for v in params.values()):
+        return params
+    flat = dict(params)
+    for name, values in params.items():
+        if isinstance(values, (list, tuple)):
+            flat.update((f"{name}_{i}", v) for i, v in enumerate(values, 1))
+    return flat

@@ -507,8 +507,8 @@ class SqlStore(OAuthSqlMixin):
             )
             if not rows:
                 return []
-            conn.execute(_MARK_CLAIMED, {"seqs": [row.seq for row in rows],
-                                         "b_session": session, "b_now": now})
+            self._hot.run(conn, _MARK_CLAIMED, {"seqs": [row.seq for row in rows],
+                                                "b_session": session, "b_now": now})
             container_ids = {row.container_id for row in rows if row.container_id}
             found = (
                 conn.execute(sa.select(t.containers).where(t.containers.c.id.in_(container_ids)))
@@ -553,7 +553,7 @@ class SqlStore(OAuthSqlMixin):
             states: dict[str, str] = {}
             found: dict[str, Any] = {}
             for chunk in _chunks([o.task_id for o in outcomes]):
-                for row in conn.execute(_REPORTED_TASKS, {"ids": chunk}):
+                for row in self._hot.rows(conn, _REPORTED_TASKS, {"ids": chunk}):
                     if row.endpoint_id == endpoint_id:
                         states[row.id] = row.status
                         found[row.id] = row
