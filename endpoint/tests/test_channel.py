@@ -60,8 +60,7 @@ def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Ap
     port = service.process.port
     service.process.stop()
     service.process = start_service(service.home, service.process.args, port=port)
-    with pytest.raises(ServiceUnreachable):
-        channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30)  # the old connection
+    # The old connection was closed while idle: noticed before sending, not after.
     assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
     channel.close()
 

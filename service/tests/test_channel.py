@@ -23,11 +23,15 @@ def channel(caller: Caller, ep: str, token: str | None = None) -> Iterator[Any]:
         yield ws
 
 
+#: A channel's first message: it is open, and messages over the body limit are refused.
+HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
+
+
 @contextmanager
 def open_channel(caller: Caller, ep: str) -> Iterator[Any]:
     """An endpoint channel past its handshake."""
     with channel(caller, ep) as ws:
-        assert json.loads(ws.receive_text()) == {"ok": True}
+        assert json.loads(ws.receive_text()) == HELLO
         yield ws
 
 
@@ -119,7 +123,7 @@ def test_a_removed_token_stops_working_on_an_open_channel(
 @contextmanager
 def sdk_channel(caller: Caller) -> Iterator[Any]:
     with caller.client.websocket_connect("/farcall/v1/channel", headers=caller.headers) as ws:
-        assert json.loads(ws.receive_text()) == {"ok": True}
+        assert json.loads(ws.receive_text()) == HELLO
         yield ws
 
 

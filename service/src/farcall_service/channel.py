@@ -49,7 +49,9 @@ async def serve(
         await websocket.send_text(json.dumps(_error(exc)))
         await websocket.close(1008)
         return
-    await websocket.send_text('{"ok":true}')
+    # The size limit lets a client refuse an oversized message itself: the close
+    # (1009) that answers one can be lost when the connection is reset after it.
+    await websocket.send_text(json.dumps({"ok": True, "max_message": ctx.settings.max_body_bytes}))
 
     async def answer(text: str | bytes | None) -> dict[str, Any]:
         try:

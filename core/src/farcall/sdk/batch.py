@@ -9,7 +9,6 @@ from typing import Any
 from farcall.errors import FarcallError
 from farcall.serialize import Serializer
 
-
 #: Matches exactly the strings ``str(uuid.UUID(...))`` returns; ids the service sent
 #: back are checked with it, ten times faster than parsing them.
 _CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
@@ -53,9 +52,8 @@ class Batch:
                 self._no_kwargs = s.serialize({})
             serialized_kwargs = self._no_kwargs
         payload = s.pack_buffers([s.serialize(args), serialized_kwargs])
-        self.tasks.append(
-            (canonical_id(endpoint_id, "endpoint_id"), canonical_id(function_id, "function_id"), payload)
-        )
+        self.tasks.append((canonical_id(endpoint_id, "endpoint_id"),
+                           canonical_id(function_id, "function_id"), payload))
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -58,6 +58,7 @@ class Channel:
         self._fallback = fallback
         self._open_timeout = open_timeout
         self._ws: Any = None
+        self._max_message: int | None = None  # bytes, as the service said when opened
         self._opened: weakref.finalize | None = None
         self._over_http = False
 
@@ -94,8 +95,13 @@ class Channel:
     def _exchange(self, ws: Any, operation: str, body: dict[str, Any], timeout: float) -> Any:
         from websockets.exceptions import ConnectionClosed, WebSocketException
 
+        message = json.dumps({"op": operation, **body}, separators=(",", ":"))  # ASCII
+        if self._max_message is not None and len(message) > self._max_message:
+            raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
+                                  f"the message is {len(message)} bytes; the service accepts "
+                                  f"{self._max_message}")
         try:
-            ws.send(json.dumps({"op": operation, **body}, separators=(",", ":")))
+            ws.send(message)
             return json.loads(ws.recv(timeout=timeout))
         except ConnectionClosed as exc:
             self._drop()
@@ -142,6 +148,8 @@ class Channel:
         except BaseException:
             ws.close()
             raise
+        limit = hello.get("max_message") if isinstance(hello, dict) else None
+        self._max_message = limit if isinstance(limit, int) else None
         # Closed when the channel is dropped, or collected with its client or thread.
         self._ws, self._opened = ws, weakref.finalize(self, ws.close)
         return ws

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from itertools import islice
 from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
+from itertools import islice
 from typing import Any
 
 from farcall.sdk.batch import canonical_id

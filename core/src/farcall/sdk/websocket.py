@@ -13,8 +13,8 @@ that arrive meanwhile are answered when the connection is next used, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import select
 import socket
 import ssl
 import time
@@ -35,6 +35,7 @@ class Connection:
     def __init__(self, url: str, headers: dict[str, str], open_timeout: float,
                  logger: logging.Logger) -> None:
         uri = parse_uri(url)
+        self._send_timeout = open_timeout
         deadline = time.monotonic() + open_timeout
         sock = socket.create_connection((uri.host, uri.port), timeout=open_timeout)
         try:
@@ -58,8 +59,16 @@ class Connection:
             raise
 
     def send(self, text: str) -> None:
+        self._sock.settimeout(self._send_timeout)  # not what the last read left
         self._protocol.send_text(text.encode())
-        self._flush()
+        try:
+            self._flush()
+        except OSError:
+            # The service may have closed the connection saying why (1009: message
+            # too big) before the message was through: raise that, if it came.
+            self._read_what_is_left()
+            self._raise_if_closed()
+            raise
 
     def recv(self, timeout: float) -> str:
         """The next message; TimeoutError when none comes within ``timeout`` seconds."""
@@ -79,13 +88,15 @@ class Connection:
     def usable(self) -> bool:
         """Take in what arrived while the connection sat idle (answering pings) and
         say whether it is still open."""
+        self._sock.settimeout(0)
         try:
-            while select.select([self._sock], [], [], 0)[0]:
-                if not self._read(None):
-                    break
-            self._frames += self._protocol.events_received()
+            while self._read(None):
+                pass
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass  # nothing (more) has arrived
         except OSError:
             return False
+        self._frames += self._protocol.events_received()
         return self._protocol.state is State.OPEN and self._protocol.close_rcvd is None
 
     def close(self) -> None:
@@ -98,22 +109,30 @@ class Connection:
         finally:
             self._sock.close()
 
+    def _read_what_is_left(self) -> None:
+        self._sock.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            while self._read(None):
+                pass
+        self._frames += self._protocol.events_received()
+
     def _raise_if_closed(self) -> None:
         protocol = self._protocol
-        if protocol.close_rcvd is not None or protocol.state in (State.CLOSING, State.CLOSED):
-            raise ConnectionClosedError(protocol.close_rcvd, protocol.close_sent)
+        if protocol.state is State.CLOSED:
+            raise protocol.close_exc
+        if protocol.close_rcvd is not None or protocol.state is State.CLOSING:
+            raise ConnectionClosedError(protocol.close_rcvd, protocol.close_sent,
+                                        protocol.close_rcvd_then_sent)
 
     def _read(self, deadline: float | None) -> bool:
-        """Read once (waiting until ``deadline``); False at the end of the stream."""
+        """Read once (waiting until ``deadline``, or as the socket's timeout says when
+        None); False at the end of the stream."""
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no answer in time")
             self._sock.settimeout(left)
-        try:
-            data = self._sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no answer in time") from None
+        data = self._sock.recv(65536)  # a socket timeout is a TimeoutError
         if data:
             self._protocol.receive_data(data)
         else:
@@ -122,8 +141,12 @@ class Connection:
         return bool(data)
 
     def _flush(self) -> None:
-        for data in self._protocol.data_to_send():
-            if data:
-                self._sock.sendall(data)
-            else:
-                self._sock.shutdown(socket.SHUT_WR)
+        # A frame's header and payload go in one write: the service reads the header
+        # of an oversized message together with the start of its payload, and its
+        # close (1009) then reaches this side before the reset of the connection.
+        chunks = self._protocol.data_to_send()
+        data = b"".join(chunks)
+        if data:
+            self._sock.sendall(data)
+        if chunks and not chunks[-1]:
+            self._sock.shutdown(socket.SHUT_WR)

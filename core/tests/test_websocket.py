@@ -1,0 +1,103 @@
+"""farcall.sdk.websocket.Connection against websockets' own server, on loopback."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from farcall.sdk.websocket import Connection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.server import serve
+
+log = logging.getLogger("test-websocket")
+
+
+@contextmanager
+def server(handler: Callable[[Any], None], **options: Any) -> Iterator[str]:
+    with serve(handler, "127.0.0.1", 0, max_size=None, **options) as running:
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"ws://127.0.0.1:{running.socket.getsockname()[1]}/"
+        finally:
+            running.shutdown()
+            thread.join(10)
+
+
+def echo(ws: Any) -> None:
+    for message in ws:
+        if message == "slow":
+            time.sleep(0.45)
+        elif message.startswith("big"):
+            time.sleep(0.3)  # the client's send must wait for the server to read
+            message = str(len(message))
+        ws.send(message)
+
+
+def test_requests_get_their_answers_in_order() -> None:
+    with server(echo) as url:
+        conn = Connection(url, {"Authorization": "Bearer x"}, 5.0, log)
+        try:
+            for i in range(20):
+                conn.send(f"m{i}")
+                assert conn.recv(5.0) == f"m{i}"
+        finally:
+            conn.close()
+
+
+def test_a_large_message_after_a_slow_answer_is_not_cut_short() -> None:
+    """Neither the last read's deadline nor the idle check's non-blocking read may
+    become the next send's timeout."""
+    with server(echo) as url:
+        conn = Connection(url, {}, 5.0, log)
+        try:
+            conn.send("slow")
+            assert conn.recv(5.0) == "slow"
+            assert conn.usable()  # as a channel asks before each request
+            big = "big" + "x" * 8_000_000  # more than the socket buffers hold
+            conn.send(big)
+            assert conn.recv(5.0) == str(len(big))
+        finally:
+            conn.close()
+
+
+def test_a_late_answer_is_a_timeout() -> None:
+    with server(echo) as url:
+        conn = Connection(url, {}, 5.0, log)
+        try:
+            conn.send("slow")
+            with pytest.raises(TimeoutError):
+                conn.recv(0.1)
+        finally:
+            conn.close()
+
+
+def test_pings_are_answered_while_waiting_and_an_idle_connection_is_found_closed() -> None:
+    with server(echo, ping_interval=0.1, ping_timeout=0.3) as url:
+        conn = Connection(url, {}, 5.0, log)
+        try:
+            for _ in range(2):  # the server pings while it takes 0.45 s to answer
+                assert conn.usable()
+                conn.send("slow")
+                assert conn.recv(5.0) == "slow"
+            time.sleep(1.5)  # idle: pings go unanswered and the server gives up
+            assert not conn.usable()
+            with pytest.raises(ConnectionClosed):
+                conn.recv(1.0)
+        finally:
+            conn.close()
+
+
+def test_a_refused_handshake_raises_with_its_status() -> None:
+    def refuse(connection: Any, request: Any) -> Any:
+        return connection.respond(404, "no channel here\n")
+
+    with server(echo, process_request=refuse) as url:
+        with pytest.raises(InvalidStatus) as refused:
+            Connection(url, {}, 5.0, log)
+        assert refused.value.response.status_code == 404
