@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from farcall.sdk.channel import Channel
-from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+from farcall.sdk.errors import FarcallAPIError
 from farcall.sdk.http_transport import HttpTransport
 from farcall_endpoint.service_link import HandOffOverHttp
 from farcall_endpoint.testing import Api, create_user, start_service
+
 
 class Bearer:
     def __init__(self, token: str) -> None:
