@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from farcall.sdk.websocket import Connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.server import ServerProtocol
 from websockets.sync.server import serve
 
 log = logging.getLogger("test-websocket")
@@ -50,16 +52,46 @@ def test_requests_get_their_answers_in_order() -> None:
             conn.close()
 
 
-def test_a_large_message_after_a_slow_answer_is_not_cut_short() -> None:
-    """Neither the last read's deadline nor the idle check's non-blocking read may
-    become the next send's timeout."""
-    with server(echo) as url:
+@contextmanager
+def slow_reader(pause: float) -> Iterator[str]:
+    """A server that, after the handshake, reads nothing for ``pause`` seconds, then
+    answers the first message with its length."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one() -> None:
+        sock, _ = listener.accept()
+        with sock:
+            protocol = ServerProtocol(max_size=None)
+            while not (events := protocol.events_received()):
+                protocol.receive_data(sock.recv(65536))
+            protocol.send_response(protocol.accept(events[0]))  # the handshake
+            sock.sendall(b"".join(protocol.data_to_send()))
+            time.sleep(pause)
+            size, done = 0, False
+            while not done:
+                protocol.receive_data(sock.recv(1 << 20))
+                for frame in protocol.events_received():
+                    size += len(frame.data)
+                    done = done or frame.fin
+            protocol.send_text(str(size).encode())
+            sock.sendall(b"".join(protocol.data_to_send()))
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+def test_a_large_message_after_the_idle_check_waits_for_the_reader() -> None:
+    """The idle check's non-blocking read must not leave the next send non-blocking."""
+    with slow_reader(0.5) as url:
         conn = Connection(url, {}, 5.0, log)
         try:
-            conn.send("slow")
-            assert conn.recv(5.0) == "slow"
             assert conn.usable()  # as a channel asks before each request
-            big = "big" + "x" * 8_000_000  # more than the socket buffers hold
+            big = "x" * 8_000_000  # more than the socket buffers hold
             conn.send(big)
             assert conn.recv(5.0) == str(len(big))
         finally:

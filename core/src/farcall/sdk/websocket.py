@@ -50,7 +50,7 @@ class Connection:
             self._protocol.send_request(request)
             self._flush()
             while self._protocol.state is State.CONNECTING:
-                self._read(deadline)
+                self._read(_left(deadline))
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
             self._frames = self._protocol.events_received()[1:]  # after the handshake answer
@@ -59,7 +59,6 @@ class Connection:
             raise
 
     def send(self, text: str) -> None:
-        self._sock.settimeout(self._send_timeout)  # not what the last read left
         self._protocol.send_text(text.encode())
         try:
             self._flush()
@@ -82,15 +81,14 @@ class Connection:
                     if frame.fin:
                         return b"".join(parts).decode()
             self._raise_if_closed()
-            self._read(deadline)
+            self._read(_left(deadline))
             self._frames = self._protocol.events_received()
 
     def usable(self) -> bool:
         """Take in what arrived while the connection sat idle (answering pings) and
         say whether it is still open."""
-        self._sock.settimeout(0)
         try:
-            while self._read(None):
+            while self._read(0):
                 pass
         except (BlockingIOError, ssl.SSLWantReadError):
             pass  # nothing (more) has arrived
@@ -110,9 +108,8 @@ class Connection:
             self._sock.close()
 
     def _read_what_is_left(self) -> None:
-        self._sock.settimeout(1.0)
         with contextlib.suppress(OSError):
-            while self._read(None):
+            while self._read(1.0):
                 pass
         self._frames += self._protocol.events_received()
 
@@ -124,14 +121,10 @@ class Connection:
             raise ConnectionClosedError(protocol.close_rcvd, protocol.close_sent,
                                         protocol.close_rcvd_then_sent)
 
-    def _read(self, deadline: float | None) -> bool:
-        """Read once (waiting until ``deadline``, or as the socket's timeout says when
-        None); False at the end of the stream."""
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer in time")
-            self._sock.settimeout(left)
+    def _read(self, timeout: float) -> bool:
+        """Read once, waiting up to ``timeout`` seconds (0: not at all, raising
+        BlockingIOError); False at the end of the stream."""
+        self._sock.settimeout(timeout)
         data = self._sock.recv(65536)  # a socket timeout is a TimeoutError
         if data:
             self._protocol.receive_data(data)
@@ -141,12 +134,17 @@ class Connection:
         return bool(data)
 
     def _flush(self) -> None:
-        # A frame's header and payload go in one write: the service reads the header
-        # of an oversized message together with the start of its payload, and its
-        # close (1009) then reaches this side before the reset of the connection.
         chunks = self._protocol.data_to_send()
-        data = b"".join(chunks)
+        data = b"".join(chunks)  # a frame's header and payload in one write
         if data:
+            self._sock.settimeout(self._send_timeout)  # not what the last read set
             self._sock.sendall(data)
         if chunks and not chunks[-1]:
             self._sock.shutdown(socket.SHUT_WR)
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no answer in time")
+    return left
