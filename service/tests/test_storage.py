@@ -25,6 +25,15 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def seed(store: SqlStore) -> tuple[Any, float]:
+    """A user, a function ("f" * 8) and an endpoint ("e" * 8) of theirs."""
+    user = store.create_user("a")
+    now = time.time()
+    store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
+    store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+    return user, now
+
+
 def test_migrations_match_the_query_schema(store_url: str) -> None:
     store = open_store(store_url)
     try:
@@ -100,10 +109,7 @@ def test_no_task_statement_reads_every_task(
     monkeypatch.setattr(prepared._Plan, "arguments", remember_direct)
 
     try:
-        user = store.create_user("a")
-        now = time.time()
-        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
-        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        user, now = seed(store)
         sa.event.listen(store.engine, "before_cursor_execute", remember)
         group = str(uuid.uuid4())
         tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(10)]
@@ -142,10 +148,7 @@ def test_concurrent_claims_never_share_a_task(store_url: str) -> None:
     store = open_store(store_url)
     assert isinstance(store, SqlStore)
     try:
-        user = store.create_user("a")
-        now = time.time()
-        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
-        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        user, now = seed(store)
         tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(300)]
         store.submit(user.id, str(uuid.uuid4()), tasks, TaskOptions(), now)
         claimed: list[str] = []
@@ -193,17 +196,14 @@ def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
 
 def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: Path) -> None:
     """The SQLite fast path converts parameters and results (JSON, a statement's own
-    LIMIT) exactly as SQLAlchemy does, and hands IN lists to SQLAlchemy."""
+    LIMIT, IN lists) exactly as SQLAlchemy does."""
     from farcall_service.storage import sql
     from farcall_service.storage.prepared import Prepared
 
     store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
     assert isinstance(store, SqlStore)
     try:
-        user = store.create_user("a")
-        now = time.time()
-        store.create_function(Function("f" * 8, user.id, "f", "1\nx", created_at=now))
-        store.save_endpoint(Endpoint("e" * 8, user.id, "ep", created_at=now))
+        user, now = seed(store)
         group = str(uuid.uuid4())
         store.submit(user.id, group, [], TaskOptions(), now)
         direct = Prepared(store.engine.dialect, direct=True)
