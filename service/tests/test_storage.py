@@ -229,9 +229,12 @@ def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: 
             outcome = {"b_status": "success", "b_result": "r", "b_exception": None,
                        "b_exception_data": None, "b_details": {"k": [1]}, "b_completion_t": now}
             direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t1", **outcome})
+            # A list for a JSON column is a value, not an IN list to expand.
+            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t3", **outcome, "b_details": [1, 2]})
             reported = direct.rows(conn, sql._REPORTED_TASKS, {"ids": ["t1", "t2"]})
             assert sorted((r.id, r.status) for r in reported) == [
                 ("t1", "success"), ("t2", "waiting-for-ep")]
         assert store.get_task("t1").details == {"k": [1]}  # type: ignore[union-attr]
+        assert store.get_task("t3").details == [1, 2]  # type: ignore[union-attr]
     finally:
         store.close()

@@ -45,7 +45,8 @@ class Prepared:
     def __init__(self, dialect: sa.Dialect, direct: bool) -> None:
         self._dialect = dialect
         self._direct = direct
-        self._plans: dict[tuple[Any, tuple[str, ...]], _Plan | None] = {}
+        self._plans: dict[tuple[Any, ...], _Plan | None] = {}
+        self._in_lists: dict[Any, frozenset[str]] = {}  # a statement's IN-list parameters
 
     def first(self, conn: sa.Connection, statement: Any, params: Params) -> Any:
         """The first row of a query, or None."""
@@ -54,11 +55,12 @@ class Prepared:
 
     def rows(self, conn: sa.Connection, statement: Any, params: Params) -> list[Any]:
         """The rows of a query, each with its columns as attributes."""
-        plan = self._plan(statement, params)
+        lists = self._lists(statement, params)
+        plan = self._plan(statement, params, lists)
         if plan is None:
             return list(conn.execute(statement, params).all())
         cursor = conn.connection.driver_connection.execute(
-            plan.sql, plan.arguments(_expanded(params)))
+            plan.sql, plan.arguments(_expanded(params, lists)))
         fetched = cursor.fetchall()
         if any(plan.results):
             fetched = [
@@ -70,19 +72,27 @@ class Prepared:
     def run(self, conn: sa.Connection, statement: Any, params: Params | Sequence[Params]) -> None:
         """Execute a change, once or (given a list of parameter sets) once per set."""
         many = not isinstance(params, Mapping)
-        first = params[0] if many else params  # type: ignore[index]
-        plan = self._plan(statement, first)  # type: ignore[arg-type]
-        if plan is None or (many and _expanded(first) is not first):  # type: ignore[arg-type]
-            conn.execute(statement, params)  # lists in executemany: SQLAlchemy's to expand
+        first: Params = params[0] if many else params  # type: ignore[index,assignment]
+        lists = self._lists(statement, first)
+        plan = self._plan(statement, first, lists)
+        if plan is None or (many and lists):
+            conn.execute(statement, params)  # IN lists in executemany: SQLAlchemy expands
             return
         driver = conn.connection.driver_connection
         if many:
             driver.executemany(plan.sql, [plan.arguments(p) for p in params])  # type: ignore[union-attr]
         else:
-            driver.execute(plan.sql, plan.arguments(_expanded(params)))  # type: ignore[arg-type]
+            driver.execute(plan.sql, plan.arguments(_expanded(first, lists)))
 
-    def _plan(self, statement: Any, params: Params) -> _Plan | None:
-        lists = {k: len(v) for k, v in params.items() if isinstance(v, (list, tuple))}
+    def _lists(self, statement: Any, params: Params) -> dict[str, int]:
+        """The lengths of the IN lists given for ``statement``, by parameter name."""
+        names = self._in_lists.get(statement)
+        if names is None:
+            binds = statement.compile(dialect=self._dialect).binds.values()
+            names = self._in_lists[statement] = frozenset(b.key for b in binds if b.expanding)
+        return {name: len(params[name]) for name in names if name in params}
+
+    def _plan(self, statement: Any, params: Params, lists: dict[str, int]) -> _Plan | None:
         key = (statement, tuple(params), tuple(lists.values()))
         if key not in self._plans:
             self._plans[key] = self._compile(statement, params, lists)
@@ -112,12 +122,11 @@ class Prepared:
         return _Plan(sql, tuple(names), defaults, binds, row, results or ())
 
 
-def _expanded(params: Params) -> Params:
+def _expanded(params: Params, lists: dict[str, int]) -> Params:
     """``{"ids": [a, b]}`` as ``{"ids_1": a, "ids_2": b}``, as the SQL names them."""
-    if not any(isinstance(v, (list, tuple)) for v in params.values()):
+    if not lists:
         return params
     flat = dict(params)
-    for name, values in params.items():
-        if isinstance(values, (list, tuple)):
-            flat.update((f"{name}_{i}", v) for i, v in enumerate(values, 1))
+    for name in lists:
+        flat.update((f"{name}_{i}", v) for i, v in enumerate(params[name], 1))
     return flat
