@@ -94,7 +94,7 @@ class ServiceLink:
     def heartbeat(self, transport: Transport, session: str,
                   status: dict[str, int]) -> dict[str, Any]:
         return post(transport, f"{self._prefix}/heartbeat", {"session": session, **status},
-                     timeout=30.0)
+                    timeout=30.0)
 
 
 class HandOffOverHttp:
