@@ -49,7 +49,9 @@ class ServiceContext:
     threads: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.threads = ThreadPoolExecutor(thread_name_prefix="farcall-store")
+        # As many as anyio's default limiter allowed these calls before: a few slow
+        # store calls (a write waiting for SQLite's lock) must not hold up the rest.
+        self.threads = ThreadPoolExecutor(max_workers=40, thread_name_prefix="farcall-store")
         ttl = self.settings.cache_ttl
         self.empty_queues = EmptyQueues(self.notifier)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
