@@ -3,6 +3,7 @@ service without one."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,50 @@ def test_a_service_without_the_channel_is_asked_over_http(tmp_path: Path) -> Non
         channel = open_channel(server.url, token, endpoint_id)
         tasks = channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30)["tasks"]
         assert [t["task_id"] for t in tasks] == [task_id]
+        ran: list[str] = []
         answer = channel.ask("results", {"session": "s1", "results": [
-            {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30)
+            {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30,
+            meanwhile=lambda: ran.append(api.call("GET", f"/v2/tasks/{task_id}")["status"]))
         assert answer == {"acknowledged": [task_id], "rejected": []}
+        assert ran == ["running"]  # before the request, over HTTP
         assert channel.over_http
         channel.close()
+
+
+def test_meanwhile_runs_once_the_request_is_on_its_way(service: Any, api: Api) -> None:
+    endpoint_id = new_endpoint(api)
+    task_id = api.submit(endpoint_id, api.register_function(identity), [(7,)])[0]
+    channel = open_channel(service.url, service.token, endpoint_id)
+    assert channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30)["tasks"]
+    statuses: list[str] = []
+
+    def watch() -> None:  # the service records the result while this waits for it
+        for _ in range(300):
+            statuses.append(api.call("GET", f"/v2/tasks/{task_id}")["status"])
+            if statuses[-1] != "running":
+                return
+            time.sleep(0.02)
+
+    answer = channel.ask("results", {"session": "s1", "results": [
+        {"task_id": task_id, "status": "success", "result": "11\n7"}]}, timeout=30,
+        meanwhile=watch)
+    assert answer == {"acknowledged": [task_id], "rejected": []}
+    assert statuses[-1] == "success"
+    channel.close()
+
+
+def test_a_failing_meanwhile_drops_the_connection_and_its_answer(service: Any,
+                                                                 api: Api) -> None:
+    endpoint_id = new_endpoint(api)
+    api.submit(endpoint_id, api.register_function(identity), [(7,)])
+    channel = open_channel(service.url, service.token, endpoint_id)
+
+    def fail() -> None:
+        time.sleep(0.5)  # the service claims the task and answers meanwhile
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        channel.ask("claim", {"session": "s1", "max_tasks": 5}, timeout=30, meanwhile=fail)
+    # The claim's answer (the task) was never read: it must not answer the next request.
+    assert channel.ask("claim", {"session": "s1", "wait": 0}, timeout=30) == {"tasks": []}
+    channel.close()

@@ -19,6 +19,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 #: Results per request and their approximate size: well under the service's body limit.
 MAX_RESULTS_PER_REQUEST = 1000
 MAX_REQUEST_CHARS = 4 * 1024 * 1024
+#: Seconds acknowledged results may wait in the spool for its next write.
+SPOOL_TIDY_DELAY = 1.0
 
 
 class Backoff:
@@ -296,8 +299,10 @@ class EndpointRunner:
     def _report_loop(self) -> None:
         """Spool finished outcomes, then send them until acknowledged.
 
-        While the service is unreachable the loop keeps spooling new outcomes as they
-        finish and only the sending waits for the backoff.
+        The outcomes go to disk while their report is on its way. While the service
+        is unreachable the loop keeps spooling new outcomes as they finish and only
+        the sending waits for the backoff. Acknowledged outcomes are deleted from the
+        spool with its next write, or after ``SPOOL_TIDY_DELAY`` without one.
         """
         channel = self._link.channel()
         backoff = Backoff(self._stop, self.config.max_backoff)
@@ -312,15 +317,14 @@ class EndpointRunner:
                         self._unacked[outcome["task_id"]] = outcome
                     pending = list(self._unacked.values())
                     stopping = self._stop.is_set()
-                self._spool.put(fresh)
-                if not pending:
+                if not pending or (not stopping and time.monotonic() < retry_at):
+                    self._spool.put(fresh)  # backing off, or tidying: nothing to send now
                     if stopping:
                         return
                     continue
-                if not stopping and time.monotonic() < retry_at:
-                    continue  # backing off: the new outcomes are on disk, send later
+                spool = _Once(self._spool.put, fresh)
                 try:
-                    self._send(channel, pending, timeout_short=stopping)
+                    self._send(channel, pending, stopping, spool)
                     with self._lock:
                         unanswered = any(o["task_id"] in self._unacked for o in pending)
                     if unanswered:  # neither acknowledged nor rejected: do not spin
@@ -340,6 +344,8 @@ class EndpointRunner:
                                 _short(exc))
                     retry_at = time.monotonic() + backoff.next_delay()
                     continue
+                finally:
+                    spool()  # if the report failed before it was on its way
                 if stopping:
                     with self._lock:
                         if not self._fresh:
@@ -348,7 +354,9 @@ class EndpointRunner:
             channel.close()
 
     def _wait_for_reporting(self, retry_at: float) -> None:
-        """Under the lock: until a batch is full or due, a retry is due, or stopping."""
+        """Under the lock: until a batch is full or due, a retry is due, the spool is
+        due a tidy-up, or stopping."""
+        tidy_at = time.monotonic() + SPOOL_TIDY_DELAY if self._spool.untidy else None
         while not self._stop.is_set():
             now = time.monotonic()
             waits = []
@@ -362,25 +370,33 @@ class EndpointRunner:
                     return
                 if retry_at > now:
                     waits.append(retry_at - now)
+            if tidy_at is not None:
+                if now >= tidy_at:
+                    return
+                waits.append(tidy_at - now)
             self._results.wait(min(waits) if waits else None)
 
-    def _send(self, channel: Channel, outcomes: list[Outcome], timeout_short: bool) -> None:
-        """Send in chunks; at shutdown wait less, as what is unsent stays on disk."""
+    def _send(self, channel: Channel, outcomes: list[Outcome], timeout_short: bool,
+              spool: Callable[[], None]) -> None:
+        """Send in chunks, spooling while the first is on its way; at shutdown wait
+        less, as what is unsent stays on disk."""
         self._report_timeout = 10.0 if timeout_short else 120.0
         for chunk in _chunks(outcomes):
-            self._send_chunk(channel, chunk)
+            self._send_chunk(channel, chunk, spool)
 
-    def _send_chunk(self, channel: Channel, chunk: list[Outcome]) -> None:
+    def _send_chunk(self, channel: Channel, chunk: list[Outcome],
+                    spool: Callable[[], None]) -> None:
         try:
             acknowledged, rejected = self._link.report(channel, self.session, chunk,
-                                                        self._report_timeout)
+                                                        self._report_timeout, spool)
         except FarcallAPIError as exc:
             if exc.http_status != 413:
                 raise
+            spool()  # the outcomes are on disk before one of them is replaced
             if len(chunk) > 1:
                 half = len(chunk) // 2
-                self._send_chunk(channel, chunk[:half])
-                self._send_chunk(channel, chunk[half:])
+                self._send_chunk(channel, chunk[:half], spool)
+                self._send_chunk(channel, chunk[half:], spool)
                 return
             outcome = chunk[0]
             replacement = failure(
@@ -391,13 +407,13 @@ class EndpointRunner:
             with self._lock:
                 self._unacked[outcome["task_id"]] = replacement
             self._spool.put([replacement])
-            self._send_chunk(channel, [replacement])
+            self._send_chunk(channel, [replacement], spool)
             return
         if rejected:
             log.warning("the service does not know %d reported tasks; dropping them",
                         len(rejected))
         done = acknowledged + rejected
-        self._spool.delete(done)
+        self._spool.forget(done)
         with self._lock:
             for task_id in done:
                 self._unacked.pop(task_id, None)
@@ -432,6 +448,19 @@ class EndpointRunner:
                 self._stop.wait(max(0.1, period))
         finally:
             transport.close()
+
+
+class _Once:
+    """A call made at most once, however often it is asked for."""
+
+    def __init__(self, call: Callable[..., Any], *args: Any) -> None:
+        self._call: Callable[..., Any] | None = call
+        self._args = args
+
+    def __call__(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call(*self._args)
 
 
 def _chunks(outcomes: list[Outcome]) -> list[list[Outcome]]:

@@ -10,6 +10,7 @@ heartbeat or a results flush.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from typing import Any
 
 from farcall.errors import FarcallError
@@ -85,10 +86,11 @@ class ServiceLink:
         return list(answer.get("tasks") or [])
 
     def report(self, channel: Channel, session: str,
-               results: list[dict[str, Any]], timeout: float = 120.0
-               ) -> tuple[list[str], list[str]]:
+               results: list[dict[str, Any]], timeout: float = 120.0,
+               meanwhile: Callable[[], None] | None = None) -> tuple[list[str], list[str]]:
+        """Report results; ``meanwhile`` runs while they are on their way."""
         answer = channel.ask("results", {"session": session, "results": results},
-                             timeout=timeout)
+                             timeout=timeout, meanwhile=meanwhile)
         return list(answer.get("acknowledged") or []), list(answer.get("rejected") or [])
 
     def heartbeat(self, transport: Transport, session: str,

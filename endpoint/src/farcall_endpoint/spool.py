@@ -1,14 +1,21 @@
 """Results on disk until the service acknowledges them.
 
 A small SQLite file in the endpoint's directory. Results are written in batches
-(one transaction per flush) before they are sent, and deleted once acknowledged,
-so an endpoint killed at any moment resends on its next start what the service may
-not have recorded. WAL with ``synchronous=NORMAL`` survives the process dying; a
-power cut may lose the last flushes, whose tasks the service then runs again.
+(one transaction per report) while they are on their way to the service, and
+forgotten once acknowledged, so an endpoint killed at any moment resends on its next
+start what the service may not have recorded. A result lost with the endpoint
+before it was written is a task the service runs again under the next session.
+
+Forgetting costs no transaction of its own: acknowledged results are deleted in the
+next write, or by :meth:`ResultSpool.tidy`. One acknowledged but not yet deleted is
+at worst sent again, and the service acknowledges a repeat without recording it.
+WAL with ``synchronous=NORMAL`` survives the process dying; a power cut may lose the
+last writes, whose tasks the service then runs again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -30,35 +37,42 @@ class ResultSpool:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS results (task_id TEXT PRIMARY KEY, body TEXT NOT NULL)"
         )
+        self._acknowledged: list[tuple[str]] = []
 
     def put(self, outcomes: Iterable[dict[str, Any]]) -> None:
+        """Write ``outcomes``, and delete what was acknowledged before, in one transaction."""
         rows = [(o["task_id"], json.dumps(o)) for o in outcomes]
-        if not rows:
-            return
         with self._lock:
+            if not rows and not self._acknowledged:
+                return
             self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM results WHERE task_id = ?", self._acknowledged)
             self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", rows)
             self._db.execute("COMMIT")
+            self._acknowledged = []
 
-    def delete(self, task_ids: Iterable[str]) -> None:
-        ids = [(t,) for t in task_ids]
-        if not ids:
-            return
+    def forget(self, task_ids: Iterable[str]) -> None:
+        """Mark results acknowledged; they are deleted with the next write."""
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM results WHERE task_id = ?", ids)
-            self._db.execute("COMMIT")
+            self._acknowledged.extend((t,) for t in task_ids)
+
+    @property
+    def untidy(self) -> bool:
+        """True while acknowledged results wait to be deleted."""
+        return bool(self._acknowledged)
+
+    def tidy(self) -> None:
+        """Delete the acknowledged results now."""
+        self.put(())
 
     def load(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute("SELECT body FROM results ORDER BY rowid").fetchall()
         return [json.loads(body) for (body,) in rows]
 
-    def count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM results").fetchone()[0])
-
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # what stays is sent again next time
+            self.tidy()
         with self._lock:
             self._db.close()
 

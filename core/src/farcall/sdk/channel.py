@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from farcall.plugins.types import Authorizer
@@ -62,17 +63,24 @@ class Channel:
         self._opened: weakref.finalize | None = None
         self._over_http = False
 
-    def ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
-        """Send one request (an operation the channel carries) and return its answer."""
+    def ask(self, operation: str, body: dict[str, Any], timeout: float,
+            meanwhile: Callable[[], None] | None = None) -> Any:
+        """Send one request (an operation the channel carries) and return its answer.
+
+        ``meanwhile`` runs once the request is on its way, before its answer is read:
+        work that need not delay the request (over HTTP, it runs first).
+        """
         if self._over_http:
+            if meanwhile is not None:
+                meanwhile()
             return self._fallback.ask(operation, body, timeout)
         if self._ws is not None and not self._ws.usable():
             self._drop()  # the service closed it while it sat idle
         opened_now = self._ws is None
         ws = self._ws or self._connect()
         if ws is None:  # the service has no channel: this request goes over HTTP
-            return self.ask(operation, body, timeout)
-        answer = self._exchange(ws, operation, body, timeout)
+            return self.ask(operation, body, timeout, meanwhile)
+        answer = self._exchange(ws, operation, body, timeout, meanwhile)
         if not opened_now and _status(answer) == 401:
             # The token the channel was opened with has expired (an HTTP request would
             # have carried a fresh one): open it again, with a fresh one, and resend.
@@ -92,7 +100,8 @@ class Channel:
         self._drop()
         self._fallback.close()
 
-    def _exchange(self, ws: Any, operation: str, body: dict[str, Any], timeout: float) -> Any:
+    def _exchange(self, ws: Any, operation: str, body: dict[str, Any], timeout: float,
+                  meanwhile: Callable[[], None] | None = None) -> Any:
         from websockets.exceptions import ConnectionClosed, WebSocketException
 
         message = json.dumps({"op": operation, **body}, separators=(",", ":"))  # ASCII
@@ -102,7 +111,15 @@ class Channel:
                                   f"{self._max_message}")
         try:
             ws.send(message)
+            if meanwhile is not None:
+                try:
+                    meanwhile()
+                except BaseException as exc:
+                    raise _MeanwhileFailed(exc) from None
             return json.loads(ws.recv(timeout=timeout))
+        except _MeanwhileFailed as failed:
+            self._drop()  # the answer would be taken for the next request's
+            raise failed.error from None
         except ConnectionClosed as exc:
             self._drop()
             if exc.rcvd is not None and exc.rcvd.code == MESSAGE_TOO_BIG:
@@ -161,6 +178,14 @@ class Channel:
         return ServiceUnreachable(
             f"{self._route(operation)}: the channel to {self.url} failed "
             f"({type(exc).__name__}: {str(exc)[:200]})")
+
+
+class _MeanwhileFailed(Exception):
+    """What ``meanwhile`` raised, kept apart from the connection's own failures."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _status(answer: Any) -> int | None:
