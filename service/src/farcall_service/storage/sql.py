@@ -417,6 +417,11 @@ class SqlStore(OAuthSqlMixin):
                     handed[endpoint_id] = [
                         task.id for eid, task in tasks if eid == endpoint_id][:limit]
             claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
+            if on_claimed is not None and self._writers_take_turns:
+                # Results for these tasks need the write lock, held until the commit
+                # is done: the claims may hear of them while the tasks are written
+                # and the commit waits for the disk.
+                on_claimed(handed)
             if tasks:
                 self._hot.run(
                     conn,
@@ -438,10 +443,6 @@ class SqlStore(OAuthSqlMixin):
                         for endpoint_id, task in tasks
                     ],
                 )
-            if on_claimed is not None and self._writers_take_turns:
-                # Results for these tasks need the write lock, held until the commit
-                # is done: the claims may hear of them while it waits for the disk.
-                on_claimed(handed)
         if on_claimed is not None and not self._writers_take_turns:
             on_claimed(handed)
         return handed
