@@ -133,3 +133,59 @@ def test_a_refused_handshake_raises_with_its_status() -> None:
         with pytest.raises(InvalidStatus) as refused:
             Connection(url, {}, 5.0, log)
         assert refused.value.response.status_code == 404
+
+
+def self_signed(directory: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_over_tls_small_and_large_messages_and_the_idle_check(tmp_path: Any,
+                                                              monkeypatch: Any) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the client's default context trusts it
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with server(echo, ssl=context) as url:
+        conn = Connection(url.replace("ws://", "wss://"), {}, 5.0, log)
+        try:
+            for i in range(5):
+                assert conn.usable()
+                conn.send(f"m{i}")
+                assert conn.recv(5.0) == f"m{i}"
+            big = "big" + "x" * 4_000_000  # many TLS records, more than the buffers hold
+            conn.send(big)
+            assert conn.recv(5.0) == str(len(big))
+            conn.send("slow")
+            with pytest.raises(TimeoutError):
+                conn.recv(0.1)
+        finally:
+            conn.close()
