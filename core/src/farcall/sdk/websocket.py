@@ -9,17 +9,12 @@ plain socket instead, and reads only while the caller waits for an answer. Pings
 that arrive meanwhile are answered when the connection is next used, and
 :meth:`Connection.usable` tells a connection the service closed while it sat idle
 (uvicorn closes one whose pings go unanswered) from one to send on.
-
-The socket stays non-blocking and a selector waits when it must: socket timeouts
-would cost a system call to switch modes before each read and write, and a wait
-before each, on the path of every answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import selectors
 import socket
 import ssl
 import time
@@ -47,10 +42,7 @@ class Connection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if uri.secure:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=uri.host)
-            sock.setblocking(False)
             self._sock = sock
-            self._selector = selectors.DefaultSelector()
-            self._selector.register(sock, selectors.EVENT_READ)
             self._protocol = ClientProtocol(uri, max_size=None, logger=logger)
             request = self._protocol.connect()
             for name, value in headers.items():
@@ -63,8 +55,6 @@ class Connection:
                 raise self._protocol.handshake_exc
             self._frames = self._protocol.events_received()[1:]  # after the handshake answer
         except BaseException:
-            with contextlib.suppress(AttributeError):
-                self._selector.close()
             sock.close()
             raise
 
@@ -115,7 +105,6 @@ class Connection:
         except OSError:
             pass  # already broken: closing the socket is all there is to do
         finally:
-            self._selector.close()
             self._sock.close()
 
     def _read_what_is_left(self) -> None:
@@ -135,17 +124,8 @@ class Connection:
     def _read(self, timeout: float) -> bool:
         """Read once, waiting up to ``timeout`` seconds (0: not at all, raising
         BlockingIOError); False at the end of the stream."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                data = self._sock.recv(65536)
-                break
-            except (BlockingIOError, ssl.SSLWantReadError):
-                if timeout <= 0:
-                    raise BlockingIOError("nothing to read") from None
-                self._wait(selectors.EVENT_READ, deadline)
-            except ssl.SSLWantWriteError:
-                self._wait(selectors.EVENT_WRITE, deadline)
+        self._sock.settimeout(timeout)
+        data = self._sock.recv(65536)  # a socket timeout is a TimeoutError
         if data:
             self._protocol.receive_data(data)
         else:
@@ -155,29 +135,12 @@ class Connection:
 
     def _flush(self) -> None:
         chunks = self._protocol.data_to_send()
-        data = memoryview(b"".join(chunks))  # a frame's header and payload in one write
-        deadline = time.monotonic() + self._send_timeout
-        while data:
-            try:
-                data = data[self._sock.send(data):]
-            except (BlockingIOError, ssl.SSLWantWriteError):
-                self._wait(selectors.EVENT_WRITE, deadline)
-            except ssl.SSLWantReadError:
-                self._wait(selectors.EVENT_READ, deadline)
+        data = b"".join(chunks)  # a frame's header and payload in one write
+        if data:
+            self._sock.settimeout(self._send_timeout)  # not what the last read set
+            self._sock.sendall(data)
         if chunks and not chunks[-1]:
             self._sock.shutdown(socket.SHUT_WR)
-
-    def _wait(self, event: int, deadline: float) -> None:
-        """Until the socket is ready for ``event``; TimeoutError at ``deadline``."""
-        if event != selectors.EVENT_READ:
-            self._selector.modify(self._sock, event)
-        try:
-            if not self._selector.select(_left(deadline)):
-                raise TimeoutError("no answer in time" if event == selectors.EVENT_READ
-                                   else "the service does not take what is sent")
-        finally:
-            if event != selectors.EVENT_READ:
-                self._selector.modify(self._sock, selectors.EVENT_READ)
 
 
 def _left(deadline: float) -> float:
