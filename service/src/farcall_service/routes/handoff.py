@@ -103,6 +103,7 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
+    await ctx.in_flight.settled(eid)  # tasks handed over before their commit
     recorded = await ctx.in_thread(_record, eid, body, who, ctx)
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
