@@ -48,7 +48,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, Any, HeldSubmissions]]:
     token = admin.create_token(ctx.store, "a")
     held = HeldSubmissions(ctx.store)
     with AppServer(app) as server:
-        yield server.url, token, ctx, held
+        try:
+            yield server.url, token, ctx, held
+        finally:
+            held.release.set()  # a failed test must not leave a request held
 
 
 def caller(url: str, token: str) -> Caller:
@@ -68,7 +71,7 @@ def test_results_for_tasks_handed_over_before_their_commit_wait_for_it(served: A
             time.sleep(0.01)
         submitted = pool.submit(setup.submit, ep, fn, 3)
         tasks = claimed.result(10).json()["tasks"]
-        assert held.entered.is_set() and not submitted.done()  # handed over, not committed
+        assert held.entered.wait(10) and not submitted.done()  # handed over, not committed
         [task] = tasks
         reported = pool.submit(caller(url, token).post, f"/farcall/v1/endpoints/{ep}/results",
                                json={"session": "s1", "results": [

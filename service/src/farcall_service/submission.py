@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from farcall_service import access
@@ -97,16 +98,16 @@ async def submit(
             ctx.notifier.hand(waiter, [])  # no-op for one already handed its tasks
         ctx.unfinished.forget(task.id for _eid, task in tasks)
         raise
-    commit = asyncio.ensure_future(ctx.in_thread(
+    commit = ctx.threads.submit(
         ctx.store.submit, who.user_id, group, tasks, options, time.time(),
         {eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
-    ))
-    ctx.in_flight.add(takers, commit)
+    )
+    ctx.in_flight.add(takers, commit)  # type: ignore[arg-type]
     per_endpoint = Counter(eid for eid, _task in tasks)
 
-    def settled(done: asyncio.Future[dict[str, list[str]]]) -> None:
-        # Here rather than after the await below: a caller that went away meanwhile
-        # must not leave queued tasks unannounced.
+    def settled(done: Future[dict[str, list[str]]]) -> None:
+        # In the committing thread rather than after the await below: a caller that
+        # went away meanwhile must not leave queued tasks unannounced.
         if done.cancelled() or done.exception() is not None:
             ctx.unfinished.forget(task.id for _eid, task in tasks)
             return
@@ -119,7 +120,7 @@ async def submit(
 
     commit.add_done_callback(settled)
     try:
-        await asyncio.shield(commit)
+        await asyncio.shield(asyncio.wrap_future(commit))
     except TaskGroupTaken:
         raise not_found("task_group", group) from None
     return group, [task.id for _eid, task in tasks]
