@@ -13,7 +13,6 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from farcall_service.cache import TTLCache
-from farcall_service.inflight import InFlight
 from farcall_service.limits import RateLimiter
 from farcall_service.notifier import EmptyQueues, Notifier
 from farcall_service.settings import Settings
@@ -34,8 +33,6 @@ class ServiceContext:
     notifier: Notifier = field(default_factory=Notifier)
     #: Woken, per task owner, when results are recorded: ``POST /farcall/v1/tasks/wait``.
     results: Notifier = field(default_factory=Notifier)
-    #: Submissions handed to waiting claims and not yet committed, per endpoint.
-    in_flight: InFlight = field(default_factory=InFlight)
     #: Tasks accepted here and not finished: result waits on them skip the database.
     unfinished: UnfinishedTasks = field(default_factory=UnfinishedTasks)
     #: Endpoints whose claims would find nothing queued: their re-claims skip the database.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -22,7 +21,6 @@ from farcall_service.cache import MISSING
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.errors import ApiError
-from farcall_service.inflight import wait_for
 from farcall_service.models import (
     ClaimRequest,
     ClaimResponse,
@@ -105,18 +103,14 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
-    # Tasks handed over before their commit was done: the thread waits for it.
-    commits = ctx.in_flight.pending(eid)
-    recorded = await ctx.in_thread(_record, eid, body, who, ctx, commits)
+    recorded = await ctx.in_thread(_record, eid, body, who, ctx)
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
 
 
-def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext,
-            commits: list[Future[object]]) -> RecordedOutcomes:
+def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
     """Commit the results, then tell the waiting SDKs; in the worker thread, so a
     request cancelled meanwhile (its channel closed) cannot leave them untold."""
-    wait_for(commits)
     access.owned_endpoint(who, ctx.endpoint(eid), eid)
     outcomes = [
         Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)

@@ -72,8 +72,9 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         result_serializers=body.result_serializers,
         user_endpoint_config=body.user_endpoint_config,
     )
-    group, task_ids = await submit(
-        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, options,
+    group, task_ids = await ctx.in_thread(
+        submit, ctx, who, requests, str(body.task_group_id) if body.task_group_id else None,
+        options,
     )
     ids = iter(task_ids)
     return {
@@ -85,13 +86,13 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
 
 
 @router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")
-async def submit_v2(
+def submit_v2(
     body: LegacySubmission,
     who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
     requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
-    group, task_ids = await submit(
+    group, task_ids = submit(
         ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions()
     )
     return {

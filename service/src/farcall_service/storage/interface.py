@@ -8,7 +8,7 @@ it wrote is durable.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -257,14 +257,18 @@ class Store(Protocol):
         options: TaskOptions,
         now: float,
         claims: Mapping[str, tuple[str, int]] | None = None,
+        on_claimed: Callable[[dict[str, list[str]]], None] | None = None,
     ) -> dict[str, list[str]]:
         """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
 
-        ``claims`` maps endpoint ids to a waiting claim's ``(session, max_tasks)``: the
-        endpoint's first ``max_tasks`` tasks are stored as claimed by that session
+        ``claims`` maps endpoint ids to a waiting claim's ``(session, max_tasks)``: up
+        to that many of the endpoint's tasks are stored as claimed by that session
         instead, if it is still the endpoint's session. Returns those task ids per
-        endpoint. Raises :class:`TaskGroupTaken` (storing nothing) if the task group
-        exists and belongs to someone else.
+        endpoint, and passes them to ``on_claimed`` as soon as every write that
+        follows (a result for one of them) is sure to find them: where writers take
+        turns (SQLite), before the commit has reached the disk. Raises
+        :class:`TaskGroupTaken` (storing nothing) if the task group exists and
+        belongs to someone else.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ class SqlStore(OAuthSqlMixin):
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         sqlite = self.engine.dialect.name == "sqlite"
+        self._writers_take_turns = sqlite
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if sqlite else nullcontext()
         )
@@ -396,6 +397,7 @@ class SqlStore(OAuthSqlMixin):
         options: TaskOptions,
         now: float,
         claims: Mapping[str, tuple[str, int]] | None = None,
+        on_claimed: Callable[[dict[str, list[str]]], None] | None = None,
     ) -> dict[str, list[str]]:
         opts = {
             "resource_specification": options.resource_specification,
@@ -418,6 +420,11 @@ class SqlStore(OAuthSqlMixin):
                     handed[endpoint_id] = [
                         task.id for eid, task in tasks if eid == endpoint_id][:limit]
             claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
+            if on_claimed is not None and self._writers_take_turns:
+                # Results for these tasks need the write lock, held until the commit
+                # is done: the claims may hear of them while the tasks are written
+                # and the commit waits for the disk.
+                on_claimed(handed)
             if tasks:
                 self._hot.run(
                     conn,
@@ -439,6 +446,8 @@ class SqlStore(OAuthSqlMixin):
                         for endpoint_id, task in tasks
                     ],
                 )
+        if on_claimed is not None and not self._writers_take_turns:
+            on_claimed(handed)
         return handed
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
