@@ -451,7 +451,7 @@ class EndpointRunner:
 
 
 class _Once:
-    """A call made at most once, however often it is asked for."""
+    """A call that succeeds at most once, however often it is asked for."""
 
     def __init__(self, call: Callable[..., Any], *args: Any) -> None:
         self._call: Callable[..., Any] | None = call
@@ -460,7 +460,11 @@ class _Once:
     def __call__(self) -> None:
         call, self._call = self._call, None
         if call is not None:
-            call(*self._args)
+            try:
+                call(*self._args)
+            except BaseException:
+                self._call = call  # asked again (the report loop's `finally`), it raises again
+                raise
 
 
 def _chunks(outcomes: list[Outcome]) -> list[list[Outcome]]:
