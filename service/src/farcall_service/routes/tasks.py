@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 
@@ -165,15 +164,26 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
             first = False
             remaining = deadline - loop.time()
             if not done and known and remaining > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    recorded = await asyncio.wait_for(woken, remaining)
-                    # The results route hands over what it recorded: answer from that
-                    # when any of it is ours, else register again and look again.
-                    done = [task for task in recorded or () if task.id in wanted]
+                # Awaited directly, with a timer of its own: asyncio.wait_for's layers
+                # cost a turn of the loop, and the endpoint's acknowledgement, sent in
+                # the same turn as this answer, went out first.
+                timer = loop.call_later(remaining, _time_up, woken)
+                try:
+                    recorded = await woken
+                finally:
+                    timer.cancel()
+                # The results route hands over what it recorded: answer from that
+                # when any of it is ours, else register again and look again.
+                done = [task for task in recorded or () if task.id in wanted]
             if done or not known or deadline - loop.time() <= 0:
                 return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
         finally:
             ctx.results.discard(who.user_id, woken)
+
+
+def _time_up(woken: asyncio.Future[Any]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def _known_and_finished(
