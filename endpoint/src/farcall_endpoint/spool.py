@@ -78,7 +78,8 @@ class ResultSpool:
 
 
 def spooled_count(directory: Path) -> int:
-    """Unacknowledged results of a stopped endpoint, for ``farcall endpoint status``."""
+    """Results a stopped endpoint will send at its next start, for ``farcall endpoint
+    status``: after a kill, they may include one report the service acknowledged."""
     path = directory / SPOOL_FILE
     if not path.exists():
         return 0
