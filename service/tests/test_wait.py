@@ -109,3 +109,112 @@ def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[
     assert doc["exception"] == "Traceback ..."
     rebuilt = Serializer().deserialize(doc["exception_data"])
     assert isinstance(rebuilt, KeyError) and rebuilt.args == ("lost",)
+
+
+# -- results told before they commit ------------------------------------------------
+
+
+def held_commits(monkeypatch: Any, store: Any) -> tuple[threading.Event, threading.Event]:
+    """Make the store's next result commits wait: (one has started, let them go)."""
+    started, release = threading.Event(), threading.Event()
+    record = store.record_outcomes
+
+    def record_when_released(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        assert release.wait(20), "the test never let the commit go"
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_outcomes", record_when_released)
+    return started, release
+
+
+def test_a_result_is_told_while_its_commit_is_on_its_way(
+    alice: Caller, ep_fn: tuple[str, str], monkeypatch: Any
+) -> None:
+    """Waits and reads have the result the moment the report arrives; the endpoint
+    is acknowledged only once it has committed, so it keeps the result until then."""
+    ep, fn = ep_fn
+    ctx = alice.client.app.state.farcall
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    claim(alice, ep)
+    started, release = held_commits(monkeypatch, ctx.store)
+    reporting = threading.Thread(target=report, args=(
+        alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
+    reporting.start()
+    try:
+        assert started.wait(20)
+        waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 5})
+        assert waited.json()["results"][task]["result"] == "11\n9"
+        assert alice.get(f"/v2/tasks/{task}").json()["result"] == "11\n9"
+        batch = alice.post("/v2/batch_status", json={"task_ids": [task]}).json()
+        assert batch["results"][task]["status"] == "success"
+        assert ctx.store.get_task(task).status == "running"  # not committed yet...
+        assert reporting.is_alive()  # ...so not acknowledged either
+    finally:
+        release.set()
+        reporting.join(20)
+    committed = ctx.store.get_task(task)
+    assert committed.status == "success" and committed.result == "11\n9"
+    assert ctx.reports_in_flight == {}
+
+
+def test_a_result_whose_commit_fails_is_unfinished_again(
+    alice: Caller, ep_fn: tuple[str, str], monkeypatch: Any
+) -> None:
+    ep, fn = ep_fn
+    ctx = alice.client.app.state.farcall
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    claim(alice, ep)
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("database or disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ctx.store, "record_outcomes", disk_full)
+        failed = alice.post(f"/farcall/v1/endpoints/{ep}/results", json={
+            "session": "s1", "results": [{"task_id": task, "status": "success",
+                                          "result": "11\n9"}]})
+        assert failed.status_code == 500
+    waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
+    assert waited.json()["results"] == {}
+    assert alice.get(f"/v2/tasks/{task}").json()["status"] == "running"
+    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])  # again
+    waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 5})
+    assert waited.json()["results"][task]["result"] == "11\n9"
+
+
+def test_a_second_result_for_a_told_task_commits_after_the_first(
+    alice: Caller, ep_fn: tuple[str, str], monkeypatch: Any
+) -> None:
+    """What the waits were told is what the database keeps: a second report of the
+    same task (a task run twice) waits for the first one's commit."""
+    ep, fn = ep_fn
+    ctx = alice.client.app.state.farcall
+    task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
+    claim(alice, ep)
+    record = ctx.store.record_outcomes
+    first_started, release = threading.Event(), threading.Event()
+
+    def first_one_held(*args: Any, **kwargs: Any) -> Any:
+        if not first_started.is_set():
+            first_started.set()
+            assert release.wait(20)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.store, "record_outcomes", first_one_held)
+    reports = [threading.Thread(target=report, args=(
+        alice, ep, [{"task_id": task, "status": "success", "result": result}]))
+        for result in ("11\n9", "11\n10")]
+    reports[0].start()
+    try:
+        assert first_started.wait(20)
+        reports[1].start()
+        reports[1].join(0.5)
+        assert reports[1].is_alive(), "the second report did not wait for the first"
+    finally:
+        release.set()
+        for thread in reports:
+            thread.join(20)
+    assert ctx.store.get_task(task).result == "11\n9"
+    waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 5})
+    assert waited.json()["results"][task]["result"] == "11\n9"

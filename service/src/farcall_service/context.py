@@ -35,6 +35,8 @@ class ServiceContext:
     results: Notifier = field(default_factory=Notifier)
     #: Tasks accepted here and not finished: result waits on them skip the database.
     unfinished: UnfinishedTasks = field(default_factory=UnfinishedTasks)
+    #: Task id -> done when the report that told its result early has committed.
+    reports_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
     empty_queues: EmptyQueues = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -69,7 +71,12 @@ class ServiceContext:
         trip makes two or three. As with anyio, a cancelled caller leaves the call
         to finish in its thread.
         """
-        return await asyncio.get_running_loop().run_in_executor(self.threads, partial(fn, *args))
+        return await self.start_in_thread(fn, *args)
+
+    def start_in_thread(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` started in a worker thread now; the future is done when it
+        returns, whatever becomes of whoever awaits it."""
+        return asyncio.get_running_loop().run_in_executor(self.threads, partial(fn, *args))
 
     def function(self, function_id: str) -> Function | None:
         """A function for permission checks, briefly cached."""

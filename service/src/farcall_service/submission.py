@@ -73,7 +73,9 @@ def submit(
     tasks = [
         (r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload)) for r in requests
     ]
-    ctx.unfinished.accepted(who.user_id, ((task.id, eid) for eid, task in tasks))
+    now = time.time()
+    ctx.unfinished.accepted(
+        who.user_id, group, now, ((task.id, eid, task.function_id) for eid, task in tasks))
     takers = _take_waiting_claims(ctx, endpoints, requests, functions)
     by_id = {task.id: task for _eid, task in tasks}
 
@@ -87,7 +89,7 @@ def submit(
 
     try:
         handed = ctx.store.submit(
-            who.user_id, group, tasks, options, time.time(),
+            who.user_id, group, tasks, options, now,
             claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
             on_claimed=hand_over,
         )

@@ -7,8 +7,11 @@ without being recorded twice, so an endpoint may safely resend after any failure
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -31,6 +34,8 @@ from farcall_service.models import (
 )
 from farcall_service.routes.containers import container_document
 from farcall_service.storage.interface import Endpoint, Outcome, RecordedOutcomes, Task
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/farcall/v1/endpoints/{endpoint_id}", tags=["farcall: endpoint hand-off"]
@@ -103,27 +108,77 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
-    recorded = await ctx.in_thread(_record, eid, body, who, ctx)
-    return {"acknowledged": recorded.recorded + recorded.duplicates,
-            "rejected": recorded.rejected}
-
-
-def _record(eid: str, body: ResultsRequest, who: Identity, ctx: ServiceContext) -> RecordedOutcomes:
-    """Commit the results, then tell the waiting SDKs; in the worker thread, so a
-    request cancelled meanwhile (its channel closed) cannot leave them untold."""
-    access.owned_endpoint(who, ctx.endpoint(eid), eid)
+    now = time.time()
     outcomes = [
         Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
         for r in body.results
     ]
-    recorded = ctx.store.record_outcomes(eid, body.session, outcomes, time.time())
+    # A result told before it committed must commit before any other result for
+    # the same task, or the waits and the database could keep different ones.
+    earlier = {ctx.reports_in_flight[o.task_id] for o in outcomes
+               if o.task_id in ctx.reports_in_flight}
+    if earlier:
+        await asyncio.wait(earlier)
+    endpoint = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
+    if endpoint is MISSING:
+        endpoint = await ctx.in_thread(ctx.endpoint, eid)
+    told = _tell_waits(ctx, access.owned_endpoint(who, endpoint, eid), outcomes, now)
+    work = ctx.start_in_thread(_record, eid, body.session, outcomes, told, who, ctx, now)
+    if told:
+        for task in told:
+            ctx.reports_in_flight[task.id] = work
+        work.add_done_callback(partial(_settled, ctx, [task.id for task in told]))
+        work = asyncio.shield(work)  # the commit and its aftermath outlive a closed channel
+    recorded = await work
+    return {"acknowledged": recorded.recorded + recorded.duplicates,
+            "rejected": recorded.rejected}
+
+
+def _settled(ctx: ServiceContext, task_ids: list[str], work: asyncio.Future[Any]) -> None:
+    for task_id in task_ids:
+        if ctx.reports_in_flight.get(task_id) is work:
+            del ctx.reports_in_flight[task_id]
+
+
+def _tell_waits(ctx: ServiceContext, endpoint: Endpoint, outcomes: list[Outcome],
+                now: float) -> list[Task]:
+    """Answer the waits on results of tasks accepted here while their commit is
+    still to come: the endpoint keeps each result until it is acknowledged, which
+    is only after the commit, so a result told here is never lost (see
+    :mod:`farcall_service.unfinished`). Returns the records told."""
+    told = ctx.unfinished.reported(endpoint.id, outcomes, now)
+    _wake_owners(ctx, told)
+    return told
+
+
+def _record(eid: str, session: str, outcomes: list[Outcome], told: list[Task],
+            who: Identity, ctx: ServiceContext, now: float) -> RecordedOutcomes:
+    """Commit the results, then tell the waiting SDKs those not ``told`` already; in
+    the worker thread, so a request cancelled meanwhile (its channel closed) cannot
+    leave them untold, nor the memory of what was told unsettled."""
+    try:
+        access.owned_endpoint(who, ctx.endpoint(eid), eid)
+        recorded = ctx.store.record_outcomes(eid, session, outcomes, now)
+    except BaseException:
+        ctx.unfinished.retract(told)  # the endpoint reports them again
+        raise
+    refused = {task.id for task in told} - set(recorded.recorded)
+    if refused:
+        ctx.unfinished.drop(refused)
+        log.warning("endpoint %s reported %d result(s) for tasks that had already ended "
+                    "or were gone; waits on them had been told before the commit",
+                    eid, len(refused))
     ctx.unfinished.finished(recorded.finished)  # before the wake-up
-    by_owner: dict[str, list[Task]] = {}
-    for task in recorded.finished:
-        by_owner.setdefault(task.owner_id, []).append(task)
-    for owner, tasks in by_owner.items():
-        ctx.results.notify(owner, tasks)  # answers their SDKs' waits
+    _wake_owners(ctx, recorded.finished)
     return recorded
+
+
+def _wake_owners(ctx: ServiceContext, tasks: list[Task]) -> None:
+    by_owner: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_owner.setdefault(task.owner_id, []).append(task)
+    for owner, owned in by_owner.items():
+        ctx.results.notify(owner, owned)  # answers their SDKs' waits
 
 
 @router.websocket("/channel")

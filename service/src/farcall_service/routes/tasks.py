@@ -111,7 +111,9 @@ async def get_task(
     ctx: Ctx,
 ) -> JSONResponse:
     tid = str(task_id)
-    task = await run_in_threadpool(ctx.store.get_task, tid)
+    # A result told to waits is held here before the database has it (``unfinished``).
+    task = ctx.unfinished.records([tid]).get(tid) or await run_in_threadpool(
+        ctx.store.get_task, tid)
     return JSONResponse(task_document(access.visible_task(who, task, tid)))
 
 
@@ -121,7 +123,9 @@ def batch_status(
     who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
-    tasks = ctx.store.get_tasks(str(tid) for tid in body.task_ids)
+    ids = [str(tid) for tid in body.task_ids]
+    held = ctx.unfinished.records(ids)  # told to waits, perhaps not yet committed
+    tasks = [*held.values(), *ctx.store.get_tasks(tid for tid in ids if tid not in held)]
     return {
         "response": "batch",
         "results": {
@@ -160,7 +164,7 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
             elif first:
                 known, done = await ctx.in_thread(_known_and_finished, ctx, ids, who.user_id)
             else:
-                done = await ctx.in_thread(ctx.store.finished_tasks, ids, who.user_id)
+                done = await ctx.in_thread(_finished, ctx, ids, who.user_id)
             first = False
             remaining = deadline - loop.time()
             if not done and known and remaining > 0:
@@ -190,7 +194,15 @@ def _known_and_finished(
     ctx: ServiceContext, ids: list[str], owner_id: str
 ) -> tuple[bool, list[Task]]:
     """Whether the caller may see any of ``ids``, and those that have ended."""
-    return bool(ctx.store.task_endpoints(ids, owner_id)), ctx.store.finished_tasks(ids, owner_id)
+    return bool(ctx.store.task_endpoints(ids, owner_id)), _finished(ctx, ids, owner_id)
+
+
+def _finished(ctx: ServiceContext, ids: list[str], owner_id: str) -> list[Task]:
+    """The caller's tasks among ``ids`` that have ended, with those whose results
+    were told to waits before their commit (held in ``ctx.unfinished``)."""
+    held = ctx.unfinished.records(ids)
+    return [*(task for task in held.values() if task.owner_id == owner_id),
+            *ctx.store.finished_tasks([tid for tid in ids if tid not in held], owner_id)]
 
 
 @router.websocket("/farcall/v1/channel")
