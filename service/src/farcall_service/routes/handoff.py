@@ -122,8 +122,9 @@ async def _report(ctx: ServiceContext, eid: str, who: Identity,
     endpoint = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
     if endpoint is MISSING:
         endpoint = await ctx.in_thread(ctx.endpoint, eid)
-    told = _tell_waits(ctx, access.owned_endpoint(who, endpoint, eid), outcomes, now)
-    work = ctx.start_in_thread(_record, eid, body.session, outcomes, told, who, ctx, now)
+    access.owned_endpoint(who, endpoint, eid)  # type: ignore[arg-type]
+    told = _tell_waits(ctx, eid, outcomes, now)
+    work = ctx.start_in_thread(_record, eid, body.session, outcomes, told, ctx, now)
     if told:
         for task in told:
             ctx.reports_in_flight[task.id] = work
@@ -140,24 +141,23 @@ def _settled(ctx: ServiceContext, task_ids: list[str], work: asyncio.Future[Any]
             del ctx.reports_in_flight[task_id]
 
 
-def _tell_waits(ctx: ServiceContext, endpoint: Endpoint, outcomes: list[Outcome],
+def _tell_waits(ctx: ServiceContext, eid: str, outcomes: list[Outcome],
                 now: float) -> list[Task]:
     """Answer the waits on results of tasks accepted here while their commit is
     still to come: the endpoint keeps each result until it is acknowledged, which
     is only after the commit, so a result told here is never lost (see
     :mod:`farcall_service.unfinished`). Returns the records told."""
-    told = ctx.unfinished.reported(endpoint.id, outcomes, now)
+    told = ctx.unfinished.reported(eid, outcomes, now)
     _wake_owners(ctx, told)
     return told
 
 
 def _record(eid: str, session: str, outcomes: list[Outcome], told: list[Task],
-            who: Identity, ctx: ServiceContext, now: float) -> RecordedOutcomes:
+            ctx: ServiceContext, now: float) -> RecordedOutcomes:
     """Commit the results, then tell the waiting SDKs those not ``told`` already; in
     the worker thread, so a request cancelled meanwhile (its channel closed) cannot
     leave them untold, nor the memory of what was told unsettled."""
     try:
-        access.owned_endpoint(who, ctx.endpoint(eid), eid)
         recorded = ctx.store.record_outcomes(eid, session, outcomes, now)
     except BaseException:
         ctx.unfinished.retract(told)  # the endpoint reports them again
