@@ -115,13 +115,14 @@ def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[
 
 
 def held_commits(monkeypatch: Any, store: Any) -> tuple[threading.Event, threading.Event]:
-    """Make the store's next result commits wait: (one has started, let them go)."""
+    """Hold the store's next result commit back: (it has started, let it go)."""
     started, release = threading.Event(), threading.Event()
     record = store.record_outcomes
 
     def record_when_released(*args: Any, **kwargs: Any) -> Any:
-        started.set()
-        assert release.wait(20), "the test never let the commit go"
+        if not started.is_set():
+            started.set()
+            assert release.wait(20), "the test never let the commit go"
         return record(*args, **kwargs)
 
     monkeypatch.setattr(store, "record_outcomes", record_when_released)
@@ -192,16 +193,7 @@ def test_a_second_result_for_a_told_task_commits_after_the_first(
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
     claim(alice, ep)
-    record = ctx.store.record_outcomes
-    first_started, release = threading.Event(), threading.Event()
-
-    def first_one_held(*args: Any, **kwargs: Any) -> Any:
-        if not first_started.is_set():
-            first_started.set()
-            assert release.wait(20)
-        return record(*args, **kwargs)
-
-    monkeypatch.setattr(ctx.store, "record_outcomes", first_one_held)
+    first_started, release = held_commits(monkeypatch, ctx.store)
     reports = [threading.Thread(target=report, args=(
         alice, ep, [{"task_id": task, "status": "success", "result": result}]))
         for result in ("11\n9", "11\n10")]
