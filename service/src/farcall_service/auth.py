@@ -111,6 +111,19 @@ def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True,
     return info.user
 
 
+def token_stands(ctx: ServiceContext, token: str, offline: bool = False) -> bool | None:
+    """Whether ``token`` still stands for its user (neither expired nor revoked), for
+    a channel about to send something unasked; with ``offline``, None when only the
+    database can say."""
+    try:
+        resolve_token(ctx, token, offline=offline)
+    except _NotCached:
+        return None
+    except ApiError:
+        return False
+    return True
+
+
 #: Routes an endpoint process calls; they are charged to a budget of their own.
 ENDPOINT_ROUTES = "/farcall/v1/endpoints/"
 ENDPOINT_BUDGET = "endpoint:"

@@ -7,6 +7,12 @@ route would have answered (and ``retry_after`` where it would send ``Retry-After
 The caller is authenticated at the handshake, and again (from the caches) and
 charged to its rate-limit budget with every message, so a revoked or expired token
 stops working on an open channel too. The channel stays open after an error.
+
+A channel may also send messages nobody asked for, ``{"push": KIND, ...}``, after the
+answers already on their way (the SDK's channel pushes the results of the tasks it
+submitted: ``farcall_service.following``). A client that stops reading them has its
+channel closed (code 1013) once pushes of ``PUSH_LIMIT`` times the largest message
+the service takes wait to be sent.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -30,14 +37,87 @@ log = logging.getLogger(__name__)
 #: An operation: the model its body is validated with, and what answers it.
 Operation = tuple[type[BaseModel], Callable[[Identity, Any], Awaitable[dict[str, Any]]]]
 
+#: How many of the largest messages' worth of pushes may wait to be sent.
+PUSH_LIMIT = 4
+#: The close code for a client that does not read its pushes ("try again later").
+NOT_READING = 1013
+
+
+class Opened:
+    """An admitted channel: the token it was opened with, and what it sends unasked."""
+
+    def __init__(self, websocket: WebSocket, token: str, limit: int) -> None:
+        self.token = token
+        self._websocket = websocket
+        self._limit = limit
+        self._queue: deque[str] = deque()
+        self._queued = 0
+        self._sender: asyncio.Future[None] | None = None
+        self._closer: asyncio.Future[None] | None = None
+        self._on_close: list[Callable[[], None]] = []
+        self.closed = False
+
+    def push(self, message: dict[str, Any]) -> None:
+        """Send ``message`` after everything sent so far; on the event loop."""
+        if self.closed:
+            return
+        text = json.dumps(message, separators=(",", ":"))
+        if self._queued + len(text) > self._limit:
+            log.warning("closing a channel whose client has not read %d characters of "
+                        "pushes (%s)", self._queued, self._websocket.url.path)
+            self.shut(NOT_READING)
+            return
+        self._queue.append(text)
+        self._queued += len(text)
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._send_queued())
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        self._on_close.append(callback)
+
+    def shut(self, code: int) -> None:
+        """:meth:`close`, and close the WebSocket with ``code``."""
+        self.close()
+        self._closer = asyncio.ensure_future(self._close_websocket(code))
+
+    async def _close_websocket(self, code: int) -> None:
+        with contextlib.suppress(Exception):  # closed by the client meanwhile
+            await self._websocket.close(code)
+
+    def close(self) -> None:
+        """Drop what is still to be pushed and run the ``on_close`` callbacks."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._queued = 0
+        if self._sender is not None:
+            self._sender.cancel()
+        for callback in self._on_close:
+            callback()
+
+    async def _send_queued(self) -> None:
+        try:
+            while self._queue:
+                text = self._queue.popleft()
+                await self._websocket.send_text(text)
+                self._queued -= len(text)
+        except Exception:  # closed meanwhile: the channel's loop ends and closes this
+            self._queue.clear()
+            self._queued = 0
+        finally:
+            self._sender = None
+
 
 async def serve(
     websocket: WebSocket,
     operations: Mapping[str, Operation],
     budget: str = "",
     admit: Callable[[Identity], Awaitable[None]] | None = None,
+    opened: Callable[[Opened], None] | None = None,
 ) -> None:
-    """Serve one channel until it closes. ``admit`` may refuse the caller (ApiError)."""
+    """Serve one channel until it closes. ``admit`` may refuse the caller (ApiError);
+    ``opened`` is handed the channel once it is admitted, to push on it."""
     ctx = get_context(websocket)
     await websocket.accept()
     try:
@@ -52,6 +132,9 @@ async def serve(
     # The size limit lets a client refuse an oversized message itself: the close
     # (1009) that answers one can be lost when the connection is reset after it.
     await websocket.send_text(json.dumps({"ok": True, "max_message": ctx.settings.max_body_bytes}))
+    channel = Opened(websocket, token, PUSH_LIMIT * ctx.settings.max_body_bytes)
+    if opened is not None:
+        opened(channel)
 
     async def answer(text: str | bytes | None) -> dict[str, Any]:
         try:
@@ -94,6 +177,7 @@ async def serve(
                 await pending
             pending = asyncio.ensure_future(respond(message.get("text") or message.get("bytes")))
     finally:
+        channel.close()
         if pending is not None and not pending.done():
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -37,6 +37,9 @@ class ServiceContext:
     unfinished: UnfinishedTasks = field(default_factory=UnfinishedTasks)
     #: Task id -> done when the report that told its result early has committed.
     reports_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    #: Task id -> done when the submission of a task handed to a claim before its
+    #: commit has committed (or failed): a result for it is committed only after.
+    submissions_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
     empty_queues: EmptyQueues = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -85,6 +88,21 @@ class ServiceContext:
     def endpoint(self, endpoint_id: str) -> Endpoint | None:
         """An endpoint for permission checks, briefly cached; not for its live status."""
         return self.endpoints.get_or_load(endpoint_id, lambda: self.store.get_endpoint(endpoint_id))
+
+
+def track(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
+          work: asyncio.Future[Any]) -> None:
+    """Map each of ``task_ids`` to ``work`` in ``in_flight`` until it is done."""
+    for task_id in task_ids:
+        in_flight[task_id] = work
+    work.add_done_callback(partial(_untrack, in_flight, task_ids))
+
+
+def _untrack(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
+             work: asyncio.Future[Any]) -> None:
+    for task_id in task_ids:
+        if in_flight.get(task_id) is work:
+            del in_flight[task_id]
 
 
 def get_context(connection: HTTPConnection) -> ServiceContext:

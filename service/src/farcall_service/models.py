@@ -92,6 +92,8 @@ class ChannelSubmission(Submission):
     """A submission over the SDK's channel, which names its endpoint in the body."""
 
     endpoint_id: uuid.UUID
+    follow: bool = Field(False, description="Push the tasks' results down the channel "
+                         "as they come in (``farcall_service.following``).")
 
 
 class WaitRequest(_Body):

@@ -13,6 +13,9 @@ hand it the tasks it has just stored for that session, so the claim answers with
 another transaction. A taken waiter is always resolved (with ``[]`` if the
 submission failed), and the claim that offered it waits for that answer even past
 its own deadline (:meth:`withdraw`).
+
+A *listener* hears every notification of its key until it stops listening (a
+channel that pushes the results of the tasks it submitted), rather than the next one.
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+#: Called with each notification's value.
+Listener = Callable[[Any], None]
 
 
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
@@ -45,6 +52,7 @@ class Notifier:
         self._offers: dict[asyncio.Future[Any], Any] = {}
         self._taken: set[asyncio.Future[Any]] = set()
         self._notified: dict[str, int] = {}
+        self._listeners: dict[str, list[tuple[asyncio.AbstractEventLoop, Listener]]] = {}
         self._lock = threading.Lock()
 
     def waiter(self, key: str) -> asyncio.Future[Any]:
@@ -58,6 +66,22 @@ class Notifier:
         with self._lock:
             self._waiters.setdefault(key, []).append((loop, future))
         return future
+
+    def listen(self, key: str, callback: Listener) -> None:
+        """Call ``callback(value)`` in this loop at every notification for ``key``,
+        until :meth:`unlisten`; call in the loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._listeners.setdefault(key, []).append((loop, callback))
+
+    def unlisten(self, key: str, callback: Listener) -> None:
+        with self._lock:
+            listeners = self._listeners.get(key)
+            if listeners is None:
+                return
+            listeners[:] = [(loop, cb) for loop, cb in listeners if cb is not callback]
+            if not listeners:
+                del self._listeners[key]
 
     def offer(self, future: asyncio.Future[Any], offer: Any) -> None:
         """Let :meth:`take` remove this (registered) waiter and hand it a value."""
@@ -125,10 +149,14 @@ class Notifier:
             waiters = self._waiters.pop(key, [])
             for _loop, future in waiters:
                 self._offers.pop(future, None)
+            listeners = list(self._listeners.get(key, ()))
         for loop, future in waiters:
             # A closed loop means its request is gone too.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future, value)
+        for loop, callback in listeners:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, value)
 
 
 class EmptyQueues:

@@ -2,13 +2,18 @@
 
 A submission is all-or-nothing: the caller gets task ids only once every task is
 durably queued, and the endpoints that have new work are woken at once. A claim
-waiting for the endpoint may be handed its tasks while the commit is still on its
-way to the disk (see ``Store.submit``); should that commit fail, the caller gets an
-error and the endpoint's results for those tasks are refused as unknown.
+waiting for the endpoint is handed its tasks before the transaction starts (on the
+event loop, when the checks need nothing the caches do not hold), so the endpoint
+runs them while the commit is on its way to the disk. A result for a handed task
+is told to the waits at once but committed only after the submission
+(``ServiceContext.submissions_in_flight``); should the submission's commit fail, the
+caller gets an error and the endpoint's results for those tasks are refused as
+unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -17,7 +22,8 @@ from dataclasses import dataclass
 
 from farcall_service import access
 from farcall_service.auth import Identity
-from farcall_service.context import ServiceContext
+from farcall_service.cache import MISSING
+from farcall_service.context import ServiceContext, track
 from farcall_service.errors import bad_request, not_found
 from farcall_service.ids import time_ordered_uuid
 from farcall_service.notifier import Taken
@@ -48,7 +54,24 @@ def canonical_id(raw: str, kind: str) -> str:
         raise bad_request("INVALID_ID", f"{kind} id {raw!r} is not a UUID") from None
 
 
-def submit(
+#: Submissions up to this many tasks are checked on the event loop when they can be.
+CHECK_ON_LOOP = 64
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A submission that passed every check: what to store, for whom."""
+
+    owner_id: str
+    group: str
+    tasks: list[tuple[str, NewTask]]
+    options: TaskOptions
+    endpoints: dict[str, Endpoint]
+    functions: dict[str, Function]
+    now: float
+
+
+async def submit(
     ctx: ServiceContext,
     who: Identity,
     requests: Sequence[Request],
@@ -56,8 +79,49 @@ def submit(
     options: TaskOptions,
 ) -> tuple[str, list[str]]:
     """Check and store ``requests``; return the task group id and task ids, in order."""
+    if task_group_id is None and len(requests) <= CHECK_ON_LOOP and _all_cached(ctx, requests):
+        checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
+    else:
+        checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options)
+    tasks = checked.tasks
+    ctx.unfinished.accepted(
+        checked.owner_id, checked.group, checked.now,
+        ((task.id, eid, task.function_id) for eid, task in tasks))
+    takers = _take_waiting_claims(ctx, checked)
+    handed = {eid: [task for e, task in tasks if e == eid][: taker.offer.max_tasks]
+              for eid, taker in takers.items()}
+    work = ctx.start_in_thread(
+        _store, ctx, checked,
+        {eid: (takers[eid].offer.session, [task.id for task in mine])
+         for eid, mine in handed.items()},
+    )
+    if handed:
+        track(ctx.submissions_in_flight,
+              [task.id for mine in handed.values() for task in mine], work)
+    for eid, taker in takers.items():
+        ctx.notifier.hand(taker, [
+            ClaimedTask(task.id, task.function_id,
+                        checked.functions[task.function_id].code + task.payload, options)
+            for task in handed[eid]
+        ])
+    await asyncio.shield(work)  # in flight until the commit is through, whoever waits
+    return checked.group, [task.id for _eid, task in tasks]
+
+
+def check(
+    ctx: ServiceContext,
+    who: Identity,
+    requests: Sequence[Request],
+    task_group_id: str | None,
+    options: TaskOptions,
+) -> Checked:
+    """May the caller run every request? Reads through the caches (the store on a
+    miss, and for a task group named by the caller)."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
+    if task_group_id is not None and ctx.store.get_task_group_owner(task_group_id) not in (
+            None, who.user_id):
+        raise not_found("task_group", task_group_id)  # the store checks again, to be sure
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
         endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
@@ -68,60 +132,49 @@ def submit(
         access.check_runnable(functions[fid], endpoints[eid])
     for r in requests:
         check_task_payload(r.payload)
+    return Checked(
+        who.user_id, task_group_id or time_ordered_uuid(),
+        [(r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload))
+         for r in requests],
+        options, endpoints, functions, time.time(),
+    )
 
-    group = task_group_id or time_ordered_uuid()
-    tasks = [
-        (r.endpoint_id, NewTask(time_ordered_uuid(), r.function_id, r.payload)) for r in requests
-    ]
-    now = time.time()
-    ctx.unfinished.accepted(
-        who.user_id, group, now, ((task.id, eid, task.function_id) for eid, task in tasks))
-    takers = _take_waiting_claims(ctx, endpoints, requests, functions)
-    by_id = {task.id: task for _eid, task in tasks}
 
-    def hand_over(handed: dict[str, list[str]]) -> None:
-        for eid, waiter in takers.items():
-            ctx.notifier.hand(waiter, [
-                ClaimedTask(tid, by_id[tid].function_id,
-                            functions[by_id[tid].function_id].code + by_id[tid].payload, options)
-                for tid in handed.get(eid, [])
-            ])
+def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:
+    return all(ctx.endpoints.get(r.endpoint_id) is not MISSING
+               and ctx.functions.get(r.function_id) is not MISSING for r in requests)
 
+
+def _store(ctx: ServiceContext, checked: Checked,
+           claimed: dict[str, tuple[str, list[str]]]) -> None:
+    """The transaction, and what follows it; in a worker thread, so a caller gone
+    meanwhile (its channel closed) cannot leave it half done."""
     try:
-        handed = ctx.store.submit(
-            who.user_id, group, tasks, options, now,
-            claims={eid: (w.offer.session, w.offer.max_tasks) for eid, w in takers.items()},
-            on_claimed=hand_over,
-        )
+        stale = ctx.store.submit(checked.owner_id, checked.group, checked.tasks,
+                                 checked.options, checked.now, claimed)
     except BaseException as exc:
-        ctx.unfinished.forget(task.id for _eid, task in tasks)
-        for waiter in takers.values():
-            ctx.notifier.hand(waiter, [])  # no-op for one already handed its tasks
+        ctx.unfinished.forget(task.id for _eid, task in checked.tasks)
         if isinstance(exc, TaskGroupTaken):
-            raise not_found("task_group", group) from None
+            raise not_found("task_group", checked.group) from None
         raise
-    per_endpoint = Counter(eid for eid, _task in tasks)
-    for eid in endpoints:
-        if len(handed.get(eid, [])) < per_endpoint[eid]:
+    per_endpoint = Counter(eid for eid, _task in checked.tasks)
+    for eid in checked.endpoints:
+        if eid in stale or len(claimed.get(eid, ((), ()))[1]) < per_endpoint[eid]:
             # Tasks left in the queue, which claims read without the write lock: wake
             # them only now that the commit is done.
             ctx.notifier.notify(eid)
-    return group, [task.id for _eid, task in tasks]
 
 
-def _take_waiting_claims(
-    ctx: ServiceContext, endpoints: dict[str, Endpoint], requests: Sequence[Request],
-    functions: dict[str, Function],
-) -> dict[str, Taken]:
+def _take_waiting_claims(ctx: ServiceContext, checked: Checked) -> dict[str, Taken]:
     """A waiting claim per endpoint to hand its tasks to directly, where one waits.
 
     Functions with an execution environment go through the queue: their claim
     answer carries the environment, which this path does not look up.
     """
     takers: dict[str, Taken] = {}
-    if any(functions[r.function_id].container_id for r in requests):
+    if any(function.container_id for function in checked.functions.values()):
         return takers
-    for eid in endpoints:
+    for eid in checked.endpoints:
         waiter = ctx.notifier.take(eid)
         if waiter is not None:
             takers[eid] = waiter

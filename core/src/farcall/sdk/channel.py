@@ -15,6 +15,12 @@ it has expired (OAuth access tokens do), the channel opens again with a fresh on
 from the authorizer and resends the refused request. A service without the channel
 (an older farcall, or a proxy that does not pass WebSockets on) is asked through
 the ``fallback`` instead, over HTTP.
+
+The service may also push messages nobody asked for: the results of tasks a
+submission asked it to follow (``{"push": "results", "results": {...}}``). They are
+handed to ``on_push`` whenever they are read: while an answer is awaited, by
+:meth:`Channel.listen` and by :meth:`Channel.collect`. ``following`` holds the tasks
+whose results will come that way; it is emptied when the connection drops.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from farcall.plugins.types import Authorizer
@@ -49,9 +56,14 @@ class Fallback(Protocol):
     def close(self) -> None: ...
 
 
+#: Handed the documents of a push of results, keyed by task id.
+PushHandler = Callable[[dict[str, Any]], None]
+
+
 class Channel:
     def __init__(self, base_url: str, path: str, authorizer: Authorizer | None,
-                 fallback: Fallback, open_timeout: float = 30.0) -> None:
+                 fallback: Fallback, open_timeout: float = 30.0,
+                 on_push: PushHandler | None = None) -> None:
         scheme, _, rest = base_url.rstrip("/").partition("://")
         self.url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
         self._path = path
@@ -62,6 +74,9 @@ class Channel:
         self._max_message: int | None = None  # bytes, as the service said when opened
         self._opened: weakref.finalize | None = None
         self._over_http = False
+        self._on_push = on_push
+        #: Tasks whose results the service pushes on the open connection.
+        self.following: set[str] = set()
 
     def ask(self, operation: str, body: dict[str, Any], timeout: float,
             meanwhile: Callable[[], None] | None = None) -> Any:
@@ -91,6 +106,47 @@ class Channel:
             answer = self._exchange(ws, operation, body, timeout)
         return _answer(answer, self._route(operation))
 
+    def follow(self, task_ids: Collection[str]) -> None:
+        """The service said it pushes these tasks' results on this connection."""
+        if self._ws is not None:
+            self.following.update(task_ids)
+
+    def listen(self, task_ids: Collection[str], timeout: float) -> bool:
+        """Read pushes until the result of one of ``task_ids`` has come (True), or
+        ``timeout`` seconds have passed or the connection failed (False)."""
+        from websockets.exceptions import WebSocketException
+
+        ws = self._ws
+        if ws is None:
+            return False
+        wanted = set(task_ids)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                message = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+                if not _is_push(message):
+                    raise ValueError("an answer to no request")
+                if not wanted.isdisjoint(self._pushed(message)):
+                    return True
+        except TimeoutError:
+            return False  # nothing came: the connection is as good as it was
+        except _CallerFailed as failed:
+            self._drop()
+            raise failed.error from None
+        except (OSError, ValueError, WebSocketException) as exc:
+            log.info("the channel to %s failed while listening (%s)", self.url,
+                     type(exc).__name__)
+            self._drop()
+            return False
+
+    def collect(self) -> None:
+        """Take in the pushes that have already arrived, without waiting."""
+        if self.following and self._ws is not None:
+            if not self._ws.usable():
+                self._drop()
+            else:
+                self.listen((), 0)
+
     @property
     def over_http(self) -> bool:
         """True once the service turned out to have no channel."""
@@ -109,15 +165,20 @@ class Channel:
             raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
                                   f"the message is {len(message)} bytes; the service accepts "
                                   f"{self._max_message}")
+        deadline = time.monotonic() + timeout
         try:
             ws.send(message)
             if meanwhile is not None:
                 try:
                     meanwhile()
                 except BaseException as exc:
-                    raise _MeanwhileFailed(exc) from None
-            return json.loads(ws.recv(timeout=timeout))
-        except _MeanwhileFailed as failed:
+                    raise _CallerFailed(exc) from None
+            while True:
+                answer = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+                if not _is_push(answer):
+                    return answer
+                self._pushed(answer)
+        except _CallerFailed as failed:
             self._drop()  # the answer would be taken for the next request's
             raise failed.error from None
         except ConnectionClosed as exc:
@@ -130,7 +191,21 @@ class Channel:
             self._drop()  # a late answer would be taken for the next request's
             raise self._unreachable(operation, exc) from None
 
+    def _pushed(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Hand a push's results to ``on_push``; return them."""
+        results = message.get("results")
+        if not isinstance(results, dict):
+            return {}
+        self.following.difference_update(results)
+        if self._on_push is not None:
+            try:
+                self._on_push(results)
+            except BaseException as exc:
+                raise _CallerFailed(exc) from None
+        return results
+
     def _drop(self) -> None:
+        self.following.clear()
         opened, self._ws, self._opened = self._opened, None, None
         if opened is not None:
             with contextlib.suppress(Exception):  # a broken connection: nothing to close
@@ -180,12 +255,17 @@ class Channel:
             f"({type(exc).__name__}: {str(exc)[:200]})")
 
 
-class _MeanwhileFailed(Exception):
-    """What ``meanwhile`` raised, kept apart from the connection's own failures."""
+class _CallerFailed(Exception):
+    """What the caller's code (``meanwhile``, ``on_push``) raised, kept apart from the
+    connection's own failures."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(error)
         self.error = error
+
+
+def _is_push(message: Any) -> bool:
+    return isinstance(message, dict) and "push" in message
 
 
 def _status(answer: Any) -> int | None:

@@ -90,12 +90,8 @@ class Client:
     def _ask(self, operation: str, body: dict[str, Any], timeout: float) -> Any:
         """A submission or a result wait: over this thread's channel when there is
         one, else (and to retry what the channel could not deliver) over HTTP."""
-        if self._channels is not None:
-            pid, channel = getattr(self._channels, "channel", (None, None))
-            if pid != os.getpid():  # new thread, or a forked child: the parent's is not ours
-                channel = Channel(self.base_url, "/farcall/v1/channel", self._authorizer,
-                                  self._over_http)
-                self._channels.channel = (os.getpid(), channel)
+        channel = self._channel()
+        if channel is not None:
             try:
                 return channel.ask(operation, body, timeout)
             except ServiceUnreachable:
@@ -104,6 +100,25 @@ class Client:
                 if exc.http_status != 429 and exc.http_status < 500:
                     raise
         return self._over_http.ask(operation, body, timeout)
+
+    def _channel(self, open_one: bool = True) -> Channel | None:
+        """This thread's channel (opened on first use), if the transport has them."""
+        if self._channels is None:
+            return None
+        pid, channel = getattr(self._channels, "channel", (None, None))
+        if pid != os.getpid():  # new thread, or a forked child: the parent's is not ours
+            if not open_one:
+                return None
+            channel = Channel(self.base_url, "/farcall/v1/channel", self._authorizer,
+                              self._over_http, on_push=self._keep_pushed)
+            self._channels.channel = (os.getpid(), channel)
+        return channel
+
+    def _keep_pushed(self, documents: dict[str, Any]) -> None:
+        """Results the service pushed (see ``Channel``): kept as a wait keeps them."""
+        for tid, document in documents.items():
+            if isinstance(document, dict) and document.get("status") in TERMINAL:
+                self.result_cache.put(tid, document)
 
     def _cached_lookup(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
         """Lookups are cached for this client's credentials, as the guide describes."""
@@ -264,18 +279,24 @@ class Client:
         """Submit a batch; the task ids come back in the order tasks were added.
 
         Tasks are grouped into one request per endpoint (split only when a request
-        would exceed the service's body limit).
+        would exceed the service's body limit). The service pushes their results to
+        this thread's channel as they come in, so a wait or a result read here later
+        usually has them without asking.
         """
+        return self._batch_run(batch, follow=True)
+
+    def _batch_run(self, batch: Batch, follow: bool) -> list[str]:
         task_ids: list[str | None] = [None] * len(batch.tasks)
         by_endpoint: dict[str, list[int]] = {}
         for index, (endpoint_id, _fn, _payload) in enumerate(batch.tasks):
             by_endpoint.setdefault(endpoint_id, []).append(index)
         for endpoint_id, indices in by_endpoint.items():
             for chunk in _chunks_by_size(indices, batch.tasks):
-                self._submit(endpoint_id, chunk, batch, task_ids)
+                self._submit(endpoint_id, chunk, batch, task_ids, follow)
         return [tid for tid in task_ids if tid is not None]
 
-    def _submit(self, endpoint_id: str, indices: list[int], batch: Batch, out: list[str | None]) -> None:
+    def _submit(self, endpoint_id: str, indices: list[int], batch: Batch, out: list[str | None],
+                follow: bool) -> None:
         tasks: dict[str, list[str]] = {}
         slots: list[tuple[str, int]] = []
         for index in indices:
@@ -290,14 +311,25 @@ class Client:
             body["resource_specification"] = batch.resource_specification
         if batch.result_serializers:
             body["result_serializers"] = batch.result_serializers
+        if follow:
+            body["follow"] = True
         answer = self._ask("submit", {"endpoint_id": endpoint_id, **body}, SUBMIT_TIMEOUT)
         for index, (function_id, position) in zip(indices, slots):
             out[index] = answer["tasks"][function_id][position]
+        if answer.get("following"):  # only a channel's answer says so
+            done = answer.get("results") or {}
+            self._keep_pushed(done)
+            channel = self._channel(open_one=False)
+            if channel is not None:
+                channel.follow([out[i] for i in indices if out[i] not in done])
 
     # -- results ------------------------------------------------------------------------
 
     def _documents(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Task documents, terminal ones from the result cache, the rest from the service."""
+        channel = self._channel(open_one=False)
+        if channel is not None:
+            channel.collect()  # results pushed meanwhile
         documents: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         for tid in task_ids:
@@ -377,11 +409,21 @@ class Client:
         """Entries of the given tasks that have ended, waiting up to ``timeout`` for one.
 
         The service answers the moment any of them ends (a long-poll), so callers do not
-        sleep between checks. Against a service without that route, polls with backoff.
+        sleep between checks; results it pushes to this thread's channel (tasks
+        submitted here) are read as they come, without a request. Against a service
+        without that route, polls with backoff.
         """
         ids = [canonical_id(t, "task_id") for t in task_ids]
         done = {tid: doc for tid in ids if (doc := self.result_cache.get(tid)) is not None}
         remaining = [tid for tid in ids if tid not in done]
+        if remaining and not done:
+            deadline = time.monotonic() + timeout
+            channel = self._channel(open_one=False)
+            if channel is not None and channel.following.issuperset(remaining):
+                if channel.listen(remaining, timeout):  # their results are pushed here
+                    done = {tid: doc for tid in remaining
+                            if (doc := self.result_cache.get(tid)) is not None}
+                timeout = max(0.0, deadline - time.monotonic())
         if remaining and not done:
             if self._long_poll:
                 try:

@@ -96,7 +96,9 @@ class Executor(_BaseExecutor):
             for _future, fid, args, kwargs in work:
                 batch.add(*args, endpoint_id=self.endpoint_id, function_id=fid, **kwargs)
             try:
-                task_ids = self.client.batch_run(batch)
+                # Not followed: the results are awaited on the collector's channel,
+                # not on this thread's (where pushes would be read only by the next batch).
+                task_ids = self.client._batch_run(batch, follow=False)
             except BaseException as exc:  # the service refused: fail these futures
                 for future, *_ in work:
                     if future.set_running_or_notify_cancel():

@@ -54,6 +54,7 @@ class Connection:
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
             self._frames = self._protocol.events_received()[1:]  # after the handshake answer
+            self._parts: list[bytes] = []  # of a message whose last frame is still to come
         except BaseException:
             sock.close()
             raise
@@ -72,14 +73,14 @@ class Connection:
     def recv(self, timeout: float) -> str:
         """The next message; TimeoutError when none comes within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        parts: list[bytes] = []
         while True:
             while self._frames:
                 frame = self._frames.pop(0)
                 if frame.opcode in _MESSAGE:
-                    parts.append(frame.data)
+                    self._parts.append(frame.data)
                     if frame.fin:
-                        return b"".join(parts).decode()
+                        message, self._parts = b"".join(self._parts), []
+                        return message.decode()
             self._raise_if_closed()
             self._read(_left(deadline))
             self._frames = self._protocol.events_received()

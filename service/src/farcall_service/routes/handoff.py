@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 import uuid
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -22,7 +21,7 @@ from farcall_service import access, handoff
 from farcall_service.auth import ENDPOINT_BUDGET, Identity, Who
 from farcall_service.cache import MISSING
 from farcall_service.channel import serve
-from farcall_service.context import Ctx, ServiceContext, get_context
+from farcall_service.context import Ctx, ServiceContext, get_context, track
 from farcall_service.errors import ApiError
 from farcall_service.models import (
     ClaimRequest,
@@ -124,21 +123,20 @@ async def _report(ctx: ServiceContext, eid: str, who: Identity,
         endpoint = await ctx.in_thread(ctx.endpoint, eid)
     access.owned_endpoint(who, endpoint, eid)  # type: ignore[arg-type]
     told = _tell_waits(ctx, eid, outcomes, now)
-    work = ctx.start_in_thread(_record, eid, body.session, outcomes, told, ctx, now)
+    # A task handed to its claim before its submission committed: its result is
+    # committed after the submission (before, it would be refused as unknown).
+    submissions = {ctx.submissions_in_flight[o.task_id] for o in outcomes
+                   if o.task_id in ctx.submissions_in_flight}
+    work: asyncio.Future[RecordedOutcomes] = (
+        asyncio.ensure_future(_record_after(submissions, eid, body.session, outcomes, told,
+                                            ctx, now)) if submissions
+        else ctx.start_in_thread(_record, eid, body.session, outcomes, told, ctx, now))
     if told:
-        for task in told:
-            ctx.reports_in_flight[task.id] = work
-        work.add_done_callback(partial(_settled, ctx, [task.id for task in told]))
+        track(ctx.reports_in_flight, [task.id for task in told], work)
         work = asyncio.shield(work)  # the commit and its aftermath outlive a closed channel
     recorded = await work
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
-
-
-def _settled(ctx: ServiceContext, task_ids: list[str], work: asyncio.Future[Any]) -> None:
-    for task_id in task_ids:
-        if ctx.reports_in_flight.get(task_id) is work:
-            del ctx.reports_in_flight[task_id]
 
 
 def _tell_waits(ctx: ServiceContext, eid: str, outcomes: list[Outcome],
@@ -150,6 +148,14 @@ def _tell_waits(ctx: ServiceContext, eid: str, outcomes: list[Outcome],
     told = ctx.unfinished.reported(eid, outcomes, now)
     _wake_owners(ctx, told)
     return told
+
+
+async def _record_after(submissions: set[asyncio.Future[None]], eid: str, session: str,
+                        outcomes: list[Outcome], told: list[Task], ctx: ServiceContext,
+                        now: float) -> RecordedOutcomes:
+    """:func:`_record`, once the submissions of these tasks are through."""
+    await asyncio.wait(submissions)
+    return await ctx.start_in_thread(_record, eid, session, outcomes, told, ctx, now)
 
 
 def _record(eid: str, session: str, outcomes: list[Outcome], told: list[Task],

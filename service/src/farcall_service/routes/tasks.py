@@ -14,7 +14,9 @@ from farcall_service import access
 from farcall_service.auth import Identity, Who
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
+from farcall_service.documents import task_document
 from farcall_service.errors import not_found
+from farcall_service.following import Follower, ended_tasks
 from farcall_service.models import (
     BatchStatusRequest,
     ChannelSubmission,
@@ -26,27 +28,6 @@ from farcall_service.storage.interface import Task, TaskOptions
 from farcall_service.submission import Request, canonical_id, submit
 
 router = APIRouter(tags=["tasks"])
-
-
-def task_document(task: Task) -> dict[str, Any]:
-    """A task as the official SDK reads it: ``completion_t`` stays null until done."""
-    doc: dict[str, Any] = {
-        "task_id": task.id,
-        "status": task.status,
-        "task_group_id": task.task_group_id,
-        "completion_t": None,
-    }
-    if task.status == "success":
-        doc["result"] = task.result or ""
-    elif task.status == "failed":
-        doc["exception"] = task.exception or "the task failed without a traceback"
-        if task.exception_data:
-            doc["exception_data"] = task.exception_data
-    else:
-        return doc
-    doc["completion_t"] = repr(task.completion_t)
-    doc["details"] = task.details or {}
-    return doc
 
 
 @router.post("/v3/endpoints/{endpoint_id}/submit", summary="Submit tasks to an endpoint")
@@ -71,10 +52,8 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         result_serializers=body.result_serializers,
         user_endpoint_config=body.user_endpoint_config,
     )
-    group, task_ids = await ctx.in_thread(
-        submit, ctx, who, requests, str(body.task_group_id) if body.task_group_id else None,
-        options,
-    )
+    group, task_ids = await submit(
+        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, options)
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
@@ -85,13 +64,13 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
 
 
 @router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")
-def submit_v2(
+async def submit_v2(
     body: LegacySubmission,
     who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
     requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
-    group, task_ids = submit(
+    group, task_ids = await submit(
         ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions()
     )
     return {
@@ -164,7 +143,7 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
             elif first:
                 known, done = await ctx.in_thread(_known_and_finished, ctx, ids, who.user_id)
             else:
-                done = await ctx.in_thread(_finished, ctx, ids, who.user_id)
+                done = await ctx.in_thread(ended_tasks, ctx, ids, who.user_id)
             first = False
             remaining = deadline - loop.time()
             if not done and known and remaining > 0:
@@ -194,32 +173,31 @@ def _known_and_finished(
     ctx: ServiceContext, ids: list[str], owner_id: str
 ) -> tuple[bool, list[Task]]:
     """Whether the caller may see any of ``ids``, and those that have ended."""
-    return bool(ctx.store.task_endpoints(ids, owner_id)), _finished(ctx, ids, owner_id)
-
-
-def _finished(ctx: ServiceContext, ids: list[str], owner_id: str) -> list[Task]:
-    """The caller's tasks among ``ids`` that have ended, with those whose results
-    were told to waits before their commit (held in ``ctx.unfinished``)."""
-    held = ctx.unfinished.records(ids)
-    return [*(task for task in held.values() if task.owner_id == owner_id),
-            *ctx.store.finished_tasks([tid for tid in ids if tid not in held], owner_id)]
+    return bool(ctx.store.task_endpoints(ids, owner_id)), ended_tasks(ctx, ids, owner_id)
 
 
 @router.websocket("/farcall/v1/channel")
 async def sdk_channel(websocket: WebSocket) -> None:
     """Submissions and result waits over one WebSocket (``farcall_service.channel``):
     ``{"op": "submit", "endpoint_id", ...}`` as ``POST /v3/endpoints/{id}/submit``,
-    ``{"op": "wait", ...}`` as ``POST /farcall/v1/tasks/wait``. The SDK's round trip
-    is two of these."""
+    ``{"op": "wait", ...}`` as ``POST /farcall/v1/tasks/wait``. A submission with
+    ``"follow": true`` has its results pushed (``farcall_service.following``), so the
+    SDK's round trip is one request."""
     ctx = get_context(websocket)
+    follower = Follower(ctx)
 
     async def submit(who: Identity, body: ChannelSubmission) -> dict[str, Any]:
-        return await _submit(ctx, who, str(body.endpoint_id), body)
+        answer = await _submit(ctx, who, str(body.endpoint_id), body)
+        if body.follow:
+            answer.update(follower.follow(
+                who.user_id, [tid for ids in answer["tasks"].values() for tid in ids]))
+        return answer
 
     async def wait(who: Identity, body: WaitRequest) -> dict[str, Any]:
         return await _wait(ctx, who, body)
 
-    await serve(websocket, {"submit": (ChannelSubmission, submit), "wait": (WaitRequest, wait)})
+    await serve(websocket, {"submit": (ChannelSubmission, submit), "wait": (WaitRequest, wait)},
+                opened=follower.attach)
 
 
 @router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")

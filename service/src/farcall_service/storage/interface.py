@@ -8,7 +8,7 @@ it wrote is durable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -256,19 +256,15 @@ class Store(Protocol):
         tasks: Sequence[tuple[str, NewTask]],
         options: TaskOptions,
         now: float,
-        claims: Mapping[str, tuple[str, int]] | None = None,
-        on_claimed: Callable[[dict[str, list[str]]], None] | None = None,
-    ) -> dict[str, list[str]]:
+        claimed: Mapping[str, tuple[str, list[str]]] | None = None,
+    ) -> set[str]:
         """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
 
-        ``claims`` maps endpoint ids to a waiting claim's ``(session, max_tasks)``: up
-        to that many of the endpoint's tasks are stored as claimed by that session
-        instead, if it is still the endpoint's session. Returns those task ids per
-        endpoint, and passes them to ``on_claimed`` as soon as every write that
-        follows (a result for one of them) is sure to find them: where writers take
-        turns (SQLite), before the commit has reached the disk. Raises
-        :class:`TaskGroupTaken` (storing nothing) if the task group exists and
-        belongs to someone else.
+        ``claimed`` maps endpoint ids to a waiting claim's session and the ids of the
+        tasks already handed to it: those are stored as claimed by that session if it
+        is still the endpoint's, else queued like the others. Returns the endpoints
+        whose claim's session was no longer theirs. Raises :class:`TaskGroupTaken`
+        (storing nothing) if the task group exists and belongs to someone else.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...

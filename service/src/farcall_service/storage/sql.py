@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,6 @@ class SqlStore(OAuthSqlMixin):
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         sqlite = self.engine.dialect.name == "sqlite"
-        self._writers_take_turns = sqlite
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if sqlite else nullcontext()
         )
@@ -396,14 +395,14 @@ class SqlStore(OAuthSqlMixin):
         tasks: Sequence[tuple[str, NewTask]],
         options: TaskOptions,
         now: float,
-        claims: Mapping[str, tuple[str, int]] | None = None,
-        on_claimed: Callable[[dict[str, list[str]]], None] | None = None,
-    ) -> dict[str, list[str]]:
+        claimed: Mapping[str, tuple[str, list[str]]] | None = None,
+    ) -> set[str]:
         opts = {
             "resource_specification": options.resource_specification,
             "result_serializers": options.result_serializers,
             "user_endpoint_config": options.user_endpoint_config,
         }
+        stale: set[str] = set()
         with self._write() as conn:
             exists = self._hot.first(conn, _GROUP_OWNER, {"group_id": task_group_id})
             if exists and exists.owner_id != owner_id:
@@ -411,20 +410,15 @@ class SqlStore(OAuthSqlMixin):
             if not exists:
                 self._hot.run(conn, _NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
                                                  "created_at": now})
-            # Tasks for a waiting claim are stored as claimed by its session, if that
-            # session is still the endpoint's (a newer one would never ask for them).
-            handed: dict[str, list[str]] = {}
-            for endpoint_id, (session, limit) in (claims or {}).items():
+            # Tasks handed to a waiting claim are stored as claimed by its session, if
+            # that session is still the endpoint's (a newer one would never ask for them).
+            claimed_by: dict[str, str] = {}
+            for endpoint_id, (session, task_ids) in (claimed or {}).items():
                 current = self._hot.first(conn, _ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
                 if current is not None and current.session_id == session:
-                    handed[endpoint_id] = [
-                        task.id for eid, task in tasks if eid == endpoint_id][:limit]
-            claimed_by = {tid: claims[eid][0] for eid, ids in handed.items() for tid in ids}
-            if on_claimed is not None and self._writers_take_turns:
-                # Results for these tasks need the write lock, held until the commit
-                # is done: the claims may hear of them while the tasks are written
-                # and the commit waits for the disk.
-                on_claimed(handed)
+                    claimed_by.update(dict.fromkeys(task_ids, session))
+                elif task_ids:
+                    stale.add(endpoint_id)
             if tasks:
                 self._hot.run(
                     conn,
@@ -446,9 +440,7 @@ class SqlStore(OAuthSqlMixin):
                         for endpoint_id, task in tasks
                     ],
                 )
-        if on_claimed is not None and not self._writers_take_turns:
-            on_claimed(handed)
-        return handed
+        return stale
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:

@@ -1,0 +1,28 @@
+"""Tasks as the HTTP API and the channels show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from farcall_service.storage.interface import Task
+
+
+def task_document(task: Task) -> dict[str, Any]:
+    """A task as the official SDK reads it: ``completion_t`` stays null until done."""
+    doc: dict[str, Any] = {
+        "task_id": task.id,
+        "status": task.status,
+        "task_group_id": task.task_group_id,
+        "completion_t": None,
+    }
+    if task.status == "success":
+        doc["result"] = task.result or ""
+    elif task.status == "failed":
+        doc["exception"] = task.exception or "the task failed without a traceback"
+        if task.exception_data:
+            doc["exception_data"] = task.exception_data
+    else:
+        return doc
+    doc["completion_t"] = repr(task.completion_t)
+    doc["details"] = task.details or {}
+    return doc

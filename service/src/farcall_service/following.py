@@ -1,0 +1,130 @@
+"""Results pushed down the channel their tasks were submitted on.
+
+Without this the SDK's round trip is two requests: the submission, then a wait for
+its result. A submission on the SDK's channel that asks to ``follow`` its tasks is
+answered with ``"following": true`` and the results already in (a result is often
+told before the submission's commit is through); every later result is pushed,
+``{"push": "results", "results": {task_id: document}}``, the moment the waits on it
+would be woken, so the SDK has it without asking.
+
+Only tasks this process accepted and holds in its memory of unfinished tasks are
+followed: the wake-ups a wait relies on then reach the channel too (a deleted
+endpoint's tasks wake it to look again, in the database). The channel's token is
+checked again before each push; when it no longer stands, the channel is closed,
+as when the client stops reading its pushes, and the SDK asks as it would without.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from farcall_service.auth import token_stands
+from farcall_service.channel import Opened
+from farcall_service.context import ServiceContext
+from farcall_service.documents import task_document
+from farcall_service.storage.interface import Task
+
+log = logging.getLogger(__name__)
+
+#: Tasks a channel follows at most at a time (as many as a wait may name).
+MAX_FOLLOWED = 10_000
+#: The close code for a channel whose token no longer stands ("policy violation").
+TOKEN_GONE = 1008
+
+
+class Follower:
+    """One SDK channel's followed tasks; everything runs on the event loop."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._channel: Opened | None = None
+        self._owner: str | None = None
+        self._followed: set[str] = set()
+        self._checks: set[asyncio.Future[Any]] = set()  # referenced until done
+
+    def attach(self, channel: Opened) -> None:
+        """Push on ``channel`` (``channel.serve``'s ``opened``) until it closes."""
+        self._channel = channel
+        channel.on_close(self._stop)
+
+    def follow(self, owner_id: str, task_ids: list[str]) -> dict[str, Any]:
+        """What to add to the answer of a submission of ``task_ids`` that committed
+        just now: the results already in, and whether the others will be pushed."""
+        channel = self._channel
+        if (channel is None or channel.closed or self._owner not in (None, owner_id)
+                or len(self._followed) + len(task_ids) > MAX_FOLLOWED):
+            return {}
+        if self._owner is None:
+            self._owner = owner_id
+            self._ctx.results.listen(owner_id, self._heard)
+        # Listening before looking: a result that comes in between is seen by one.
+        done = self._ctx.unfinished.look(task_ids, owner_id)
+        if done is None:  # not all known here: the SDK waits for them as it would
+            return {}
+        ended = {task.id for task in done}
+        self._followed.update(tid for tid in task_ids if tid not in ended)
+        return {"following": True, "results": {task.id: task_document(task) for task in done}}
+
+    def _heard(self, tasks: list[Task] | None) -> None:
+        """A notification of the owner's results (None: look again, in the database)."""
+        if not self._followed:
+            return
+        if tasks is None:
+            self._later(self._look_again())
+            return
+        ended = [task for task in tasks if task.id in self._followed]
+        if ended:
+            self._followed.difference_update(task.id for task in ended)
+            self._push(ended)
+
+    async def _look_again(self) -> None:
+        assert self._owner is not None
+        self._heard(await self._ctx.in_thread(
+            ended_tasks, self._ctx, list(self._followed), self._owner))
+
+    def _push(self, tasks: list[Task]) -> None:
+        channel = self._channel
+        if channel is None or channel.closed:
+            return
+        stands = token_stands(self._ctx, channel.token, offline=True)
+        if stands is None:  # the token's record is not cached: check it in a thread
+            self._later(self._push_checked(channel, tasks))
+        else:
+            self._deliver(channel, tasks, stands)
+
+    async def _push_checked(self, channel: Opened, tasks: list[Task]) -> None:
+        self._deliver(channel, tasks,
+                      bool(await self._ctx.in_thread(token_stands, self._ctx, channel.token)))
+
+    @staticmethod
+    def _deliver(channel: Opened, tasks: list[Task], stands: bool) -> None:
+        if stands:
+            channel.push({"push": "results",
+                          "results": {task.id: task_document(task) for task in tasks}})
+        elif not channel.closed:
+            log.info("closing a channel whose token no longer stands")
+            channel.shut(TOKEN_GONE)
+
+    def _later(self, work: Any) -> None:
+        check = asyncio.ensure_future(work)
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
+
+    def _stop(self) -> None:
+        self._followed.clear()
+        for check in self._checks:
+            check.cancel()
+        if self._owner is not None:
+            self._ctx.results.unlisten(self._owner, self._heard)
+
+
+def ended_tasks(ctx: ServiceContext, ids: Iterable[str], owner_id: str) -> list[Task]:
+    """The caller's tasks among ``ids`` that have ended, with those whose results
+    were told to waits before their commit (held in ``ctx.unfinished``)."""
+    ids = list(ids)
+    held = ctx.unfinished.records(ids)
+    return [*(task for task in held.values() if task.owner_id == owner_id),
+            *ctx.store.finished_tasks([tid for tid in ids if tid not in held], owner_id)]
