@@ -117,7 +117,7 @@ def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[
 def held_commits(monkeypatch: Any, store: Any) -> tuple[threading.Event, threading.Event]:
     """Hold the store's next result commit back: (it has started, let it go)."""
     started, release = threading.Event(), threading.Event()
-    record = store.record_outcomes
+    record = store.record_reports
 
     def record_when_released(*args: Any, **kwargs: Any) -> Any:
         if not started.is_set():
@@ -125,7 +125,7 @@ def held_commits(monkeypatch: Any, store: Any) -> tuple[threading.Event, threadi
             assert release.wait(20), "the test never let the commit go"
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(store, "record_outcomes", record_when_released)
+    monkeypatch.setattr(store, "record_reports", record_when_released)
     return started, release
 
 
@@ -171,7 +171,7 @@ def test_a_result_whose_commit_fails_is_unfinished_again(
         raise OSError("database or disk is full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ctx.store, "record_outcomes", disk_full)
+        patch.setattr(ctx.store, "record_reports", disk_full)
         failed = alice.post(f"/farcall/v1/endpoints/{ep}/results", json={
             "session": "s1", "results": [{"task_id": task, "status": "success",
                                           "result": "11\n9"}]})

@@ -19,6 +19,7 @@ from farcall_service.context import ServiceContext
 from farcall_service.errors import install_error_handlers
 from farcall_service.handoff import requeue_forever
 from farcall_service.limits import BodySizeLimit
+from farcall_service.recorder import commit_alone
 from farcall_service.routes import include_routes
 from farcall_service.settings import Settings
 from farcall_service.storage import Store, open_store
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await ctx.in_thread(commit_alone, ctx, ctx.recorder.take())
             ctx.threads.shutdown(wait=False)
             if owns_store:
                 ctx.store.close()

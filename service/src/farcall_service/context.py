@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
 from farcall_service.notifier import EmptyQueues, Notifier
+from farcall_service.recorder import Recorder
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 from farcall_service.unfinished import UnfinishedTasks
@@ -40,6 +41,8 @@ class ServiceContext:
     #: Task id -> done when the submission of a task handed to a claim before its
     #: commit has committed (or failed): a result for it is committed only after.
     submissions_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    #: Reports waiting to commit with the next submission (``farcall_service.recorder``).
+    recorder: Recorder = field(init=False)
     #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
     empty_queues: EmptyQueues = field(init=False)
     limiter: RateLimiter = field(init=False)
@@ -58,6 +61,7 @@ class ServiceContext:
         # store calls (a write waiting for SQLite's lock) must not hold up the rest.
         self.threads = ThreadPoolExecutor(max_workers=40, thread_name_prefix="farcall-store")
         ttl = self.settings.cache_ttl
+        self.recorder = Recorder(self)
         self.empty_queues = EmptyQueues(self.notifier)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
         self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)

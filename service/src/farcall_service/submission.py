@@ -28,6 +28,7 @@ from farcall_service.errors import bad_request, not_found
 from farcall_service.ids import time_ordered_uuid
 from farcall_service.notifier import Taken
 from farcall_service.payloads import check_task_payload
+from farcall_service.recorder import Pending, commit_alone, settle
 from farcall_service.storage.interface import (
     ClaimedTask,
     Endpoint,
@@ -94,6 +95,7 @@ async def submit(
         _store, ctx, checked,
         {eid: (takers[eid].offer.session, [task.id for task in mine])
          for eid, mine in handed.items()},
+        ctx.recorder.take(),  # reports waiting for a commit to share
     )
     if handed:
         track(ctx.submissions_in_flight,
@@ -146,20 +148,29 @@ def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:
 
 
 def _store(ctx: ServiceContext, checked: Checked,
-           claimed: dict[str, tuple[str, list[str]]]) -> None:
-    """The transaction, and what follows it; in a worker thread, so a caller gone
-    meanwhile (its channel closed) cannot leave it half done."""
+           claimed: dict[str, tuple[str, list[str]]], reports: list[Pending]) -> None:
+    """The transaction, with the waiting ``reports``, and what follows it; in a
+    worker thread, so a caller gone meanwhile (its channel closed) cannot leave it
+    half done."""
     try:
-        stale = ctx.store.submit(checked.owner_id, checked.group, checked.tasks,
-                                 checked.options, checked.now, claimed)
+        submitted = ctx.store.submit(
+            checked.owner_id, checked.group, checked.tasks, checked.options, checked.now,
+            claimed, [item.report for item in reports])
     except BaseException as exc:
+        if reports:  # it may have been one of them: each goes its own way
+            commit_alone(ctx, reports)
+            return _store(ctx, checked, claimed, [])
         ctx.unfinished.forget(task.id for _eid, task in checked.tasks)
         if isinstance(exc, TaskGroupTaken):
             raise not_found("task_group", checked.group) from None
         raise
-    per_endpoint = Counter(eid for eid, _task in checked.tasks)
+    for item, recorded in zip(reports, submitted.recorded, strict=True):
+        settle(ctx, item, recorded)
+    queued = Counter(eid for eid, _task in checked.tasks)
+    for eid, (_session, handed) in claimed.items():
+        queued[eid] -= 0 if eid in submitted.stale else len(handed)
     for eid in checked.endpoints:
-        if eid in stale or len(claimed.get(eid, ((), ()))[1]) < per_endpoint[eid]:
+        if queued[eid]:
             # Tasks left in the queue, which claims read without the write lock: wake
             # them only now that the commit is done.
             ctx.notifier.notify(eid)

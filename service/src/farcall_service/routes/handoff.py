@@ -31,8 +31,9 @@ from farcall_service.models import (
     ResultsRequest,
     ResultsResponse,
 )
+from farcall_service.recorder import wake_owners
 from farcall_service.routes.containers import container_document
-from farcall_service.storage.interface import Endpoint, Outcome, RecordedOutcomes, Task
+from farcall_service.storage.interface import Endpoint, Outcome, Report
 
 log = logging.getLogger(__name__)
 
@@ -122,69 +123,23 @@ async def _report(ctx: ServiceContext, eid: str, who: Identity,
     if endpoint is MISSING:
         endpoint = await ctx.in_thread(ctx.endpoint, eid)
     access.owned_endpoint(who, endpoint, eid)  # type: ignore[arg-type]
-    told = _tell_waits(ctx, eid, outcomes, now)
+    # Told to the waits now, before the commit: the endpoint keeps each result until
+    # it is acknowledged, after the commit, so a result told is never lost
+    # (``farcall_service.unfinished``, ``farcall_service.recorder``).
+    told = ctx.unfinished.reported(eid, outcomes, now)
+    wake_owners(ctx, told)
     # A task handed to its claim before its submission committed: its result is
     # committed after the submission (before, it would be refused as unknown).
     submissions = {ctx.submissions_in_flight[o.task_id] for o in outcomes
                    if o.task_id in ctx.submissions_in_flight}
-    work: asyncio.Future[RecordedOutcomes] = (
-        asyncio.ensure_future(_record_after(submissions, eid, body.session, outcomes, told,
-                                            ctx, now)) if submissions
-        else ctx.start_in_thread(_record, eid, body.session, outcomes, told, ctx, now))
+    work = ctx.recorder.record(Report(eid, body.session, outcomes, now), told, submissions)
     if told:
         track(ctx.reports_in_flight, [task.id for task in told], work)
-        work = asyncio.shield(work)  # the commit and its aftermath outlive a closed channel
+        # The commit and its aftermath outlive a closed channel in any case.
+        work = asyncio.shield(work)
     recorded = await work
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
-
-
-def _tell_waits(ctx: ServiceContext, eid: str, outcomes: list[Outcome],
-                now: float) -> list[Task]:
-    """Answer the waits on results of tasks accepted here while their commit is
-    still to come: the endpoint keeps each result until it is acknowledged, which
-    is only after the commit, so a result told here is never lost (see
-    :mod:`farcall_service.unfinished`). Returns the records told."""
-    told = ctx.unfinished.reported(eid, outcomes, now)
-    _wake_owners(ctx, told)
-    return told
-
-
-async def _record_after(submissions: set[asyncio.Future[None]], eid: str, session: str,
-                        outcomes: list[Outcome], told: list[Task], ctx: ServiceContext,
-                        now: float) -> RecordedOutcomes:
-    """:func:`_record`, once the submissions of these tasks are through."""
-    await asyncio.wait(submissions)
-    return await ctx.start_in_thread(_record, eid, session, outcomes, told, ctx, now)
-
-
-def _record(eid: str, session: str, outcomes: list[Outcome], told: list[Task],
-            ctx: ServiceContext, now: float) -> RecordedOutcomes:
-    """Commit the results, then tell the waiting SDKs those not ``told`` already; in
-    the worker thread, so a request cancelled meanwhile (its channel closed) cannot
-    leave them untold, nor the memory of what was told unsettled."""
-    try:
-        recorded = ctx.store.record_outcomes(eid, session, outcomes, now)
-    except BaseException:
-        ctx.unfinished.retract(told)  # the endpoint reports them again
-        raise
-    refused = {task.id for task in told} - set(recorded.recorded)
-    if refused:
-        ctx.unfinished.drop(refused)
-        log.warning("endpoint %s reported %d result(s) for tasks that had already ended "
-                    "or were gone; waits on them had been told before the commit",
-                    eid, len(refused))
-    ctx.unfinished.finished(recorded.finished)  # before the wake-up
-    _wake_owners(ctx, recorded.finished)
-    return recorded
-
-
-def _wake_owners(ctx: ServiceContext, tasks: list[Task]) -> None:
-    by_owner: dict[str, list[Task]] = {}
-    for task in tasks:
-        by_owner.setdefault(task.owner_id, []).append(task)
-    for owner, owned in by_owner.items():
-        ctx.results.notify(owner, owned)  # answers their SDKs' waits
 
 
 @router.websocket("/channel")

@@ -134,12 +134,31 @@ class TaskGroupTaken(Exception):
 
 
 @dataclass(frozen=True)
+class Report:
+    """Results an endpoint's session reported, to record."""
+
+    endpoint_id: str
+    session: str
+    outcomes: Sequence[Outcome]
+    now: float
+
+
+@dataclass(frozen=True)
 class RecordedOutcomes:
     recorded: list[str]
     duplicates: list[str]
     rejected: list[str]
     #: The tasks recorded now, as stored: waiting SDKs are answered from these.
     finished: list[Task] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    #: Endpoints whose waiting claim's session was no longer theirs: the tasks
+    #: handed to it were queued.
+    stale: set[str]
+    #: What became of each report recorded with the submission, in order.
+    recorded: list[RecordedOutcomes]
 
 
 @dataclass(frozen=True)
@@ -257,14 +276,16 @@ class Store(Protocol):
         options: TaskOptions,
         now: float,
         claimed: Mapping[str, tuple[str, list[str]]] | None = None,
-    ) -> set[str]:
+        reports: Sequence[Report] = (),
+    ) -> Submitted:
         """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
 
         ``claimed`` maps endpoint ids to a waiting claim's session and the ids of the
         tasks already handed to it: those are stored as claimed by that session if it
-        is still the endpoint's, else queued like the others. Returns the endpoints
-        whose claim's session was no longer theirs. Raises :class:`TaskGroupTaken`
-        (storing nothing) if the task group exists and belongs to someone else.
+        is still the endpoint's, else queued like the others. ``reports`` are
+        recorded in the same transaction (as :meth:`record_reports`), which saves a
+        commit. Raises :class:`TaskGroupTaken` (storing nothing) if the task group
+        exists and belongs to someone else.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None: ...
@@ -294,6 +315,9 @@ class Store(Protocol):
         self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
     ) -> RecordedOutcomes:
         """Record results once: an outcome for a terminal task is a duplicate."""
+
+    def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
+        """:meth:`record_outcomes` for each report, in one transaction."""
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         """Requeue tasks of endpoints silent since ``cutoff``, except those known to be

@@ -33,6 +33,8 @@ from farcall_service.storage.interface import (
     NewTask,
     Outcome,
     RecordedOutcomes,
+    Report,
+    Submitted,
     Task,
     TaskGroupTaken,
     TaskOptions,
@@ -396,7 +398,8 @@ class SqlStore(OAuthSqlMixin):
         options: TaskOptions,
         now: float,
         claimed: Mapping[str, tuple[str, list[str]]] | None = None,
-    ) -> set[str]:
+        reports: Sequence[Report] = (),
+    ) -> Submitted:
         opts = {
             "resource_specification": options.resource_specification,
             "result_serializers": options.result_serializers,
@@ -440,7 +443,8 @@ class SqlStore(OAuthSqlMixin):
                         for endpoint_id, task in tasks
                     ],
                 )
-        return stale
+            recorded = [self._record(conn, report) for report in reports]
+        return Submitted(stale, recorded)
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:
@@ -538,39 +542,46 @@ class SqlStore(OAuthSqlMixin):
     def record_outcomes(
         self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
     ) -> RecordedOutcomes:
+        return self.record_reports([Report(endpoint_id, session, outcomes, now)])[0]
+
+    def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
+        with self._write() as conn:
+            return [self._record(conn, report) for report in reports]
+
+    def _record(self, conn: sa.Connection, report: Report) -> RecordedOutcomes:
+        endpoint_id, outcomes, now = report.endpoint_id, report.outcomes, report.now
         recorded: list[str] = []
         duplicates: list[str] = []
         rejected: list[str] = []
-        with self._write() as conn:
-            self._hot.run(conn, _TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
-            # One look at every reported task, then one executemany: a batch of results
-            # costs two statements, not one per task. The write lock (and FOR UPDATE
-            # where the database has it) keeps the look valid until the commit.
-            states: dict[str, str] = {}
-            found: dict[str, Any] = {}
-            for chunk in _chunks([o.task_id for o in outcomes]):
-                for row in self._hot.rows(conn, _REPORTED_TASKS, {"ids": chunk}):
-                    if row.endpoint_id == endpoint_id:
-                        states[row.id] = row.status
-                        found[row.id] = row
-            fresh: list[Outcome] = []
-            for outcome in outcomes:
-                status = states.get(outcome.task_id)
-                if status is None:
-                    rejected.append(outcome.task_id)
-                elif status in TERMINAL_STATES:
-                    duplicates.append(outcome.task_id)
-                else:
-                    states[outcome.task_id] = outcome.status  # a repeat in this batch
-                    fresh.append(outcome)
-                    recorded.append(outcome.task_id)
-            if fresh:
-                self._hot.run(conn, _RECORD_OUTCOME, [
-                    {"b_id": o.task_id, "b_status": o.status, "b_result": o.result,
-                     "b_exception": o.exception, "b_exception_data": o.exception_data,
-                     "b_details": o.details, "b_completion_t": now}
-                    for o in fresh
-                ])
+        self._hot.run(conn, _TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
+        # One look at every reported task, then one executemany: a batch of results
+        # costs two statements, not one per task. The write lock (and FOR UPDATE
+        # where the database has it) keeps the look valid until the commit.
+        states: dict[str, str] = {}
+        found: dict[str, Any] = {}
+        for chunk in _chunks([o.task_id for o in outcomes]):
+            for row in self._hot.rows(conn, _REPORTED_TASKS, {"ids": chunk}):
+                if row.endpoint_id == endpoint_id:
+                    states[row.id] = row.status
+                    found[row.id] = row
+        fresh: list[Outcome] = []
+        for outcome in outcomes:
+            status = states.get(outcome.task_id)
+            if status is None:
+                rejected.append(outcome.task_id)
+            elif status in TERMINAL_STATES:
+                duplicates.append(outcome.task_id)
+            else:
+                states[outcome.task_id] = outcome.status  # a repeat in this batch
+                fresh.append(outcome)
+                recorded.append(outcome.task_id)
+        if fresh:
+            self._hot.run(conn, _RECORD_OUTCOME, [
+                {"b_id": o.task_id, "b_status": o.status, "b_result": o.result,
+                 "b_exception": o.exception, "b_exception_data": o.exception_data,
+                 "b_details": o.details, "b_completion_t": now}
+                for o in fresh
+            ])
         finished = [
             Task(o.task_id, found[o.task_id].owner_id, found[o.task_id].function_id,
                  endpoint_id, found[o.task_id].task_group_id, o.status,
