@@ -1,10 +1,13 @@
 """The endpoint's main loop: claim, run on an engine, report, heartbeat.
 
-Three threads talk to the service, each with its own connection: the claimer
-long-polls for as many tasks as the engine has room for (its workers plus
-``prefetch``), the reporter spools finished outcomes to disk and sends them in
-batches until acknowledged, and the heartbeat reports worker counts. Nothing polls
-on a fixed timer: threads wait on conditions, long polls, or backoff after errors.
+Threads talk to the service, each with its own connection: the claimer long-polls
+for as many tasks as the engine has room for (its workers plus ``prefetch``), two
+reporters spool finished outcomes to disk and send them in batches until
+acknowledged, and the heartbeat reports worker counts. Two reporters, so that
+results finished while a report waits for its acknowledgement (the service's
+commit) go out at once rather than after it; a result is in at most one report at
+a time. Nothing polls on a fixed timer: threads wait on conditions, long polls, or
+backoff after errors.
 
 After a claim fails the endpoint starts a new *session*: the service then puts
 back every task it handed to an older session, including any in an answer that was
@@ -40,6 +43,8 @@ MAX_RESULTS_PER_REQUEST = 1000
 MAX_REQUEST_CHARS = 4 * 1024 * 1024
 #: Seconds acknowledged results may wait in the spool for its next write.
 SPOOL_TIDY_DELAY = 1.0
+#: Reports that may be on their way at once, each from a thread of its own.
+REPORTERS = 2
 
 
 class Backoff:
@@ -85,6 +90,10 @@ class EndpointRunner:
         self._fresh_ids: set[str] = set()
         self._fresh_since = 0.0
         self._unacked: dict[str, Outcome] = {}
+        #: Task ids of the results in a report on its way.
+        self._sending: set[str] = set()
+        #: When a failed report may be tried again (shared by the reporters).
+        self._retry_at = 0.0
         self._engine: Engine | None = None
         self._report_timeout = 120.0
         self._thread: threading.Thread | None = None
@@ -97,6 +106,7 @@ class EndpointRunner:
         directory = self.config.directory
         directory.mkdir(parents=True, exist_ok=True)
         self._link = ServiceLink(self.config, pm, self.endpoint_id)
+        self._backoff = Backoff(self._stop, self.config.max_backoff)
         self._spool = ResultSpool(directory / SPOOL_FILE)
         self._unacked = {o["task_id"]: o for o in self._spool.load()}
         if self._unacked:
@@ -115,8 +125,8 @@ class EndpointRunner:
                     container_commands=dict(self.config.container_commands),
                     container_worker=self.config.container_worker,
                 ))
-                for target, name in ((self._report_loop, "reporter"),
-                                     (self._heartbeat_loop, "heartbeat"),
+                reporters = [(self._report_loop, f"reporter-{n}") for n in range(1, REPORTERS + 1)]
+                for target, name in (*reporters, (self._heartbeat_loop, "heartbeat"),
                                      (self._claim_loop, "claimer")):
                     thread = threading.Thread(target=self._guard(target), name=f"farcall-{name}",
                                               daemon=True)
@@ -302,22 +312,24 @@ class EndpointRunner:
         The outcomes go to disk while their report is on its way. While the service
         is unreachable the loop keeps spooling new outcomes as they finish and only
         the sending waits for the backoff. Acknowledged outcomes are deleted from the
-        spool with its next write, or after ``SPOOL_TIDY_DELAY`` without one.
+        spool with its next write, or after ``SPOOL_TIDY_DELAY`` without one. Each
+        reporter sends what no other report is carrying.
         """
         channel = self._link.channel()
-        backoff = Backoff(self._stop, self.config.max_backoff)
-        retry_at = 0.0
         try:
             while True:
                 with self._lock:
-                    self._wait_for_reporting(retry_at)
+                    self._wait_for_reporting()
                     fresh, self._fresh = self._fresh, []
                     self._fresh_ids.clear()
                     for outcome in fresh:
                         self._unacked[outcome["task_id"]] = outcome
-                    pending = list(self._unacked.values())
+                    pending = [o for tid, o in self._unacked.items() if tid not in self._sending]
+                    self._sending.update(o["task_id"] for o in pending)
                     stopping = self._stop.is_set()
-                if not pending or (not stopping and time.monotonic() < retry_at):
+                    backing_off = time.monotonic() < self._retry_at
+                if not pending or (not stopping and backing_off):
+                    self._release(pending)
                     self._spool.put(fresh)  # backing off, or tidying: nothing to send now
                     if stopping:
                         return
@@ -327,11 +339,11 @@ class EndpointRunner:
                     self._send(channel, pending, stopping, spool)
                     with self._lock:
                         unanswered = any(o["task_id"] in self._unacked for o in pending)
-                    if unanswered:  # neither acknowledged nor rejected: do not spin
-                        retry_at = time.monotonic() + backoff.next_delay()
-                    else:
-                        backoff.reset()
-                        retry_at = 0.0
+                        if unanswered:  # neither acknowledged nor rejected: do not spin
+                            self._retry_at = time.monotonic() + self._backoff.next_delay()
+                        else:
+                            self._backoff.reset()
+                            self._retry_at = 0.0
                 except Exception as exc:
                     if is_fatal(exc):
                         self._fatal(exc)
@@ -342,9 +354,11 @@ class EndpointRunner:
                         return
                     log.warning("sending %d results failed (%s); will retry", len(pending),
                                 _short(exc))
-                    retry_at = time.monotonic() + backoff.next_delay()
+                    with self._lock:
+                        self._retry_at = time.monotonic() + self._backoff.next_delay()
                     continue
                 finally:
+                    self._release(pending)
                     spool()  # if the report failed before it was on its way
                 if stopping:
                     with self._lock:
@@ -353,7 +367,14 @@ class EndpointRunner:
         finally:
             channel.close()
 
-    def _wait_for_reporting(self, retry_at: float) -> None:
+    def _release(self, outcomes: list[Outcome]) -> None:
+        """These outcomes are in no report on its way any more."""
+        with self._lock:
+            self._sending.difference_update(o["task_id"] for o in outcomes)
+            if any(o["task_id"] in self._unacked for o in outcomes):
+                self._results.notify()  # another reporter may take them
+
+    def _wait_for_reporting(self) -> None:
         """Under the lock: until a batch is full or due, a retry is due, the spool is
         due a tidy-up, or stopping."""
         tidy_at = time.monotonic() + SPOOL_TIDY_DELAY if self._spool.untidy else None
@@ -365,11 +386,11 @@ class EndpointRunner:
                 if len(self._fresh) >= self.config.result_batch or now >= due:
                     return
                 waits.append(due - now)
-            if self._unacked:
-                if not self._fresh and now >= retry_at:
+            if any(tid not in self._sending for tid in self._unacked):
+                if not self._fresh and now >= self._retry_at:
                     return
-                if retry_at > now:
-                    waits.append(retry_at - now)
+                if self._retry_at > now:
+                    waits.append(self._retry_at - now)
             if tidy_at is not None:
                 if now >= tidy_at:
                     return
