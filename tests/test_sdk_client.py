@@ -39,6 +39,13 @@ def fails(message):
     raise KeyError(message)
 
 
+def slowly(x):
+    import time
+
+    time.sleep(0.5)
+    return x
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     home: Path = tmp_path_factory.mktemp("sdk-home")
@@ -341,3 +348,62 @@ def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
             assert client.get_result(task_id) == "Hello Ada Lovelace"
         finally:
             worker.stop()
+
+
+def _count_channel_requests(monkeypatch) -> list[str]:
+    from farcall.sdk import channel as channel_module
+
+    asked: list[str] = []
+    ask = channel_module.Channel.ask
+
+    def counting_ask(self, operation, *args, **kwargs):
+        asked.append(operation)
+        return ask(self, operation, *args, **kwargs)
+
+    monkeypatch.setattr(channel_module.Channel, "ask", counting_ask)
+    return asked
+
+
+def test_a_run_has_its_result_pushed_and_waits_without_asking(
+    service, endpoint_id, worker, monkeypatch
+):
+    client = Client(service.url, token=service.tokens["alice"])
+    func_id = client.register_function(slowly)  # pushed after the submission's answer
+    asked = _count_channel_requests(monkeypatch)
+    for n in range(3):
+        task = client.run(n, endpoint_id=endpoint_id, function_id=func_id)
+        assert client.wait([task], timeout=60, progress=False)[task]["result"] == n
+    assert asked == ["submit"] * 3  # no result wait: each result came down the channel
+
+
+def test_a_polled_result_is_read_from_what_was_pushed(service, endpoint_id, worker, monkeypatch):
+    """The guide's loop of get_result calls finds the pushed result without a request."""
+    client = Client(service.url, token=service.tokens["alice"])
+    watcher = Client(service.url, token=service.tokens["alice"])
+    func_id = client.register_function(identity)
+    task = client.run(8, endpoint_id=endpoint_id, function_id=func_id)
+    watcher.wait([task], timeout=60, progress=False)  # it has ended at the service
+    reads, polls = [], 0
+    call = client._call
+    monkeypatch.setattr(client, "_call", lambda *a, **kw: (reads.append(a), call(*a, **kw))[1])
+    while True:
+        polls += 1
+        try:
+            assert client.get_result(task) == 8
+            break
+        except TaskPending:
+            time.sleep(0.05)
+    assert len(reads) < polls, "every poll read the task over HTTP"
+
+
+def test_a_wait_asks_when_the_channel_that_followed_the_task_is_gone(
+    service, endpoint_id, worker, monkeypatch
+):
+    client = Client(service.url, token=service.tokens["alice"])
+    func_id = client.register_function(slowly)  # not done when the submission is answered
+    asked = _count_channel_requests(monkeypatch)
+    task = client.run(9, endpoint_id=endpoint_id, function_id=func_id)
+    _pid, channel = client._channels.channel
+    channel._ws.close()  # the connection is lost, and what it would have pushed with it
+    assert client.wait([task], timeout=60, progress=False)[task]["result"] == 9
+    assert asked == ["submit", "wait"]

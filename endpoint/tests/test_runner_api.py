@@ -39,3 +39,66 @@ def test_runner_reports_a_refused_token(service, tmp_path: Path) -> None:
     thread.join(60)
     assert not thread.is_alive()
     assert "refused endpoint" in str(runner.error) and "401" in str(runner.error)
+
+
+def pause(seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_result_goes_out_while_another_report_awaits_its_acknowledgement(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Two reporters: the service holds the first report's commit (so its
+    acknowledgement); the next result is still sent, and told, meanwhile."""
+    import threading
+    import time
+
+    from farcall import Client
+    from farcall_service import admin
+    from farcall_service.app import create_app
+    from farcall_service.settings import Settings
+    from farcall_service.testing import AppServer
+
+    app = create_app(Settings(home=tmp_path / "svc", rate_limit=0))
+    ctx = app.state.farcall
+    admin.add_user(ctx.store, "ada")
+    token = admin.create_token(ctx.store, "ada")
+    held, release = threading.Event(), threading.Event()
+    record_reports = ctx.store.record_reports
+
+    def first_held(reports):
+        if not held.is_set():
+            held.set()
+            assert release.wait(60), "the test never let the commit go"
+        return record_reports(reports)
+
+    monkeypatch.setattr(ctx.store, "record_reports", first_held)
+    with AppServer(app) as server:
+        config = configure_endpoint("local", home=tmp_path / "ep", base_url=server.url,
+                                    token=token, engine={"type": "thread", "workers": 2},
+                                    claim_wait=1.0)
+        runner = EndpointRunner(config)
+        runner.start()
+        try:
+            assert runner.ready.wait(60) and runner.error is None
+            client = Client(server.url, token=token)
+            fn = client.register_function(pause)
+            batch = client.create_batch()
+            batch.add(0, endpoint_id=runner.endpoint_id, function_id=fn)
+            batch.add(1.0, endpoint_id=runner.endpoint_id, function_id=fn)
+            quick, slow = client.batch_run(batch)
+            try:
+                assert held.wait(30)  # the quick one's report, committing
+                deadline = time.monotonic() + 20
+                while client.get_task(slow)["pending"]:
+                    assert time.monotonic() < deadline, "the slow result waited for the other"
+                    time.sleep(0.05)
+                assert not release.is_set()
+            finally:
+                release.set()
+            assert client.get_result(quick) == 0 and client.get_result(slow) == 1.0
+        finally:
+            runner.stop(timeout=60)
