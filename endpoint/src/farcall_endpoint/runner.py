@@ -45,6 +45,9 @@ MAX_REQUEST_CHARS = 4 * 1024 * 1024
 SPOOL_TIDY_DELAY = 1.0
 #: Reports that may be on their way at once, each from a thread of its own.
 REPORTERS = 2
+#: A report on its way with this many results means results are plentiful: the next
+#: ones batch up behind it (as with one reporter) rather than go in a small second one.
+BUSY_REPORT = 16
 
 
 class Backoff:
@@ -371,8 +374,8 @@ class EndpointRunner:
         """These outcomes are in no report on its way any more."""
         with self._lock:
             self._sending.difference_update(o["task_id"] for o in outcomes)
-            if any(o["task_id"] in self._unacked for o in outcomes):
-                self._results.notify()  # another reporter may take them
+            if outcomes:
+                self._results.notify()  # another reporter may take these, or what waited
 
     def _wait_for_reporting(self) -> None:
         """Under the lock: until a batch is full or due, a retry is due, the spool is
@@ -383,9 +386,12 @@ class EndpointRunner:
             waits = []
             if self._fresh:
                 due = self._fresh_since + self.config.result_flush_interval
-                if len(self._fresh) >= self.config.result_batch or now >= due:
+                if len(self._fresh) >= self.config.result_batch:
                     return
-                waits.append(due - now)
+                if len(self._sending) < BUSY_REPORT:  # else woken when that report is done
+                    if now >= due:
+                        return
+                    waits.append(due - now)
             if any(tid not in self._sending for tid in self._unacked):
                 if not self._fresh and now >= self._retry_at:
                     return
