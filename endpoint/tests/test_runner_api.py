@@ -53,29 +53,19 @@ def test_a_result_goes_out_while_another_report_awaits_its_acknowledgement(
 ) -> None:
     """Two reporters: the service holds the first report's commit (so its
     acknowledgement); the next result is still sent, and told, meanwhile."""
-    import threading
     import time
 
     from farcall import Client
     from farcall_service import admin
     from farcall_service.app import create_app
     from farcall_service.settings import Settings
-    from farcall_service.testing import AppServer
+    from farcall_service.testing import AppServer, hold_next_call
 
     app = create_app(Settings(home=tmp_path / "svc", rate_limit=0))
     ctx = app.state.farcall
     admin.add_user(ctx.store, "ada")
     token = admin.create_token(ctx.store, "ada")
-    held, release = threading.Event(), threading.Event()
-    record_reports = ctx.store.record_reports
-
-    def first_held(reports):
-        if not held.is_set():
-            held.set()
-            assert release.wait(60), "the test never let the commit go"
-        return record_reports(reports)
-
-    monkeypatch.setattr(ctx.store, "record_reports", first_held)
+    held, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
     with AppServer(app) as server:
         config = configure_endpoint("local", home=tmp_path / "ep", base_url=server.url,
                                     token=token, engine={"type": "thread", "workers": 2},

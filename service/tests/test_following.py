@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from farcall_service import admin, following
 from farcall_service.channel import NOT_READING, Opened
 from farcall_service.storage import schema
-from farcall_service.testing import Caller, payload
+from farcall_service.testing import Caller, hold_next_call, payload
 from starlette.websockets import WebSocketDisconnect
 
 HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
@@ -101,15 +101,7 @@ def test_a_result_in_before_the_submission_commits_comes_with_its_answer(
     result is told at once, committed after the submission, and answered with it."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    entered, release = threading.Event(), threading.Event()
-    submit = ctx.store.submit
-
-    def held_submit(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(20), "the test never let the submission commit"
-        return submit(*args, **kwargs)
-
-    monkeypatch.setattr(ctx.store, "submit", held_submit)
+    entered, release = hold_next_call(monkeypatch, ctx.store, "submit")
     claims: list[Any] = []
     claiming = threading.Thread(target=lambda: claims.append(alice.post(
         f"/farcall/v1/endpoints/{ep}/claim", json={"session": "s1", "wait": 20})))

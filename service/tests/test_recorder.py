@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from farcall_service import recorder
-from farcall_service.testing import Caller
+from farcall_service.testing import Caller, hold_next_call
 
 
 def claim(caller: Caller, ep: str, session: str = "s1", wait: float = 0) -> list[str]:
@@ -110,15 +110,7 @@ def test_a_claim_is_handed_its_task_before_the_submission_commits(
     never refuses it as unknown."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    entered, release = threading.Event(), threading.Event()
-    submit = ctx.store.submit
-
-    def held_submit(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(20), "the test never let the submission commit"
-        return submit(*args, **kwargs)
-
-    monkeypatch.setattr(ctx.store, "submit", held_submit)
+    entered, release = hold_next_call(monkeypatch, ctx.store, "submit")
     claiming, claims = in_thread(lambda: claim(alice, ep, wait=20))
     while not ctx.notifier.offering(ep):
         time.sleep(0.01)
@@ -147,15 +139,7 @@ def test_tasks_handed_to_a_session_replaced_meanwhile_are_queued(
     tasks its old session was handed go to the queue, where the new one claims them."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    entered, release = threading.Event(), threading.Event()
-    submit = ctx.store.submit
-
-    def held_submit(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(20), "the test never let the submission commit"
-        return submit(*args, **kwargs)
-
-    monkeypatch.setattr(ctx.store, "submit", held_submit)
+    entered, release = hold_next_call(monkeypatch, ctx.store, "submit")
     claim(alice, ep, "old")  # the endpoint's session is "old"
     claiming, claims = in_thread(lambda: claim(alice, ep, "old", wait=20))
     while not ctx.notifier.offering(ep):

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from farcall.serialize import Serializer
-from farcall_service.testing import Caller, assert_error
+from farcall_service.testing import Caller, assert_error, hold_next_call
 
 
 def claim(caller: Caller, ep: str) -> list[dict[str, Any]]:
@@ -114,21 +114,6 @@ def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[
 # -- results told before they commit ------------------------------------------------
 
 
-def held_commits(monkeypatch: Any, store: Any) -> tuple[threading.Event, threading.Event]:
-    """Hold the store's next result commit back: (it has started, let it go)."""
-    started, release = threading.Event(), threading.Event()
-    record = store.record_reports
-
-    def record_when_released(*args: Any, **kwargs: Any) -> Any:
-        if not started.is_set():
-            started.set()
-            assert release.wait(20), "the test never let the commit go"
-        return record(*args, **kwargs)
-
-    monkeypatch.setattr(store, "record_reports", record_when_released)
-    return started, release
-
-
 def test_a_result_is_told_while_its_commit_is_on_its_way(
     alice: Caller, ep_fn: tuple[str, str], monkeypatch: Any
 ) -> None:
@@ -138,7 +123,7 @@ def test_a_result_is_told_while_its_commit_is_on_its_way(
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
     claim(alice, ep)
-    started, release = held_commits(monkeypatch, ctx.store)
+    started, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
     reporting = threading.Thread(target=report, args=(
         alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
     reporting.start()
@@ -193,7 +178,7 @@ def test_a_second_result_for_a_told_task_commits_after_the_first(
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
     claim(alice, ep)
-    first_started, release = held_commits(monkeypatch, ctx.store)
+    first_started, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
     reports = [threading.Thread(target=report, args=(
         alice, ep, [{"task_id": task, "status": "success", "result": result}]))
         for result in ("11\n9", "11\n10")]

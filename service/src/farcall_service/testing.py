@@ -87,6 +87,23 @@ def payload(*args: Any, **kwargs: Any) -> str:
     return pack_buffers([serializer.serialize(args), serializer.serialize(kwargs)])
 
 
+def hold_next_call(monkeypatch: Any, target: Any, name: str) -> tuple[threading.Event,
+                                                                    threading.Event]:
+    """Hold the next call of ``target.name`` back until the test lets it go: returns
+    (the call has begun, let it go). Calls after it go straight through."""
+    begun, release = threading.Event(), threading.Event()
+    call = getattr(target, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not begun.is_set():
+            begun.set()
+            assert release.wait(60), f"the test never let {name} go"
+        return call(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, held)
+    return begun, release
+
+
 def assert_error(answer: Any, status: int, code: str | None = None) -> dict[str, Any]:
     """An error answer: the right status and exactly the documented JSON shape."""
     assert answer.status_code == status, answer.text
