@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,6 +79,12 @@ def test_a_followed_task_has_its_result_pushed(alice: Caller, ep_fn: tuple[str, 
         # Nothing else is owed: the channel answers the next request next.
         ws.send_text(json.dumps({"op": "wait", "task_ids": [task], "timeout": 0}))
         assert receive(ws)["results"][task]["result"] == "11\n9"
+        assert alice.client.app.state.farcall.results.listening(alice.user_id) == 1
+    ctx = alice.client.app.state.farcall
+    deadline = time.monotonic() + 20
+    while ctx.results.listening(alice.user_id):  # the channel closed: it stops listening
+        assert time.monotonic() < deadline, "a closed channel still listens for results"
+        time.sleep(0.01)
 
 
 def test_without_follow_nothing_is_pushed(alice: Caller, ep_fn: tuple[str, str]) -> None:

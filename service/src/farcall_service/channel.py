@@ -53,7 +53,7 @@ class Opened:
         self._queue: deque[str] = deque()
         self._queued = 0
         self._sender: asyncio.Future[None] | None = None
-        self._closer: asyncio.Future[None] | None = None
+        self._closer: asyncio.Future[None] | None = None  # referenced until done
         self._on_close: list[Callable[[], None]] = []
         self.closed = False
 

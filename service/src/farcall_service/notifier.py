@@ -79,9 +79,15 @@ class Notifier:
             listeners = self._listeners.get(key)
             if listeners is None:
                 return
-            listeners[:] = [(loop, cb) for loop, cb in listeners if cb is not callback]
+            # ==, not is: a bound method is a new object each time it is looked up.
+            listeners[:] = [(loop, cb) for loop, cb in listeners if cb != callback]
             if not listeners:
                 del self._listeners[key]
+
+    def listening(self, key: str) -> int:
+        """How many listeners ``key`` has."""
+        with self._lock:
+            return len(self._listeners.get(key, ()))
 
     def offer(self, future: asyncio.Future[Any], offer: Any) -> None:
         """Let :meth:`take` remove this (registered) waiter and hand it a value."""
