@@ -94,6 +94,8 @@ class Recorder:
 
 def commit_alone(ctx: ServiceContext, pending: list[Pending]) -> None:
     """Record ``pending`` in one transaction, or each alone if that fails."""
+    if not pending:
+        return
     try:
         recorded: list[RecordedOutcomes | BaseException] = list(
             ctx.store.record_reports([item.report for item in pending]))
