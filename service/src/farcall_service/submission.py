@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from farcall_service import access
 from farcall_service.auth import Identity
@@ -34,6 +35,7 @@ from farcall_service.storage.interface import (
     Endpoint,
     Function,
     NewTask,
+    RecordedOutcomes,
     TaskGroupTaken,
     TaskOptions,
 )
@@ -106,7 +108,11 @@ async def submit(
                         checked.functions[task.function_id].code + task.payload, options)
             for task in handed[eid]
         ])
-    await asyncio.shield(work)  # in flight until the commit is through, whoever waits
+    committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
+    # Registered after the shield: the submitter is answered before the endpoints
+    # whose reports shared the commit are acknowledged.
+    work.add_done_callback(partial(_settle_folded, ctx))
+    await committed
     return checked.group, [task.id for _eid, task in tasks]
 
 
@@ -147,11 +153,11 @@ def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:
                and ctx.functions.get(r.function_id) is not MISSING for r in requests)
 
 
-def _store(ctx: ServiceContext, checked: Checked,
-           claimed: dict[str, tuple[str, list[str]]], reports: list[Pending]) -> None:
+def _store(ctx: ServiceContext, checked: Checked, claimed: dict[str, tuple[str, list[str]]],
+           reports: list[Pending]) -> list[tuple[Pending, RecordedOutcomes]]:
     """The transaction, with the waiting ``reports``, and what follows it; in a
     worker thread, so a caller gone meanwhile (its channel closed) cannot leave it
-    half done."""
+    half done. Returns the reports recorded with it, for :func:`_settle_folded`."""
     try:
         submitted = ctx.store.submit(
             checked.owner_id, checked.group, checked.tasks, checked.options, checked.now,
@@ -164,8 +170,6 @@ def _store(ctx: ServiceContext, checked: Checked,
         if isinstance(exc, TaskGroupTaken):
             raise not_found("task_group", checked.group) from None
         raise
-    for item, recorded in zip(reports, submitted.recorded, strict=True):
-        settle(ctx, item, recorded)
     queued = Counter(eid for eid, _task in checked.tasks)
     for eid, (_session, handed) in claimed.items():
         queued[eid] -= 0 if eid in submitted.stale else len(handed)
@@ -174,6 +178,16 @@ def _store(ctx: ServiceContext, checked: Checked,
             # Tasks left in the queue, which claims read without the write lock: wake
             # them only now that the commit is done.
             ctx.notifier.notify(eid)
+    return list(zip(reports, submitted.recorded, strict=True))
+
+
+def _settle_folded(ctx: ServiceContext,
+                   work: asyncio.Future[list[tuple[Pending, RecordedOutcomes]]]) -> None:
+    """Settle the reports recorded with a submission (those of a failed one were
+    settled on their own already)."""
+    if not work.cancelled() and work.exception() is None:
+        for item, recorded in work.result():
+            settle(ctx, item, recorded)
 
 
 def _take_waiting_claims(ctx: ServiceContext, checked: Checked) -> dict[str, Taken]:
