@@ -169,23 +169,31 @@ def measure_farcall(n: int, samples: int, rounds: int = 3,
 
 
 def measure_scale(completed: int) -> dict[str, float]:
-    """Submit, get_task and full-run speed on an empty store, then with ``completed``
-    done tasks, all in the history of the endpoint that runs the measured tasks."""
+    """Submit, get_task and full-run speed with ``completed`` done tasks in the store,
+    all in the history of the endpoint that runs the measured tasks, against the same
+    on an empty store. Two stacks, one of each, take turns round by round: this
+    machine's speed drifts over the minutes one store takes to fill, and ratios of
+    measurements minutes apart moved with it."""
     import sqlalchemy as sa
     from farcall import Client
     from farcall_service.storage import open_store
     from farcall_service.storage import schema as t
     from farcall_service.storage.interface import TaskOptions
 
-    home = Path(tempfile.mkdtemp(prefix="farcall-scale-"))
-    stack, token, live = start_stack(home)
+    homes = [Path(tempfile.mkdtemp(prefix="farcall-scale-")) for _ in range(2)]
+    stacks = []
     try:
-        client = Client(stack.base_url, token=token)
-        # Submissions measured on their own go to an endpoint nobody runs.
-        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "scale"})["endpoint_id"]
-        fid = client.register_function(noop)
+        sides = []
+        for home in homes:
+            stack, token, live = start_stack(home)
+            stacks.append(stack)
+            client = Client(stack.base_url, token=token)
+            # Submissions measured on their own go to an endpoint nobody runs.
+            eid = client._call("POST", "/v3/endpoints",
+                               json={"endpoint_name": "scale"})["endpoint_id"]
+            sides.append((client, eid, client.register_function(noop), live))
 
-        def one_round() -> tuple[float, float]:
+        def one_round(client: Any, eid: str, fid: str, live: str) -> tuple[float, float, float]:
             batch_ids = []
             start = time.perf_counter()
             for _ in range(20):
@@ -205,14 +213,9 @@ def measure_scale(completed: int) -> dict[str, float]:
             client.wait(client.batch_run(batch), progress=False)
             return submit, get, 1000 / (time.perf_counter() - start)
 
-        def speeds() -> tuple[float, ...]:
-            """Medians of five rounds: one round is a fraction of a second and noisy."""
-            rounds = [one_round() for _ in range(5)]
-            return tuple(statistics.median(r[i] for r in rounds) for i in range(3))
-
-        empty = speeds()
-        say(f"  filling the store with {completed:,} completed tasks ...")
-        store = open_store(stack.db_url)
+        say(f"  filling one store with {completed:,} completed tasks ...")
+        _client, _eid, fid, live = sides[1]
+        store = open_store(stacks[1].db_url)
         owner = store.get_user("dev").id
         group = str(uuid.uuid4())
         store.submit(owner, group, [], TaskOptions(), time.time())
@@ -232,11 +235,19 @@ def measure_scale(completed: int) -> dict[str, float]:
         with store.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
-        full = speeds()
-        rss_mb = _rss_mb(stack.processes[0].pid)
+        # Medians of five rounds each: one round is a fraction of a second and noisy.
+        rounds: list[list[tuple[float, float, float]]] = [[], []]
+        for _ in range(5):
+            for side, measured in zip(sides, rounds, strict=True):
+                measured.append(one_round(*side))
+        empty, full = (tuple(statistics.median(r[i] for r in measured) for i in range(3))
+                       for measured in rounds)
+        rss_mb = _rss_mb(stacks[1].processes[0].pid)
     finally:
-        stack.stop()
-        shutil.rmtree(home, ignore_errors=True)  # a scale store is 500 MB
+        for stack in stacks:
+            stack.stop()
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)  # a scale store is 500 MB
     return {
         "completed_tasks": completed,
         "submit_ratio": full[0] / empty[0],
