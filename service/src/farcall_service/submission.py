@@ -57,8 +57,11 @@ def canonical_id(raw: str, kind: str) -> str:
         raise bad_request("INVALID_ID", f"{kind} id {raw!r} is not a UUID") from None
 
 
-#: Submissions up to this many tasks are checked on the event loop when they can be.
+#: Submissions up to this many tasks and characters of payload are checked on the
+#: event loop when the caches hold what the checks need; larger ones in a thread, so
+#: the loop never parses megabytes while other clients wait.
 CHECK_ON_LOOP = 64
+CHECK_ON_LOOP_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ async def submit(
     options: TaskOptions,
 ) -> tuple[str, list[str]]:
     """Check and store ``requests``; return the task group id and task ids, in order."""
-    if task_group_id is None and len(requests) <= CHECK_ON_LOOP and _all_cached(ctx, requests):
+    if (task_group_id is None and len(requests) <= CHECK_ON_LOOP
+            and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
+            and _all_cached(ctx, requests)):
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
     else:
         checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options)
