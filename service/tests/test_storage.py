@@ -13,7 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from farcall_service.storage import Store, open_store
 from farcall_service.storage import schema as t
-from farcall_service.storage.interface import Endpoint, Function, NewTask, Outcome, TaskOptions
+from farcall_service.storage.interface import (
+    Endpoint,
+    Function,
+    NewTask,
+    Outcome,
+    Report,
+    TaskOptions,
+)
 from farcall_service.storage.migrate import alembic_config, current_revision
 from farcall_service.storage.sql import SqlStore
 from sqlalchemy.dialects import postgresql
@@ -118,7 +125,7 @@ def test_no_task_statement_reads_every_task(
         claimed = store.claim("e" * 8, "s1", 8, now)
         # Several at once: SQLite's planner weighs a long id list differently.
         outcomes = [Outcome(task.id, "success", "r") for task in claimed[:6]]
-        store.record_outcomes("e" * 8, "s1", outcomes, now)
+        store.record_reports([Report("e" * 8, "s1", outcomes, now)])
         store.heartbeat("e" * 8, "s2", {}, now)  # a new session requeues the old one's
         store.claim("e" * 8, "s2", 1, now)
         store.get_task(ids[0])

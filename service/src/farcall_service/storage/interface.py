@@ -311,13 +311,9 @@ class Store(Protocol):
         """Record liveness and load; a new session requeues the older sessions' tasks.
         Returns how many went back to the queue."""
 
-    def record_outcomes(
-        self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
-    ) -> RecordedOutcomes:
-        """Record results once: an outcome for a terminal task is a duplicate."""
-
     def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
-        """:meth:`record_outcomes` for each report, in one transaction."""
+        """Record each report's results, in one transaction. A result is recorded
+        once: an outcome for a task that has ended is a duplicate."""
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         """Requeue tasks of endpoints silent since ``cutoff``, except those known to be

@@ -539,11 +539,6 @@ class SqlStore(OAuthSqlMixin):
             )
         return requeued
 
-    def record_outcomes(
-        self, endpoint_id: str, session: str, outcomes: Sequence[Outcome], now: float
-    ) -> RecordedOutcomes:
-        return self.record_reports([Report(endpoint_id, session, outcomes, now)])[0]
-
     def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
         with self._write() as conn:
             return [self._record(conn, report) for report in reports]
