@@ -327,12 +327,11 @@ class EndpointRunner:
                     self._fresh_ids.clear()
                     for outcome in fresh:
                         self._unacked[outcome["task_id"]] = outcome
-                    pending = [o for tid, o in self._unacked.items() if tid not in self._sending]
-                    self._sending.update(o["task_id"] for o in pending)
                     stopping = self._stop.is_set()
-                    backing_off = time.monotonic() < self._retry_at
-                if not pending or (not stopping and backing_off):
-                    self._release(pending)
+                    pending = [] if not stopping and time.monotonic() < self._retry_at else [
+                        o for tid, o in self._unacked.items() if tid not in self._sending]
+                    self._sending.update(o["task_id"] for o in pending)
+                if not pending:
                     self._spool.put(fresh)  # backing off, or tidying: nothing to send now
                     if stopping:
                         return
