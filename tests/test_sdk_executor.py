@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 
 import pytest
 
@@ -63,3 +64,71 @@ def test_shutdown_cancels_what_has_not_run(setup):
     assert all(f.cancelled() for f in futures)
     with pytest.raises(RuntimeError, match="after shutdown"):
         ex.submit(square_or_fail, 1)
+
+
+def sent(future, timeout: float) -> bool:
+    """Whether ``future``'s task reached the service (its id is known) in time."""
+    deadline = time.monotonic() + timeout
+    while not hasattr(future, "task_id"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_results_are_pushed_not_asked_for(setup, monkeypatch):
+    svc, token, client, eid = setup
+    asked = []
+    monkeypatch.setattr(client, "wait_any", lambda *a, **kw: asked.append(a) or {})
+    worker = MiniWorker(svc.url, token, eid, max_tasks=100, wait=1.0)
+    worker.start()
+    try:
+        with Executor(endpoint_id=eid, client=client) as ex:
+            futures = [ex.submit(square_or_fail, i) for i in range(1, 301)]
+            done, not_done = concurrent.futures.wait(futures, timeout=60)
+    finally:
+        worker.stop()
+    assert not not_done
+    assert [f.result() for f in futures if f.exception() is None] == [
+        i * i for i in range(1, 301) if i % 97]
+    assert not asked, "every result came down the channel the tasks were submitted on"
+
+
+def test_a_submission_wakes_the_thread_listening_for_results(setup):
+    _svc, _token, client, eid = setup
+    ex = Executor(endpoint_id=eid, client=client)  # no worker: nothing ends
+    try:
+        first = ex.submit(square_or_fail, 1)
+        assert sent(first, 10)
+        time.sleep(0.2)  # the sender now reads pushes (for up to WAIT_S seconds)
+        started = time.monotonic()
+        assert sent(ex.submit(square_or_fail, 2), 5)
+        assert time.monotonic() - started < 2
+    finally:
+        started = time.monotonic()
+        ex.shutdown(wait=True, cancel_futures=True)
+        assert time.monotonic() - started < 5, "shutting down wakes it too"
+
+
+def test_results_followed_on_a_lost_connection_are_asked_for(tmp_path):
+    """The service restarts while the Executor's tasks wait: the channel that
+    followed them is gone, and their results come by asking."""
+    with ServiceProcess(tmp_path) as svc:
+        admin(tmp_path, "user", "add", "alice")
+        token = admin(tmp_path, "token", "create", "alice").splitlines()[-1].strip()
+        client = Client(svc.url, token=token)
+        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
+        ex = Executor(endpoint_id=eid, client=client)
+        worker = MiniWorker(svc.url, token, eid, max_tasks=100, wait=1.0)
+        try:
+            futures = [ex.submit(square_or_fail, i) for i in range(1, 21)]
+            assert all(sent(f, 10) for f in futures)
+            svc.stop()
+            svc.start()
+            worker.start()
+            done, not_done = concurrent.futures.wait(futures, timeout=60)
+        finally:
+            worker.stop()
+            ex.shutdown(wait=True, cancel_futures=True)
+        assert not not_done
+        assert [f.result() for f in futures] == [i * i for i in range(1, 21)]

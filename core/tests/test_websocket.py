@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from farcall.sdk.websocket import Connection
+from farcall.sdk.websocket import Connection, Woken
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.server import ServerProtocol
 from websockets.sync.server import serve
@@ -107,6 +107,27 @@ def test_a_late_answer_is_a_timeout() -> None:
                 conn.recv(0.1)
         finally:
             conn.close()
+
+
+def test_a_wait_ends_when_its_wake_socket_is_written_to() -> None:
+    with server(echo) as url:
+        conn = Connection(url, {}, 5.0, log)
+        wake_r, wake_w = socket.socketpair()
+        try:
+            conn.send("slow")  # answered after 0.45 s
+            threading.Timer(0.1, wake_w.send, args=(b"\0",)).start()
+            started = time.monotonic()
+            with pytest.raises(Woken):
+                conn.recv(5.0, wake_r)
+            assert time.monotonic() - started < 0.4
+            assert wake_r.recv(8) == b"\0"  # left for the caller to read
+            assert conn.recv(5.0, wake_r) == "slow"  # the connection is as it was
+            conn.send("m")
+            assert conn.recv(5.0, wake_r) == "m"
+        finally:
+            conn.close()
+            wake_r.close()
+            wake_w.close()
 
 
 def test_pings_are_answered_while_waiting_and_an_idle_connection_is_found_closed() -> None:

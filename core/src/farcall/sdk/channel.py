@@ -31,10 +31,13 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+
+if TYPE_CHECKING:
+    import socket
 
 log = logging.getLogger(__name__)
 #: What the connections log: websockets logs every handshake header at DEBUG, the
@@ -111,24 +114,29 @@ class Channel:
         if self._ws is not None:
             self.following.update(task_ids)
 
-    def listen(self, task_ids: Collection[str], timeout: float) -> bool:
-        """Read pushes until the result of one of ``task_ids`` has come (True), or
-        ``timeout`` seconds have passed or the connection failed (False)."""
+    def listen(self, task_ids: Collection[str] | None, timeout: float,
+               wake: socket.socket | None = None) -> bool:
+        """Read pushes until the result of one of ``task_ids`` (None: of any task) has
+        come (True), or ``timeout`` seconds have passed, ``wake`` became readable (see
+        :meth:`Connection.recv`) or the connection failed (False)."""
         from websockets.exceptions import WebSocketException
+
+        from farcall.sdk.websocket import Woken
 
         ws = self._ws
         if ws is None:
             return False
-        wanted = set(task_ids)
+        wanted = None if task_ids is None else set(task_ids)
         deadline = time.monotonic() + timeout
         try:
             while True:
-                message = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+                message = json.loads(ws.recv(deadline - time.monotonic(), wake))
                 if not _is_push(message):
                     raise ValueError("an answer to no request")
-                if not wanted.isdisjoint(self._pushed(message)):
+                results = self._pushed(message)
+                if results if wanted is None else not wanted.isdisjoint(results):
                     return True
-        except TimeoutError:
+        except (TimeoutError, Woken):
             return False  # nothing came: the connection is as good as it was
         except _CallerFailed as failed:
             self._drop()

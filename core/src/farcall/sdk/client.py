@@ -115,10 +115,22 @@ class Client:
         return channel
 
     def _keep_pushed(self, documents: dict[str, Any]) -> None:
-        """Results the service pushed (see ``Channel``): kept as a wait keeps them."""
-        for tid, document in documents.items():
-            if isinstance(document, dict) and document.get("status") in TERMINAL:
-                self.result_cache.put(tid, document)
+        """Results the service pushed (see ``Channel``): kept as a wait keeps them,
+        and handed to this thread's ``_hear_results`` handler."""
+        ended = {tid: document for tid, document in documents.items()
+                 if isinstance(document, dict) and document.get("status") in TERMINAL}
+        for tid, document in ended.items():
+            self.result_cache.put(tid, document)
+        handler = getattr(self._channels, "on_results", None)
+        if handler is not None and ended:
+            handler(ended)
+
+    def _hear_results(self, handler: Callable[[dict[str, Any]], None] | None) -> None:
+        """Hand ``handler`` the results of the tasks this thread's channel follows
+        as they come, and those a submission's answer brings (the Executor resolves
+        its futures so)."""
+        if self._channels is not None:
+            self._channels.on_results = handler
 
     def _cached_lookup(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
         """Lookups are cached for this client's credentials, as the guide describes."""

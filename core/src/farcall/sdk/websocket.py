@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import time
@@ -26,6 +27,10 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 _MESSAGE = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+class Woken(Exception):
+    """:meth:`Connection.recv` stopped waiting: its ``wake`` socket became readable."""
 
 
 class Connection:
@@ -70,8 +75,12 @@ class Connection:
             self._raise_if_closed()
             raise
 
-    def recv(self, timeout: float) -> str:
-        """The next message; TimeoutError when none comes within ``timeout`` seconds."""
+    def recv(self, timeout: float, wake: socket.socket | None = None) -> str:
+        """The next message; TimeoutError when none comes within ``timeout`` seconds.
+
+        ``wake``: a socket another thread writes to when this wait should end early
+        (:class:`Woken` is raised then; what it wrote is left for the caller to read).
+        """
         deadline = time.monotonic() + timeout
         while True:
             while self._frames:
@@ -82,6 +91,8 @@ class Connection:
                         message, self._parts = b"".join(self._parts), []
                         return message.decode()
             self._raise_if_closed()
+            if wake is not None:
+                self._await_readable(_left(deadline), wake)
             self._read(_left(deadline))
             self._frames = self._protocol.events_received()
 
@@ -121,6 +132,16 @@ class Connection:
         if protocol.close_rcvd is not None or protocol.state is State.CLOSING:
             raise ConnectionClosedError(protocol.close_rcvd, protocol.close_sent,
                                         protocol.close_rcvd_then_sent)
+
+    def _await_readable(self, timeout: float, wake: socket.socket) -> None:
+        pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
+        if pending is not None and pending():
+            return
+        readable, _, _ = select.select([self._sock, wake], [], [], timeout)
+        if wake in readable:
+            raise Woken()
+        if not readable:
+            raise TimeoutError("no message in time")
 
     def _read(self, timeout: float) -> bool:
         """Read once, waiting up to ``timeout`` seconds (0: not at all, raising
