@@ -16,7 +16,7 @@ pytest.importorskip("farcall_service")
 
 from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
 
-from farcall import Client, TaskExecutionFailed, TaskPending  # noqa: E402
+from farcall import Client, Executor, TaskExecutionFailed, TaskPending  # noqa: E402
 from farcall.errors import FarcallError  # noqa: E402
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable  # noqa: E402
 
@@ -346,6 +346,8 @@ def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
             task_id = client.run("Ada", "Lovelace", endpoint_id=eid, function_id=func_id)
             client.wait([task_id], timeout=60, progress=False)
             assert client.get_result(task_id) == "Hello Ada Lovelace"
+            with Executor(eid, client=client) as ex:  # nothing followed: its waits ask
+                assert ex.submit(hello, "Grace", "Hopper").result(60) == "Hello Grace Hopper"
         finally:
             worker.stop()
 

@@ -245,3 +245,26 @@ def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: 
         assert store.get_task("t3").details == [1, 2]  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_reports_keep_last_seen_within_a_second_without_writing_it_each_time(
+        store_url: str) -> None:
+    store = open_store(store_url)
+    assert isinstance(store, SqlStore)
+    try:
+        user, now = seed(store)
+        tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(3)]
+        store.submit(user.id, str(uuid.uuid4()), tasks, TaskOptions(), now)
+        ids = [task.id for task in store.claim("e" * 8, "s", 10, now)]
+
+        def report(task_id: str, at: float) -> float | None:
+            store.record_reports([Report("e" * 8, "s", [Outcome(task_id, "success", "r")], at)])
+            endpoint = store.get_endpoint("e" * 8)
+            assert endpoint is not None
+            return endpoint.last_seen
+
+        assert report(ids[0], now + 0.5) == now  # seen at the claim, half a second ago
+        assert report(ids[1], now + 1.5) == now + 1.5
+        assert report(ids[2], now + 1.6) == now + 1.5
+    finally:
+        store.close()

@@ -548,7 +548,8 @@ class SqlStore(OAuthSqlMixin):
         recorded: list[str] = []
         duplicates: list[str] = []
         rejected: list[str] = []
-        self._hot.run(conn, _TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now})
+        self._hot.run(conn, _TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now,
+                                              "b_stale": now - SEEN_GRANULARITY})
         # One look at every reported task, then one executemany: a batch of results
         # costs two statements, not one per task. The write lock (and FOR UPDATE
         # where the database has it) keeps the look valid until the commit.
@@ -717,8 +718,13 @@ _ENTER_SESSION = (
     sa.update(t.endpoints).where(t.endpoints.c.id == _b("b_endpoint_id"))
     .values(session_id=_b("b_session"), last_seen=_b("b_now"))
 )
+#: Seconds ``last_seen`` may lag a report: an endpoint that reports all the time
+#: then rewrites its row once a second, not in every transaction of results.
+SEEN_GRANULARITY = 1.0
 _TOUCH_ENDPOINT = (
-    sa.update(t.endpoints).where(t.endpoints.c.id == _b("b_endpoint_id"))
+    sa.update(t.endpoints)
+    .where(t.endpoints.c.id == _b("b_endpoint_id"),
+           sa.or_(t.endpoints.c.last_seen.is_(None), t.endpoints.c.last_seen < _b("b_stale")))
     .values(last_seen=_b("b_now"))
 )
 _FIRST_QUEUED = sa.select(_task_c.seq).where(
