@@ -235,9 +235,12 @@ def measure_scale(completed: int) -> dict[str, float]:
         with store.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
-        # Medians of five rounds each: one round is a fraction of a second and noisy.
+        # Medians of nine rounds each, after one to warm up: one round is a fraction
+        # of a second, and its figures move by a third from one round to the next.
+        for side in sides:
+            one_round(*side)
         rounds: list[list[tuple[float, float, float]]] = [[], []]
-        for _ in range(5):
+        for _ in range(9):
             for side, measured in zip(sides, rounds, strict=True):
                 measured.append(one_round(*side))
         empty, full = (tuple(statistics.median(r[i] for r in measured) for i in range(3))
@@ -275,20 +278,22 @@ def _rss_mb(pid: int) -> float:
 
 
 def measure_startup(runs: int) -> dict[str, float]:
+    """Median import times; with the official SDK, the two imports take turns (this
+    machine's speed drifts within the seconds fifteen imports of each take)."""
     compat = os.environ.get("FARCALL_COMPAT_PYTHON")
-
-    def median_time(python: str, code: str) -> float:
-        times = []
-        for _ in range(runs):
+    sides = {"farcall": (sys.executable, "from farcall import Client")}
+    if compat:
+        sides["official"] = (compat, "from globus_compute_sdk import Client")
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(runs):
+        for side, (python, code) in sides.items():
             start = time.perf_counter()
             subprocess.run([python, "-c", code], check=True)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    ours = median_time(sys.executable, "from farcall import Client")
+            times[side].append(time.perf_counter() - start)
+    ours = statistics.median(times["farcall"])
     out = {"farcall_import_ms": ours * 1e3}
     if compat:
-        theirs = median_time(compat, "from globus_compute_sdk import Client")
+        theirs = statistics.median(times["official"])
         out.update(official_import_ms=theirs * 1e3, import_ratio=ours / theirs)
     return out
 
