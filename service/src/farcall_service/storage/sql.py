@@ -365,7 +365,7 @@ class SqlStore(OAuthSqlMixin):
             )
             conn.execute(
                 sa.update(t.tasks)
-                .where(t.tasks.c.endpoint_id == endpoint_id, t.tasks.c.status.in_(_UNFINISHED))
+                .where(t.tasks.c.endpoint_id == endpoint_id, t.UNFINISHED)
                 .values(status="failed", exception=reason, completion_t=now)
             )
 
@@ -384,7 +384,7 @@ class SqlStore(OAuthSqlMixin):
             result = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(t.tasks)
-                .where(t.tasks.c.endpoint_id == endpoint_id, t.tasks.c.status.in_(_UNFINISHED))
+                .where(t.tasks.c.endpoint_id == endpoint_id, t.UNFINISHED)
             )
             return int(result.scalar_one())
 
@@ -594,7 +594,7 @@ class SqlStore(OAuthSqlMixin):
             # starting from the tasks would read every task ever run.
             holding = (
                 sa.select(t.tasks.c.seq)
-                .where(t.tasks.c.endpoint_id == e.id, t.tasks.c.status == RUNNING)
+                .where(t.tasks.c.endpoint_id == e.id, t.tasks.c.status == RUNNING, t.UNFINISHED)
                 .exists()
             )
             silent = sa.or_(e.last_seen.is_(None), e.last_seen < cutoff)
@@ -629,7 +629,7 @@ _TASK_COLUMNS = (
 def _requeue(conn: sa.Connection, *where: Any) -> int:
     result = conn.execute(
         sa.update(t.tasks)
-        .where(t.tasks.c.status == RUNNING, *where)
+        .where(t.tasks.c.status == RUNNING, t.UNFINISHED, *where)
         .values(status=QUEUED, claim_session=None, claimed_at=None)
     )
     return int(result.rowcount)
@@ -706,9 +706,6 @@ def _endpoint(row: Any) -> Endpoint:
 # SQLAlchemy reserves those names for its own parameters.
 _b = sa.bindparam
 _task_c, _fn_c = t.tasks.c, t.functions.c
-# Spelled out rather than "not terminal", so that the queue index finds them.
-_UNFINISHED = (QUEUED, RUNNING)
-
 _GROUP_OWNER = sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == _b("group_id"))
 _NEW_GROUP = sa.insert(t.task_groups)
 _NEW_TASK = sa.insert(t.tasks)
@@ -728,12 +725,12 @@ _TOUCH_ENDPOINT = (
     .values(last_seen=_b("b_now"))
 )
 _FIRST_QUEUED = sa.select(_task_c.seq).where(
-    _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED).limit(1)
+    _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED).limit(1)
 _QUEUED_FOR_CLAIM = (
     sa.select(_task_c.seq, _task_c.id, _task_c.function_id, _task_c.payload, _task_c.options,
               _fn_c.code, _fn_c.container_id)
     .join(t.functions, _fn_c.id == _task_c.function_id)
-    .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED)
+    .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED)
     .order_by(_task_c.seq)
     .limit(_b("max_tasks"))
     .with_for_update(skip_locked=True, of=t.tasks)
