@@ -53,6 +53,10 @@ def cycle(s, args, kwargs):
     return s.deserialize(s.serialize(fn(fargs[0], **fkwargs)))
 
 
+#: Runs of each side, taking turns.
+TURNS = 3
+
+
 def measure(side: str, cycles: int, repeats: int) -> dict[str, float]:
     """Median microseconds per cycle, per case."""
     s = make_serializer(side)
@@ -86,11 +90,17 @@ def main() -> int:
     if not compat:
         print("FARCALL_COMPAT_PYTHON is not set: run `make bench`", file=sys.stderr)
         return 2
-    figures = {}
-    for side, python in (("official", compat), ("farcall", sys.executable)):
-        print(f"measuring {side} ...", file=sys.stderr, flush=True)
-        argv = [python, __file__, "--side", side] + (["--quick"] if opts.quick else [])
-        figures[side] = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+    # The two sides take turns, three runs each: this machine's speed drifts within
+    # the seconds one side's run takes, and a single pair once read the same code 0.53.
+    runs: dict[str, list[dict[str, float]]] = {"official": [], "farcall": []}
+    for turn in range(1, TURNS + 1):
+        for side, python in (("official", compat), ("farcall", sys.executable)):
+            print(f"measuring {side} ({turn}/{TURNS}) ...", file=sys.stderr, flush=True)
+            argv = [python, __file__, "--side", side] + (["--quick"] if opts.quick else [])
+            done = subprocess.run(argv, check=True, capture_output=True, text=True)
+            runs[side].append(json.loads(done.stdout))
+    figures = {side: {case: statistics.median(run[case] for run in measured) for case in CASES}
+               for side, measured in runs.items()}
 
     print(f"\nSerialization, one task cycle ({platform.python_version()}, {os.cpu_count()} cores)")
     print(f"{'case':<12} {'official µs':>12} {'farcall µs':>12} {'ratio':>7}  target <= 0.50")
@@ -105,7 +115,7 @@ def main() -> int:
         "benchmark": "serialize",
         "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
                     "platform": platform.platform()},
-        "cycles": cycles, "repeats": repeats, "rows": rows,
+        "cycles": cycles, "repeats": repeats, "turns": TURNS, "rows": rows,
     }, indent=2))
     print(f"\nwritten to {opts.json}")
     return 0
