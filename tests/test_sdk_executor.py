@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 
 import pytest
@@ -20,29 +21,40 @@ def square_or_fail(x):
     return x * x
 
 
+def alice_with_an_endpoint(home, svc):
+    """Alice's token, a Client of hers and an endpoint of hers."""
+    admin(home, "user", "add", "alice")
+    token = admin(home, "token", "create", "alice").splitlines()[-1].strip()
+    client = Client(svc.url, token=token)
+    eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
+    return token, client, eid
+
+
+@contextlib.contextmanager
+def serving(svc, token, eid, max_tasks=100):
+    """A worker serving the endpoint while the block runs."""
+    worker = MiniWorker(svc.url, token, eid, max_tasks=max_tasks, wait=1.0)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     home = tmp_path_factory.mktemp("executor-home")
     with ServiceProcess(home) as svc:
-        admin(home, "user", "add", "alice")
-        token = admin(home, "token", "create", "alice").splitlines()[-1].strip()
-        client = Client(svc.url, token=token)
-        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
-        yield svc, token, client, eid
+        yield (svc, *alice_with_an_endpoint(home, svc))
 
 
 def test_thousand_futures_with_exceptions(setup):
     svc, token, client, eid = setup
-    worker = MiniWorker(svc.url, token, eid, max_tasks=500, wait=1.0)
-    worker.start()
-    try:
-        with Executor(endpoint_id=eid, client=client) as ex:
-            futures = [ex.submit(square_or_fail, i) for i in range(1, 1001)]
-            done, not_done = concurrent.futures.wait(futures, timeout=120)
-            assert not not_done
-            assert list(ex.map(square_or_fail, [2, 3, 4])) == [4, 9, 16]
-    finally:
-        worker.stop()
+    with serving(svc, token, eid, max_tasks=500), Executor(endpoint_id=eid, client=client) as ex:
+        futures = [ex.submit(square_or_fail, i) for i in range(1, 1001)]
+        done, not_done = concurrent.futures.wait(futures, timeout=120)
+        assert not not_done
+        assert list(ex.map(square_or_fail, [2, 3, 4])) == [4, 9, 16]
     failures = 0
     for i, future in enumerate(futures, start=1):
         if i % 97 == 0:
@@ -80,14 +92,9 @@ def test_results_are_pushed_not_asked_for(setup, monkeypatch):
     svc, token, client, eid = setup
     asked = []
     monkeypatch.setattr(client, "wait_any", lambda *a, **kw: asked.append(a) or {})
-    worker = MiniWorker(svc.url, token, eid, max_tasks=100, wait=1.0)
-    worker.start()
-    try:
-        with Executor(endpoint_id=eid, client=client) as ex:
-            futures = [ex.submit(square_or_fail, i) for i in range(1, 301)]
-            done, not_done = concurrent.futures.wait(futures, timeout=60)
-    finally:
-        worker.stop()
+    with serving(svc, token, eid), Executor(endpoint_id=eid, client=client) as ex:
+        futures = [ex.submit(square_or_fail, i) for i in range(1, 301)]
+        done, not_done = concurrent.futures.wait(futures, timeout=60)
     assert not not_done
     assert [f.result() for f in futures if f.exception() is None] == [
         i * i for i in range(1, 301) if i % 97]
@@ -114,21 +121,16 @@ def test_results_followed_on_a_lost_connection_are_asked_for(tmp_path):
     """The service restarts while the Executor's tasks wait: the channel that
     followed them is gone, and their results come by asking."""
     with ServiceProcess(tmp_path) as svc:
-        admin(tmp_path, "user", "add", "alice")
-        token = admin(tmp_path, "token", "create", "alice").splitlines()[-1].strip()
-        client = Client(svc.url, token=token)
-        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
+        token, client, eid = alice_with_an_endpoint(tmp_path, svc)
         ex = Executor(endpoint_id=eid, client=client)
-        worker = MiniWorker(svc.url, token, eid, max_tasks=100, wait=1.0)
         try:
             futures = [ex.submit(square_or_fail, i) for i in range(1, 21)]
             assert all(sent(f, 10) for f in futures)
             svc.stop()
             svc.start()
-            worker.start()
-            done, not_done = concurrent.futures.wait(futures, timeout=60)
+            with serving(svc, token, eid):
+                done, not_done = concurrent.futures.wait(futures, timeout=60)
         finally:
-            worker.stop()
             ex.shutdown(wait=True, cancel_futures=True)
         assert not not_done
         assert [f.result() for f in futures] == [i * i for i in range(1, 21)]
