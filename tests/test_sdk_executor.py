@@ -134,3 +134,24 @@ def test_results_followed_on_a_lost_connection_are_asked_for(tmp_path):
             ex.shutdown(wait=True, cancel_futures=True)
         assert not not_done
         assert [f.result() for f in futures] == [i * i for i in range(1, 21)]
+
+
+def test_a_failure_of_the_sending_thread_fails_its_futures(setup):
+    _svc, _token, client, eid = setup
+    ex = Executor(endpoint_id=eid, client=client)  # no worker: nothing ends
+    try:
+        first = ex.submit(square_or_fail, 1)
+        assert sent(first, 10)
+
+        def broken():
+            raise RuntimeError("a bug in the sending thread")
+
+        ex._listen = broken
+        second = ex.submit(square_or_fail, 2)  # wakes the sender, which then fails
+        for future in (first, second):
+            with pytest.raises(RuntimeError, match="a bug in the sending thread"):
+                future.result(timeout=10)
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            ex.submit(square_or_fail, 3)
+    finally:
+        ex.shutdown(wait=True)

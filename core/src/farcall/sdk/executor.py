@@ -79,6 +79,8 @@ class Executor(_BaseExecutor):
         fid = self.function_id(fn)
         future: Future = Future()
         with self._lock:
+            if self._shutdown:  # again: the sender may be gone, and nothing would send it
+                raise RuntimeError("cannot submit to an Executor after shutdown")
             self._queued.append((future, fid, args, kwargs))
             self._wake()
         return future
@@ -128,6 +130,17 @@ class Executor(_BaseExecutor):
                     self._send(work)
                 else:
                     self._listen()
+        except BaseException as exc:  # a bug: fail what would otherwise wait forever
+            log.exception("the Executor's sending thread failed")
+            with self._lock:
+                self._shutdown = True
+                futures = [item[0] for item in self._queued] + list(self._followed.values())
+                self._queued.clear()
+                self._followed.clear()
+                self._lock.notify_all()
+            for future in futures:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
         finally:
             self.client._hear_results(None)
             with self._lock:
