@@ -36,6 +36,8 @@ SCRIPT = textwrap.dedent(
     record("import farcall")
     import farcall.serialize
     record("import farcall.serialize")
+    from farcall import Client
+    record("from farcall import Client")
     import farcall.plugins
     farcall.plugins.get_plugin_manager()
     record("get_plugin_manager")
@@ -79,6 +81,8 @@ def test_importing_farcall_imports_no_dependency(imports: dict) -> None:
     assert imports["stages"]["import farcall"] == []
     # The serialization facade needs neither pluggy nor click until a registry is built.
     assert imports["stages"]["import farcall.serialize"] == []
+    # The Client's module needs pluggy's markers, not the entry points' metadata.
+    assert "importlib_metadata" not in imports["stages"]["from farcall import Client"]
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,6 @@ from farcall.plugins.types import (
     TransportType,
 )
 
-if sys.version_info >= (3, 12):
-    from importlib.metadata import entry_points
-else:  # the backport has the selectable entry_points() API on every Python we support
-    from importlib_metadata import entry_points
-
 log = logging.getLogger(__name__)
 
 #: The core's own plugins, registered in code. Their hooks are ``trylast`` so that an
@@ -93,6 +88,13 @@ class FarcallPluginManager(pluggy.PluginManager):
         Unlike pluggy's ``load_setuptools_entrypoints``, a plugin that fails to
         import is reported with its entry-point name and distribution.
         """
+        # Imported here: the metadata machinery is a fifth of `import farcall`'s time,
+        # and a Client looks up its plugins when it is made, not when it is imported.
+        if sys.version_info >= (3, 12):
+            from importlib.metadata import entry_points
+        else:  # the backport has the selectable entry_points() API on every Python we support
+            from importlib_metadata import entry_points
+
         count = 0
         for ep in entry_points(group=PROJECT_NAME):
             if self.is_blocked(ep.name):
