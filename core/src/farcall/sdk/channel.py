@@ -134,7 +134,8 @@ class Channel:
                 if not _is_push(message):
                     raise ValueError("an answer to no request")
                 results = self._pushed(message)
-                if results if wanted is None else not wanted.isdisjoint(results):
+                heard = bool(results) if wanted is None else not wanted.isdisjoint(results)
+                if heard:
                     return True
         except (TimeoutError, Woken):
             return False  # nothing came: the connection is as good as it was
