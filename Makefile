@@ -49,9 +49,14 @@ bench-quick: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py --quick
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py --quick
 
+# ruff and the type checker over every distribution (.ci/run runs this before the tests).
+LINT_TOOLS := ruff==0.17.6 mypy==2.4.1
+MYPY_SOURCES := $(foreach d,$(DISTRIBUTIONS),$(d)/src)
+
 lint: install
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet $(LINT_TOOLS)
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_SOURCES)
 
 clean:
 	rm -rf $(VENV) $(COMPAT) build dist .pytest_cache

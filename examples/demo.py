@@ -37,7 +37,7 @@ def platform_func():
 
 
 def hello(firstname, lastname):
-    return "Hello {} {}".format(firstname, lastname)
+    return f"Hello {firstname} {lastname}"
 
 
 def double(x):
@@ -61,7 +61,7 @@ def run_guide(home: Path, sharing: tuple[str, str]) -> None:
     try:
         print("right away:", gcc.get_result(task_id))
     except Exception as e:
-        print("right away: {}: {}".format(type(e).__name__, e))
+        print(f"right away: {type(e).__name__}: {e}")
     gcc.wait([task_id], timeout=60)
     print("platform of the endpoint:", gcc.get_result(task_id))
 
@@ -93,7 +93,7 @@ def run_guide(home: Path, sharing: tuple[str, str]) -> None:
         gcc.get_result(task_id)
         raise AssertionError("the remote exception was not raised")
     except Exception as e:
-        print("Exception: {}".format(e).splitlines()[-1])
+        print(f"Exception: {e}".splitlines()[-1])
         assert "division by zero" in str(getattr(e, "remote_traceback", e))
 
     step("Sharing with a group and publicly")

@@ -14,11 +14,10 @@ import pytest
 
 pytest.importorskip("farcall_service")
 
-from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
-
 from farcall import Client, Executor, TaskExecutionFailed, TaskPending  # noqa: E402
 from farcall.errors import FarcallError  # noqa: E402
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable  # noqa: E402
+from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
 
 
 def platform_func():
@@ -28,7 +27,7 @@ def platform_func():
 
 
 def hello(firstname, lastname):
-    return "Hello {} {}".format(firstname, lastname)
+    return f"Hello {firstname} {lastname}"
 
 
 def identity(x):
@@ -150,7 +149,7 @@ def test_remote_exception_is_raised_with_its_traceback(alice, endpoint_id, worke
     try:
         alice.get_result(task_id)
     except Exception as e:
-        assert "missing-key" in "Exception: {}".format(e)
+        assert "missing-key" in f"Exception: {e}"
 
 
 def test_sharing_with_a_group_and_publicly(service, alice, endpoint_id, worker):

@@ -14,7 +14,8 @@ SCRIPT = textwrap.dedent(
     from farcall.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
-    engines = sorted(pm.engines())
+    from farcall_endpoint.kinds import ENGINES
+    engines = sorted(pm.records(ENGINES))
     commands = sorted(pm.cli_commands())
     heavy = ("requests", "sqlite3", "parsl", "distributed", "dask", "farcall_endpoint.runner",
              "farcall_endpoint.engines.process", "farcall_service.app")

@@ -43,7 +43,7 @@ square = lambda x: x * x  # noqa: E731
 
 
 def greet(firstname, lastname):
-    return "Hello {} {} ✓".format(firstname, lastname)
+    return f"Hello {firstname} {lastname} ✓"
 
 
 JSON_DATA = {

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from farcall.plugins import hookimpl
 from farcall.plugins.types import CliCommandType
 
+if TYPE_CHECKING:
+    import click
 
-def plugins_command():
+
+def plugins_command() -> click.Command:
     import click
 
     @click.command("plugins")
@@ -20,14 +24,7 @@ def plugins_command():
         from farcall.plugins import get_plugin_manager
 
         pm = get_plugin_manager()
-        kinds = {
-            "serialization strategies": pm.serialization_strategies(),
-            "login managers": pm.login_managers(),
-            "result caches": pm.result_caches(),
-            "transports": pm.transports(),
-            "engines": pm.engines(),
-            "commands": pm.cli_commands(),
-        }
+        kinds = {kind.plural: pm.records(kind) for kind in pm.kinds()}
         plugins = [
             {"name": name, "distribution": pm.distribution_of(name)}
             for name, _plugin in pm.list_name_plugin()

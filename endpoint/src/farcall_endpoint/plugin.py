@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from farcall.plugins import hookimpl
-from farcall.plugins.types import CliCommandType, EngineType
+from farcall.plugins import FarcallPluginManager, hookimpl
+from farcall.plugins.types import CliCommandType
+
+from farcall_endpoint.kinds import ENGINES, EngineType
 
 
 def _process(config: Mapping[str, Any]) -> Any:
@@ -23,6 +25,14 @@ def _thread(config: Mapping[str, Any]) -> Any:
     from farcall_endpoint.engines.thread import ThreadEngine
 
     return ThreadEngine(config)
+
+
+@hookimpl
+def farcall_addhooks(pluginmanager: FarcallPluginManager) -> None:
+    from farcall_endpoint import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.add_kind(ENGINES)
 
 
 @hookimpl

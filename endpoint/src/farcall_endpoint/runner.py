@@ -32,6 +32,7 @@ from farcall.sdk.errors import FarcallAPIError
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
 from farcall_endpoint.engines.interface import Engine, EngineContext
+from farcall_endpoint.kinds import ENGINES
 from farcall_endpoint.service_link import FatalServiceError, ServiceLink, is_fatal
 from farcall_endpoint.spool import SPOOL_FILE, ResultSpool
 from farcall_endpoint.tasks import Outcome, Task, failure
@@ -117,7 +118,7 @@ class EndpointRunner:
         threads: list[threading.Thread] = []
         try:
             # Build the engine first: a misconfigured engine should fail before anything else.
-            engine = pm.get_engine(self.config.engine_type).factory(self.config.engine_options)
+            engine = pm.select(ENGINES, self.config.engine_type).factory(self.config.engine_options)
             if self._register():
                 self._engine = engine  # stopped in `finally` even if it fails to start
                 engine.start(EngineContext(

@@ -10,9 +10,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from farcall.plugins import get_plugin_manager  # noqa: E402
+from farcall.plugins import get_plugin_manager
 from farcall.serialize import Serializer, pack_buffers  # noqa: E402
 from farcall_endpoint.engines.interface import EngineContext  # noqa: E402
+from farcall_endpoint.kinds import ENGINES  # noqa: E402
 from farcall_endpoint.tasks import Task  # noqa: E402
 
 SER = Serializer(code_strategy="sd")
@@ -33,7 +34,7 @@ def make_task(task_id: str, *args, timeout=None, container=None) -> Task:
 
 def test_dask_engine(tmp_path: Path) -> None:
     outcomes: queue.Queue = queue.Queue()
-    engine = get_plugin_manager().get_engine("dask").factory({"workers": 1})
+    engine = get_plugin_manager().select(ENGINES, "dask").factory({"workers": 1})
     engine.start(EngineContext(deliver=outcomes.put, execution={}, workdir=tmp_path))
     try:
         assert engine.status().total_workers == 1
@@ -57,4 +58,4 @@ def test_dask_engine(tmp_path: Path) -> None:
 
 def test_unknown_option_is_named() -> None:
     with pytest.raises(ValueError, match="schedular"):
-        get_plugin_manager().get_engine("dask").factory({"schedular": "tcp://x"})
+        get_plugin_manager().select(ENGINES, "dask").factory({"schedular": "tcp://x"})

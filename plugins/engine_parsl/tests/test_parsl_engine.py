@@ -14,7 +14,8 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-from farcall.plugins import get_plugin_manager  # noqa: E402
+from farcall.plugins import get_plugin_manager
+from farcall_endpoint.kinds import ENGINES  # noqa: E402
 from farcall_engine_parsl.engine import ParslEngine, build_from_table  # noqa: E402
 
 SLURM = """
@@ -76,5 +77,5 @@ def test_bad_provider_is_named() -> None:
 
 
 def test_registered_as_plugin() -> None:
-    record = get_plugin_manager().get_engine("parsl")
+    record = get_plugin_manager().select(ENGINES, "parsl")
     assert isinstance(record.factory({"workers": 2}), ParslEngine)

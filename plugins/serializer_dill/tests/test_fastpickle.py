@@ -6,7 +6,6 @@ import pickle
 
 import dill
 import pytest
-
 from farcall_serializer_dill import fastpickle
 
 ATTRIBUTES = (

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from farcall.plugins import hookimpl
+from farcall.plugins import FarcallPluginManager, hookimpl
 from farcall.plugins.types import CliCommandType
+
+from farcall_service.kinds import BROKERS, STORES
+
+
+@hookimpl
+def farcall_addhooks(pluginmanager: FarcallPluginManager) -> None:
+    from farcall_service import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.add_kind(STORES)
+    pluginmanager.add_kind(BROKERS)
 
 
 @hookimpl

@@ -7,22 +7,19 @@ distribution becomes a farcall plugin by declaring::
     my_plugin = "my_package.plugin"
 
 and implementing hooks from :mod:`farcall.plugins.hookspecs` with :data:`hookimpl`.
+A distribution that owns a plugin kind of its own (the endpoint's engines, the
+service's stores) adds its hookspecs and a :class:`PluginKind` through
+``farcall_addhooks``, as pytest plugins do with ``pytest_addhooks``.
 """
 
 from __future__ import annotations
 
-import pluggy
-
-PROJECT_NAME = "farcall"
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager  # noqa: E402
-from farcall.plugins.types import (  # noqa: E402
+from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
+from farcall.plugins.markers import PROJECT_NAME, hookimpl, hookspec
+from farcall.plugins.types import (
     CliCommandType,
-    EngineType,
     LoginManagerType,
+    PluginKind,
     ResultCacheType,
     SerializationStrategyType,
     TransportType,
@@ -31,9 +28,9 @@ from farcall.plugins.types import (  # noqa: E402
 __all__ = [
     "PROJECT_NAME",
     "CliCommandType",
-    "EngineType",
     "FarcallPluginManager",
     "LoginManagerType",
+    "PluginKind",
     "ResultCacheType",
     "SerializationStrategyType",
     "TransportType",

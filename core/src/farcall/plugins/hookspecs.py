@@ -1,9 +1,12 @@
+# mypy: disable-error-code="empty-body"
+# (a hookspec is a signature and a docstring; plugins provide the bodies)
 """The contract between farcall and its plugins.
 
 Almost every hook here is a *registration* hook: it is called with no arguments,
 collects from every plugin (none stops at the first result), and returns an iterable
-of records from :mod:`farcall.plugins.types`. The one exception is
-:func:`farcall_login_manager`, a ``firstresult`` chain: "which credentials apply
+of records from :mod:`farcall.plugins.types`. The exceptions are
+:func:`farcall_addhooks`, through which other distributions add kinds of their own,
+and :func:`farcall_login_manager`, a ``firstresult`` chain: "which credentials apply
 here" has one answer, and the first plugin that has one gives it. Selection by name,
 conflict detection and error messages live in
 :class:`farcall.plugins.manager.FarcallPluginManager`, so no code outside the manager
@@ -13,18 +16,31 @@ calls ``pm.hook`` directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from farcall.plugins import hookspec
+from farcall.plugins.markers import hookspec
 from farcall.plugins.types import (
     CliCommandType,
-    EngineType,
     LoginManager,
     LoginManagerType,
     ResultCacheType,
     SerializationStrategyType,
     TransportType,
 )
+
+if TYPE_CHECKING:
+    from farcall.plugins.manager import FarcallPluginManager
+
+
+@hookspec(historic=True)
+def farcall_addhooks(pluginmanager: FarcallPluginManager) -> None:
+    """Add the hookspecs and plugin kinds a distribution owns.
+
+    Called once for each plugin as it is registered (a historic hook), before any
+    of its records are collected. An implementation calls
+    ``pluginmanager.add_hookspecs(module)`` and ``pluginmanager.add_kind(kind)``;
+    records of a kind whose owner is not installed are never asked for.
+    """
 
 
 @hookspec
@@ -70,11 +86,6 @@ def farcall_result_caches() -> Iterable[ResultCacheType]:
 @hookspec
 def farcall_transports() -> Iterable[TransportType]:
     """Declare transports that carry SDK calls to a service, selected by name."""
-
-
-@hookspec
-def farcall_engines() -> Iterable[EngineType]:
-    """Declare execution engines for endpoints, selected by name in an endpoint's config."""
 
 
 @hookspec

@@ -16,13 +16,21 @@ from typing import Any, TypeVar
 import pluggy
 
 from farcall.errors import PluginConflictError, PluginError, UnknownPluginError
-from farcall.plugins import PROJECT_NAME, hookspecs
-from farcall.plugins.known import provider_hint
+from farcall.plugins import hookspecs
+from farcall.plugins.kinds import (
+    COMMANDS,
+    CORE_KINDS,
+    LOGIN_MANAGERS,
+    RESULT_CACHES,
+    SERIALIZATION_STRATEGIES,
+    TRANSPORTS,
+)
+from farcall.plugins.markers import PROJECT_NAME
 from farcall.plugins.types import (
     CliCommandType,
-    EngineType,
     LoginManager,
     LoginManagerType,
+    PluginKind,
     ResultCacheType,
     SerializationStrategyType,
     TransportType,
@@ -52,6 +60,56 @@ class FarcallPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self._distributions: dict[str, str] = {}
         self._tables: dict[str, dict[str, Any]] = {}
+        self._kinds: dict[str, PluginKind[Any]] = {}
+        for kind in CORE_KINDS:
+            self.add_kind(kind)
+        # Every plugin registered from now on adds its hookspecs and kinds first.
+        self.hook.farcall_addhooks.call_historic(kwargs={"pluginmanager": self})
+
+    # -- plugin kinds -----------------------------------------------------------------
+
+    def add_kind(self, kind: PluginKind[Any]) -> None:
+        """Make ``kind`` selectable by name and listed by ``farcall plugins``."""
+        known = self._kinds.get(kind.name)
+        if known is not None and known != kind:
+            raise PluginConflictError(
+                f"two different plugin kinds are named {kind.name!r} "
+                f"(hooks {known.hook} and {kind.hook})"
+            )
+        self._kinds[kind.name] = kind
+
+    def kinds(self) -> list[PluginKind[Any]]:
+        """Every kind known to this manager, the core's first."""
+        return list(self._kinds.values())
+
+    def kind(self, name: str) -> PluginKind[Any]:
+        """The kind called ``name``; its owner must be installed."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownPluginError(
+                f"no installed farcall distribution defines the plugin kind {name!r} "
+                f"(known: {', '.join(sorted(self._kinds))})"
+            ) from None
+
+    def records(self, kind: PluginKind[R]) -> dict[str, R]:
+        """Every installed record of ``kind``, by the name it is selected by."""
+        return self._table(kind.hook, kind.name, kind.record_type, kind.key)
+
+    def select(self, kind: PluginKind[R], name: str) -> R:
+        """The record of ``kind`` called ``name``; an unknown name lists the choices
+        and says which distribution provides it, where that is known."""
+        table = self.records(kind)
+        try:
+            return table[name]
+        except KeyError:
+            choices = ", ".join(repr(n) for n in sorted(table)) or "none"
+            dist = kind.known.get(name)
+            hint = f" It is provided by {dist}: is {dist} installed?" if dist else ""
+            raise UnknownPluginError(
+                f"no installed farcall plugin provides the {kind.name} {name!r} "
+                f"(installed: {choices}).{hint}"
+            ) from None
 
     # -- registration ---------------------------------------------------------------
 
@@ -142,7 +200,9 @@ class FarcallPluginManager(pluggy.PluginManager):
 
     def _collect(self, hook_name: str) -> Iterable[tuple[str, Any]]:
         """Yield (plugin name, record) in pluggy's call order, attributing each record."""
-        hook = getattr(self.hook, hook_name)
+        hook = getattr(self.hook, hook_name, None)
+        if hook is None:  # no plugin implements it, and its owner declared no spec
+            return
         for impl in reversed(hook.get_hookimpls()):
             try:
                 records = impl.function() or ()
@@ -186,43 +246,27 @@ class FarcallPluginManager(pluggy.PluginManager):
         self._tables[hook_name] = table
         return table
 
-    def _select(self, table: dict[str, R], kind: str, name: str) -> R:
-        try:
-            return table[name]
-        except KeyError:
-            choices = ", ".join(repr(n) for n in sorted(table)) or "none"
-            raise UnknownPluginError(
-                f"no installed farcall plugin provides the {kind} {name!r} "
-                f"(installed: {choices}).{provider_hint(kind, name)}"
-            ) from None
-
-    # -- typed selection ----------------------------------------------------------------
+    # -- the core's kinds, typed ------------------------------------------------------
 
     def serialization_strategies(self) -> dict[str, SerializationStrategyType]:
         """Every installed strategy, keyed by its two-character identifier."""
-        return self._table(
-            "farcall_serialization_strategies",
-            "serialization strategy",
-            SerializationStrategyType,
-            lambda r: r.identifier,
-        )
+        return self.records(SERIALIZATION_STRATEGIES)
 
     def get_serialization_strategy(self, identifier: str) -> SerializationStrategyType:
-        return self._select(
-            self.serialization_strategies(), "serialization strategy", identifier
-        )
+        return self.select(SERIALIZATION_STRATEGIES, identifier)
 
     def login_managers(self) -> dict[str, LoginManagerType]:
         """Login managers by name, for ``login_manager="NAME"`` (the chain is
         :meth:`login_manager_for`)."""
-        return self._table("farcall_login_managers", "login manager", LoginManagerType, _name)
+        return self.records(LOGIN_MANAGERS)
 
     def get_login_manager(self, name: str) -> LoginManagerType:
-        return self._select(self.login_managers(), "login manager", name)
+        return self.select(LOGIN_MANAGERS, name)
 
     def login_manager_for(self, settings: Mapping[str, Any]) -> LoginManager | None:
         """The first manager of the ``farcall_login_manager`` chain that applies."""
-        return self.hook.farcall_login_manager(settings=settings)
+        manager: LoginManager | None = self.hook.farcall_login_manager(settings=settings)
+        return manager
 
     def login_manager_chain(self) -> list[str]:
         """Plugin names of the ``farcall_login_manager`` chain, in the order asked."""
@@ -230,29 +274,19 @@ class FarcallPluginManager(pluggy.PluginManager):
         return [impl.plugin_name for impl in reversed(impls)]
 
     def result_caches(self) -> dict[str, ResultCacheType]:
-        return self._table("farcall_result_caches", "result cache", ResultCacheType, _name)
+        return self.records(RESULT_CACHES)
 
     def get_result_cache(self, name: str) -> ResultCacheType:
-        return self._select(self.result_caches(), "result cache", name)
+        return self.select(RESULT_CACHES, name)
 
     def transports(self) -> dict[str, TransportType]:
-        return self._table("farcall_transports", "transport", TransportType, _name)
+        return self.records(TRANSPORTS)
 
     def get_transport(self, name: str) -> TransportType:
-        return self._select(self.transports(), "transport", name)
-
-    def engines(self) -> dict[str, EngineType]:
-        return self._table("farcall_engines", "engine", EngineType, _name)
-
-    def get_engine(self, name: str) -> EngineType:
-        return self._select(self.engines(), "engine", name)
+        return self.select(TRANSPORTS, name)
 
     def cli_commands(self) -> dict[str, CliCommandType]:
-        return self._table("farcall_cli_commands", "command", CliCommandType, _name)
-
-
-def _name(record: Any) -> str:
-    return record.name
+        return self.records(COMMANDS)
 
 
 def blocked_plugin_names(environ: os._Environ[str] | dict[str, str] = os.environ) -> list[str]:

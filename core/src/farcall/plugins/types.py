@@ -9,13 +9,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     import click
 
     from farcall.serialize.base import SerializationStrategy
     from farcall.serialize.registry import StrategyRegistry
+
+R = TypeVar("R")
+
+
+def record_name(record: Any) -> str:
+    """The name most records are selected by."""
+    return str(record.name)
+
+
+@dataclass(frozen=True)
+class PluginKind(Generic[R]):
+    """A kind of plugin: the registration hook that declares its records, their type,
+    and what a record is selected by.
+
+    The core defines its own kinds (:mod:`farcall.plugins.kinds`); a distribution
+    that owns a kind (engines in farcall-endpoint, stores in farcall-service) adds
+    it with :meth:`~farcall.plugins.manager.FarcallPluginManager.add_kind` from its
+    ``farcall_addhooks`` implementation, beside its hookspecs. ``known`` maps names
+    to the first-party distributions that provide them, so an unknown name says
+    what to install.
+    """
+
+    name: str
+    plural: str
+    hook: str
+    record_type: type[R]
+    key: Callable[[R], str] = record_name
+    known: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,21 +148,6 @@ class TransportType:
 
     name: str
     factory: Callable[[str, Authorizer | None, Mapping[str, Any]], Transport]
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class EngineType:
-    """An execution engine that runs an endpoint's tasks.
-
-    ``factory(config)`` receives the endpoint's engine configuration and returns an
-    object implementing ``farcall_endpoint.engines.Engine``; the endpoint
-    distribution defines that interface and ships the ``process`` and ``thread``
-    engines.
-    """
-
-    name: str
-    factory: Callable[[Mapping[str, Any]], Any]
     description: str = ""
 
 

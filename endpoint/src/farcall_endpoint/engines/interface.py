@@ -1,8 +1,8 @@
 """The Engine interface: what an execution engine plugin implements.
 
-An engine plugin declares ``EngineType(name, factory)`` in its ``farcall_engines``
-hook; ``factory(options)`` receives the ``[engine]`` table of the endpoint's config
-(without ``type``) and returns an :class:`Engine`. The runner then:
+An engine plugin declares ``farcall_endpoint.kinds.EngineType(name, factory)`` in its
+``farcall_engines`` hook; ``factory(options)`` receives the ``[engine]`` table of the
+endpoint's config (without ``type``) and returns an :class:`Engine`. The runner then:
 
 1. calls :meth:`Engine.start` once with an :class:`EngineContext`;
 2. calls :meth:`Engine.submit` with batches of tasks, never holding more than

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from farcall.plugins import hookimpl
-from farcall.plugins.types import EngineType
+from farcall_endpoint.kinds import EngineType
 
 
 def _parsl(options: Mapping[str, Any]) -> Any:

@@ -8,7 +8,6 @@ import pickle
 from typing import Any
 
 import cloudpickle
-
 from farcall.serialize.base import SerializationStrategy
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from farcall.errors import DeserializationError
 from farcall.serialize.base import NestingStrategy, SerializationStrategy
+
 from farcall_serializer_dill import fastpickle
 
 if TYPE_CHECKING:
