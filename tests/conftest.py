@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def compat_python() -> str:
-    """The interpreter of .venv-compat, which has the official globus-compute-sdk."""
-    path = os.environ.get("FARCALL_COMPAT_PYTHON")
-    if not path or not Path(path).exists():
-        pytest.skip("FARCALL_COMPAT_PYTHON is not set: run through `make test`")
-    return path
 
 
 def run_json(python: str, args: list[str], stdin: object = None, timeout: float = 120) -> object:

@@ -2,7 +2,7 @@
 
 The service runs as ``farcall server start`` in a subprocess; a minimal worker thread
 serves the endpoint through the hand-off routes; the official Client runs the shared
-scenario (``farcall_service.official_scenario``) in the interpreter named by
+scenario (``farcall_testkit.official_scenario``) in the interpreter named by
 ``FARCALL_COMPAT_PYTHON``.
 """
 
@@ -17,8 +17,8 @@ import pytest
 pytest.importorskip("farcall_service")
 pytest.importorskip("requests")
 
-from farcall_service.official_scenario import run_official_client  # noqa: E402
-from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+from farcall_testkit.official_scenario import run_official_client  # noqa: E402
+from farcall_testkit.service import MiniWorker, ServiceProcess, admin  # noqa: E402
 
 pytestmark = pytest.mark.compat
 

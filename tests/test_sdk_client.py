@@ -17,7 +17,7 @@ pytest.importorskip("farcall_service")
 from farcall import Client, Executor, TaskExecutionFailed, TaskPending  # noqa: E402
 from farcall.errors import FarcallError  # noqa: E402
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable  # noqa: E402
-from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+from farcall_testkit.service import MiniWorker, ServiceProcess, admin  # noqa: E402
 
 
 def platform_func():
@@ -326,7 +326,7 @@ def test_a_collected_client_closes_its_channel(service, endpoint_id, worker):
 def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
     from farcall_service.app import create_app
     from farcall_service.settings import Settings
-    from farcall_service.testing import AppServer, without_channels
+    from farcall_testkit.service import AppServer, without_channels
 
     app = without_channels(create_app(Settings(home=tmp_path, rate_limit=0)))
     store = app.state.farcall.store

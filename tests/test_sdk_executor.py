@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("farcall_service")
 
 from farcall import Client, Executor, TaskExecutionFailed  # noqa: E402
-from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+from farcall_testkit.service import MiniWorker, ServiceProcess, admin  # noqa: E402
 
 
 def square_or_fail(x):

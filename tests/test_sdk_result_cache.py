@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("farcall_service")
 pytest.importorskip("farcall_cache_sqlite")
 
-from farcall_service.testing import MiniWorker, ServiceProcess, admin  # noqa: E402
+from farcall_testkit.service import MiniWorker, ServiceProcess, admin  # noqa: E402
 
 SCRIPT = textwrap.dedent(
     """

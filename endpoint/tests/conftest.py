@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("farcall_service")
 
-from farcall_endpoint.testing import Api, EndpointProcess, create_user, start_service  # noqa: E402
+from farcall_testkit.endpoint import Api, EndpointProcess, create_user, start_service  # noqa: E402
 
 #: Short timings so offline detection and reconnection happen within a test's patience.
 SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-limit", "0"]

@@ -13,7 +13,7 @@ from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 from farcall.sdk.http_transport import HttpTransport
 from farcall_endpoint.service_link import HandOffOverHttp
-from farcall_endpoint.testing import Api, create_user, start_service
+from farcall_testkit.endpoint import Api, create_user, start_service
 
 
 class Bearer:
@@ -70,7 +70,7 @@ def test_the_channel_reconnects_after_the_service_restarts(service: Any, api: Ap
 def test_a_service_without_the_channel_is_asked_over_http(tmp_path: Path) -> None:
     from farcall_service.app import create_app
     from farcall_service.settings import Settings
-    from farcall_service.testing import AppServer, without_channels
+    from farcall_testkit.service import AppServer, without_channels
 
     app = without_channels(create_app(Settings(home=tmp_path, rate_limit=0)))
     with AppServer(app) as server:

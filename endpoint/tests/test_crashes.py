@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from farcall_endpoint.spool import spooled_count
-from farcall_endpoint.testing import start_service
+from farcall_testkit.endpoint import start_service
 
 
 def slow_identity(i):

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from farcall_service.official_scenario import ScenarioFailed, run_official_client
+from farcall_testkit.official_scenario import ScenarioFailed, run_official_client
 
 pytestmark = pytest.mark.compat
 

@@ -59,7 +59,7 @@ def test_a_result_goes_out_while_another_report_awaits_its_acknowledgement(
     from farcall_service import admin
     from farcall_service.app import create_app
     from farcall_service.settings import Settings
-    from farcall_service.testing import AppServer, hold_next_call
+    from farcall_testkit.service import AppServer, hold_next_call
 
     app = create_app(Settings(home=tmp_path / "svc", rate_limit=0))
     ctx = app.state.farcall

@@ -13,7 +13,7 @@ from farcall_service.app import create_app
 from farcall_service.context import ServiceContext
 from farcall_service.settings import Settings
 from farcall_service.storage import schema
-from farcall_service.testing import Caller
+from farcall_testkit.service import Caller
 from fastapi.testclient import TestClient
 
 #: Run the in-process tests against another database, e.g. a scratch PostgreSQL

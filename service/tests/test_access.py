@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from farcall_service.testing import Caller, assert_error, payload
+from farcall_testkit.service import Caller, assert_error, payload
 
 
 @dataclass

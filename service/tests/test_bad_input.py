@@ -11,7 +11,7 @@ from farcall.serialize import pack_buffers
 from farcall_service import admin
 from farcall_service.app import create_app
 from farcall_service.settings import Settings
-from farcall_service.testing import Caller, assert_error, payload
+from farcall_testkit.service import Caller, assert_error, payload
 from fastapi.testclient import TestClient
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from farcall_service.storage import schema
-from farcall_service.testing import Caller, payload
+from farcall_testkit.service import Caller, payload
 from starlette.websockets import WebSocketDisconnect
 
 

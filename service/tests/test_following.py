@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from farcall_service import admin, following
 from farcall_service.channel import NOT_READING, Opened
 from farcall_service.storage import schema
-from farcall_service.testing import Caller, hold_next_call, payload
+from farcall_testkit.service import Caller, hold_next_call, payload
 from starlette.websockets import WebSocketDisconnect
 
 HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from farcall_service.testing import ServiceProcess, admin  # noqa: E402
+from farcall_testkit.service import ServiceProcess, admin  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 EXAMPLES_PER_OPERATION = 10

@@ -9,7 +9,7 @@ import pytest
 from farcall_service import admin
 from farcall_service.context import ServiceContext
 from farcall_service.oauth.passwords import hash_password, verify_password
-from farcall_service.testing import (
+from farcall_testkit.service import (
     COMPUTE_SCOPE,
     NATIVE_CLIENT_ID,
     Caller,

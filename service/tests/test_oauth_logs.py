@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import requests
-from farcall_service.testing import (
+from farcall_testkit.service import (
     COMPUTE_SCOPE,
     FARCALL,
     NATIVE_CLIENT_ID,

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from farcall_service import recorder
-from farcall_service.testing import Caller, hold_next_call
+from farcall_testkit.service import Caller, hold_next_call
 
 
 def claim(caller: Caller, ep: str, session: str = "s1", wait: float = 0) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from farcall.serialize import Serializer
 from farcall_service.storage.sql import SqlStore
-from farcall_service.testing import MiniWorker, ServiceProcess, admin, payload
+from farcall_testkit.service import MiniWorker, ServiceProcess, admin, payload
 
 TASKS = 1000
 SLOW_SQUARE = "def slow_square(x):\n    import time\n    time.sleep(0.002)\n    return x * x\n"

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from farcall.serialize import Serializer
-from farcall_service.testing import Caller, assert_error, hold_next_call
+from farcall_testkit.service import Caller, assert_error, hold_next_call
 
 
 def claim(caller: Caller, ep: str) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from farcall_endpoint.testing import Api, EndpointProcess, create_user
-from farcall_service.testing import ServiceProcess
+from farcall_testkit.endpoint import Api, EndpointProcess, create_user
+from farcall_testkit.service import ServiceProcess
 
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import reliability_kit as kit
 from farcall_service import admin
 from farcall_service.app import create_app
 from farcall_service.settings import Settings
-from farcall_service.testing import COMPUTE_SCOPE, Caller, payload
+from farcall_testkit.service import COMPUTE_SCOPE, Caller, payload
 from fastapi.testclient import TestClient
 
 PARAM_KIND = {"function_id": "function", "endpoint_id": "endpoint", "container_id": "container",

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import reliability_kit as kit
 from farcall.serialize import pack_buffers
-from farcall_endpoint.testing import Api
-from farcall_service.testing import FARCALL, assert_error
+from farcall_testkit.endpoint import Api
+from farcall_testkit.service import FARCALL, assert_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import load_client
 import reliability_kit as kit
-from farcall_endpoint.testing import create_user
+from farcall_testkit.endpoint import create_user
 
 SECONDS = kit.scale(8.0, 90.0)
 THREADS = kit.scale(4, 8)

@@ -16,7 +16,7 @@ import reliability_kit as kit
 import requests
 from farcall_endpoint.configure import configure_endpoint, ensure_endpoint_id
 from farcall_endpoint.daemon import PID_FILE
-from farcall_service.testing import COMPUTE_SCOPE, ServiceProcess, admin
+from farcall_testkit.service import COMPUTE_SCOPE, ServiceProcess, admin
 
 
 def shout(word):

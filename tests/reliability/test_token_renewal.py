@@ -14,8 +14,8 @@ from pathlib import Path
 
 import reliability_kit as kit
 import requests
-from farcall_endpoint.testing import EndpointProcess
-from farcall_service.testing import COMPUTE_SCOPE, ServiceProcess, admin
+from farcall_testkit.endpoint import EndpointProcess
+from farcall_testkit.service import COMPUTE_SCOPE, ServiceProcess, admin
 
 #: Seconds an access token lives: long enough for one round of the test's own calls.
 TOKEN_TTL = 3.0

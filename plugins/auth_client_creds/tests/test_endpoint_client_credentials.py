@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("farcall_service")
 pytest.importorskip("farcall_endpoint")
-from farcall_endpoint.testing import EndpointProcess  # noqa: E402
-from farcall_service.testing import ServiceProcess, admin  # noqa: E402
+from farcall_testkit.endpoint import EndpointProcess  # noqa: E402
+from farcall_testkit.service import ServiceProcess, admin  # noqa: E402
 
 
 class ClientCredentialsEndpoint(EndpointProcess):

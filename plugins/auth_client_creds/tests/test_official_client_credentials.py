@@ -17,7 +17,7 @@ import pytest
 import requests
 
 pytest.importorskip("farcall_service")
-from farcall_service.testing import COMPUTE_SCOPE, MiniWorker, ServiceProcess, admin  # noqa: E402
+from farcall_testkit.service import COMPUTE_SCOPE, MiniWorker, ServiceProcess, admin  # noqa: E402
 
 pytestmark = pytest.mark.compat
 COMPAT_PYTHON = os.environ.get("FARCALL_COMPAT_PYTHON", "")

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 pytest.importorskip("farcall_service")
-from farcall_service.testing import (  # noqa: E402
+from farcall_testkit.service import (  # noqa: E402
     FARCALL,
     NATIVE_CLIENT_ID,
     ServiceProcess,

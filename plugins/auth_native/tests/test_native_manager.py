@@ -15,7 +15,7 @@ import requests
 pytest.importorskip("farcall_service")
 from farcall.errors import FarcallError  # noqa: E402
 from farcall_auth_native.manager import NativeLoginManager  # noqa: E402
-from farcall_service.testing import FARCALL, ServiceProcess, service_env  # noqa: E402
+from farcall_testkit.service import FARCALL, ServiceProcess, service_env  # noqa: E402
 
 PASSWORD = "native manager password"
 

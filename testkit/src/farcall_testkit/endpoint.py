@@ -42,7 +42,7 @@ def create_user(home: Path, name: str = "alice") -> str:
 
 
 def start_service(home: Path, args: Sequence[str] = (), port: int | None = None) -> Any:
-    from farcall_service.testing import ServiceProcess
+    from farcall_testkit.service import ServiceProcess
 
     return ServiceProcess(home, port=port, args=list(args)).start()
 

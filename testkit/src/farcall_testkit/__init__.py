@@ -1,0 +1,1 @@
+"""Test helpers for farcall's distributions (see the README)."""
