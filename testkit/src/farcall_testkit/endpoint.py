@@ -20,7 +20,6 @@ from typing import Any
 
 import requests
 from farcall.processes import stop_process_group
-
 from farcall_endpoint.configure import configure_endpoint, ensure_endpoint_id
 from farcall_endpoint.daemon import PID_FILE
 
