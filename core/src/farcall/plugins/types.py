@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 if TYPE_CHECKING:
     import click
 
+    from farcall.sdk.channel import Channel, Fallback, PushHandler
     from farcall.serialize.base import SerializationStrategy
     from farcall.serialize.registry import StrategyRegistry
 
@@ -128,7 +129,16 @@ class ResultCacheType:
 
 @runtime_checkable
 class Transport(Protocol):
-    """Carries SDK calls to the service and returns the decoded JSON answer."""
+    """Carries SDK calls to the service and returns the decoded JSON answer.
+
+    ``request`` raises :class:`~farcall.sdk.errors.FarcallAPIError` for an error
+    answer and :class:`~farcall.sdk.errors.ServiceUnreachable` when the service does
+    not answer; ``timeout`` (seconds) bounds one request, None meaning the
+    transport's default. ``open_channel`` opens the WebSocket channel at ``path``
+    (``farcall.sdk.channel``), which falls back to ``fallback`` over plain requests
+    when the service has none; a transport that carries no channels returns None and
+    every call goes through ``request``.
+    """
 
     def request(
         self,
@@ -137,7 +147,12 @@ class Transport(Protocol):
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any: ...
+
+    def open_channel(
+        self, path: str, fallback: Fallback, on_push: PushHandler | None = None
+    ) -> Channel | None: ...
 
     def close(self) -> None: ...
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json as jsonlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+
+if TYPE_CHECKING:
+    from farcall.sdk.channel import Channel, Fallback, PushHandler
 
 #: Statuses the official SDK also retries; Retry-After is honoured on 429 and 503.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -82,6 +85,14 @@ class HttpTransport:
         if not response.data:
             return None
         return jsonlib.loads(response.data)
+
+    def open_channel(
+        self, path: str, fallback: Fallback, on_push: PushHandler | None = None
+    ) -> Channel:
+        """A WebSocket channel at ``path`` on the same service, opened on first use."""
+        from farcall.sdk.channel import Channel
+
+        return Channel(self.base_url, path, self.authorizer, fallback, on_push=on_push)
 
     def close(self) -> None:
         self._pool.close()
