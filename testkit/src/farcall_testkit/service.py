@@ -375,7 +375,9 @@ def sign_in(http: Any, auth_url: str, username: str, password: str, *, challenge
     }
     page = http.get(auth_url.rstrip("/") + "/v2/oauth2/authorize", params=params)
     assert page.status_code == 200, page.text
-    csrf = re.search(r"name='csrf_token' value='([^']+)'", page.text).group(1)
+    found = re.search(r"name='csrf_token' value='([^']+)'", page.text)
+    assert found is not None, f"no CSRF token on the sign-in page:\n{page.text[:500]}"
+    csrf = found.group(1)
     form = {**params, "csrf_token": csrf, "username": username, "password": password}
     kwargs = {"allow_redirects": False} if isinstance(http, requests.Session) else {
         "follow_redirects": False}
