@@ -175,9 +175,9 @@ def summarize(sides: tuple[Side, Side], figures: dict[str, list[dict[str, float]
     kept = {"throughput": ratios["throughput"] >= 1 - TOLERANCE,
             "p50_ms": ratios["p50_ms"] <= 1 + TOLERANCE}
 
-    say("\nmedians over the rounds")
+    say(f"\nmedians over the rounds (old = {sides[0].description}, new = {sides[1].description})")
     for side in sides:
-        say(f"  {side.label} {side.description}: {describe(medians[side.label])}")
+        say(f"  {side.label}: {describe(medians[side.label])}")
     verdict = {True: "holds (within 10%)", False: "misses"}
     say(f"new/old median throughput  {ratios['throughput']:.3f}  {verdict[kept['throughput']]}")
     say(f"new/old median p50         {ratios['p50_ms']:.3f}  {verdict[kept['p50_ms']]}")
@@ -190,8 +190,8 @@ def summarize(sides: tuple[Side, Side], figures: dict[str, list[dict[str, float]
         for side in sides:
             value = medians[side.label][key]
             ok = value >= bound if sense == ">=" else value <= bound
-            verdict_ = "holds" if ok else "MISSED"
-            say(f"  {side.label} {key} {value:.2f} {verdict_} ({sense} {bound:g})")
+            shown = f"{value:.0f}" if key == "throughput" else f"{value:.2f}"
+            say(f"  {side.label} {key} {shown} {'holds' if ok else 'MISSED'} ({sense} {bound:g})")
     return {"medians": medians, "ratios": ratios, "kept": kept}, all(kept.values())
 
 
@@ -222,8 +222,8 @@ def main() -> int:
         sides = (resolve(repo, opts.base, "old"), resolve(repo, opts.new, "new"))
         for number, side in enumerate(sides, 1):
             ensure_venv(repo, side, number, len(sides))
-        say(f"\n{rounds} rounds, each side in turn: {sizes['tasks']} tasks by batch, "
-            f"{sizes['samples']} round trips after {sizes['warmup']} not counted")
+        say(f"\n{rounds} round{'s' * (rounds != 1)}, each side in turn: {sizes['tasks']} tasks "
+            f"by batch, {sizes['samples']} round trips after {sizes['warmup']} not counted")
         say(f"  old = {sides[0].description}, new = {sides[1].description}")
         figures = run_rounds(sides, rounds, sizes, opts.timeout)
     except (BuildError, SideFailed) as error:
