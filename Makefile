@@ -11,7 +11,7 @@ COMPAT_SDK := globus-compute-sdk==4.19.*
 DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
-.PHONY: install compat test soak demo bench bench-quick lint clean
+.PHONY: install compat test soak demo bench bench-quick bench-compare lint clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,15 @@ bench: install compat
 bench-quick: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py --quick
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py --quick
+
+# Two commits' speed taking turns round by round, each in its own venv under
+# benchmarks/.venvs/ (built on first use): BASE is the old commit, NEW the new one (the
+# working tree when empty); BENCH_ARGS passes options on (--quick, --rounds 9, --strict).
+BASE ?= 3919f90
+NEW ?=
+
+bench-compare:
+	$(PYTHON) benchmarks/compare_commits.py --base $(BASE) $(if $(NEW),--new $(NEW)) $(BENCH_ARGS)
 
 # ruff and the type checker over every distribution (.ci/run runs this before the tests).
 LINT_TOOLS := ruff==0.17.6 mypy==2.4.1
