@@ -138,13 +138,17 @@ class DevStack:
         return env
 
     def _get(self, path: str, headers: dict[str, str] | None = None) -> Any:
-        import requests
+        """The JSON of a 200 answer, else None (not up yet, or refused)."""
+        import json
+        import urllib.error
+        import urllib.request
 
+        request = urllib.request.Request(self.base_url + path, headers=headers or {})
         try:
-            answer = requests.get(self.base_url + path, headers=headers, timeout=2)
-        except requests.RequestException:
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                return json.loads(answer.read()) if answer.status == 200 else None
+        except (urllib.error.URLError, OSError, ValueError):
             return None
-        return answer.json() if answer.status_code == 200 else None
 
     def _wait_for(self, ready: Any, what: str, log_path: Path, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
