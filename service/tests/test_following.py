@@ -82,7 +82,8 @@ def test_a_followed_task_has_its_result_pushed(alice: Caller, ep_fn: tuple[str, 
         assert alice.client.app.state.farcall.lifecycle.broker.results.listening(alice.user_id) == 1
     ctx = alice.client.app.state.farcall
     deadline = time.monotonic() + 20
-    while ctx.lifecycle.broker.results.listening(alice.user_id):  # the channel closed: it stops listening
+    results = ctx.lifecycle.broker.results
+    while results.listening(alice.user_id):  # the channel closed: it stops listening
         assert time.monotonic() < deadline, "a closed channel still listens for results"
         time.sleep(0.01)
 

@@ -3,14 +3,11 @@ moment its process dies (``farcall_service.brokers.database_lock``)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import stat
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +17,6 @@ from farcall_service.brokers.interface import BrokerError
 from farcall_testkit.service import ServiceProcess, admin
 
 REFUSAL = "another farcall service holds the database"
-
-#: A PostgreSQL server to test the advisory lock on (a database is made and dropped).
-PG_ADMIN_URL = os.environ.get(
-    "FARCALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _refused(service: ServiceProcess) -> str:
@@ -77,32 +70,6 @@ def test_an_unknown_broker_is_refused_with_the_choices(tmp_path: Path) -> None:
 
 
 # -- PostgreSQL: an advisory lock on a connection of its own ---------------------------
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:
-        engine.dispose()
-        if os.environ.get("FARCALL_REQUIRE_SERVERS") == "1":
-            raise
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({type(exc).__name__}); set "
-                    "FARCALL_TEST_POSTGRES_URL to test the advisory lock")
-    name = f"farcall_lock_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def test_postgresql_admits_one_holder_until_it_lets_go(pg_url: str) -> None:
