@@ -112,3 +112,17 @@ def test_postgresql_releases_the_lock_of_a_killed_process(pg_url: str) -> None:
             assert time.monotonic() < deadline, "the killed process's lock was kept"
             time.sleep(0.05)
     lock.release()
+
+
+def test_an_app_in_this_process_refuses_a_database_another_app_serves(tmp_path: Path) -> None:
+    from farcall_service.app import create_app
+    from farcall_service.settings import Settings
+    from fastapi.testclient import TestClient
+
+    settings = Settings(home=tmp_path)
+    second = create_app(settings)
+    with TestClient(create_app(settings)), pytest.raises(BrokerError, match=REFUSAL), \
+            TestClient(second):
+        pass
+    with TestClient(create_app(settings)) as client:  # released with the first's lifespan
+        assert client.get("/openapi.json").status_code == 200

@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await ctx.lifecycle.start()
         try:
+            await ctx.lifecycle.start()  # a broker that refuses ends the startup here
             yield
         finally:
             try:
