@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from fastapi.testclient import TestClient
 #: Run the in-process tests against another database, e.g. a scratch PostgreSQL
 #: database (it is emptied before each test).
 TEST_DB_URL = os.environ.get("FARCALL_SERVICE_TEST_DB_URL", "")
+#: A PostgreSQL server for the tests that need one (each makes and drops a database):
+#: they skip when it does not answer, unless FARCALL_REQUIRE_SERVERS=1.
+PG_ADMIN_URL = os.environ.get(
+    "FARCALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _empty_database(url: str) -> None:
@@ -80,3 +85,27 @@ def alice(make_caller: Callable[..., Caller]) -> Caller:
 def ep_fn(alice: Caller) -> tuple[str, str]:
     """An endpoint and a function of alice's."""
     return alice.register_endpoint(), alice.register_function()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        if os.environ.get("FARCALL_REQUIRE_SERVERS") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({type(exc).__name__}); set "
+                    "FARCALL_TEST_POSTGRES_URL to run this test")
+    name = f"farcall_test_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

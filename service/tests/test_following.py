@@ -79,10 +79,11 @@ def test_a_followed_task_has_its_result_pushed(alice: Caller, ep_fn: tuple[str, 
         # Nothing else is owed: the channel answers the next request next.
         ws.send_text(json.dumps({"op": "wait", "task_ids": [task], "timeout": 0}))
         assert receive(ws)["results"][task]["result"] == "11\n9"
-        assert alice.client.app.state.farcall.results.listening(alice.user_id) == 1
+        assert alice.client.app.state.farcall.lifecycle.broker.results.listening(alice.user_id) == 1
     ctx = alice.client.app.state.farcall
     deadline = time.monotonic() + 20
-    while ctx.results.listening(alice.user_id):  # the channel closed: it stops listening
+    results = ctx.lifecycle.broker.results
+    while results.listening(alice.user_id):  # the channel closed: it stops listening
         assert time.monotonic() < deadline, "a closed channel still listens for results"
         time.sleep(0.01)
 
@@ -115,7 +116,7 @@ def test_a_result_in_before_the_submission_commits_comes_with_its_answer(
     claiming.start()
     reports: list[Any] = []
     with sdk_channel(alice) as ws:
-        while not ctx.notifier.offering(ep):  # the claim waits, offering to take work
+        while not ctx.lifecycle.broker.tasks.offering(ep):  # the claim waits, offering to take work
             threading.Event().wait(0.01)
         ws.send_text(json.dumps({"op": "submit", "endpoint_id": ep, "follow": True,
                                  "tasks": {fn: [payload(3)]}}))
@@ -127,7 +128,7 @@ def test_a_result_in_before_the_submission_commits_comes_with_its_answer(
                 {"task_id": task, "status": "success", "result": "11\n9"}]})))
         reporting.start()
         try:
-            while task not in ctx.unfinished.records([task]):  # told, not committed
+            while task not in ctx.lifecycle.memory.records([task]):  # told, not committed
                 threading.Event().wait(0.01)
             assert reporting.is_alive()  # acknowledged only after both commits
         finally:

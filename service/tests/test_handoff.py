@@ -55,7 +55,7 @@ def test_long_poll_returns_when_work_is_committed(alice: Caller, ep_fn: tuple[st
     # would come back empty, as it does not look again after the wait.
     poller = threading.Thread(target=lambda: got.append(claim(alice, ep, wait=60)))
     poller.start()
-    wait_until(lambda: alice.client.app.state.farcall.notifier.has_waiters(ep))
+    wait_until(lambda: alice.client.app.state.farcall.lifecycle.broker.tasks.has_waiters(ep))
     task_id = alice.submit(ep, fn, 2).json()["tasks"][fn][0]
     poller.join(30)
     assert [t["task_id"] for t in got[0]] == [task_id]
@@ -67,7 +67,7 @@ def test_a_waiting_claim_is_handed_new_tasks_directly(
     """The submission stores up to max_tasks as claimed by the waiting session and the
     claim answers with them; the rest stay queued."""
     ep, fn = ep_fn
-    notifier = alice.client.app.state.farcall.notifier
+    notifier = alice.client.app.state.farcall.lifecycle.broker.tasks
     claim(alice, ep)  # enter session s1
     got: list[list[dict[str, Any]]] = []
     poller = threading.Thread(target=lambda: got.append(claim(alice, ep, wait=60, max_tasks=2)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from farcall_service.notifier import EmptyQueues, Notifier
+from farcall_service.brokers.interface import ClaimOffer
+from farcall_service.brokers.notifier import Notifier
+from farcall_service.dispatching import EmptyQueues
 
 
 def test_an_offer_is_taken_once_and_its_value_arrives() -> None:
@@ -12,9 +14,9 @@ def test_an_offer_is_taken_once_and_its_value_arrives() -> None:
         notifier = Notifier()
         future = notifier.waiter("ep")
         assert notifier.take("ep") is None  # registered but not offered
-        notifier.offer(future, "session s1")
+        notifier.offer(future, ClaimOffer("s1", 10))
         taken = notifier.take("ep")
-        assert taken is not None and taken.offer == "session s1"
+        assert taken is not None and taken.offer == ClaimOffer("s1", 10)
         assert notifier.take("ep") is None
         notifier.hand(taken, ["task"])
         assert notifier.withdraw(future)  # taken first: the value must be awaited
@@ -28,7 +30,7 @@ def test_a_withdrawn_offer_cannot_be_taken() -> None:
     async def scenario() -> None:
         notifier = Notifier()
         future = notifier.waiter("ep")
-        notifier.offer(future, "s1")
+        notifier.offer(future, ClaimOffer("s1", 10))
         assert notifier.offering("ep")
         assert not notifier.withdraw(future)
         assert notifier.take("ep") is None

@@ -1,5 +1,5 @@
-"""When results commit (``farcall_service.recorder``) and when a claim is handed the
-tasks of a submission that has not committed yet (``farcall_service.submission``)."""
+"""When results commit (``farcall_service.recording``) and when a claim is handed the
+tasks of a submission that has not committed yet (``farcall_service.accepting``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from farcall_service import recorder
+from farcall_service import recording
 from farcall_testkit.service import Caller, hold_next_call
 
 
@@ -36,7 +36,7 @@ def test_a_report_commits_with_the_next_submission(
 ) -> None:
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    monkeypatch.setattr(recorder, "FOLD_DELAY", 30.0)  # no commit of its own in this test
+    monkeypatch.setattr(recording, "FOLD_DELAY", 30.0)  # no commit of its own in this test
     [task] = alice.submit(ep, fn, 3).json()["tasks"][fn]
     assert claim(alice, ep) == [task]
     folded: list[int] = []
@@ -48,7 +48,7 @@ def test_a_report_commits_with_the_next_submission(
 
     monkeypatch.setattr(ctx.store, "submit", counting_submit)
     reporting, answers = in_thread(lambda: report(alice, ep, task))
-    while not ctx.unfinished.records([task]):  # told, waiting for a commit to share
+    while not ctx.lifecycle.memory.records([task]):  # told, waiting for a commit to share
         time.sleep(0.01)
     time.sleep(0.1)
     assert reporting.is_alive() and ctx.store.get_task(task).status == "running"
@@ -80,7 +80,7 @@ def test_a_folded_transaction_that_fails_commits_each_write_alone(
     the report, which commits in a transaction of its own."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    monkeypatch.setattr(recorder, "FOLD_DELAY", 30.0)
+    monkeypatch.setattr(recording, "FOLD_DELAY", 30.0)
     [task] = alice.submit(ep, fn, 3).json()["tasks"][fn]
     assert claim(alice, ep) == [task]
     submit = ctx.store.submit
@@ -92,7 +92,7 @@ def test_a_folded_transaction_that_fails_commits_each_write_alone(
 
     monkeypatch.setattr(ctx.store, "submit", failing_with_reports)
     reporting, answers = in_thread(lambda: report(alice, ep, task))
-    while not ctx.unfinished.records([task]):
+    while not ctx.lifecycle.memory.records([task]):
         time.sleep(0.01)
     submitted = alice.submit(ep, fn, 4)
     reporting.join(20)
@@ -112,7 +112,7 @@ def test_a_claim_is_handed_its_task_before_the_submission_commits(
     ctx = alice.client.app.state.farcall
     entered, release = hold_next_call(monkeypatch, ctx.store, "submit")
     claiming, claims = in_thread(lambda: claim(alice, ep, wait=20))
-    while not ctx.notifier.offering(ep):
+    while not ctx.lifecycle.broker.tasks.offering(ep):
         time.sleep(0.01)
     submitting, submissions = in_thread(lambda: alice.submit(ep, fn, 3))
     assert entered.wait(20)
@@ -129,7 +129,7 @@ def test_a_claim_is_handed_its_task_before_the_submission_commits(
     assert submissions[0].json()["tasks"][fn] == [task]
     assert reports[0].json() == {"acknowledged": [task], "rejected": []}
     assert ctx.store.get_task(task).status == "success"
-    assert ctx.submissions_in_flight == {}
+    assert ctx.lifecycle.submissions_in_flight == {}
 
 
 def test_tasks_handed_to_a_session_replaced_meanwhile_are_queued(
@@ -142,7 +142,7 @@ def test_tasks_handed_to_a_session_replaced_meanwhile_are_queued(
     entered, release = hold_next_call(monkeypatch, ctx.store, "submit")
     claim(alice, ep, "old")  # the endpoint's session is "old"
     claiming, claims = in_thread(lambda: claim(alice, ep, "old", wait=20))
-    while not ctx.notifier.offering(ep):
+    while not ctx.lifecycle.broker.tasks.offering(ep):
         time.sleep(0.01)
     submitting, submissions = in_thread(lambda: alice.submit(ep, fn, 3))
     assert entered.wait(20)

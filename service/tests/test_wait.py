@@ -63,9 +63,9 @@ def test_wait_on_unfinished_tasks_is_answered_from_memory(
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    assert ctx.unfinished.look([task], alice.user_id) == []
+    assert ctx.lifecycle.memory.look([task], alice.user_id) == []
     mallory = make_caller("mallory")
-    assert ctx.unfinished.look([task], mallory.user_id) is None
+    assert ctx.lifecycle.memory.look([task], mallory.user_id) is None
     stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert stolen.status_code == 200 and stolen.json()["results"] == {}
     claim(alice, ep)
@@ -77,7 +77,7 @@ def test_wait_on_unfinished_tasks_is_answered_from_memory(
     waiting.join(20)
     assert not waiting.is_alive(), "the wait was not woken by the recorded result"
     assert answers[0].json()["results"][task]["result"] == "11\n9"
-    remembered = ctx.unfinished.look([task], alice.user_id)
+    remembered = ctx.lifecycle.memory.look([task], alice.user_id)
     assert remembered is not None and remembered[0].result == "11\n9"
     again = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 60})
     assert again.json()["results"][task]["result"] == "11\n9"  # answered from memory
@@ -141,7 +141,7 @@ def test_a_result_is_told_while_its_commit_is_on_its_way(
         reporting.join(20)
     committed = ctx.store.get_task(task)
     assert committed.status == "success" and committed.result == "11\n9"
-    assert ctx.reports_in_flight == {}
+    assert ctx.lifecycle.reports_in_flight == {}
 
 
 def test_a_result_whose_commit_fails_is_unfinished_again(

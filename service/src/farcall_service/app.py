@@ -7,19 +7,20 @@ and drives the fuzz tests. Its default error bodies are replaced (``errors.py``)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from farcall.plugins import FarcallPluginManager, get_plugin_manager
 from fastapi import FastAPI
 
 import farcall_service
+from farcall_service import plugin
+from farcall_service.brokers.interface import Broker
 from farcall_service.context import ServiceContext
 from farcall_service.errors import install_error_handlers
-from farcall_service.handoff import requeue_forever
+from farcall_service.kinds import BROKERS
 from farcall_service.limits import BodySizeLimit
-from farcall_service.recorder import commit_alone
 from farcall_service.routes import include_routes
 from farcall_service.settings import Settings
 from farcall_service.storage import Store, open_store
@@ -35,27 +36,37 @@ protocol. Every route needs `Authorization: Bearer <token>`. Every error answer 
 """
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
-    """Build the service. Without ``store``, open (and migrate) ``settings.database_url``."""
+def create_app(settings: Settings | None = None, store: Store | None = None,
+               plugin_manager: FarcallPluginManager | None = None) -> FastAPI:
+    """Build the service. Without ``store``, open (and migrate) ``settings.database_url``;
+    the broker named by ``settings.broker`` comes from ``plugin_manager`` (by default
+    a new one, with every installed plugin). The broker starts with the application's
+    lifespan (``TaskLifecycle.start``)."""
     settings = settings or Settings.from_env()
+    pm = plugin_manager or get_plugin_manager()
     owns_store = store is None
     if store is None:
         store = open_store(settings.database_url)
-    ctx = ServiceContext(settings=settings, store=store)
+    try:
+        broker = select_broker(pm, settings, store)
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+    ctx = ServiceContext(settings=settings, store=store, broker=broker)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        reaper = asyncio.create_task(requeue_forever(ctx))
         try:
+            await ctx.lifecycle.start()  # a broker that refuses ends the startup here
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
-            await ctx.in_thread(commit_alone, ctx, ctx.recorder.take())
-            ctx.threads.shutdown(wait=False)
-            if owns_store:
-                ctx.store.close()
+            try:
+                await ctx.lifecycle.stop()
+            finally:
+                ctx.threads.shutdown(wait=False)
+                if owns_store:
+                    ctx.store.close()
 
     app = FastAPI(
         title="farcall service",
@@ -71,3 +82,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     include_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def select_broker(pm: FarcallPluginManager, settings: Settings, store: Store) -> Broker:
+    """The broker ``settings.broker`` names, built for this process (not started)."""
+    if not pm.is_registered(plugin) and not pm.has_plugin("service"):
+        pm.register(plugin, name="service")  # entry points not loaded: ours still counts
+    return pm.select(BROKERS, settings.broker).factory(settings, store)

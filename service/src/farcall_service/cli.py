@@ -55,6 +55,9 @@ def server() -> None:
 @click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [default: 5000].")
 @db_option
+@click.option("--broker", default=None, metavar="NAME",
+              help="The broker plugin that moves tasks and results [env "
+              "FARCALL_SERVICE_BROKER; default: local, one service process per database].")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body (413 above).")
 @click.option("--rate-limit", type=int, default=None,
@@ -70,14 +73,22 @@ def start(**options: Any) -> None:
     import logging
 
     import uvicorn
+    from farcall.errors import PluginError
 
     from farcall_service import logredact
     from farcall_service.app import create_app
+    from farcall_service.brokers.interface import BrokerError
 
     settings = _settings(**options)
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+        # Before serving, so a refusal (another service on the database) is a plain
+        # error; the lifespan's start finds it started.
+        app.state.farcall.lifecycle.start_broker()
+    except (BrokerError, PluginError) as exc:
+        raise click.ClickException(str(exc)) from None
     log = logging.getLogger("farcall_service")
     log.info(
         "farcall service on http://%s:%d, database %s",
@@ -99,7 +110,10 @@ def start(**options: Any) -> None:
         ws_max_size=settings.max_body_bytes,  # a channel message is bounded as a body is
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
-    uvicorn.Server(config).run()
+    served = uvicorn.Server(config)
+    served.run()
+    if not served.started:  # the startup failed (uvicorn logged why)
+        raise SystemExit(3)
 
 
 def _redacted(url: str) -> str:

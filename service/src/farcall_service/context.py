@@ -7,18 +7,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
-from farcall_service.notifier import EmptyQueues, Notifier
-from farcall_service.recorder import Recorder
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
-from farcall_service.unfinished import UnfinishedTasks
+
+if TYPE_CHECKING:
+    from farcall_service.lifecycle import TaskLifecycle
 
 #: Sign-in attempts allowed per user name per minute (bursts up to this many).
 SIGN_INS_PER_MINUTE = 20
@@ -30,21 +31,10 @@ T = TypeVar("T")
 class ServiceContext:
     settings: Settings
     store: Store
-    #: Woken, per endpoint, when tasks for it are committed: long-polling claims.
-    notifier: Notifier = field(default_factory=Notifier)
-    #: Woken, per task owner, when results are recorded: ``POST /farcall/v1/tasks/wait``.
-    results: Notifier = field(default_factory=Notifier)
-    #: Tasks accepted here and not finished: result waits on them skip the database.
-    unfinished: UnfinishedTasks = field(default_factory=UnfinishedTasks)
-    #: Task id -> done when the report that told its result early has committed.
-    reports_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    #: Task id -> done when the submission of a task handed to a claim before its
-    #: commit has committed (or failed): a result for it is committed only after.
-    submissions_in_flight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    #: Reports waiting to commit with the next submission (``farcall_service.recorder``).
-    recorder: Recorder = field(init=False)
-    #: Endpoints whose claims would find nothing queued: their re-claims skip the database.
-    empty_queues: EmptyQueues = field(init=False)
+    #: Moves tasks to endpoints and results to waiters (``farcall_service.brokers``).
+    broker: Broker
+    #: A task's life from submission to result (``farcall_service.lifecycle``).
+    lifecycle: TaskLifecycle = field(init=False)
     limiter: RateLimiter = field(init=False)
     #: Sign-in attempts per user name at the login page, against password guessing.
     sign_ins: RateLimiter = field(init=False)
@@ -60,9 +50,10 @@ class ServiceContext:
         # As many as anyio's default limiter allowed these calls before: a few slow
         # store calls (a write waiting for SQLite's lock) must not hold up the rest.
         self.threads = ThreadPoolExecutor(max_workers=40, thread_name_prefix="farcall-store")
+        from farcall_service.lifecycle import TaskLifecycle
+
         ttl = self.settings.cache_ttl
-        self.recorder = Recorder(self)
-        self.empty_queues = EmptyQueues(self.notifier)
+        self.lifecycle = TaskLifecycle(self, self.broker)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
         self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
         self.tokens = TTLCache(ttl)
@@ -92,21 +83,6 @@ class ServiceContext:
     def endpoint(self, endpoint_id: str) -> Endpoint | None:
         """An endpoint for permission checks, briefly cached; not for its live status."""
         return self.endpoints.get_or_load(endpoint_id, lambda: self.store.get_endpoint(endpoint_id))
-
-
-def track(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
-          work: asyncio.Future[Any]) -> None:
-    """Map each of ``task_ids`` to ``work`` in ``in_flight`` until it is done."""
-    for task_id in task_ids:
-        in_flight[task_id] = work
-    work.add_done_callback(partial(_untrack, in_flight, task_ids))
-
-
-def _untrack(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
-             work: asyncio.Future[Any]) -> None:
-    for task_id in task_ids:
-        if in_flight.get(task_id) is work:
-            del in_flight[task_id]
 
 
 def get_context(connection: HTTPConnection) -> ServiceContext:

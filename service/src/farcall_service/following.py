@@ -8,7 +8,8 @@ told before the submission's commit is through); every later result is pushed,
 would be woken, so the SDK has it without asking.
 
 Only tasks this process accepted and holds in its memory of unfinished tasks are
-followed: the wake-ups a wait relies on then reach the channel too (a deleted
+followed (the memory is a cache: a task it does not know is waited for as usual):
+the wake-ups a wait relies on then reach the channel too (a deleted
 endpoint's tasks wake it to look again, in the database). The channel's token is
 checked again before each push; when it no longer stands, the channel is closed,
 as when the client stops reading its pushes, and the SDK asks as it would without.
@@ -18,14 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farcall_service.auth import token_stands
 from farcall_service.channel import Opened
-from farcall_service.context import ServiceContext
 from farcall_service.documents import task_document
 from farcall_service.storage.interface import Task
+from farcall_service.waiting import ended_tasks
+
+if TYPE_CHECKING:
+    from farcall_service.lifecycle import TaskLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ TOKEN_GONE = 1008
 class Follower:
     """One SDK channel's followed tasks; everything runs on the event loop."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
-        self._ctx = ctx
+    def __init__(self, lc: TaskLifecycle) -> None:
+        self._lc = lc
+        self._ctx = lc.ctx
         self._channel: Opened | None = None
         self._owner: str | None = None
         self._followed: set[str] = set()
@@ -59,9 +63,9 @@ class Follower:
             return {}
         if self._owner is None:
             self._owner = owner_id
-            self._ctx.results.listen(owner_id, self._heard)
+            self._lc.broker.results.listen(owner_id, self._heard)
         # Listening before looking: a result that comes in between is seen by one.
-        done = self._ctx.unfinished.look(task_ids, owner_id)
+        done = self._lc.memory.look(task_ids, owner_id) if self._lc.memory_decides else None
         if done is None:  # not all known here: the SDK waits for them as it would
             return {}
         ended = {task.id for task in done}
@@ -83,7 +87,7 @@ class Follower:
     async def _look_again(self) -> None:
         assert self._owner is not None
         self._heard(await self._ctx.in_thread(
-            ended_tasks, self._ctx, list(self._followed), self._owner))
+            ended_tasks, self._lc, list(self._followed), self._owner))
 
     def _push(self, tasks: list[Task]) -> None:
         channel = self._channel
@@ -118,13 +122,4 @@ class Follower:
         for check in self._checks:
             check.cancel()
         if self._owner is not None:
-            self._ctx.results.unlisten(self._owner, self._heard)
-
-
-def ended_tasks(ctx: ServiceContext, ids: Iterable[str], owner_id: str) -> list[Task]:
-    """The caller's tasks among ``ids`` that have ended, with those whose results
-    were told to waits before their commit (held in ``ctx.unfinished``)."""
-    ids = list(ids)
-    held = ctx.unfinished.records(ids)
-    return [*(task for task in held.values() if task.owner_id == owner_id),
-            *ctx.store.finished_tasks([tid for tid in ids if tid not in held], owner_id)]
+            self._lc.broker.results.unlisten(self._owner, self._heard)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from farcall.plugins.types import PluginKind
 
 if TYPE_CHECKING:
+    from farcall_service.brokers.interface import Broker
+    from farcall_service.settings import Settings
     from farcall_service.storage.interface import Store
 
 
@@ -33,11 +35,12 @@ class BrokerType:
     """What moves tasks to endpoints, results to whoever waits, and wake-ups between
     service processes; chosen by name (``local`` unless configured).
 
-    ``factory(settings, store)`` builds the broker for one service process.
+    ``factory(settings, store)`` builds the broker for one service process, not yet
+    started (``farcall_service.brokers.interface.Broker``).
     """
 
     name: str
-    factory: Callable[[Any, Store], Any]
+    factory: Callable[[Settings, Store], Broker]
     description: str = ""
 
 

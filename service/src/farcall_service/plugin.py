@@ -1,17 +1,24 @@
-"""Entry point of farcall-service: mounts ``farcall server`` through the core's hook.
+"""Entry point of farcall-service: mounts ``farcall server`` through the core's hook,
+adds the service's plugin kinds and provides the ``local`` broker.
 
 Kept tiny on purpose; the command group imports FastAPI and SQLAlchemy only when one
-of its commands runs.
+of its commands runs, and the broker's module loads when a service builds one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from farcall.plugins import FarcallPluginManager, hookimpl
 from farcall.plugins.types import CliCommandType
 
-from farcall_service.kinds import BROKERS, STORES
+from farcall_service.kinds import BROKERS, STORES, BrokerType
+
+if TYPE_CHECKING:
+    from farcall_service.brokers.interface import Broker
+    from farcall_service.settings import Settings
+    from farcall_service.storage.interface import Store
 
 
 @hookimpl
@@ -28,3 +35,15 @@ def farcall_cli_commands() -> Iterable[CliCommandType]:
     from farcall_service.cli import server
 
     return [CliCommandType("server", server, "run and administer the farcall web service")]
+
+
+@hookimpl
+def farcall_brokers() -> Iterable[BrokerType]:
+    return [BrokerType("local", _local_broker,
+                       "wake-ups within one service process, the only one on its database")]
+
+
+def _local_broker(settings: Settings, store: Store) -> Broker:
+    from farcall_service.brokers.local import LocalBroker
+
+    return LocalBroker(settings.database_url)

@@ -18,6 +18,7 @@ ENV_VARS: dict[str, str] = {
     "host": "FARCALL_SERVICE_HOST",
     "port": "FARCALL_SERVICE_PORT",
     "db_url": "FARCALL_SERVICE_DB_URL",
+    "broker": "FARCALL_SERVICE_BROKER",
     "max_body_bytes": "FARCALL_SERVICE_MAX_BODY_BYTES",
     "rate_limit": "FARCALL_SERVICE_RATE_LIMIT",
     "rate_window": "FARCALL_SERVICE_RATE_WINDOW",
@@ -52,6 +53,9 @@ class Settings:
     port: int = 5000
     #: SQLAlchemy URL; empty means the embedded SQLite database under ``home``.
     db_url: str = ""
+    #: The broker plugin that moves tasks and results (``farcall_service.brokers``);
+    #: ``local`` serves one service process per database.
+    broker: str = "local"
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = 10 * 1024 * 1024
     #: Requests per identity per ``rate_window``; 0 disables the limit.

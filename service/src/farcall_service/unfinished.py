@@ -25,8 +25,10 @@ to look again, in the database.
 
 The memory holds at most ``max_entries`` unfinished tasks and ``max_finished``
 finished ones (whose results together stay under ``max_finished_chars``), oldest
-dropped first; a task it does not hold is simply looked up. Like the long-poll
-wake-ups, it assumes one service process per database.
+dropped first; a task it does not hold is simply looked up. It is a cache:
+:meth:`clear` may empty it at any time, and every answer then comes from the store.
+Its "not finished yet" is trusted only while the broker guarantees that every report
+for this database comes through this process (``Broker.single_process``).
 """
 
 from __future__ import annotations
@@ -152,6 +154,13 @@ class UnfinishedTasks:
         a read takes them over the database's, which may not have them yet."""
         with self._lock:
             return {tid: task for tid in task_ids if (task := self._finished.get(tid))}
+
+    def clear(self) -> None:
+        """Forget everything: from now on the store answers for these tasks."""
+        with self._lock:
+            self._tasks.clear()
+            self._finished.clear()
+            self._finished_chars = 0
 
     def __len__(self) -> int:
         return len(self._tasks)

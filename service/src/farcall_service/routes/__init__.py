@@ -8,7 +8,14 @@ from fastapi import FastAPI
 
 def include_routes(app: FastAPI) -> None:
     from farcall_service.oauth import routes as oauth
-    from farcall_service.routes import containers, endpoints, functions, handoff, meta, tasks
+    from farcall_service.routes import (
+        containers,
+        endpoint_link,
+        endpoints,
+        functions,
+        meta,
+        tasks,
+    )
 
     # The routes are added to the application's own router rather than through
     # ``include_router``: recent FastAPI keeps included routers as nested matchers and
@@ -16,5 +23,5 @@ def include_routes(app: FastAPI) -> None:
     # request's time). The routes an endpoint and the SDK's round trip use come first.
     # Call this before the application serves anything: routes added later may not be
     # seen by routers that cache their route list.
-    for module in (handoff, tasks, meta, functions, containers, endpoints, oauth):
+    for module in (endpoint_link, tasks, meta, functions, containers, endpoints, oauth):
         app.router.routes.extend(module.router.routes)

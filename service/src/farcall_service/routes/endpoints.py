@@ -153,7 +153,7 @@ def _status(ep: Endpoint, ctx: ServiceContext) -> str:
     """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling."""
     now = time.time()
     recent = ep.last_seen is not None and now - ep.last_seen < ctx.settings.offline_timeout
-    return "online" if recent or ctx.notifier.has_waiters(ep.id) else "offline"
+    return "online" if recent or ctx.lifecycle.online(ep.id) else "offline"
 
 
 @router.get("/v2/endpoints/{endpoint_id}/status", summary="Whether an endpoint is online")
@@ -188,9 +188,7 @@ def delete_endpoint(
     access.owned_endpoint(who, ctx.store.get_endpoint(eid), eid)
     ctx.store.delete_endpoint(eid, time.time(), DELETED_REASON)
     ctx.endpoints.invalidate(eid)
-    ctx.notifier.notify(eid)
-    for owner in ctx.unfinished.endpoint_deleted(eid):
-        ctx.results.notify(owner)  # their waits look again and find the tasks failed
+    ctx.lifecycle.endpoint_deleted(eid)  # waits on its tasks look again: they failed
     return {"result": 302}
 
 
@@ -199,7 +197,7 @@ def _lock(endpoint_id: str, who: Identity, ctx: ServiceContext) -> dict[str, str
     until = time.time() + ctx.settings.lock_seconds
     ctx.store.lock_endpoint(endpoint_id, until)
     ctx.endpoints.invalidate(endpoint_id)
-    ctx.notifier.notify(endpoint_id)
+    ctx.lifecycle.endpoint_changed(endpoint_id)
     return {
         "endpoint_id": endpoint_id,
         "lock_expiration_timestamp": datetime.fromtimestamp(until, timezone.utc).isoformat(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -11,12 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
+from farcall_service.accepting import Request, canonical_id
 from farcall_service.auth import Identity, Who
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.documents import task_document
 from farcall_service.errors import not_found
-from farcall_service.following import Follower, ended_tasks
 from farcall_service.models import (
     BatchStatusRequest,
     ChannelSubmission,
@@ -24,8 +23,7 @@ from farcall_service.models import (
     Submission,
     WaitRequest,
 )
-from farcall_service.storage.interface import Task, TaskOptions
-from farcall_service.submission import Request, canonical_id, submit
+from farcall_service.storage.interface import TaskOptions
 
 router = APIRouter(tags=["tasks"])
 
@@ -52,8 +50,8 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         result_serializers=body.result_serializers,
         user_endpoint_config=body.user_endpoint_config,
     )
-    group, task_ids = await submit(
-        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, options)
+    group, task_ids = await ctx.lifecycle.submit(
+        who, requests, str(body.task_group_id) if body.task_group_id else None, options)
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
@@ -70,9 +68,8 @@ async def submit_v2(
     ctx: Ctx,
 ) -> dict[str, Any]:
     requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
-    group, task_ids = await submit(
-        ctx, who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions()
-    )
+    group, task_ids = await ctx.lifecycle.submit(
+        who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions())
     return {
         "response": "success",
         "task_group_id": group,
@@ -90,8 +87,8 @@ async def get_task(
     ctx: Ctx,
 ) -> JSONResponse:
     tid = str(task_id)
-    # A result told to waits is held here before the database has it (``unfinished``).
-    task = ctx.unfinished.records([tid]).get(tid) or await run_in_threadpool(
+    # A result told to waits is held in memory before the database has it.
+    task = ctx.lifecycle.records([tid]).get(tid) or await run_in_threadpool(
         ctx.store.get_task, tid)
     return JSONResponse(task_document(access.visible_task(who, task, tid)))
 
@@ -103,7 +100,7 @@ def batch_status(
     ctx: Ctx,
 ) -> dict[str, Any]:
     ids = [str(tid) for tid in body.task_ids]
-    held = ctx.unfinished.records(ids)  # told to waits, perhaps not yet committed
+    held = ctx.lifecycle.records(ids)  # told to waits, perhaps not yet committed
     tasks = [*held.values(), *ctx.store.get_tasks(tid for tid in ids if tid not in held)]
     return {
         "response": "batch",
@@ -128,52 +125,9 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
 
 
 async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[str, Any]:
-    ids = [str(tid) for tid in body.task_ids]
-    wanted = set(ids)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + body.timeout
-    known, first = True, True
-    while True:
-        # Register before looking, so a result recorded in between still wakes us.
-        woken = ctx.results.waiter(who.user_id)
-        try:
-            remembered = ctx.unfinished.look(ids, who.user_id)
-            if remembered is not None:
-                done = remembered  # all the caller's, accepted here: no database read
-            elif first:
-                known, done = await ctx.in_thread(_known_and_finished, ctx, ids, who.user_id)
-            else:
-                done = await ctx.in_thread(ended_tasks, ctx, ids, who.user_id)
-            first = False
-            remaining = deadline - loop.time()
-            if not done and known and remaining > 0:
-                # Awaited directly, with a timer of its own: asyncio.wait_for's layers
-                # cost a turn of the loop, and the endpoint's acknowledgement, sent in
-                # the same turn as this answer, went out first.
-                timer = loop.call_later(remaining, _time_up, woken)
-                try:
-                    recorded = await woken
-                finally:
-                    timer.cancel()
-                # The results route hands over what it recorded: answer from that
-                # when any of it is ours, else register again and look again.
-                done = [task for task in recorded or () if task.id in wanted]
-            if done or not known or deadline - loop.time() <= 0:
-                return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
-        finally:
-            ctx.results.discard(who.user_id, woken)
-
-
-def _time_up(woken: asyncio.Future[Any]) -> None:
-    if not woken.done():
-        woken.set_result(None)
-
-
-def _known_and_finished(
-    ctx: ServiceContext, ids: list[str], owner_id: str
-) -> tuple[bool, list[Task]]:
-    """Whether the caller may see any of ``ids``, and those that have ended."""
-    return bool(ctx.store.task_endpoints(ids, owner_id)), ended_tasks(ctx, ids, owner_id)
+    done = await ctx.lifecycle.wait(who.user_id, [str(tid) for tid in body.task_ids],
+                                    body.timeout)
+    return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
 
 
 @router.websocket("/farcall/v1/channel")
@@ -184,7 +138,7 @@ async def sdk_channel(websocket: WebSocket) -> None:
     ``"follow": true`` has its results pushed (``farcall_service.following``), so the
     SDK's round trip is one request."""
     ctx = get_context(websocket)
-    follower = Follower(ctx)
+    follower = ctx.lifecycle.follower()
 
     async def submit(who: Identity, body: ChannelSubmission) -> dict[str, Any]:
         answer = await _submit(ctx, who, str(body.endpoint_id), body)

@@ -1,4 +1,5 @@
-"""Accepting tasks: every check happens before anything is stored, then one commit.
+"""Accepting tasks (the lifecycle's first step): every check happens before anything
+is stored, then one commit.
 
 A submission is all-or-nothing: the caller gets task ids only once every task is
 durably queued, and the endpoints that have new work are woken at once. A claim
@@ -6,7 +7,7 @@ waiting for the endpoint is handed its tasks before the transaction starts (on t
 event loop, when the checks need nothing the caches do not hold), so the endpoint
 runs them while the commit is on its way to the disk. A result for a handed task
 is told to the waits at once but committed only after the submission
-(``ServiceContext.submissions_in_flight``); should the submission's commit fail, the
+(``TaskLifecycle.submissions_in_flight``); should the submission's commit fail, the
 caller gets an error and the endpoint's results for those tasks are refused as
 unknown.
 """
@@ -20,16 +21,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from farcall_service import access
 from farcall_service.auth import Identity
+from farcall_service.brokers.interface import Taken
 from farcall_service.cache import MISSING
-from farcall_service.context import ServiceContext, track
+from farcall_service.context import ServiceContext
 from farcall_service.errors import bad_request, not_found
 from farcall_service.ids import time_ordered_uuid
-from farcall_service.notifier import Taken
 from farcall_service.payloads import check_task_payload
-from farcall_service.recorder import Pending, commit_alone, settle
+from farcall_service.recording import Pending, commit_alone, settle, track
 from farcall_service.storage.interface import (
     ClaimedTask,
     Endpoint,
@@ -39,6 +41,9 @@ from farcall_service.storage.interface import (
     TaskGroupTaken,
     TaskOptions,
 )
+
+if TYPE_CHECKING:
+    from farcall_service.lifecycle import TaskLifecycle
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,14 @@ class Checked:
 
 
 async def submit(
-    ctx: ServiceContext,
+    lc: TaskLifecycle,
     who: Identity,
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
 ) -> tuple[str, list[str]]:
     """Check and store ``requests``; return the task group id and task ids, in order."""
+    ctx = lc.ctx
     if (task_group_id is None and len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
@@ -92,23 +98,23 @@ async def submit(
     else:
         checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options)
     tasks = checked.tasks
-    ctx.unfinished.accepted(
+    lc.memory.accepted(
         checked.owner_id, checked.group, checked.now,
         ((task.id, eid, task.function_id) for eid, task in tasks))
-    takers = _take_waiting_claims(ctx, checked)
+    takers = _take_waiting_claims(lc, checked)
     handed = {eid: [task for e, task in tasks if e == eid][: taker.offer.max_tasks]
               for eid, taker in takers.items()}
     work = ctx.start_in_thread(
-        _store, ctx, checked,
+        _store, lc, checked,
         {eid: (takers[eid].offer.session, [task.id for task in mine])
          for eid, mine in handed.items()},
-        ctx.recorder.take(),  # reports waiting for a commit to share
+        lc.recorder.take(),  # reports waiting for a commit to share
     )
     if handed:
-        track(ctx.submissions_in_flight,
+        track(lc.submissions_in_flight,
               [task.id for mine in handed.values() for task in mine], work)
     for eid, taker in takers.items():
-        ctx.notifier.hand(taker, [
+        lc.broker.tasks.hand(taker, [
             ClaimedTask(task.id, task.function_id,
                         checked.functions[task.function_id].code + task.payload, options)
             for task in handed[eid]
@@ -116,7 +122,7 @@ async def submit(
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
-    work.add_done_callback(partial(_settle_folded, ctx))
+    work.add_done_callback(partial(_settle_folded, lc))
     await committed
     return checked.group, [task.id for _eid, task in tasks]
 
@@ -158,20 +164,20 @@ def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:
                and ctx.functions.get(r.function_id) is not MISSING for r in requests)
 
 
-def _store(ctx: ServiceContext, checked: Checked, claimed: dict[str, tuple[str, list[str]]],
+def _store(lc: TaskLifecycle, checked: Checked, claimed: dict[str, tuple[str, list[str]]],
            reports: list[Pending]) -> list[tuple[Pending, RecordedOutcomes]]:
     """The transaction, with the waiting ``reports``, and what follows it; in a
     worker thread, so a caller gone meanwhile (its channel closed) cannot leave it
     half done. Returns the reports recorded with it, for :func:`_settle_folded`."""
     try:
-        submitted = ctx.store.submit(
+        submitted = lc.ctx.store.submit(
             checked.owner_id, checked.group, checked.tasks, checked.options, checked.now,
             claimed, [item.report for item in reports])
     except BaseException as exc:
         if reports:  # it may have been one of them: each goes its own way
-            commit_alone(ctx, reports)
-            return _store(ctx, checked, claimed, [])
-        ctx.unfinished.forget(task.id for _eid, task in checked.tasks)
+            commit_alone(lc, reports)
+            return _store(lc, checked, claimed, [])
+        lc.memory.forget(task.id for _eid, task in checked.tasks)
         if isinstance(exc, TaskGroupTaken):
             raise not_found("task_group", checked.group) from None
         raise
@@ -182,20 +188,20 @@ def _store(ctx: ServiceContext, checked: Checked, claimed: dict[str, tuple[str, 
         if queued[eid]:
             # Tasks left in the queue, which claims read without the write lock: wake
             # them only now that the commit is done.
-            ctx.notifier.notify(eid)
+            lc.broker.tasks.notify(eid)
     return list(zip(reports, submitted.recorded, strict=True))
 
 
-def _settle_folded(ctx: ServiceContext,
+def _settle_folded(lc: TaskLifecycle,
                    work: asyncio.Future[list[tuple[Pending, RecordedOutcomes]]]) -> None:
     """Settle the reports recorded with a submission (those of a failed one were
     settled on their own already)."""
     if not work.cancelled() and work.exception() is None:
         for item, recorded in work.result():
-            settle(ctx, item, recorded)
+            settle(lc, item, recorded)
 
 
-def _take_waiting_claims(ctx: ServiceContext, checked: Checked) -> dict[str, Taken]:
+def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:
     """A waiting claim per endpoint to hand its tasks to directly, where one waits.
 
     Functions with an execution environment go through the queue: their claim
@@ -205,7 +211,7 @@ def _take_waiting_claims(ctx: ServiceContext, checked: Checked) -> dict[str, Tak
     if any(function.container_id for function in checked.functions.values()):
         return takers
     for eid in checked.endpoints:
-        waiter = ctx.notifier.take(eid)
+        waiter = lc.broker.tasks.take(eid)
         if waiter is not None:
             takers[eid] = waiter
     return takers

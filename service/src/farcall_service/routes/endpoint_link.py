@@ -1,13 +1,15 @@
-"""farcall's endpoint hand-off routes: claim tasks, report results, send heartbeats.
+"""The endpoint's link to the service: claim tasks, report results, send heartbeats,
+over HTTP or the endpoint's WebSocket channel.
 
-Only an endpoint's owner may serve it. Results are committed before they are
-acknowledged, and a result for a task that is already done is acknowledged again
-without being recorded twice, so an endpoint may safely resend after any failure.
+Thin adapters over ``farcall_service.lifecycle``: they check that the caller owns the
+endpoint (only its owner may serve it) and shape the answers. Results are committed
+before they are acknowledged, and a result for a task that is already done is
+acknowledged again without being recorded twice, so an endpoint may safely resend
+after any failure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -17,11 +19,11 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service import access, handoff
+from farcall_service import access
 from farcall_service.auth import ENDPOINT_BUDGET, Identity, Who
 from farcall_service.cache import MISSING
 from farcall_service.channel import serve
-from farcall_service.context import Ctx, ServiceContext, get_context, track
+from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.errors import ApiError
 from farcall_service.models import (
     ClaimRequest,
@@ -31,9 +33,8 @@ from farcall_service.models import (
     ResultsRequest,
     ResultsResponse,
 )
-from farcall_service.recorder import wake_owners
 from farcall_service.routes.containers import container_document
-from farcall_service.storage.interface import Endpoint, Outcome, Report
+from farcall_service.storage.interface import Endpoint, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
         await run_in_threadpool(_served_endpoint, eid, who, ctx)
     else:
         _servable(cached, eid, who)  # type: ignore[arg-type]
-    claimed = await handoff.claim(ctx, eid, body.session, body.max_tasks, body.wait)
+    claimed = await ctx.lifecycle.claim(eid, body.session, body.max_tasks, body.wait)
     # Built by hand rather than through the response model: a claim can carry hundreds
     # of tasks, and validating what the store just produced would double its cost.
     return {"tasks": [
@@ -108,36 +109,15 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
-    now = time.time()
     outcomes = [
         Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
         for r in body.results
     ]
-    # A result told before it committed must commit before any other result for
-    # the same task, or the waits and the database could keep different ones.
-    earlier = {ctx.reports_in_flight[o.task_id] for o in outcomes
-               if o.task_id in ctx.reports_in_flight}
-    if earlier:
-        await asyncio.wait(earlier)
     endpoint = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then
     if endpoint is MISSING:
         endpoint = await ctx.in_thread(ctx.endpoint, eid)
     access.owned_endpoint(who, endpoint, eid)  # type: ignore[arg-type]
-    # Told to the waits now, before the commit: the endpoint keeps each result until
-    # it is acknowledged, after the commit, so a result told is never lost
-    # (``farcall_service.unfinished``, ``farcall_service.recorder``).
-    told = ctx.unfinished.reported(eid, outcomes, now)
-    wake_owners(ctx, told)
-    # A task handed to its claim before its submission committed: its result is
-    # committed after the submission (before, it would be refused as unknown).
-    submissions = {ctx.submissions_in_flight[o.task_id] for o in outcomes
-                   if o.task_id in ctx.submissions_in_flight}
-    work = ctx.recorder.record(Report(eid, body.session, outcomes, now), told, submissions)
-    if told:
-        track(ctx.reports_in_flight, [task.id for task in told], work)
-        # The commit and its aftermath outlive a closed channel in any case.
-        work = asyncio.shield(work)
-    recorded = await work
+    recorded = await ctx.lifecycle.report(eid, body.session, outcomes)
     return {"acknowledged": recorded.recorded + recorded.duplicates,
             "rejected": recorded.rejected}
 
@@ -178,8 +158,7 @@ def heartbeat(
     eid = str(endpoint_id)
     _served_endpoint(eid, who, ctx)
     details = body.model_dump(exclude={"session"})
-    if ctx.store.heartbeat(eid, body.session, details, time.time()):
-        ctx.notifier.notify(eid)  # a new session put tasks back in the queue
+    ctx.lifecycle.heartbeat(eid, body.session, details)
     return HeartbeatResponse(
         status="online",
         offline_timeout=ctx.settings.offline_timeout,

@@ -1,4 +1,5 @@
-"""Wakes long-polls the moment what they wait for is committed.
+"""The local broker's wake-ups: long-polls woken the moment what they wait for is
+committed, within this process.
 
 Each waiting request registers an :class:`asyncio.Future` under a key (an endpoint
 id for claims, a user id for result waits); whoever commits (a route in a worker
@@ -23,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from farcall_service.brokers.interface import ClaimOffer, Taken
 
 #: Called with each notification's value.
 Listener = Callable[[Any], None]
@@ -37,19 +38,10 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
-@dataclass(eq=False)
-class Taken:
-    """A waiter removed by :meth:`Notifier.take`: resolve it with :meth:`Notifier.hand`."""
-
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    offer: Any
-
-
 class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
-        self._offers: dict[asyncio.Future[Any], Any] = {}
+        self._offers: dict[asyncio.Future[Any], ClaimOffer] = {}
         self._taken: set[asyncio.Future[Any]] = set()
         self._notified: dict[str, int] = {}
         self._listeners: dict[str, list[tuple[asyncio.AbstractEventLoop, Listener]]] = {}
@@ -89,7 +81,7 @@ class Notifier:
         with self._lock:
             return len(self._listeners.get(key, ()))
 
-    def offer(self, future: asyncio.Future[Any], offer: Any) -> None:
+    def offer(self, future: asyncio.Future[Any], offer: ClaimOffer) -> None:
         """Let :meth:`take` remove this (registered) waiter and hand it a value."""
         with self._lock:
             self._offers[future] = offer
@@ -144,7 +136,7 @@ class Notifier:
 
     def notifications(self, key: str) -> int:
         """How many times ``key`` was notified: unchanged means nothing was committed
-        for it since (see :class:`EmptyQueues`)."""
+        for it since (``dispatching.EmptyQueues``)."""
         with self._lock:
             return self._notified.get(key, 0)
 
@@ -164,33 +156,13 @@ class Notifier:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(callback, value)
 
-
-class EmptyQueues:
-    """Endpoints whose queue a claim just found empty, and nothing was queued since.
-
-    Every change that can give a claim something to take (a submission that leaves
-    tasks queued, a requeue, a new session, a lock) notifies the endpoint's waiters,
-    and :meth:`Notifier.notifications` counts those notifications. A claim that read
-    the database and found nothing records the count it saw *before* reading; while
-    the count is unchanged, the same session's next claim would find nothing too and
-    skips the read. Another session always reads (its first claim takes over the
-    endpoint). The memory lasts ``ttl`` seconds, which bounds how long a change made
-    without a notification (another process writing to the database) goes unseen.
-    """
-
-    def __init__(self, notifier: Notifier, ttl: float = 2.0) -> None:
-        self._notifier = notifier
-        self._ttl = ttl
-        self._found: dict[str, tuple[str, int, float]] = {}
-
-    def found_empty(self, endpoint_id: str, session: str, notifications: int) -> None:
-        self._found[endpoint_id] = (session, notifications, time.monotonic())
-
-    def known_empty(self, endpoint_id: str, session: str) -> bool:
-        found = self._found.get(endpoint_id)
-        return (
-            found is not None
-            and found[0] == session
-            and found[1] == self._notifier.notifications(endpoint_id)
-            and time.monotonic() - found[2] < self._ttl
-        )
+    def close(self) -> None:
+        """Resolve every waiter with None and drop every offer and listener."""
+        with self._lock:
+            waiters = [w for key_waiters in self._waiters.values() for w in key_waiters]
+            self._waiters.clear()
+            self._offers.clear()
+            self._listeners.clear()
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, future, None)

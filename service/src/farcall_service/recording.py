@@ -1,6 +1,6 @@
-"""Committing reported results: with the next submission, or on their own soon after.
+"""Recording reported results: with the next submission, or on their own soon after.
 
-A result is told to the waits the moment its report arrives (``routes/handoff``), so
+A result is told to the waits the moment its report arrives (``dispatching.report``), so
 its commit only has to come before the endpoint's acknowledgement. Every commit
 waits for the disk, and a run-and-wait loop made two in a row per round trip: the
 result's, then the next submission's, which waited for the write lock meanwhile.
@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from farcall_service.storage.interface import RecordedOutcomes, Report, Task
 
 if TYPE_CHECKING:
-    from farcall_service.context import ServiceContext
+    from farcall_service.lifecycle import TaskLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ class Recorder:
     """Reports waiting to be committed; everything but :func:`commit_alone` and
     :func:`settle` (worker threads) runs on the event loop."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
-        self._ctx = ctx
+    def __init__(self, lc: TaskLifecycle) -> None:
+        self._lc = lc
         self._pending: list[Pending] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -84,7 +85,7 @@ class Recorder:
         """Commit the waiting reports now, in a transaction of their own."""
         taken = self.take()
         if taken:
-            self._ctx.start_in_thread(commit_alone, self._ctx, taken)
+            self._lc.ctx.start_in_thread(commit_alone, self._lc, taken)
 
     def _add(self, item: Pending) -> None:
         self._pending.append(item)
@@ -92,47 +93,48 @@ class Recorder:
             self._timer = asyncio.get_running_loop().call_later(FOLD_DELAY, self.flush)
 
 
-def commit_alone(ctx: ServiceContext, pending: list[Pending]) -> None:
+def commit_alone(lc: TaskLifecycle, pending: list[Pending]) -> None:
     """Record ``pending`` in one transaction, or each alone if that fails."""
     if not pending:
         return
     try:
         recorded: list[RecordedOutcomes | BaseException] = list(
-            ctx.store.record_reports([item.report for item in pending]))
+            lc.ctx.store.record_reports([item.report for item in pending]))
     except BaseException as exc:  # each report answered, whatever happened
         if len(pending) > 1:
             for item in pending:
-                commit_alone(ctx, [item])
+                commit_alone(lc, [item])
             return
         recorded = [exc]
     for item, outcome in zip(pending, recorded, strict=True):
-        settle(ctx, item, outcome)
+        settle(lc, item, outcome)
 
 
-def settle(ctx: ServiceContext, item: Pending, outcome: RecordedOutcomes | BaseException) -> None:
+def settle(lc: TaskLifecycle, item: Pending, outcome: RecordedOutcomes | BaseException) -> None:
     """After a report's commit (or its failure): keep the memory of finished tasks
     right, wake the owners' waits, and answer the endpoint."""
     if isinstance(outcome, BaseException):
-        ctx.unfinished.retract(item.told)  # the endpoint reports them again
+        lc.memory.retract(item.told)  # the endpoint reports them again
     else:
         refused = {task.id for task in item.told} - set(outcome.recorded)
         if refused:
-            ctx.unfinished.drop(refused)
+            lc.memory.drop(refused)
             log.warning("endpoint %s reported %d result(s) for tasks that had already "
                         "ended or were gone; waits on them had been told before the "
                         "commit", item.report.endpoint_id, len(refused))
-        ctx.unfinished.finished(outcome.finished)  # before the wake-up
-        wake_owners(ctx, outcome.finished)
+        lc.memory.finished(outcome.finished)  # before the wake-up
+        wake_owners(lc, outcome.finished)
     with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
         item.done.get_loop().call_soon_threadsafe(_resolve, item.done, outcome)
 
 
-def wake_owners(ctx: ServiceContext, tasks: list[Task]) -> None:
+def wake_owners(lc: TaskLifecycle, tasks: list[Task]) -> None:
+    """Tell the owners' waits and followers (the broker's ``results``)."""
     by_owner: dict[str, list[Task]] = {}
     for task in tasks:
         by_owner.setdefault(task.owner_id, []).append(task)
     for owner, owned in by_owner.items():
-        ctx.results.notify(owner, owned)  # answers their SDKs' waits
+        lc.broker.results.notify(owner, owned)  # answers their SDKs' waits
 
 
 def _resolve(done: asyncio.Future[RecordedOutcomes],
@@ -143,3 +145,19 @@ def _resolve(done: asyncio.Future[RecordedOutcomes],
         done.set_exception(outcome)
     else:
         done.set_result(outcome)
+
+
+def track(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
+          work: asyncio.Future[Any]) -> None:
+    """Map each of ``task_ids`` to ``work`` in ``in_flight`` until it is done: a commit
+    that must come after it waits for it."""
+    for task_id in task_ids:
+        in_flight[task_id] = work
+    work.add_done_callback(partial(_untrack, in_flight, task_ids))
+
+
+def _untrack(in_flight: dict[str, asyncio.Future[Any]], task_ids: list[str],
+             work: asyncio.Future[Any]) -> None:
+    for task_id in task_ids:
+        if in_flight.get(task_id) is work:
+            del in_flight[task_id]

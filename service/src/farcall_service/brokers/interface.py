@@ -1,0 +1,161 @@
+"""The broker seam: what moves tasks to endpoints, results to whoever waits for them,
+and wake-ups between service processes.
+
+The database is the truth (``farcall_service.storage``); a broker only says *when* to
+look, and hands over what a commit already holds so nobody has to read it back. Its
+two channels are keyed wake-ups:
+
+- ``tasks``, keyed by endpoint id: claims wait there; a commit that leaves tasks
+  queued notifies it; a waiting claim may *offer* itself, and a submission then
+  *takes* it and hands it its tasks directly (see ``farcall_service.dispatching``).
+- ``results``, keyed by owner (user) id: result waits and the SDK channels that follow
+  their tasks; a commit of results notifies it with the recorded tasks, or with None
+  for "look again, in the database".
+
+Waiters and listeners live in the process that registered them (a claim or a wait is
+a request served here); a notification reaches every process that serves the
+database: that is the broker's third job. The lifecycle (``farcall_service.lifecycle``)
+is the only user of a broker; routes never see one.
+
+Lifecycle of a broker, in order:
+
+1. built by its plugin's ``BrokerType.factory(settings, store)`` (nothing reached yet);
+2. :meth:`Broker.start`, before the service answers anything; a broker that cannot
+   serve this process (another process holds what it needs) raises
+   :class:`BrokerError` saying what to do; calling it again is a no-op;
+3. any number of waits, offers and notifications, from the event loop or (``notify``)
+   any thread;
+4. :meth:`Broker.stop`, once, after the last request: every waiter is resolved with
+   None, listeners are dropped, and whatever ``start`` held is released.
+
+``farcall_service.testing.broker_contract`` is the contract every broker runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from farcall_service.storage.interface import ClaimedTask, Task
+
+#: Called with every notification of the results of an owner: the recorded tasks,
+#: or None for "look again, in the database".
+ResultListener = Callable[[list[Task] | None], None]
+
+
+class BrokerError(RuntimeError):
+    """A broker cannot serve this process; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ClaimOffer:
+    """What a waiting claim takes: tasks for ``session``, at most ``max_tasks``."""
+
+    session: str
+    max_tasks: int
+
+
+@dataclass(eq=False)
+class Taken:
+    """A waiting claim removed by :meth:`TaskWakeups.take`; resolve it with
+    :meth:`TaskWakeups.hand`, always (``[]`` when there is nothing to hand)."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    offer: ClaimOffer
+
+
+class TaskWakeups(Protocol):
+    """Moving tasks to endpoints. Keys are endpoint ids."""
+
+    def waiter(self, endpoint_id: str) -> asyncio.Future[Any]:
+        """A future resolved at the next notification of ``endpoint_id`` (or with the
+        tasks handed to it); call on the event loop, *before* looking at the queue."""
+
+    def discard(self, endpoint_id: str, waiter: asyncio.Future[Any]) -> None:
+        """Unregister ``waiter`` (and end its offer); always called once it is done with."""
+
+    def offer(self, waiter: asyncio.Future[Any], offer: ClaimOffer) -> None:
+        """Let a submission :meth:`take` this registered waiter."""
+
+    def take(self, endpoint_id: str) -> Taken | None:
+        """Remove the oldest offered waiter of ``endpoint_id``; the caller must
+        :meth:`hand` it something."""
+
+    def hand(self, taken: Taken, tasks: list[ClaimedTask]) -> None:
+        """Resolve a taken waiter with ``tasks``; safe from any thread."""
+
+    def withdraw(self, waiter: asyncio.Future[Any]) -> bool:
+        """End an offer; True when a submission took it first (its tasks are on their
+        way: await the waiter)."""
+
+    def notify(self, endpoint_id: str) -> None:
+        """Tasks may be queued for ``endpoint_id``: wake its claims, in every process.
+        Safe from any thread."""
+
+    def notifications(self, endpoint_id: str) -> int:
+        """How many notifications ``endpoint_id`` has had; unchanged means nothing was
+        queued for it since (``dispatching.EmptyQueues``)."""
+
+    def has_waiters(self, endpoint_id: str) -> bool:
+        """Whether a claim of ``endpoint_id`` waits here (the endpoint is alive)."""
+
+    def waiting_keys(self) -> frozenset[str]:
+        """Endpoints with a claim waiting here."""
+
+    def offering(self, endpoint_id: str) -> bool:
+        """Whether a claim of ``endpoint_id`` has an open offer here."""
+
+
+class ResultWakeups(Protocol):
+    """Moving results to whoever waits for them. Keys are owner (user) ids."""
+
+    def waiter(self, owner_id: str) -> asyncio.Future[Any]:
+        """A future resolved with the next notification of ``owner_id``'s results;
+        call on the event loop, *before* looking for them."""
+
+    def discard(self, owner_id: str, waiter: asyncio.Future[Any]) -> None:
+        """Unregister ``waiter``; always called once it is done with."""
+
+    def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
+        """``tasks`` of ``owner_id`` have ended (None: look again, in the database):
+        resolve the waiters and call the listeners, in every process. Safe from any
+        thread."""
+
+    def listen(self, owner_id: str, callback: ResultListener) -> None:
+        """Call ``callback`` on this event loop at every notification of ``owner_id``
+        until :meth:`unlisten`; call on the event loop."""
+
+    def unlisten(self, owner_id: str, callback: ResultListener) -> None:
+        """Stop calling ``callback`` (compared with ``==``: bound methods work)."""
+
+    def listening(self, owner_id: str) -> int:
+        """How many listeners ``owner_id`` has here."""
+
+
+class Broker(Protocol):
+    """Tasks to endpoints, results to waiters, wake-ups between service processes."""
+
+    @property
+    def tasks(self) -> TaskWakeups:
+        """Claims waiting per endpoint."""
+
+    @property
+    def results(self) -> ResultWakeups:
+        """Result waits and listeners per owner."""
+
+    @property
+    def single_process(self) -> bool:
+        """True when, once started, this broker guarantees that no other service process
+        serves the database: this process then sees every task's whole life, and its
+        memory of unfinished tasks may answer "not finished yet" without the store."""
+
+    def start(self) -> None:
+        """Reach whatever the broker needs; raise :class:`BrokerError` when it cannot
+        serve this process. Idempotent."""
+
+    def stop(self) -> None:
+        """Resolve every waiter with None, drop listeners, release what :meth:`start`
+        holds."""

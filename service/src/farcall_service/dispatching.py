@@ -1,0 +1,154 @@
+"""Moving tasks to endpoints and their results back: long-poll claims, results
+reports and the requeue reaper (the lifecycle's middle steps).
+
+See "The endpoint hand-off protocol" in docs/service.md for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+
+from farcall_service.brokers.interface import ClaimOffer, TaskWakeups
+from farcall_service.recording import track, wake_owners
+from farcall_service.storage.interface import ClaimedTask, Outcome, RecordedOutcomes, Report
+
+if TYPE_CHECKING:
+    from farcall_service.lifecycle import TaskLifecycle
+
+log = logging.getLogger(__name__)
+
+
+async def claim(
+    lc: TaskLifecycle, endpoint_id: str, session: str, max_tasks: int, wait: float
+) -> list[ClaimedTask]:
+    """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed.
+
+    While it waits, the claim offers itself to submissions (see ``brokers.notifier``):
+    a submission for this endpoint then stores its tasks as claimed by ``session``
+    and hands them over directly.
+    """
+    ctx, claims, empty_queues = lc.ctx, lc.broker.tasks, lc.empty_queues
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, ctx.settings.max_claim_wait)
+    while True:
+        woken = claims.waiter(endpoint_id)
+        try:
+            if empty_queues.known_empty(endpoint_id, session):
+                tasks = []  # the usual re-claim after a hand-off: no database, no thread hop
+            else:
+                seen = claims.notifications(endpoint_id)  # before the read, not after
+                tasks = await ctx.in_thread(
+                    ctx.store.claim, endpoint_id, session, max_tasks, time.time()
+                )
+                if not tasks:
+                    empty_queues.found_empty(endpoint_id, session, seen)
+            remaining = deadline - loop.time()
+            if tasks or remaining <= 0:
+                return tasks
+            claims.offer(woken, ClaimOffer(session, max_tasks))
+            await asyncio.wait({woken}, timeout=remaining)
+            # Withdrawn atomically: a submission either took the offer before this
+            # line (its tasks are ours and on their way) or can no longer take it.
+            if claims.withdraw(woken):
+                handed: list[ClaimedTask] = await woken  # resolved, even past the deadline
+                if handed:
+                    return handed
+            elif not woken.done():
+                return []  # the deadline passed
+        finally:
+            claims.discard(endpoint_id, woken)
+
+
+async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],
+                 now: float) -> RecordedOutcomes:
+    """Results from ``endpoint_id``: told to the waits now, recorded soon after
+    (``recording``); returns what was recorded, once it has committed.
+
+    Results are committed before they are acknowledged, and a result for a task that
+    is already done is acknowledged again without being recorded twice, so an
+    endpoint may safely resend after any failure.
+    """
+    # A result told before it committed must commit before any other result for
+    # the same task, or the waits and the database could keep different ones.
+    in_flight = lc.reports_in_flight
+    earlier = {in_flight[o.task_id] for o in outcomes if o.task_id in in_flight}
+    if earlier:
+        await asyncio.wait(earlier)
+    # Told to the waits now, before the commit: the endpoint keeps each result until
+    # it is acknowledged, after the commit, so a result told is never lost
+    # (``farcall_service.unfinished``, ``farcall_service.recording``).
+    told = lc.memory.reported(endpoint_id, outcomes, now)
+    wake_owners(lc, told)
+    # A task handed to its claim before its submission committed: its result is
+    # committed after the submission (before, it would be refused as unknown).
+    submissions = {lc.submissions_in_flight[o.task_id] for o in outcomes
+                   if o.task_id in lc.submissions_in_flight}
+    work = lc.recorder.record(Report(endpoint_id, session, outcomes, now), told, submissions)
+    if told:
+        track(in_flight, [task.id for task in told], work)
+        # The commit and its aftermath outlive a closed channel in any case.
+        work = asyncio.shield(work)
+    return await work
+
+
+async def requeue_forever(lc: TaskLifecycle) -> None:
+    """Put back tasks held by endpoints that fell silent for ``requeue_timeout``."""
+    timeout = lc.ctx.settings.requeue_timeout
+    interval = max(0.2, min(timeout / 4, 10.0))
+    claims = lc.broker.tasks
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            requeued = await run_in_threadpool(
+                lc.ctx.store.requeue_stale, time.time() - timeout, claims.waiting_keys()
+            )
+        except Exception:
+            log.exception("requeueing tasks of silent endpoints failed; will retry")
+            continue
+        for endpoint_id in requeued:
+            log.info(
+                "endpoint %s was silent for %.0f s: its claimed tasks are queued again",
+                endpoint_id,
+                timeout,
+            )
+            claims.notify(endpoint_id)
+
+
+class EmptyQueues:
+    """Endpoints whose queue a claim just found empty, and nothing was queued since.
+
+    Every change that can give a claim something to take (a submission that leaves
+    tasks queued, a requeue, a new session, a lock) notifies the endpoint's waiters,
+    and :meth:`TaskWakeups.notifications` counts those notifications. A claim that read
+    the database and found nothing records the count it saw *before* reading; while
+    the count is unchanged, the same session's next claim would find nothing too and
+    skips the read. Another session always reads (its first claim takes over the
+    endpoint). The memory lasts ``ttl`` seconds, which bounds how long a change made
+    without a notification (another process writing to the database) goes unseen.
+    """
+
+    def __init__(self, claims: TaskWakeups, ttl: float = 2.0) -> None:
+        self._claims = claims
+        self._ttl = ttl
+        self._found: dict[str, tuple[str, int, float]] = {}
+
+    def found_empty(self, endpoint_id: str, session: str, notifications: int) -> None:
+        self._found[endpoint_id] = (session, notifications, time.monotonic())
+
+    def known_empty(self, endpoint_id: str, session: str) -> bool:
+        found = self._found.get(endpoint_id)
+        return (
+            found is not None
+            and found[0] == session
+            and found[1] == self._claims.notifications(endpoint_id)
+            and time.monotonic() - found[2] < self._ttl
+        )
+
+    def clear(self) -> None:
+        """Forget every mark: the next claims read the database."""
+        self._found.clear()

@@ -1,0 +1,158 @@
+"""A task's life in the service, owned in one place.
+
+    accepted (``accepting``) -> queued, or handed straight to a waiting claim
+    -> claimed by an endpoint (``dispatching``) -> result reported
+    -> recorded (``recording``) -> waits and followers told (``waiting``, ``following``)
+
+The routes and the channels are thin adapters over :class:`TaskLifecycle`: they
+authenticate, check access and shape answers; everything in between happens here and
+in the modules named above. Those share what this object holds: the broker
+(``farcall_service.brokers``: wake-ups of claims and waits), the memory of unfinished
+and just-finished tasks (``unfinished``), the reports waiting for a commit, and the
+in-flight maps that keep a result's commit after its submission's and after an
+earlier report of the same task.
+
+The memory and the empty-queue marks are caches: whatever they do not know is asked
+of the store, and :meth:`TaskLifecycle.forget_cached` may empty them at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from farcall_service import accepting, dispatching, waiting
+from farcall_service.brokers.interface import Broker
+from farcall_service.dispatching import EmptyQueues
+from farcall_service.following import Follower
+from farcall_service.recording import Recorder, commit_alone
+from farcall_service.storage.interface import (
+    ClaimedTask,
+    Outcome,
+    RecordedOutcomes,
+    Task,
+    TaskOptions,
+)
+from farcall_service.unfinished import UnfinishedTasks
+
+if TYPE_CHECKING:
+    from farcall_service.accepting import Request
+    from farcall_service.auth import Identity
+    from farcall_service.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+
+class TaskLifecycle:
+    """Accept, dispatch, record and deliver tasks for one service process."""
+
+    def __init__(self, ctx: ServiceContext, broker: Broker) -> None:
+        self.ctx = ctx
+        self.broker = broker
+        #: Tasks accepted here and not finished, and those that just finished: result
+        #: waits on them skip the database (a cache; see ``unfinished``).
+        self.memory = UnfinishedTasks()
+        #: Whether the memory may answer "not finished yet" on its own: only when the
+        #: broker guarantees that every report of this database comes through here.
+        self.memory_decides = broker.single_process
+        #: Reports waiting to commit with the next submission.
+        self.recorder = Recorder(self)
+        #: Endpoints whose claims would find nothing queued: their re-claims skip the
+        #: database (a cache).
+        self.empty_queues = EmptyQueues(broker.tasks)
+        #: Task id -> done when the report that told its result early has committed.
+        self.reports_in_flight: dict[str, asyncio.Future[Any]] = {}
+        #: Task id -> done when the submission of a task handed to a claim before its
+        #: commit has committed (or failed): a result for it is committed only after.
+        self.submissions_in_flight: dict[str, asyncio.Future[Any]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- the service's own life ----------------------------------------------------
+
+    def start_broker(self) -> None:
+        """Start the broker now (idempotent): ``farcall server start`` does before it
+        serves, so a refusal is a plain error rather than a failed startup."""
+        self.broker.start()
+
+    async def start(self) -> None:
+        """Start the broker and the requeue reaper; on the event loop, before serving."""
+        self.broker.start()
+        self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
+
+    async def stop(self) -> None:
+        """After the last request: commit what waits, then stop the broker."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        try:
+            await self.ctx.in_thread(commit_alone, self, self.recorder.take())
+        finally:
+            self.broker.stop()
+
+    # -- the task's path -----------------------------------------------------------
+
+    async def submit(self, who: Identity, requests: Sequence[Request],
+                     task_group_id: str | None, options: TaskOptions) -> tuple[str, list[str]]:
+        """Check and store ``requests``; the task group id and task ids, in order."""
+        return await accepting.submit(self, who, requests, task_group_id, options)
+
+    async def claim(self, endpoint_id: str, session: str, max_tasks: int,
+                    wait: float) -> list[ClaimedTask]:
+        """Queued tasks for ``endpoint_id``, long-polling up to ``wait`` seconds."""
+        return await dispatching.claim(self, endpoint_id, session, max_tasks, wait)
+
+    async def report(self, endpoint_id: str, session: str,
+                     outcomes: list[Outcome]) -> RecordedOutcomes:
+        """Results from ``endpoint_id`` (already checked to be the caller's): told to
+        the waits at once, answered once committed."""
+        return await dispatching.report(self, endpoint_id, session, outcomes, time.time())
+
+    def heartbeat(self, endpoint_id: str, session: str, details: dict[str, Any]) -> None:
+        """The endpoint is alive; blocking (a store call). A new session puts the old
+        one's tasks back in the queue, which wakes its claims."""
+        if self.ctx.store.heartbeat(endpoint_id, session, details, time.time()):
+            self.broker.tasks.notify(endpoint_id)
+
+    async def wait(self, owner_id: str, task_ids: list[str], timeout: float) -> list[Task]:
+        """The tasks among ``task_ids`` that have ended, the moment one has (or at
+        ``timeout``); those the caller may not see are left out."""
+        return await waiting.wait(self, owner_id, task_ids, timeout)
+
+    def follower(self) -> Follower:
+        """Pushes the results of one SDK channel's tasks (``following``)."""
+        return Follower(self)
+
+    # -- what others change or ask -------------------------------------------------
+
+    def endpoint_changed(self, endpoint_id: str) -> None:
+        """Locked, or deleted: wake its claims, which look again."""
+        self.broker.tasks.notify(endpoint_id)
+
+    def endpoint_deleted(self, endpoint_id: str) -> None:
+        """After its deletion committed (its tasks failed): wake its claims, and the
+        waits on its tasks, which look again in the database."""
+        self.broker.tasks.notify(endpoint_id)
+        for owner in self.memory.endpoint_deleted(endpoint_id):
+            self.broker.results.notify(owner)
+
+    def online(self, endpoint_id: str) -> bool:
+        """Whether a claim of ``endpoint_id`` is waiting here right now."""
+        return self.broker.tasks.has_waiters(endpoint_id)
+
+    def records(self, task_ids: Sequence[str]) -> dict[str, Task]:
+        """Finished records held in memory, perhaps not committed yet: a read takes
+        them over the store's."""
+        return self.memory.records(task_ids)
+
+    def forget_cached(self) -> None:
+        """Empty the caches (the memory of tasks, the empty-queue marks); answers come
+        from the store until they fill again. The in-flight maps stay: they order
+        commits, they do not answer questions."""
+        self.memory.clear()
+        self.empty_queues.clear()
