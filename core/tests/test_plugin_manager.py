@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +19,12 @@ import farcall
 import pytest
 from click.testing import CliRunner
 from farcall.cli import cli, main
-from farcall.errors import PluginConflictError, PluginError, UnknownPluginError
+from farcall.errors import (
+    DeserializationError,
+    PluginConflictError,
+    PluginError,
+    UnknownPluginError,
+)
 from farcall.plugins import (
     PROJECT_NAME,
     FarcallPluginManager,
@@ -27,7 +33,7 @@ from farcall.plugins import (
     hookimpl,
 )
 from farcall.plugins.manager import DEFAULT_PLUGINS, ENV_BLOCK_PLUGINS, ENV_DISABLE_AUTOLOAD
-from farcall.serialize import Serializer
+from farcall.serialize import SerializationStrategy, Serializer
 from farcall.serialize.json_data import JSONData
 from farcall.serialize.registry import StrategyRegistry
 
@@ -435,11 +441,62 @@ def test_each_manager_is_independent(install_plugin: InstallPlugin) -> None:
 
 
 def test_no_module_holds_a_plugin_manager() -> None:
+    """Nor a strategy registry (which holds one), except the default that a bare
+    ``Serializer()`` builds on first use; see the next test for who may use it."""
     get_plugin_manager()
     for name, module in list(sys.modules.items()):
         if name == "farcall" or name.startswith(("farcall.", "farcall_")):
-            held = [k for k, v in vars(module).items() if isinstance(v, FarcallPluginManager)]
+            held = [k for k, v in vars(module).items()
+                    if isinstance(v, (FarcallPluginManager, StrategyRegistry))]
             assert not held, f"{name} holds a plugin manager in {held}"
+
+
+class _BackwardsJSON(SerializationStrategy):
+    identifier = "11"
+    for_code = False
+
+    def dumps(self, obj: object) -> str:
+        return json.dumps(obj)[::-1]
+
+    def loads(self, body: str) -> object:
+        return json.loads(body[::-1])
+
+
+class _BackwardsJSONPlugin:
+    """Registered in code: its ``11`` (over the core's) writes JSON backwards, and its
+    ``t8`` is known to this manager alone."""
+
+    @staticmethod
+    @hookimpl
+    def farcall_serialization_strategies() -> list[SerializationStrategyType]:
+        return [SerializationStrategyType(ident, "BackwardsJSON", False,
+                                          lambda _r: _BackwardsJSON())
+                for ident in ("11", "t8")]
+
+
+def test_a_client_serializes_through_its_own_plugin_manager() -> None:
+    from farcall.sdk.client import Client
+    from farcall.serialize import unpack_buffers
+    from farcall.serialize.registry import default_registry
+
+    default_registry.cache_clear()
+    pm = get_plugin_manager(load_entrypoints=False)  # no dill: data goes as "11"
+    pm.register(_BackwardsJSONPlugin, name="backwards_json")
+    client = Client("http://127.0.0.1:9", token="fc_unused", plugin_manager=pm)
+
+    batch = client.create_batch()
+    batch.add([1, 2], endpoint_id=str(uuid.uuid4()), function_id=str(uuid.uuid4()))
+    args, _kwargs = unpack_buffers(batch.tasks[0][2])
+    assert args == "11\n" + "[[1, 2]]"[::-1]
+    pushed = {"status": "success", "result": "t8\n" + '{"a": 1}'[::-1]}
+    assert client.result_entry(pushed)["result"] == {"a": 1}
+    assert default_registry.cache_info().currsize == 0, "the Client used the global default"
+
+    # The process-wide default (a bare Serializer()) knows neither.
+    with pytest.raises(DeserializationError):
+        Serializer().deserialize(args)
+    with pytest.raises(DeserializationError, match="t8"):
+        Serializer().deserialize(pushed["result"])
 
 
 def test_importing_farcall_builds_no_manager() -> None:
