@@ -592,3 +592,104 @@ def test_command_reports_a_broken_plugin(
     err = capsys.readouterr().err
     assert err.startswith("Error: farcall plugin 'broken' from distribution farcall-broken")
     assert "no_such_mod" in err
+
+
+# -- plugin kinds other distributions own ----------------------------------------------------
+
+# A distribution that owns a kind of its own ("gadgets"), as farcall-endpoint owns engines:
+# its hookspecs module, its PluginKind, and two gadgets of its own.
+GADGET_HOOKSPECS = """
+    from farcall.plugins import hookspec
+
+
+    @hookspec
+    def farcall_gadgets():
+        \"\"\"Declare gadgets, selected by name.\"\"\"
+"""
+GADGET_KIND = """
+    from dataclasses import dataclass
+
+    from farcall.plugins import PluginKind
+
+
+    @dataclass(frozen=True)
+    class GadgetType:
+        name: str
+        size: int
+
+
+    GADGETS = PluginKind("{kind}", "{kind}s", "{hook}", GadgetType,
+                         known={{"spring": "farcall-gadgets-extra"}})
+"""
+GADGET_PLUGIN = """
+    from farcall.plugins import hookimpl
+
+    from {prefix}_kind import GADGETS, GadgetType
+
+
+    @hookimpl
+    def farcall_addhooks(pluginmanager):
+        import {prefix}_hookspecs
+
+        pluginmanager.add_hookspecs({prefix}_hookspecs)
+        pluginmanager.add_kind(GADGETS)
+
+
+    @hookimpl
+    def {hook}():
+        return [GadgetType("lever", 2), GadgetType("wheel", 5)]
+"""
+
+
+def gadgets_plugin(install_plugin: InstallPlugin, prefix: str = "gadgets",
+                   hook: str = "farcall_gadgets", kind: str = "gadget") -> None:
+    install_plugin(f"farcall-{prefix}", {prefix: f"{prefix}_plugin"}, {
+        f"{prefix}_hookspecs": GADGET_HOOKSPECS.replace("farcall_gadgets", hook),
+        f"{prefix}_kind": GADGET_KIND.format(kind=kind, hook=hook),
+        f"{prefix}_plugin": GADGET_PLUGIN.format(prefix=prefix, hook=hook),
+    })
+
+
+def test_a_distribution_adds_a_plugin_kind_with_its_hookspecs(
+    install_plugin: InstallPlugin,
+) -> None:
+    gadgets_plugin(install_plugin)
+    pm = get_plugin_manager()
+    kind = pm.kind("gadget")
+    assert kind in pm.kinds() and pm.kinds().index(kind) >= 5  # after the core's
+    assert {name: record.size for name, record in pm.records(kind).items()} == {
+        "lever": 2, "wheel": 5}
+    assert pm.select(kind, "wheel").size == 5
+    with pytest.raises(UnknownPluginError) as unknown:
+        pm.select(kind, "spring")
+    message = str(unknown.value)
+    assert "gadget 'spring'" in message and "'lever', 'wheel'" in message
+    assert "is farcall-gadgets-extra installed?" in message
+    with pytest.raises(UnknownPluginError, match="plugin kind 'doodad'"):
+        pm.kind("doodad")
+
+
+def test_without_its_owner_a_kind_is_unknown(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    pm = get_plugin_manager(load_entrypoints=False)
+    with pytest.raises(UnknownPluginError, match="no installed farcall distribution"):
+        pm.kind("gadget")
+
+
+def test_plugins_command_lists_an_added_kind(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Gadgets:\n", 1)[1].splitlines()
+    assert listed[:2] == ["  lever", "  wheel"]
+    data = json.loads(runner.invoke(cli, ["plugins", "--json"]).output)
+    assert data["gadgets"] == ["lever", "wheel"]
+    assert {"name": "gadgets", "distribution": "farcall-gadgets"} in data["plugins"]
+
+
+def test_two_different_kinds_with_one_name_conflict(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    gadgets_plugin(install_plugin, prefix="widgets", hook="farcall_widgets")
+    with pytest.raises(PluginConflictError, match="two different plugin kinds are named 'gadget'"):
+        get_plugin_manager()
