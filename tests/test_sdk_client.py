@@ -68,8 +68,8 @@ def alice(service):
 
 @pytest.fixture(scope="module")
 def endpoint_id(service, alice):
-    eid = alice.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "sdk-tests"})["endpoint_id"]
-    return eid
+    answer = alice.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "sdk-tests"})
+    return answer["endpoint_id"]
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,8 @@ def test_sharing_with_a_group_and_publicly(service, alice, endpoint_id, worker):
     private = alice.register_function(identity, function_name=f"private_{tag}")
 
     def names(client):
-        return {r["function_name"] for r in client.search_function(tag, offset=0, limit=5)["results"]}
+        found = client.search_function(tag, offset=0, limit=5)["results"]
+        return {r["function_name"] for r in found}
 
     assert names(alice) == {f"shared_{tag}", f"public_{tag}", f"private_{tag}"}
     assert names(bob) == {f"shared_{tag}", f"public_{tag}"}
