@@ -7,6 +7,10 @@ follow them: their results are pushed down that thread's channel, and the thread
 reads them whenever it has nothing to send (a new submission wakes it). Tasks the
 service does not follow (no channel, more than it follows at a time, a connection
 that dropped) are awaited by a second thread with long-polls.
+
+It needs nothing from the Client beyond its public API: ``batch_run``, ``wait_any``,
+``result_entry`` and the channel session (``client.session``: ``on_results``,
+``listen``, ``following``).
 """
 
 from __future__ import annotations
