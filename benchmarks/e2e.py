@@ -194,7 +194,7 @@ def measure_scale(completed: int) -> dict[str, float]:
             stacks.append(stack)
             client = Client(stack.base_url, token=token)
             # Submissions measured on their own go to an endpoint nobody runs.
-            eid = client._call("POST", "/v3/endpoints",
+            eid = client.transport.request("POST", "/v3/endpoints",
                                json={"endpoint_name": "scale"})["endpoint_id"]
             sides.append((client, eid, client.register_function(noop), live))
 

@@ -82,7 +82,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer cycles, a few seconds")
     parser.add_argument("--side", choices=["farcall", "official"], help=argparse.SUPPRESS)
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "serialize.json")
+    parser.add_argument("--json", type=Path,
+                        default=Path(__file__).parent / "results" / "serialize.json")
     opts = parser.parse_args()
     cycles, repeats = (500, 3) if opts.quick else (3000, 7)
 

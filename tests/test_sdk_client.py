@@ -68,8 +68,8 @@ def alice(service):
 
 @pytest.fixture(scope="module")
 def endpoint_id(service, alice):
-    eid = alice._call("POST", "/v3/endpoints", json={"endpoint_name": "sdk-tests"})["endpoint_id"]
-    return eid
+    answer = alice.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "sdk-tests"})
+    return answer["endpoint_id"]
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,8 @@ def test_sharing_with_a_group_and_publicly(service, alice, endpoint_id, worker):
     private = alice.register_function(identity, function_name=f"private_{tag}")
 
     def names(client):
-        return {r["function_name"] for r in client.search_function(tag, offset=0, limit=5)["results"]}
+        found = client.search_function(tag, offset=0, limit=5)["results"]
+        return {r["function_name"] for r in found}
 
     assert names(alice) == {f"shared_{tag}", f"public_{tag}", f"private_{tag}"}
     assert names(bob) == {f"shared_{tag}", f"public_{tag}"}
@@ -312,7 +313,7 @@ def test_a_collected_client_closes_its_channel(service, endpoint_id, worker):
         func_id = client.register_function(identity)
         task = client.run(1, endpoint_id=endpoint_id, function_id=func_id)
         client.wait([task], timeout=60, progress=False)
-        _pid, channel = client._channels.channel
+        channel = client.session.channel()
         return channel._ws._sock  # the socket alone outlives the client
 
     sock = open_one()
@@ -336,8 +337,8 @@ def test_the_client_uses_http_against_a_service_without_the_channel(tmp_path):
     token = service_admin.create_token(store, "dora")
     with AppServer(app) as server:
         client = Client(server.url, token=token)
-        eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "no-channel"})[
-            "endpoint_id"]
+        eid = client.transport.request(
+            "POST", "/v3/endpoints", json={"endpoint_name": "no-channel"})["endpoint_id"]
         worker = MiniWorker(server.url, token, eid, wait=1.0)
         worker.start()
         try:
@@ -385,8 +386,9 @@ def test_a_polled_result_is_read_from_what_was_pushed(service, endpoint_id, work
     task = client.run(8, endpoint_id=endpoint_id, function_id=func_id)
     watcher.wait([task], timeout=60, progress=False)  # it has ended at the service
     reads, polls = [], 0
-    call = client._call
-    monkeypatch.setattr(client, "_call", lambda *a, **kw: (reads.append(a), call(*a, **kw))[1])
+    request = client.transport.request
+    monkeypatch.setattr(client.transport, "request",
+                        lambda *a, **kw: (reads.append(a), request(*a, **kw))[1])
     while True:
         polls += 1
         try:
@@ -404,7 +406,7 @@ def test_a_wait_asks_when_the_channel_that_followed_the_task_is_gone(
     func_id = client.register_function(slowly)  # not done when the submission is answered
     asked = _count_channel_requests(monkeypatch)
     task = client.run(9, endpoint_id=endpoint_id, function_id=func_id)
-    _pid, channel = client._channels.channel
+    channel = client.session.channel()
     channel._ws.close()  # the connection is lost, and what it would have pushed with it
     assert client.wait([task], timeout=60, progress=False)[task]["result"] == 9
     assert asked == ["submit", "wait"]

@@ -25,7 +25,8 @@ def alice_with_an_endpoint(home, svc):
     admin(home, "user", "add", "alice")
     token = admin(home, "token", "create", "alice").splitlines()[-1].strip()
     client = Client(svc.url, token=token)
-    eid = client._call("POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
+    eid = client.transport.request(
+        "POST", "/v3/endpoints", json={"endpoint_name": "ex"})["endpoint_id"]
     return token, client, eid
 
 

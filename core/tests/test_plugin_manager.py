@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +19,12 @@ import farcall
 import pytest
 from click.testing import CliRunner
 from farcall.cli import cli, main
-from farcall.errors import PluginConflictError, PluginError, UnknownPluginError
+from farcall.errors import (
+    DeserializationError,
+    PluginConflictError,
+    PluginError,
+    UnknownPluginError,
+)
 from farcall.plugins import (
     PROJECT_NAME,
     FarcallPluginManager,
@@ -27,7 +33,7 @@ from farcall.plugins import (
     hookimpl,
 )
 from farcall.plugins.manager import DEFAULT_PLUGINS, ENV_BLOCK_PLUGINS, ENV_DISABLE_AUTOLOAD
-from farcall.serialize import Serializer
+from farcall.serialize import SerializationStrategy, Serializer
 from farcall.serialize.json_data import JSONData
 from farcall.serialize.registry import StrategyRegistry
 
@@ -435,11 +441,62 @@ def test_each_manager_is_independent(install_plugin: InstallPlugin) -> None:
 
 
 def test_no_module_holds_a_plugin_manager() -> None:
+    """Nor a strategy registry (which holds one), except the default that a bare
+    ``Serializer()`` builds on first use; see the next test for who may use it."""
     get_plugin_manager()
     for name, module in list(sys.modules.items()):
         if name == "farcall" or name.startswith(("farcall.", "farcall_")):
-            held = [k for k, v in vars(module).items() if isinstance(v, FarcallPluginManager)]
+            held = [k for k, v in vars(module).items()
+                    if isinstance(v, (FarcallPluginManager, StrategyRegistry))]
             assert not held, f"{name} holds a plugin manager in {held}"
+
+
+class _BackwardsJSON(SerializationStrategy):
+    identifier = "11"
+    for_code = False
+
+    def dumps(self, obj: object) -> str:
+        return json.dumps(obj)[::-1]
+
+    def loads(self, body: str) -> object:
+        return json.loads(body[::-1])
+
+
+class _BackwardsJSONPlugin:
+    """Registered in code: its ``11`` (over the core's) writes JSON backwards, and its
+    ``t8`` is known to this manager alone."""
+
+    @staticmethod
+    @hookimpl
+    def farcall_serialization_strategies() -> list[SerializationStrategyType]:
+        return [SerializationStrategyType(ident, "BackwardsJSON", False,
+                                          lambda _r: _BackwardsJSON())
+                for ident in ("11", "t8")]
+
+
+def test_a_client_serializes_through_its_own_plugin_manager() -> None:
+    from farcall.sdk.client import Client
+    from farcall.serialize import unpack_buffers
+    from farcall.serialize.registry import default_registry
+
+    default_registry.cache_clear()
+    pm = get_plugin_manager(load_entrypoints=False)  # no dill: data goes as "11"
+    pm.register(_BackwardsJSONPlugin, name="backwards_json")
+    client = Client("http://127.0.0.1:9", token="fc_unused", plugin_manager=pm)
+
+    batch = client.create_batch()
+    batch.add([1, 2], endpoint_id=str(uuid.uuid4()), function_id=str(uuid.uuid4()))
+    args, _kwargs = unpack_buffers(batch.tasks[0][2])
+    assert args == "11\n" + "[[1, 2]]"[::-1]
+    pushed = {"status": "success", "result": "t8\n" + '{"a": 1}'[::-1]}
+    assert client.result_entry(pushed)["result"] == {"a": 1}
+    assert default_registry.cache_info().currsize == 0, "the Client used the global default"
+
+    # The process-wide default (a bare Serializer()) knows neither.
+    with pytest.raises(DeserializationError):
+        Serializer().deserialize(args)
+    with pytest.raises(DeserializationError, match="t8"):
+        Serializer().deserialize(pushed["result"])
 
 
 def test_importing_farcall_builds_no_manager() -> None:
@@ -535,3 +592,104 @@ def test_command_reports_a_broken_plugin(
     err = capsys.readouterr().err
     assert err.startswith("Error: farcall plugin 'broken' from distribution farcall-broken")
     assert "no_such_mod" in err
+
+
+# -- plugin kinds other distributions own ----------------------------------------------------
+
+# A distribution that owns a kind of its own ("gadgets"), as farcall-endpoint owns engines:
+# its hookspecs module, its PluginKind, and two gadgets of its own.
+GADGET_HOOKSPECS = """
+    from farcall.plugins import hookspec
+
+
+    @hookspec
+    def farcall_gadgets():
+        \"\"\"Declare gadgets, selected by name.\"\"\"
+"""
+GADGET_KIND = """
+    from dataclasses import dataclass
+
+    from farcall.plugins import PluginKind
+
+
+    @dataclass(frozen=True)
+    class GadgetType:
+        name: str
+        size: int
+
+
+    GADGETS = PluginKind("{kind}", "{kind}s", "{hook}", GadgetType,
+                         known={{"spring": "farcall-gadgets-extra"}})
+"""
+GADGET_PLUGIN = """
+    from farcall.plugins import hookimpl
+
+    from {prefix}_kind import GADGETS, GadgetType
+
+
+    @hookimpl
+    def farcall_addhooks(pluginmanager):
+        import {prefix}_hookspecs
+
+        pluginmanager.add_hookspecs({prefix}_hookspecs)
+        pluginmanager.add_kind(GADGETS)
+
+
+    @hookimpl
+    def {hook}():
+        return [GadgetType("lever", 2), GadgetType("wheel", 5)]
+"""
+
+
+def gadgets_plugin(install_plugin: InstallPlugin, prefix: str = "gadgets",
+                   hook: str = "farcall_gadgets", kind: str = "gadget") -> None:
+    install_plugin(f"farcall-{prefix}", {prefix: f"{prefix}_plugin"}, {
+        f"{prefix}_hookspecs": GADGET_HOOKSPECS.replace("farcall_gadgets", hook),
+        f"{prefix}_kind": GADGET_KIND.format(kind=kind, hook=hook),
+        f"{prefix}_plugin": GADGET_PLUGIN.format(prefix=prefix, hook=hook),
+    })
+
+
+def test_a_distribution_adds_a_plugin_kind_with_its_hookspecs(
+    install_plugin: InstallPlugin,
+) -> None:
+    gadgets_plugin(install_plugin)
+    pm = get_plugin_manager()
+    kind = pm.kind("gadget")
+    assert kind in pm.kinds() and pm.kinds().index(kind) >= 5  # after the core's
+    assert {name: record.size for name, record in pm.records(kind).items()} == {
+        "lever": 2, "wheel": 5}
+    assert pm.select(kind, "wheel").size == 5
+    with pytest.raises(UnknownPluginError) as unknown:
+        pm.select(kind, "spring")
+    message = str(unknown.value)
+    assert "gadget 'spring'" in message and "'lever', 'wheel'" in message
+    assert "is farcall-gadgets-extra installed?" in message
+    with pytest.raises(UnknownPluginError, match="plugin kind 'doodad'"):
+        pm.kind("doodad")
+
+
+def test_without_its_owner_a_kind_is_unknown(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    pm = get_plugin_manager(load_entrypoints=False)
+    with pytest.raises(UnknownPluginError, match="no installed farcall distribution"):
+        pm.kind("gadget")
+
+
+def test_plugins_command_lists_an_added_kind(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Gadgets:\n", 1)[1].splitlines()
+    assert listed[:2] == ["  lever", "  wheel"]
+    data = json.loads(runner.invoke(cli, ["plugins", "--json"]).output)
+    assert data["gadgets"] == ["lever", "wheel"]
+    assert {"name": "gadgets", "distribution": "farcall-gadgets"} in data["plugins"]
+
+
+def test_two_different_kinds_with_one_name_conflict(install_plugin: InstallPlugin) -> None:
+    gadgets_plugin(install_plugin)
+    gadgets_plugin(install_plugin, prefix="widgets", hook="farcall_widgets")
+    with pytest.raises(PluginConflictError, match="two different plugin kinds are named 'gadget'"):
+        get_plugin_manager()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import reliability_kit as kit
 from farcall import Client
-from farcall.sdk import client as client_module
+from farcall.sdk.session import RequestFallback
 
 
 def test_a_restarted_service_gets_the_next_request_on_a_new_channel(
@@ -22,16 +22,16 @@ def test_a_restarted_service_gets_the_next_request_on_a_new_channel(
     client = Client(stack.url, token=stack.token)
     fn = kit.register(stack.api(), kit.plus_one)
     over_http: list[str] = []
-    ask = client_module._OverHttp.ask
+    ask = RequestFallback.ask
 
     def counted(self: Any, operation: str, body: dict[str, Any], timeout: float) -> Any:
         over_http.append(operation)
         return ask(self, operation, body, timeout)
 
-    monkeypatch.setattr(client_module._OverHttp, "ask", counted)
+    monkeypatch.setattr(RequestFallback, "ask", counted)
     first = client.run(1, endpoint_id=endpoint.endpoint_id, function_id=fn)
     assert client.wait([first], timeout=60, progress=False)[first]["result"] == 2
-    _pid, channel = client._channels.channel
+    channel = client.session.channel()
     before = channel._ws
 
     stack.restart_service()

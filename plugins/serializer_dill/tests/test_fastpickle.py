@@ -89,7 +89,8 @@ def test_plain_data_uses_the_c_pickler():
 
 
 def test_data_referring_to_main_goes_through_dill():
-    main_class = type("Point", (), {"__module__": "__main__", "__init__": lambda s, v: setattr(s, "v", v)})
+    main_class = type("Point", (), {"__module__": "__main__",
+                                    "__init__": lambda s, v: setattr(s, "v", v)})
     data = fastpickle.dumps_data([main_class(3)])
     assert b"dill" in data, "a __main__ class must be pickled by value, as dill does"
     assert fastpickle.loads(data)[0].v == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from farcall.plugins.types import (
     CliCommandType,
     LoginManagerType,
@@ -42,6 +44,6 @@ COMMANDS = PluginKind(
 )
 
 #: In the order ``farcall plugins`` lists them.
-CORE_KINDS: tuple[PluginKind, ...] = (
+CORE_KINDS: tuple[PluginKind[Any], ...] = (
     SERIALIZATION_STRATEGIES, LOGIN_MANAGERS, RESULT_CACHES, TRANSPORTS, COMMANDS,
 )

@@ -118,7 +118,7 @@ class FarcallPluginManager(pluggy.PluginManager):
         try:
             return super().register(plugin, name)
         except pluggy.PluginValidationError as exc:
-            label = name or getattr(plugin, "__name__", repr(plugin))
+            label = str(name or getattr(plugin, "__name__", None) or repr(plugin))
             raise PluginError(
                 f"farcall plugin {label!r} "
                 f"({self._distributions.get(label, 'unknown distribution')}) is not valid: {exc}"

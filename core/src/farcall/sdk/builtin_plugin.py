@@ -6,22 +6,30 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from farcall.plugins import hookimpl
-from farcall.plugins.types import LoginManager, LoginManagerType, ResultCacheType, TransportType
+from farcall.plugins.types import (
+    Authorizer,
+    LoginManager,
+    LoginManagerType,
+    ResultCache,
+    ResultCacheType,
+    Transport,
+    TransportType,
+)
 
 
-def _http(base_url, authorizer, settings):
+def _http(base_url: str, authorizer: Authorizer | None, settings: Mapping[str, Any]) -> Transport:
     from farcall.sdk.http_transport import HttpTransport
 
     return HttpTransport(base_url, authorizer, settings)
 
 
-def _memory(settings):
+def _memory(settings: Mapping[str, Any]) -> ResultCache:
     from farcall.sdk.memory_cache import MemoryResultCache
 
     return MemoryResultCache(settings)
 
 
-def _static(settings):
+def _static(settings: Mapping[str, Any]) -> LoginManager | None:
     from farcall.sdk.login import static_token_factory
 
     return static_token_factory(settings)

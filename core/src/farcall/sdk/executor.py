@@ -7,6 +7,10 @@ follow them: their results are pushed down that thread's channel, and the thread
 reads them whenever it has nothing to send (a new submission wakes it). Tasks the
 service does not follow (no channel, more than it follows at a time, a connection
 that dropped) are awaited by a second thread with long-polls.
+
+It needs nothing from the Client beyond its public API: ``batch_run``, ``wait_any``,
+``result_entry`` and the channel session (``client.session``: ``on_results``,
+``listen``, ``following``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from itertools import islice
 from typing import Any
 
 from farcall.sdk.batch import canonical_id
-from farcall.sdk.client import WAIT_WINDOW, Client
+from farcall.sdk.client import Client
 from farcall.sdk.errors import ServiceUnreachable
+from farcall.sdk.results import WAIT_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +38,12 @@ WAIT_S = 10.0
 #: Seconds the service may stay unreachable before the futures it holds fail.
 GIVE_UP_S = 120.0
 
-_Work = tuple[Future, str, tuple, dict]
+_Work = tuple[Future[Any], str, tuple[Any, ...], dict[str, Any]]
 
 
 class Executor(_BaseExecutor):
-    def __init__(self, endpoint_id: Any, client: Any = None, *, batch_size: int = MAX_BATCH) -> None:
+    def __init__(self, endpoint_id: Any, client: Client | None = None, *,
+                 batch_size: int = MAX_BATCH) -> None:
         if client is None:
             client = Client()
         self.client = client
@@ -47,8 +53,8 @@ class Executor(_BaseExecutor):
         self._register_lock = threading.Lock()
         self._lock = threading.Condition()
         self._queued: list[_Work] = []
-        self._followed: dict[str, Future] = {}  # results pushed to the sender's channel
-        self._waited: dict[str, Future] = {}  # results the collector asks for
+        self._followed: dict[str, Future[Any]] = {}  # results pushed to the sender's channel
+        self._waited: dict[str, Future[Any]] = {}  # results the collector asks for
         self._early: dict[str, dict[str, Any]] = {}  # results in before their task's id
         self._shutdown = False
         # The sender waits for pushes on its channel's socket and this one: a byte
@@ -56,7 +62,8 @@ class Executor(_BaseExecutor):
         self._wake_r, self._wake_w = socket.socketpair()
         self._listening = False
         self._sender = threading.Thread(target=self._send_loop, name="farcall-submit", daemon=True)
-        self._collector = threading.Thread(target=self._collect_loop, name="farcall-collect", daemon=True)
+        self._collector = threading.Thread(target=self._collect_loop, name="farcall-collect",
+                                           daemon=True)
         self._sender.start()
         self._collector.start()
 
@@ -73,11 +80,11 @@ class Executor(_BaseExecutor):
                 fid = self._function_ids[fn] = self.client.register_function(fn)
             return fid
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if self._shutdown:
             raise RuntimeError("cannot submit to an Executor after shutdown")
         fid = self.function_id(fn)
-        future: Future = Future()
+        future: Future[Any] = Future()
         with self._lock:
             if self._shutdown:  # again: the sender may be gone, and nothing would send it
                 raise RuntimeError("cannot submit to an Executor after shutdown")
@@ -114,7 +121,7 @@ class Executor(_BaseExecutor):
         return self._shutdown and not self._queued and not self._followed
 
     def _send_loop(self) -> None:
-        self.client._hear_results(self._heard)
+        self.client.session.on_results(self._heard)
         try:
             while True:
                 with self._lock:
@@ -142,7 +149,7 @@ class Executor(_BaseExecutor):
                 if future.set_running_or_notify_cancel():
                     future.set_exception(exc)
         finally:
-            self.client._hear_results(None)
+            self.client.session.on_results(None)
             with self._lock:
                 self._listening = False
                 self._wake_r.close()
@@ -156,7 +163,7 @@ class Executor(_BaseExecutor):
         for _future, fid, args, kwargs in work:
             batch.add(*args, endpoint_id=self.endpoint_id, function_id=fid, **kwargs)
         try:
-            task_ids = self.client._batch_run(batch, follow=True)
+            task_ids = self.client.batch_run(batch)
         except BaseException as exc:  # the service refused: fail these futures
             for future, *_ in work:
                 if future.set_running_or_notify_cancel():
@@ -166,7 +173,7 @@ class Executor(_BaseExecutor):
         early, self._early = self._early, {}
         ended = []
         with self._lock:
-            for (future, *_), tid in zip(work, task_ids):
+            for (future, *_), tid in zip(work, task_ids, strict=True):
                 future.task_id = tid  # type: ignore[attr-defined]
                 if tid in following:
                     self._followed[tid] = future
@@ -181,9 +188,7 @@ class Executor(_BaseExecutor):
 
     def _listen(self) -> None:
         """Read pushed results until one comes, a submission wakes us, or WAIT_S."""
-        channel = self.client._channel(open_one=False)
-        if channel is not None and channel.following:
-            channel.listen(None, WAIT_S, self._wake_r)
+        self.client.session.listen(None, WAIT_S, self._wake_r)
         with self._lock:
             woken, self._listening = not self._listening, False
         if woken:
@@ -191,8 +196,7 @@ class Executor(_BaseExecutor):
         self._hand_over_unfollowed(self._following())
 
     def _following(self) -> set[str]:
-        channel = self.client._channel(open_one=False)
-        return channel.following if channel is not None else set()
+        return self.client.session.following()
 
     def _hand_over_unfollowed(self, following: set[str]) -> None:
         """Tasks the channel stopped following before their results came (its
@@ -220,12 +224,12 @@ class Executor(_BaseExecutor):
 
     def _entry(self, document: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.client._entry(document)
+            return self.client.result_entry(document)
         except Exception as exc:  # a result this interpreter cannot rebuild
             return {"status": "failed", "exception": exc}
 
     @staticmethod
-    def _settle(future: Future | None, entry: dict[str, Any]) -> None:
+    def _settle(future: Future[Any] | None, entry: dict[str, Any]) -> None:
         """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled)."""
         if future is not None and future.set_running_or_notify_cancel():
             if entry["status"] == "success":

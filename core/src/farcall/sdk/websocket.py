@@ -19,10 +19,11 @@ import select
 import socket
 import ssl
 import time
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosedError
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
@@ -58,8 +59,9 @@ class Connection:
                 self._read(_left(deadline))
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
-            self._frames = self._protocol.events_received()[1:]  # after the handshake answer
-            self._parts: list[bytes] = []  # of a message whose last frame is still to come
+            self._frames = self._received()[1:]  # after the handshake answer
+            # The frames of a message whose last frame is still to come.
+            self._parts: list[bytes | bytearray | memoryview] = []
         except BaseException:
             sock.close()
             raise
@@ -94,7 +96,11 @@ class Connection:
             if wake is not None:
                 self._await_readable(_left(deadline), wake)
             self._read(_left(deadline))
-            self._frames = self._protocol.events_received()
+            self._frames = self._received()
+
+    def _received(self) -> list[Frame]:
+        """What arrived: frames, once the handshake's answer has been taken."""
+        return cast("list[Frame]", self._protocol.events_received())
 
     def usable(self) -> bool:
         """Take in what arrived while the connection sat idle (answering pings) and
@@ -106,7 +112,7 @@ class Connection:
             pass  # nothing (more) has arrived
         except OSError:
             return False
-        self._frames += self._protocol.events_received()
+        self._frames += self._received()
         return self._protocol.state is State.OPEN and self._protocol.close_rcvd is None
 
     def close(self) -> None:
@@ -123,7 +129,7 @@ class Connection:
         with contextlib.suppress(OSError):
             while self._read(1.0):
                 pass
-        self._frames += self._protocol.events_received()
+        self._frames += self._received()
 
     def _raise_if_closed(self) -> None:
         protocol = self._protocol

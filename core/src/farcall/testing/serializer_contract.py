@@ -51,7 +51,7 @@ class SerializationStrategyContract:
     #: Objects a data strategy must round-trip to an equal object.
     data_samples: ClassVar[list[Any]] = JSON_SAFE_SAMPLES
     #: (function, args, kwargs, expected result) a code strategy must round-trip.
-    code_samples: ClassVar[list[tuple[Any, tuple, dict, Any]]] = [
+    code_samples: ClassVar[list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]]] = [
         (samples.add, (1,), {"b": 5, "c": 10}, 16),
         (samples.greet, ("Bob", "Smith"), {}, "Hello Bob Smith"),
     ]
@@ -71,7 +71,9 @@ class SerializationStrategyContract:
         return StrategyRegistry(plugin_manager)
 
     @pytest.fixture
-    def serializer(self, registry: StrategyRegistry, record: SerializationStrategyType) -> Serializer:
+    def serializer(
+        self, registry: StrategyRegistry, record: SerializationStrategyType
+    ) -> Serializer:
         if record.read_only:
             return Serializer(registry=registry)
         if record.for_code:
@@ -87,7 +89,9 @@ class SerializationStrategyContract:
         assert isinstance(strategy, SerializationStrategy)
         assert strategy.for_code == record.for_code
 
-    def test_data_round_trip(self, record: SerializationStrategyType, serializer: Serializer) -> None:
+    def test_data_round_trip(
+        self, record: SerializationStrategyType, serializer: Serializer
+    ) -> None:
         if record.for_code or record.read_only:
             pytest.skip("not a writable data strategy")
         for obj in self.data_samples:
@@ -96,7 +100,9 @@ class SerializationStrategyContract:
             assert wire.startswith(self.identifier + "\n")
             assert serializer.deserialize(wire) == obj
 
-    def test_code_round_trip(self, record: SerializationStrategyType, serializer: Serializer) -> None:
+    def test_code_round_trip(
+        self, record: SerializationStrategyType, serializer: Serializer
+    ) -> None:
         if not record.for_code or record.read_only:
             pytest.skip("not a writable code strategy")
         for fn, args, kwargs, expected in self.code_samples:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from farcall.plugins import hookimpl
-from farcall.plugins.types import ResultCacheType
+from farcall.plugins.types import ResultCache, ResultCacheType
 
 
-def _build(settings):
+def _build(settings: Mapping[str, Any]) -> ResultCache:
     from farcall_cache_sqlite.cache import SqliteResultCache
 
     return SqliteResultCache.from_settings(settings)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from farcall.plugins import hookimpl
 from farcall.plugins.types import SerializationStrategyType
 
+if TYPE_CHECKING:
+    from farcall.serialize.base import SerializationStrategy
+    from farcall.serialize.registry import StrategyRegistry
 
-def _factory(for_code: bool):
-    def build(_registry):
+
+def _factory(for_code: bool) -> Callable[[StrategyRegistry], SerializationStrategy]:
+    def build(_registry: StrategyRegistry) -> SerializationStrategy:
         from farcall_serializer_cloudpickle.strategies import CloudpickleCode, CloudpickleData
 
         return CloudpickleCode() if for_code else CloudpickleData()

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from farcall.plugins import hookimpl
 from farcall.plugins.types import SerializationStrategyType
 
+if TYPE_CHECKING:
+    from farcall.serialize.base import SerializationStrategy
+    from farcall.serialize.registry import StrategyRegistry
 
-def _lazy(class_name: str):
-    def factory(registry):
+
+def _lazy(class_name: str) -> Callable[[StrategyRegistry], SerializationStrategy]:
+    def factory(registry: StrategyRegistry) -> SerializationStrategy:
         from farcall_serializer_dill import strategies
 
         cls = getattr(strategies, class_name)
-        return cls(registry) if class_name == "CombinedCode" else cls()
+        strategy: SerializationStrategy = (
+            cls(registry) if class_name == "CombinedCode" else cls()
+        )
+        return strategy
 
     return factory
 

@@ -103,9 +103,10 @@ class _FunctionPickler(pickle.Pickler):
         if obj is types.FunctionType or obj is types.CellType:
             return (getattr, (types, "FunctionType" if obj is types.FunctionType else "CellType"))
         if kind is types.ModuleType:
-            if sys.modules.get(obj.__name__) is not obj:
+            name = obj.__name__
+            if sys.modules.get(name) is not obj:
                 raise _Fallback
-            return (importlib.import_module, (obj.__name__,))
+            return (importlib.import_module, (name,))
         if kind is _GlobalsOf:
             return obj.__reduce__()
         if getattr(obj if isinstance(obj, type) else kind, "__module__", None) == "__main__":

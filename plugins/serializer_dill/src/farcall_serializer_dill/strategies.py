@@ -16,8 +16,9 @@ from farcall_serializer_dill import fastpickle
 if TYPE_CHECKING:
     from farcall.serialize.registry import StrategyRegistry
 
-#: Input bytes per line of MIME base64 (76 characters).
-_LINE_BYTES = base64.MAXBINSIZE
+#: Input bytes per line of MIME base64 (76 characters): ``base64.MAXBINSIZE``, which
+#: the type stubs do not declare.
+_LINE_BYTES = 57
 
 
 def _b64(data: bytes) -> str:
@@ -129,7 +130,7 @@ class CombinedCode(NestingStrategy):
     def loads_with(self, body: str, read: Callable[[str], Any]) -> Any:
         parts = body.split(":")
         errors = []
-        for header, encoded in zip(parts[::2], parts[1::2]):
+        for header, encoded in zip(parts[::2], parts[1::2], strict=False):
             if len(header) != 3 or header[2] != "\n" or header[:2] == self.identifier:
                 continue  # the source parts contain colons; skip what they break
             try:

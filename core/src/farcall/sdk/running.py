@@ -1,0 +1,103 @@
+"""The Client's submissions: batches of tasks, one request per endpoint.
+
+A submission asks the service to follow its tasks: their results are pushed to the
+submitting thread's channel as they come (see :mod:`farcall.sdk.session`), so a wait
+or a result read later usually has them without asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from farcall.sdk.batch import Batch, canonical_id
+
+if TYPE_CHECKING:
+    from farcall.sdk.session import ChannelSession
+    from farcall.serialize import Serializer
+
+#: Payload characters per submit request, below the service's default 10 MB body limit.
+SUBMIT_CHUNK_CHARS = 4_000_000
+#: Seconds to wait for a submission's answer.
+SUBMIT_TIMEOUT = 60.0
+
+
+class RunCalls:
+    """Part of :class:`farcall.Client`: running functions on endpoints."""
+
+    serializer: Serializer
+    session: ChannelSession
+
+    def create_batch(
+        self,
+        task_group_id: Any = None,
+        resource_specification: dict[str, Any] | None = None,
+        result_serializers: list[str] | None = None,
+    ) -> Batch:
+        group = None if task_group_id is None else canonical_id(task_group_id, "task_group_id")
+        return Batch(
+            self.serializer,
+            task_group_id=group,
+            resource_specification=resource_specification,
+            result_serializers=result_serializers,
+        )
+
+    def run(self, *args: Any, endpoint_id: Any, function_id: Any, **kwargs: Any) -> str:
+        """Start ``function_id(*args, **kwargs)`` on ``endpoint_id``; return the task id."""
+        batch = self.create_batch()
+        batch.add(*args, endpoint_id=endpoint_id, function_id=function_id, **kwargs)
+        return self.batch_run(batch)[0]
+
+    def batch_run(self, batch: Batch) -> list[str]:
+        """Submit a batch; the task ids come back in the order tasks were added.
+
+        Tasks are grouped into one request per endpoint (split only when a request
+        would exceed the service's body limit). The service pushes their results to
+        this thread's channel as they come in: ``session.on_results`` hears them.
+        """
+        task_ids: list[str | None] = [None] * len(batch.tasks)
+        by_endpoint: dict[str, list[int]] = {}
+        for index, (endpoint_id, _fn, _payload) in enumerate(batch.tasks):
+            by_endpoint.setdefault(endpoint_id, []).append(index)
+        for endpoint_id, indices in by_endpoint.items():
+            for chunk in _chunks_by_size(indices, batch.tasks):
+                self._submit(endpoint_id, chunk, batch, task_ids)
+        return [tid for tid in task_ids if tid is not None]
+
+    def _submit(self, endpoint_id: str, indices: list[int], batch: Batch,
+                out: list[str | None]) -> None:
+        tasks: dict[str, list[str]] = {}
+        slots: list[tuple[str, int]] = []
+        for index in indices:
+            _ep, function_id, payload = batch.tasks[index]
+            payloads = tasks.setdefault(function_id, [])
+            slots.append((function_id, len(payloads)))
+            payloads.append(payload)
+        body: dict[str, Any] = {"endpoint_id": endpoint_id, "create_queue": False,
+                                "tasks": tasks, "follow": True}
+        if batch.task_group_id:
+            body["task_group_id"] = batch.task_group_id
+        if batch.resource_specification:
+            body["resource_specification"] = batch.resource_specification
+        if batch.result_serializers:
+            body["result_serializers"] = batch.result_serializers
+        answer = self.session.ask("submit", body, SUBMIT_TIMEOUT)
+        submitted = []
+        for index, (function_id, position) in zip(indices, slots, strict=True):
+            tid = out[index] = answer["tasks"][function_id][position]
+            submitted.append(tid)
+        self.session.follow(answer, submitted)
+
+
+def _chunks_by_size(indices: list[int], tasks: list[tuple[str, str, str]]) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    size = 0
+    for index in indices:
+        length = len(tasks[index][2]) + 64
+        if chunk and size + length > SUBMIT_CHUNK_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(index)
+        size += length
+    if chunk:
+        yield chunk
