@@ -55,7 +55,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 
 def _endpoint(client: Client) -> str:
-    return str(client._call("POST", "/v3/endpoints", json={"endpoint_name": "e"})["endpoint_id"])
+    return str(client.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "e"})["endpoint_id"])
 
 
 def test_the_client_waits_and_reads_results_after_the_caches_went(service: Service) -> None:
