@@ -74,13 +74,13 @@ def test_the_database_folder_is_private(tmp_path: Path) -> None:
 
 
 def test_hot_path_statements_are_portable_to_postgresql() -> None:
-    from farcall_service.storage import sql
+    from farcall_service.storage import sql_queue
 
-    claim = str(sql._QUEUED_FOR_CLAIM.compile(dialect=postgresql.dialect()))
+    claim = str(sql_queue.QUEUED_FOR_CLAIM.compile(dialect=postgresql.dialect()))
     assert "FOR UPDATE OF tasks SKIP LOCKED" in claim
     assert "LIMIT %(max_tasks)s" in claim
-    for name in dir(sql):
-        statement = getattr(sql, name)
+    for name in dir(sql_queue):
+        statement = getattr(sql_queue, name)
         if name.isupper() and isinstance(statement, sa.sql.ClauseElement):
             str(statement.compile(dialect=postgresql.dialect()))
     for table in t.metadata.sorted_tables:
@@ -204,7 +204,7 @@ def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
 def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: Path) -> None:
     """The SQLite fast path converts parameters and results (JSON, a statement's own
     LIMIT, IN lists) exactly as SQLAlchemy does."""
-    from farcall_service.storage import sql
+    from farcall_service.storage import sql_queue as q
     from farcall_service.storage.prepared import Prepared
 
     store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
@@ -224,21 +224,21 @@ def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: 
                     "claimed_at": None, "created_at": now}
 
         with store.engine.begin() as conn:
-            direct.run(conn, sql._NEW_TASK, [task("t1"), task("t2")])
-            through.run(conn, sql._NEW_TASK, [task("t3")])
+            direct.run(conn, q.NEW_TASK, [task("t1"), task("t2")])
+            through.run(conn, q.NEW_TASK, [task("t3")])
             args = {"endpoint_id": "e" * 8, "max_tasks": 10}
-            fast = direct.rows(conn, sql._QUEUED_FOR_CLAIM, args)
-            slow = through.rows(conn, sql._QUEUED_FOR_CLAIM, args)
+            fast = direct.rows(conn, q.QUEUED_FOR_CLAIM, args)
+            slow = through.rows(conn, q.QUEUED_FOR_CLAIM, args)
             assert [tuple(r) for r in fast] == [tuple(r) for r in slow]
             assert [r.id for r in fast] == ["t1", "t2", "t3"]
             assert all(r.options == options for r in fast)
-            assert direct.first(conn, sql._FIRST_QUEUED, {"endpoint_id": "e" * 8}) is not None
+            assert direct.first(conn, q.FIRST_QUEUED, {"endpoint_id": "e" * 8}) is not None
             outcome = {"b_status": "success", "b_result": "r", "b_exception": None,
                        "b_exception_data": None, "b_details": {"k": [1]}, "b_completion_t": now}
-            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t1", **outcome})
+            direct.run(conn, q.RECORD_OUTCOME, {"b_id": "t1", **outcome})
             # A list for a JSON column is a value, not an IN list to expand.
-            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t3", **outcome, "b_details": [1, 2]})
-            reported = direct.rows(conn, sql._REPORTED_TASKS, {"ids": ["t1", "t2"]})
+            direct.run(conn, q.RECORD_OUTCOME, {"b_id": "t3", **outcome, "b_details": [1, 2]})
+            reported = direct.rows(conn, q.REPORTED_TASKS, {"ids": ["t1", "t2"]})
             assert sorted((r.id, r.status) for r in reported) == [
                 ("t1", "success"), ("t2", "waiting-for-ep")]
         assert store.get_task("t1").details == {"k": [1]}  # type: ignore[union-attr]

@@ -80,7 +80,7 @@ class IdentityStore(Protocol):
         (the store's own error), so callers check with :meth:`get_user` first."""
 
     def get_user(self, name_or_id: str) -> User | None:
-        """The user with this id or, failing that, this name."""
+        """The user with this id or this name."""
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         """Keep a static token (by hash) that authenticates as the user."""
@@ -98,7 +98,7 @@ class IdentityStore(Protocol):
         """A new group with a fresh id; names are unique, as for users."""
 
     def get_group(self, name_or_id: str) -> Group | None:
-        """The group with this id or, failing that, this name."""
+        """The group with this id or this name."""
 
     def add_member(self, group_id: str, user_id: str) -> None:
         """Put the user in the group; adding a member twice changes nothing."""
