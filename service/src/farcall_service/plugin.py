@@ -1,17 +1,22 @@
-"""Entry point of farcall-service: mounts ``farcall server`` through the core's hook.
+"""Entry point of farcall-service: mounts ``farcall server`` through the core's hook,
+and provides the SQL store.
 
 Kept tiny on purpose; the command group imports FastAPI and SQLAlchemy only when one
-of its commands runs.
+of its commands runs, the store only when one is opened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from farcall.plugins import FarcallPluginManager, hookimpl
 from farcall.plugins.types import CliCommandType
 
-from farcall_service.kinds import BROKERS, STORES
+from farcall_service.kinds import BROKERS, STORES, StoreType
+
+if TYPE_CHECKING:
+    from farcall_service.storage.interface import Store
 
 
 @hookimpl
@@ -28,3 +33,21 @@ def farcall_cli_commands() -> Iterable[CliCommandType]:
     from farcall_service.cli import server
 
     return [CliCommandType("server", server, "run and administer the farcall web service")]
+
+
+@hookimpl
+def farcall_stores() -> Iterable[StoreType]:
+    return [
+        StoreType(
+            "sql",
+            ("sqlite", "postgresql"),
+            _open_sql_store,
+            "SQLite (the embedded default) or PostgreSQL, through SQLAlchemy",
+        )
+    ]
+
+
+def _open_sql_store(url: str, *, migrate: bool = True) -> Store:
+    from farcall_service.storage.sql import open_sql_store
+
+    return open_sql_store(url, migrate=migrate)

@@ -14,8 +14,22 @@ from farcall_service.storage.sql_identity import IdentitySql
 from farcall_service.storage.sql_oauth import OAuthSql
 from farcall_service.storage.sql_tasks import TaskSql
 
-__all__ = ["SqlStore", "create_engine"]
+__all__ = ["SqlStore", "create_engine", "open_sql_store"]
 
 
 class SqlStore(IdentitySql, OAuthSql, CatalogueSql, TaskSql):
     """Every operation is one transaction; it has committed when the method returns."""
+
+
+def open_sql_store(url: str, *, migrate: bool = True) -> SqlStore:
+    """The SQL store at ``url``, migrated to the current schema unless told not to."""
+    store = SqlStore(url)
+    if migrate:
+        from farcall_service.storage.migrate import upgrade  # alembic: only when migrating
+
+        try:
+            upgrade(store.engine)
+        except BaseException:
+            store.close()
+            raise
+    return store
