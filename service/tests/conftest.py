@@ -13,6 +13,7 @@ from farcall_service.app import create_app
 from farcall_service.context import ServiceContext
 from farcall_service.settings import Settings
 from farcall_service.storage import schema
+from farcall_testkit.servers import PostgreSQL
 from farcall_testkit.service import Caller
 from fastapi.testclient import TestClient
 
@@ -38,12 +39,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         home=tmp_path, db_url=TEST_DB_URL, cache_ttl=0.0, rate_limit=0, max_claim_wait=5.0
     )
-
-
-@pytest.fixture
-def store_url(settings: Settings) -> str:
-    """The test database: SQLite under the test's home, or the emptied test database."""
-    return settings.database_url
 
 
 @pytest.fixture
@@ -80,3 +75,21 @@ def alice(make_caller: Callable[..., Caller]) -> Caller:
 def ep_fn(alice: Caller) -> tuple[str, str]:
     """An endpoint and a function of alice's."""
     return alice.register_endpoint(), alice.register_function()
+
+
+@pytest.fixture(scope="session")
+def postgresql_template(postgresql: PostgreSQL) -> str:
+    """The name of a PostgreSQL database with the current schema, copied for each test."""
+    from farcall_service.storage import open_store
+
+    url = postgresql.create_database()
+    open_store(url).close()
+    return str(sa.engine.make_url(url).database)
+
+
+@pytest.fixture
+def postgresql_url(postgresql: PostgreSQL, postgresql_template: str) -> Iterator[str]:
+    """A new PostgreSQL database with the current schema, dropped after the test."""
+    url = postgresql.create_database(template=postgresql_template)
+    yield url
+    postgresql.drop_database(url)
