@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import QUEUED, RUNNING, TERMINAL_STATES, Task
@@ -44,6 +45,9 @@ TASK_COLUMNS = (
 
 GROUP_OWNER = sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == _b("group_id"))
 NEW_GROUP = sa.insert(t.task_groups)
+#: PostgreSQL's, for submissions that may make one group at the same time.
+NEW_GROUP_UNLESS_MADE = postgresql.insert(t.task_groups).on_conflict_do_nothing(
+    index_elements=[t.task_groups.c.id])
 NEW_TASK = sa.insert(t.tasks)
 ENDPOINT_SESSION = sa.select(_ep_c.session_id).where(_ep_c.id == _b("endpoint_id"))
 ENTER_SESSION = (
@@ -114,18 +118,22 @@ def requeue(conn: sa.Connection, *where: Any) -> int:
 
 def enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> int:
     """Mark the endpoint alive; a new session takes over and frees the old one's tasks.
-    Returns how many tasks went back to the queue."""
+    Returns how many tasks went back to the queue.
+
+    The endpoint's row is written before its tasks, as in recording results and
+    locking an endpoint: on PostgreSQL, where these take row locks, one order
+    everywhere means two of them cannot deadlock.
+    """
     row = conn.execute(ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).first()
-    requeued = 0
-    if row is not None and row.session_id != session:
-        requeued = requeue(
-            conn,
-            _task_c.endpoint_id == endpoint_id,
-            sa.or_(_task_c.claim_session.is_(None), _task_c.claim_session != session),
-        )
     conn.execute(ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
                                  "b_now": now})
-    return requeued
+    if row is None or row.session_id == session:
+        return 0
+    return requeue(
+        conn,
+        _task_c.endpoint_id == endpoint_id,
+        sa.or_(_task_c.claim_session.is_(None), _task_c.claim_session != session),
+    )
 
 
 def chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -53,12 +53,8 @@ class TaskSql(SqlConnections):
         }
         stale: set[str] = set()
         with self._write() as conn:
-            exists = self._hot.first(conn, q.GROUP_OWNER, {"group_id": task_group_id})
-            if exists and exists.owner_id != owner_id:
+            if self._group_owner(conn, task_group_id, owner_id, now) != owner_id:
                 raise TaskGroupTaken(task_group_id)
-            if not exists:
-                self._hot.run(conn, q.NEW_GROUP, {"id": task_group_id, "owner_id": owner_id,
-                                                 "created_at": now})
             # Tasks handed to a waiting claim are stored as claimed by its session, if
             # that session is still the endpoint's (a newer one would never ask for them).
             claimed_by: dict[str, str] = {}
@@ -91,6 +87,21 @@ class TaskSql(SqlConnections):
                 )
             recorded = [self._record(conn, report) for report in reports]
         return Submitted(stale, recorded)
+
+    def _group_owner(self, conn: sa.Connection, group_id: str, owner_id: str,
+                     now: float) -> str:
+        """The task group's owner, making the group ``owner_id``'s if it is new."""
+        row = self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id})
+        if row is not None:
+            return str(row.owner_id)
+        values = {"id": group_id, "owner_id": owner_id, "created_at": now}
+        if self._sqlite:  # the write lock keeps out whoever else could make it now
+            self._hot.run(conn, q.NEW_GROUP, values)
+            return owner_id
+        # A concurrent submission may be making the same group: this insert waits for
+        # it to commit, then leaves its row alone.
+        conn.execute(q.NEW_GROUP_UNLESS_MADE, values)
+        return str(conn.execute(q.GROUP_OWNER, {"group_id": group_id}).scalar_one())
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:

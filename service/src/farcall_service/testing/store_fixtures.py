@@ -3,9 +3,12 @@ overrides, and the records most tests need first."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +24,38 @@ from farcall_service.storage.interface import (
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+T = TypeVar("T")
+
+
+def at_once(count: int, call: Callable[[], T]) -> list[T]:
+    """``call`` from ``count`` threads started together; what each returned. The first
+    exception a call raised is raised here, after every thread has ended."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        start.wait()
+        try:
+            result = call()
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 @dataclass(frozen=True)

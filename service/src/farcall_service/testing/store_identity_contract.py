@@ -3,37 +3,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
 
 from farcall_service.storage.interface import AuthCode, IssuedToken, OAuthClient, Store
-from farcall_service.testing.store_fixtures import StoreFixtures, new_id
-
-T = TypeVar("T")
-
-
-def at_once(count: int, call: Callable[[], T]) -> list[T]:
-    """``call`` from ``count`` threads started together; what each returned."""
-    results: list[T] = []
-    lock = threading.Lock()
-    start = threading.Barrier(count)
-
-    def run() -> None:
-        start.wait()
-        result = call()
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+from farcall_service.testing.store_fixtures import StoreFixtures, at_once, new_id
 
 
 class IdentityStoreContract(StoreFixtures):

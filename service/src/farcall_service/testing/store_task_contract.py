@@ -16,7 +16,7 @@ from farcall_service.storage.interface import (
     TaskGroupTaken,
     TaskOptions,
 )
-from farcall_service.testing.store_fixtures import Seeded, StoreFixtures, new_id, seed
+from farcall_service.testing.store_fixtures import Seeded, StoreFixtures, at_once, new_id, seed
 
 
 class TaskStoreContract(StoreFixtures):
@@ -80,6 +80,14 @@ class TaskStoreContract(StoreFixtures):
         assert store.get_task(fresh.id) is None
         assert store.get_task_group_owner(group) is None
         assert store.count_outstanding(seeded.endpoint.id) == 1
+
+    def test_concurrent_submissions_may_make_one_group(self, seeded: Seeded) -> None:
+        """As an Executor does, sending batches of one new task group at once."""
+        group = new_id()
+        batches = at_once(4, lambda: seeded.submit(5, group))
+        assert sorted(t.id for t in seeded.store.task_group_tasks(group)) == sorted(
+            task_id for batch in batches for task_id in batch)
+        assert seeded.store.get_task_group_owner(group) == seeded.user.id
 
     def test_an_empty_submission_makes_the_group(self, seeded: Seeded) -> None:
         group = new_id()
