@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from farcall.cli import cli
 from farcall.errors import PluginConflictError, UnknownPluginError
 from farcall.plugins import PROJECT_NAME, get_plugin_manager
 from farcall.plugins.manager import ENV_BLOCK_PLUGINS, ENV_DISABLE_AUTOLOAD
@@ -104,6 +106,23 @@ def test_open_store_opens_the_store_of_the_url_s_scheme(
     finally:
         store.close()
     assert sys.modules["farcall_store_memo"].opened == [url]
+
+
+def test_the_admin_cli_opens_the_store_of_its_db_url(
+        tmp_path: Path, install_store: InstallStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_store("farcall-store-memo", "memo", ("memo",))
+    monkeypatch.setenv("FARCALL_HOME", str(tmp_path))
+    url = f"memo:///{tmp_path / 'memo.db'}"
+    result = CliRunner().invoke(cli, ["server", "user", "add", "ada", "--db", url],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sys.modules["farcall_store_memo"].opened == [url]
+    store = open_store(f"sqlite:///{tmp_path / 'memo.db'}")
+    try:
+        user = store.get_user("ada")
+        assert user is not None and user.id == result.output.strip()
+    finally:
+        store.close()
 
 
 def test_an_unknown_scheme_names_the_schemes_installed() -> None:
