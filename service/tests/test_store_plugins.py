@@ -7,12 +7,14 @@ directory with an entry point in the ``farcall`` group, beside the plugin's modu
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from farcall.cli import cli
 from farcall.errors import PluginConflictError, UnknownPluginError
@@ -20,6 +22,7 @@ from farcall.plugins import PROJECT_NAME, get_plugin_manager
 from farcall.plugins.manager import ENV_BLOCK_PLUGINS, ENV_DISABLE_AUTOLOAD
 from farcall_service.storage import Store, open_store, store_for_url, url_scheme
 from farcall_service.storage.sql import SqlStore
+from farcall_testkit.service import ServiceProcess
 
 # A store for "memo:" URLs: the SQL store on the SQLite file the URL names, which
 # remembers that it opened it, so a test can tell which factory ran.
@@ -42,7 +45,7 @@ MEMO_STORE = """
         return [StoreType("{name}", {schemes!r}, open_memo)]
 """
 
-InstallStore = Callable[[str, str, tuple[str, ...]], None]
+InstallStore = Callable[[str, str, tuple[str, ...]], Path]
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +56,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def install_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstallStore]:
-    """``install_store(dist, store_name, schemes)``: a distribution with one store."""
+    """``install_store(dist, store_name, schemes)``: a distribution with one store;
+    returns the folder it is installed in."""
     modules: list[str] = []
 
-    def install(dist: str, name: str, schemes: tuple[str, ...]) -> None:
+    def install(dist: str, name: str, schemes: tuple[str, ...]) -> Path:
         module = dist.replace("-", "_")
         site = tmp_path / f"site-{dist}"
         info = site / f"{module}-1.0.dist-info"
@@ -72,6 +76,7 @@ def install_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[I
         modules.append(module)
         monkeypatch.syspath_prepend(str(site))
         importlib.invalidate_caches()
+        return site
 
     yield install
     for module in modules:
@@ -123,6 +128,27 @@ def test_the_admin_cli_opens_the_store_of_its_db_url(
         assert user is not None and user.id == result.output.strip()
     finally:
         store.close()
+
+
+def test_a_running_service_keeps_its_records_in_the_store_of_its_url(
+        tmp_path: Path, install_store: InstallStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = install_store("farcall-store-memo", "memo", ("memo",))
+    monkeypatch.setenv("FARCALL_HOME", str(tmp_path))
+    url = f"memo:///{tmp_path / 'memo.db'}"
+
+    def admin(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["server", *args, "--db", url], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    admin("user", "add", "ada")
+    token = admin("token", "create", "ada")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    with ServiceProcess(tmp_path, args=["--db", url], env=env) as service:
+        answer = requests.get(f"{service.url}/v2/endpoints",
+                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert not (tmp_path / "service" / "farcall.db").exists()  # not the default store
 
 
 def test_an_unknown_scheme_names_the_schemes_installed() -> None:
