@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,16 +13,13 @@ from farcall_service.app import create_app
 from farcall_service.context import ServiceContext
 from farcall_service.settings import Settings
 from farcall_service.storage import schema
+from farcall_testkit.servers import PostgreSQL
 from farcall_testkit.service import Caller
 from fastapi.testclient import TestClient
 
 #: Run the in-process tests against another database, e.g. a scratch PostgreSQL
 #: database (it is emptied before each test).
 TEST_DB_URL = os.environ.get("FARCALL_SERVICE_TEST_DB_URL", "")
-#: A PostgreSQL server for the tests that need one (each makes and drops a database):
-#: they skip when it does not answer, unless FARCALL_REQUIRE_SERVERS=1.
-PG_ADMIN_URL = os.environ.get(
-    "FARCALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _empty_database(url: str) -> None:
@@ -43,12 +39,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         home=tmp_path, db_url=TEST_DB_URL, cache_ttl=0.0, rate_limit=0, max_claim_wait=5.0
     )
-
-
-@pytest.fixture
-def store_url(settings: Settings) -> str:
-    """The test database: SQLite under the test's home, or the emptied test database."""
-    return settings.database_url
 
 
 @pytest.fixture
@@ -87,25 +77,19 @@ def ep_fn(alice: Caller) -> tuple[str, str]:
     return alice.register_endpoint(), alice.register_function()
 
 
+@pytest.fixture(scope="session")
+def postgresql_template(postgresql: PostgreSQL) -> str:
+    """The name of a PostgreSQL database with the current schema, copied for each test."""
+    from farcall_service.storage import open_store
+
+    url = postgresql.create_database()
+    open_store(url).close()
+    return str(sa.engine.make_url(url).database)
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
-    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:
-        engine.dispose()
-        if os.environ.get("FARCALL_REQUIRE_SERVERS") == "1":
-            raise
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({type(exc).__name__}); set "
-                    "FARCALL_TEST_POSTGRES_URL to run this test")
-    name = f"farcall_test_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+def postgresql_url(postgresql: PostgreSQL, postgresql_template: str) -> Iterator[str]:
+    """A new PostgreSQL database with the current schema, dropped after the test."""
+    url = postgresql.create_database(template=postgresql_template)
+    yield url
+    postgresql.drop_database(url)

@@ -17,8 +17,8 @@ class TestLocalBrokerOnPostgreSQL(BrokerContract):
     name = "local"
 
     @pytest.fixture
-    def settings(self, tmp_path: Path, pg_url: str) -> Settings:
-        return Settings(home=tmp_path, db_url=pg_url, broker=self.name)
+    def settings(self, tmp_path: Path, postgresql_url: str) -> Settings:
+        return Settings(home=tmp_path, db_url=postgresql_url, broker=self.name)
 
 
 def test_the_app_takes_its_broker_from_the_plugin_manager_it_is_given(

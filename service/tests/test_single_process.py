@@ -72,8 +72,8 @@ def test_an_unknown_broker_is_refused_with_the_choices(tmp_path: Path) -> None:
 # -- PostgreSQL: an advisory lock on a connection of its own ---------------------------
 
 
-def test_postgresql_admits_one_holder_until_it_lets_go(pg_url: str) -> None:
-    first, second = DatabaseLock(pg_url), DatabaseLock(pg_url)
+def test_postgresql_admits_one_holder_until_it_lets_go(postgresql_url: str) -> None:
+    first, second = DatabaseLock(postgresql_url), DatabaseLock(postgresql_url)
     first.acquire()
     try:
         with pytest.raises(BrokerError, match=REFUSAL):
@@ -85,7 +85,7 @@ def test_postgresql_admits_one_holder_until_it_lets_go(pg_url: str) -> None:
     second.release()
 
 
-def test_postgresql_releases_the_lock_of_a_killed_process(pg_url: str) -> None:
+def test_postgresql_releases_the_lock_of_a_killed_process(postgresql_url: str) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
@@ -93,16 +93,16 @@ def test_postgresql_releases_the_lock_of_a_killed_process(pg_url: str) -> None:
          "lock = DatabaseLock(sys.argv[1])\n"
          "lock.acquire()\n"
          "print('held', flush=True)\n"
-         "time.sleep(600)\n", pg_url],
+         "time.sleep(600)\n", postgresql_url],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(BrokerError, match=REFUSAL):
-            DatabaseLock(pg_url).acquire()
+            DatabaseLock(postgresql_url).acquire()
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
-    lock = DatabaseLock(pg_url)
+    lock = DatabaseLock(postgresql_url)
     deadline = time.monotonic() + 10  # the server notices the closed socket at once
     while True:
         try:

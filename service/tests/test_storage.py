@@ -1,9 +1,16 @@
-"""The schema comes from the migrations, matches the tables the queries use, and is portable."""
+"""What the SQL store guarantees beyond the store contract: the schema comes from the
+migrations and matches the tables the queries use on SQLite and PostgreSQL, the fast
+path reads and writes as SQLAlchemy does, and no statement reads every task.
+
+The contract itself (``farcall_service.testing.store_contract``) runs in
+``test_store_contract.py``.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +48,28 @@ def seed(store: SqlStore) -> tuple[Any, float]:
     return user, now
 
 
-def test_migrations_match_the_query_schema(store_url: str) -> None:
-    store = open_store(store_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without tables: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'farcall.db'}"
+        return
+    postgresql = request.getfixturevalue("postgresql")
+    url = postgresql.create_database()
+    yield url
+    postgresql.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with the current schema and no rows."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'farcall.db'}"
+    return str(request.getfixturevalue("postgresql_url"))
+
+
+def test_migrations_match_the_query_schema(empty_database_url: str) -> None:
+    store = open_store(empty_database_url)
     try:
         assert isinstance(store, Store)
         assert current_revision(store.engine) == head_revision()
@@ -74,13 +101,13 @@ def test_the_database_folder_is_private(tmp_path: Path) -> None:
 
 
 def test_hot_path_statements_are_portable_to_postgresql() -> None:
-    from farcall_service.storage import sql
+    from farcall_service.storage import sql_queue
 
-    claim = str(sql._QUEUED_FOR_CLAIM.compile(dialect=postgresql.dialect()))
+    claim = str(sql_queue.QUEUED_FOR_CLAIM.compile(dialect=postgresql.dialect()))
     assert "FOR UPDATE OF tasks SKIP LOCKED" in claim
     assert "LIMIT %(max_tasks)s" in claim
-    for name in dir(sql):
-        statement = getattr(sql, name)
+    for name in dir(sql_queue):
+        statement = getattr(sql_queue, name)
         if name.isupper() and isinstance(statement, sa.sql.ClauseElement):
             str(statement.compile(dialect=postgresql.dialect()))
     for table in t.metadata.sorted_tables:
@@ -149,36 +176,6 @@ def test_no_task_statement_reads_every_task(
         store.close()
 
 
-def test_concurrent_claims_never_share_a_task(store_url: str) -> None:
-    import threading
-
-    store = open_store(store_url)
-    assert isinstance(store, SqlStore)
-    try:
-        user, now = seed(store)
-        tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in range(300)]
-        store.submit(user.id, str(uuid.uuid4()), tasks, TaskOptions(), now)
-        claimed: list[str] = []
-        lock = threading.Lock()
-
-        def claimer() -> None:
-            while True:
-                got = store.claim("e" * 8, "same-session", 7, time.time())
-                if not got:
-                    return
-                with lock:
-                    claimed.extend(task.id for task in got)
-
-        threads = [threading.Thread(target=claimer) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(claimed) == sorted(task.id for _e, task in tasks)
-    finally:
-        store.close()
-
-
 def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
     """A database made by an older release is migrated in place at start."""
     from farcall_service.storage.migrate import upgrade
@@ -204,7 +201,7 @@ def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
 def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: Path) -> None:
     """The SQLite fast path converts parameters and results (JSON, a statement's own
     LIMIT, IN lists) exactly as SQLAlchemy does."""
-    from farcall_service.storage import sql
+    from farcall_service.storage import sql_queue as q
     from farcall_service.storage.prepared import Prepared
 
     store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
@@ -224,21 +221,21 @@ def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: 
                     "claimed_at": None, "created_at": now}
 
         with store.engine.begin() as conn:
-            direct.run(conn, sql._NEW_TASK, [task("t1"), task("t2")])
-            through.run(conn, sql._NEW_TASK, [task("t3")])
+            direct.run(conn, q.NEW_TASK, [task("t1"), task("t2")])
+            through.run(conn, q.NEW_TASK, [task("t3")])
             args = {"endpoint_id": "e" * 8, "max_tasks": 10}
-            fast = direct.rows(conn, sql._QUEUED_FOR_CLAIM, args)
-            slow = through.rows(conn, sql._QUEUED_FOR_CLAIM, args)
+            fast = direct.rows(conn, q.QUEUED_FOR_CLAIM, args)
+            slow = through.rows(conn, q.QUEUED_FOR_CLAIM, args)
             assert [tuple(r) for r in fast] == [tuple(r) for r in slow]
             assert [r.id for r in fast] == ["t1", "t2", "t3"]
             assert all(r.options == options for r in fast)
-            assert direct.first(conn, sql._FIRST_QUEUED, {"endpoint_id": "e" * 8}) is not None
+            assert direct.first(conn, q.FIRST_QUEUED, {"endpoint_id": "e" * 8}) is not None
             outcome = {"b_status": "success", "b_result": "r", "b_exception": None,
                        "b_exception_data": None, "b_details": {"k": [1]}, "b_completion_t": now}
-            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t1", **outcome})
+            direct.run(conn, q.RECORD_OUTCOME, {"b_id": "t1", **outcome})
             # A list for a JSON column is a value, not an IN list to expand.
-            direct.run(conn, sql._RECORD_OUTCOME, {"b_id": "t3", **outcome, "b_details": [1, 2]})
-            reported = direct.rows(conn, sql._REPORTED_TASKS, {"ids": ["t1", "t2"]})
+            direct.run(conn, q.RECORD_OUTCOME, {"b_id": "t3", **outcome, "b_details": [1, 2]})
+            reported = direct.rows(conn, q.REPORTED_TASKS, {"ids": ["t1", "t2"]})
             assert sorted((r.id, r.status) for r in reported) == [
                 ("t1", "success"), ("t2", "waiting-for-ep")]
         assert store.get_task("t1").details == {"k": [1]}  # type: ignore[union-attr]
@@ -248,8 +245,8 @@ def test_statements_run_directly_read_and_write_as_through_sqlalchemy(tmp_path: 
 
 
 def test_reports_keep_last_seen_within_a_second_without_writing_it_each_time(
-        store_url: str) -> None:
-    store = open_store(store_url)
+        database_url: str) -> None:
+    store = open_store(database_url)
     assert isinstance(store, SqlStore)
     try:
         user, now = seed(store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from farcall.plugins.types import PluginKind
 
@@ -15,18 +15,25 @@ if TYPE_CHECKING:
     from farcall_service.storage.interface import Store
 
 
+class StoreFactory(Protocol):
+    """Opens the store at ``url``; with ``migrate`` (the default), first brings its
+    schema to the current one, creating it in an empty database."""
+
+    def __call__(self, url: str, *, migrate: bool = True) -> Store: ...
+
+
 @dataclass(frozen=True)
 class StoreType:
     """Where the service keeps its records, chosen by the database URL's scheme.
 
     ``schemes`` are the URL schemes it serves, without a driver (``"sqlite"``,
-    ``"postgresql"``); ``factory(url)`` opens the store at ``url``, migrated to the
-    current schema.
+    ``"postgresql"`` also serve ``postgresql+psycopg://...``); two stores may not
+    claim one scheme. ``factory`` opens the store at a URL.
     """
 
     name: str
     schemes: tuple[str, ...]
-    factory: Callable[[str], Store]
+    factory: StoreFactory
     description: str = ""
 
 
@@ -44,5 +51,7 @@ class BrokerType:
     description: str = ""
 
 
-STORES = PluginKind("store", "stores", "farcall_stores", StoreType)
+STORES = PluginKind(
+    "store", "stores", "farcall_stores", StoreType, known={"sql": "farcall-service"}
+)
 BROKERS = PluginKind("broker", "brokers", "farcall_brokers", BrokerType)

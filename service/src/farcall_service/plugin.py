@@ -1,8 +1,8 @@
 """Entry point of farcall-service: mounts ``farcall server`` through the core's hook,
-adds the service's plugin kinds and provides the ``local`` broker.
+adds the service's plugin kinds, and provides the SQL store and the ``local`` broker.
 
 Kept tiny on purpose; the command group imports FastAPI and SQLAlchemy only when one
-of its commands runs, and the broker's module loads when a service builds one.
+of its commands runs, a store or broker module when one is built.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from farcall.plugins import FarcallPluginManager, hookimpl
 from farcall.plugins.types import CliCommandType
 
-from farcall_service.kinds import BROKERS, STORES, BrokerType
+from farcall_service.kinds import BROKERS, STORES, BrokerType, StoreType
 
 if TYPE_CHECKING:
     from farcall_service.brokers.interface import Broker
@@ -35,6 +35,24 @@ def farcall_cli_commands() -> Iterable[CliCommandType]:
     from farcall_service.cli import server
 
     return [CliCommandType("server", server, "run and administer the farcall web service")]
+
+
+@hookimpl
+def farcall_stores() -> Iterable[StoreType]:
+    return [
+        StoreType(
+            "sql",
+            ("sqlite", "postgresql"),
+            _open_sql_store,
+            "SQLite (the embedded default) or PostgreSQL, through SQLAlchemy",
+        )
+    ]
+
+
+def _open_sql_store(url: str, *, migrate: bool = True) -> Store:
+    from farcall_service.storage.sql import open_sql_store
+
+    return open_sql_store(url, migrate=migrate)
 
 
 @hookimpl

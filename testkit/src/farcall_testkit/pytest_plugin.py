@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from farcall_testkit.servers import PostgreSQL
 
 #: The interpreter with the official globus-compute-sdk, set by ``make test``.
 COMPAT_PYTHON = "FARCALL_COMPAT_PYTHON"
@@ -18,3 +23,17 @@ def compat_python() -> str:
     if not path or not Path(path).exists():
         pytest.skip(f"{COMPAT_PYTHON} is not set: run through `make test`")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """The PostgreSQL server to make scratch databases on; every one made is dropped at
+    the end of the run. Unreachable: the tests skip, or fail with
+    ``FARCALL_REQUIRE_SERVERS=1``."""
+    from farcall_testkit.servers import PostgreSQL
+
+    server = PostgreSQL.from_environment()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,273 +1,225 @@
-"""The storage contract: the records the service keeps and the operations it needs.
+"""The storage contract: small protocols by job, and :class:`Store` that combines them.
 
-Routes and the hand-off logic talk only to :class:`Store`, so a later plugin can put the
-same data somewhere else (another database, a message broker for the task queue)
-without touching the HTTP layer. Every method is one transaction: when it returns, what
-it wrote is durable.
+Routes and the task lifecycle talk only to these protocols, so a store plugin can
+keep the same records somewhere else (another database, a broker for the queue)
+without touching the HTTP layer. The contract every method shares:
+
+- it is one transaction: when it returns, what it wrote is durable and visible to
+  every other call, from this process or another one on the same database;
+- a method that finds nothing returns ``None`` or an empty collection, it does not
+  raise; only the errors named in its docstring are part of the contract;
+- ids are made by the caller (except users' and groups'), so a store never has to
+  hand one back.
+
+``farcall_service.testing.store_contract`` checks all of it against a store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-#: Task states after which nothing changes.
-TERMINAL_STATES = frozenset({"success", "failed"})
-QUEUED = "waiting-for-ep"
-RUNNING = "running"
+from farcall_service.storage.records import (
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATES,
+    AuthCode,
+    ClaimedTask,
+    Container,
+    Endpoint,
+    Function,
+    Group,
+    IssuedToken,
+    NewTask,
+    OAuthClient,
+    Outcome,
+    RecordedOutcomes,
+    Report,
+    Submitted,
+    Task,
+    TaskGroupTaken,
+    TaskOptions,
+    User,
+)
 
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Group:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Function:
-    id: str
-    owner_id: str
-    name: str
-    code: str
-    description: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    public: bool = False
-    group_id: str | None = None
-    container_id: str | None = None
-    ha_endpoint_id: str | None = None
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class Container:
-    id: str
-    owner_id: str
-    name: str
-    type: str
-    location: str
-    description: str | None = None
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    id: str
-    owner_id: str
-    name: str
-    display_name: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    public: bool = False
-    allowed_functions: tuple[str, ...] | None = None
-    locked_until: float = 0.0
-    session_id: str | None = None
-    last_seen: float | None = None
-    heartbeat: dict[str, Any] = field(default_factory=dict)
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class NewTask:
-    """A task to be queued: ``payload`` is the packed (args, kwargs) from the SDK."""
-
-    id: str
-    function_id: str
-    payload: str
-
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    owner_id: str
-    function_id: str
-    endpoint_id: str
-    task_group_id: str
-    status: str
-    created_at: float
-    result: str | None = None
-    exception: str | None = None
-    details: dict[str, Any] | None = None
-    completion_t: float | None = None
-    exception_data: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """Per-submission settings handed to the endpoint with each task."""
-
-    resource_specification: dict[str, Any] | None = None
-    result_serializers: list[str] | None = None
-    user_endpoint_config: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ClaimedTask:
-    """A task as an endpoint receives it: the payload already starts with the function."""
-
-    id: str
-    function_id: str
-    payload: str
-    options: TaskOptions
-    container: Container | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A result an endpoint reports for one task."""
-
-    task_id: str
-    status: str
-    result: str | None = None
-    exception: str | None = None
-    details: dict[str, Any] | None = None
-    exception_data: str | None = None
-
-
-class TaskGroupTaken(Exception):
-    """A submission named a task group that belongs to another user."""
-
-
-@dataclass(frozen=True)
-class Report:
-    """Results an endpoint's session reported, to record."""
-
-    endpoint_id: str
-    session: str
-    outcomes: Sequence[Outcome]
-    now: float
-
-
-@dataclass(frozen=True)
-class RecordedOutcomes:
-    recorded: list[str]
-    duplicates: list[str]
-    rejected: list[str]
-    #: The tasks recorded now, as stored: waiting SDKs are answered from these.
-    finished: list[Task] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    #: Endpoints whose waiting claim's session was no longer theirs: the tasks
-    #: handed to it were queued.
-    stale: set[str]
-    #: What became of each report recorded with the submission, in order.
-    recorded: list[RecordedOutcomes]
-
-
-@dataclass(frozen=True)
-class OAuthClient:
-    """A confidential client: its own principal (``principal_id``), owned by a user."""
-
-    id: str
-    owner_id: str
-    principal_id: str
-    name: str
-    secret_hash: str
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class AuthCode:
-    """An authorization code, stored by hash; ``used`` says it was redeemed before."""
-
-    code_hash: str
-    client_id: str
-    user_id: str
-    redirect_uri: str
-    scope: str
-    code_challenge: str | None
-    offline: bool
-    grant_id: str
-    expires_at: float
-    used: bool = False
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """An OAuth access or refresh token, stored by hash. Tokens of one login (one
-    ``grant_id``) are revoked together when a code or refresh token is replayed."""
-
-    token_hash: str
-    kind: str  # "access" or "refresh"
-    user_id: str
-    client_id: str
-    scope: str
-    resource_server: str
-    grant_id: str
-    expires_at: float
-    revoked: bool = False
-    created_at: float = 0.0
+__all__ = [
+    "QUEUED",
+    "RUNNING",
+    "TERMINAL_STATES",
+    "AuthCode",
+    "CatalogueStore",
+    "ClaimedTask",
+    "Container",
+    "Endpoint",
+    "Function",
+    "Group",
+    "IdentityStore",
+    "IssuedToken",
+    "NewTask",
+    "OAuthClient",
+    "OAuthStore",
+    "Outcome",
+    "RecordedOutcomes",
+    "Report",
+    "Store",
+    "Submitted",
+    "Task",
+    "TaskGroupTaken",
+    "TaskOptions",
+    "TaskStore",
+    "User",
+]
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Everything the service persists."""
+class IdentityStore(Protocol):
+    """Users, groups and their memberships, static tokens and passwords."""
 
-    def close(self) -> None: ...
+    def create_user(self, name: str) -> User:
+        """A new user with a fresh id. Names are unique: a name already taken raises
+        (the store's own error), so callers check with :meth:`get_user` first."""
 
-    # identity
-    def create_user(self, name: str) -> User: ...
-    def get_user(self, name_or_id: str) -> User | None: ...
-    def add_token(self, user_id: str, token_hash: str) -> None: ...
-    def user_for_token(self, token_hash: str) -> User | None: ...
-    def create_group(self, name: str) -> Group: ...
-    def get_group(self, name_or_id: str) -> Group | None: ...
-    def add_member(self, group_id: str, user_id: str) -> None: ...
-    def groups_of(self, user_id: str) -> frozenset[str]: ...
+    def get_user(self, name_or_id: str) -> User | None:
+        """The user with this id or this name."""
 
-    # OAuth2
-    def set_password_hash(self, user_id: str, password_hash: str | None) -> None: ...
-    def get_password_hash(self, user_id: str) -> str | None: ...
+    def add_token(self, user_id: str, token_hash: str) -> None:
+        """Keep a static token (by hash) that authenticates as the user."""
+
+    def user_for_token(self, token_hash: str) -> User | None:
+        """The user a static token's hash belongs to."""
+
+    def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
+        """Set (or with ``None`` clear) the user's password hash."""
+
+    def get_password_hash(self, user_id: str) -> str | None:
+        """The user's password hash; ``None`` if unset or no such user."""
+
+    def create_group(self, name: str) -> Group:
+        """A new group with a fresh id; names are unique, as for users."""
+
+    def get_group(self, name_or_id: str) -> Group | None:
+        """The group with this id or this name."""
+
+    def add_member(self, group_id: str, user_id: str) -> None:
+        """Put the user in the group; adding a member twice changes nothing."""
+
+    def groups_of(self, user_id: str) -> frozenset[str]:
+        """The ids of the groups the user is a member of."""
+
+
+@runtime_checkable
+class OAuthStore(Protocol):
+    """The OAuth2 provider's clients, authorization codes and issued tokens.
+
+    Redeeming a code and spending a refresh token are each one transaction, so two
+    concurrent replays cannot both get the unused record back.
+    """
+
     def create_oauth_client(self, client: OAuthClient, principal_name: str) -> None:
-        """Store the client and create its principal (a user row without a password)."""
+        """Store the client and create its principal: a user with id
+        ``client.principal_id`` and name ``principal_name``, without a password."""
 
-    def get_oauth_client(self, client_id: str) -> OAuthClient | None: ...
-    def list_oauth_clients(self, owner_id: str) -> list[OAuthClient]: ...
+    def get_oauth_client(self, client_id: str) -> OAuthClient | None:
+        """The client, unless unknown or deleted."""
+
+    def list_oauth_clients(self, owner_id: str) -> list[OAuthClient]:
+        """The user's clients that are not deleted, oldest first."""
+
     def delete_oauth_client(self, client_id: str) -> None:
         """Forget the client and revoke every token issued to it."""
 
-    def save_auth_code(self, code: AuthCode) -> None: ...
+    def save_auth_code(self, code: AuthCode) -> None:
+        """Keep a new authorization code, unused."""
+
     def redeem_auth_code(self, code_hash: str) -> AuthCode | None:
-        """Mark the code used and return it as it was before (``used`` tells a replay)."""
+        """Mark the code used and return it as it was before (``used`` tells a replay);
+        ``None`` for an unknown code."""
 
-    def save_oauth_tokens(self, tokens: Sequence[IssuedToken]) -> None: ...
-    def get_oauth_token(self, token_hash: str) -> IssuedToken | None: ...
-    def user_for_oauth_token(self, token_hash: str) -> tuple[IssuedToken, User] | None: ...
+    def save_oauth_tokens(self, tokens: Sequence[IssuedToken]) -> None:
+        """Keep issued tokens, not revoked, all or none."""
+
+    def get_oauth_token(self, token_hash: str) -> IssuedToken | None:
+        """The token with this hash, revoked or not."""
+
+    def user_for_oauth_token(self, token_hash: str) -> tuple[IssuedToken, User] | None:
+        """The token with this hash and the user it was issued to."""
+
     def spend_refresh_token(self, token_hash: str) -> IssuedToken | None:
-        """Revoke a refresh token and return it as it was before (rotation)."""
+        """Revoke a refresh token and return it as it was before (rotation: ``revoked``
+        tells a replay); ``None`` if there is no refresh token with this hash."""
 
-    def revoke_oauth_token(self, token_hash: str) -> None: ...
+    def revoke_oauth_token(self, token_hash: str) -> None:
+        """Revoke one token; an unknown hash changes nothing."""
+
     def revoke_grant(self, grant_id: str) -> list[str]:
         """Revoke every token of one login; return their hashes (to drop from caches)."""
 
-    # functions and containers
-    def create_function(self, function: Function) -> None: ...
-    def get_function(self, function_id: str) -> Function | None: ...
-    def delete_function(self, function_id: str) -> None: ...
-    def set_function_container(self, function_id: str, container_id: str | None) -> None: ...
+
+@runtime_checkable
+class CatalogueStore(Protocol):
+    """What tasks run: functions, their containers, and the endpoints they run on."""
+
+    def create_function(self, function: Function) -> None:
+        """Keep a new function."""
+
+    def get_function(self, function_id: str) -> Function | None:
+        """The function, unless unknown or deleted."""
+
+    def delete_function(self, function_id: str) -> None:
+        """Soft delete: the function is no longer found, but tasks already queued for
+        it still run."""
+
+    def set_function_container(self, function_id: str, container_id: str | None) -> None:
+        """Run the function in this container (``None``: in none)."""
+
     def search_functions(
         self, query: str, user_id: str, group_ids: Iterable[str], offset: int, limit: int
-    ) -> tuple[list[Function], int]: ...
-    def create_container(self, container: Container) -> None: ...
-    def get_container(self, container_id: str) -> Container | None: ...
+    ) -> tuple[list[Function], int]:
+        """Functions the user may see (their own, public ones, those shared with one of
+        ``group_ids``) whose name or description contains every word of ``query``,
+        case-insensitively and literally (``%`` and ``_`` are not wildcards); a page
+        of them, oldest first, and how many match in all."""
 
-    # endpoints
-    def save_endpoint(self, endpoint: Endpoint) -> None: ...
-    def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
-    def endpoint_id_taken(self, endpoint_id: str) -> bool: ...
-    def list_endpoints(self, user_id: str, include_public: bool) -> list[Endpoint]: ...
-    def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None: ...
-    def lock_endpoint(self, endpoint_id: str, until: float) -> None: ...
-    def count_outstanding(self, endpoint_id: str) -> int: ...
+    def create_container(self, container: Container) -> None:
+        """Keep a new container."""
 
-    # tasks
+    def get_container(self, container_id: str) -> Container | None:
+        """The container, if known."""
+
+    def save_endpoint(self, endpoint: Endpoint) -> None:
+        """Create the endpoint, or update an existing one's owner, names, metadata,
+        ``public`` and ``allowed_functions`` (its session, liveness, lock and
+        ``created_at`` are kept)."""
+
+    def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint, unless unknown or deleted."""
+
+    def endpoint_id_taken(self, endpoint_id: str) -> bool:
+        """True for every endpoint ever saved, deleted ones included: ids are not reused."""
+
+    def list_endpoints(self, user_id: str, include_public: bool) -> list[Endpoint]:
+        """The user's endpoints that are not deleted (and with ``include_public``, every
+        public one), oldest first."""
+
+    def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None:
+        """Soft delete; its tasks that have not ended fail now with ``reason`` as
+        their exception."""
+
+    def lock_endpoint(self, endpoint_id: str, until: float) -> None:
+        """Stop the endpoint until ``until``: drop its session and put the tasks it
+        claimed back in the queue."""
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    """The task queue: submission, reads, claims by endpoint sessions, results.
+
+    A task is queued (:data:`QUEUED`), claimed by one session of its endpoint
+    (:data:`RUNNING`), and ends once (:data:`TERMINAL_STATES`); a claimed task goes
+    back to the queue when its endpoint starts a new session, is locked, or falls
+    silent. An endpoint's queue is handed out in submission order.
+    """
+
     def submit(
         self,
         owner_id: str,
@@ -282,39 +234,68 @@ class Store(Protocol):
 
         ``claimed`` maps endpoint ids to a waiting claim's session and the ids of the
         tasks already handed to it: those are stored as claimed by that session if it
-        is still the endpoint's, else queued like the others. ``reports`` are
-        recorded in the same transaction (as :meth:`record_reports`), which saves a
-        commit. Raises :class:`TaskGroupTaken` (storing nothing) if the task group
-        exists and belongs to someone else.
+        is still the endpoint's, else queued like the others (and the endpoint is in
+        :attr:`Submitted.stale`). ``reports`` are recorded in the same transaction
+        (as :meth:`record_reports`), which saves a commit. Raises
+        :class:`TaskGroupTaken`, storing nothing, if the task group exists and
+        belongs to someone else.
         """
 
-    def get_task_group_owner(self, task_group_id: str) -> str | None: ...
-    def get_task(self, task_id: str) -> Task | None: ...
-    def get_tasks(self, task_ids: Iterable[str]) -> list[Task]: ...
+    def get_task_group_owner(self, task_group_id: str) -> str | None:
+        """The id of the user who owns the task group, if it exists."""
+
+    def get_task(self, task_id: str) -> Task | None:
+        """The task, whoever owns it."""
+
+    def get_tasks(self, task_ids: Iterable[str]) -> list[Task]:
+        """The known tasks among ``task_ids``, each once, in no particular order."""
+
     def finished_tasks(self, task_ids: Iterable[str], owner_id: str) -> list[Task]:
         """The owner's tasks among ``task_ids`` that have ended (for the wait long-poll)."""
 
     def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
         """The endpoints the owner's tasks among ``task_ids`` were submitted to."""
-    def task_group_tasks(self, task_group_id: str) -> list[Task]: ...
 
-    # hand-off
+    def task_group_tasks(self, task_group_id: str) -> list[Task]:
+        """The task group's tasks in submission order."""
+
+    def count_outstanding(self, endpoint_id: str) -> int:
+        """How many of the endpoint's tasks have not ended (queued or claimed)."""
+
     def claim(
         self, endpoint_id: str, session: str, max_tasks: int, now: float
     ) -> list[ClaimedTask]:
-        """Take up to ``max_tasks`` queued tasks for ``session``; a new session first
-        requeues everything claimed under the endpoint's older sessions."""
+        """Take up to ``max_tasks`` queued tasks for ``session``, oldest first, each
+        with its payload after its function's code. A new session first requeues
+        everything claimed under the endpoint's older sessions, and becomes the
+        endpoint's. Concurrent claims never get the same task."""
 
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float
     ) -> int:
-        """Record liveness and load; a new session requeues the older sessions' tasks.
-        Returns how many went back to the queue."""
+        """Record liveness (seen at ``now``, with ``session``) and load (``details``,
+        kept as the endpoint's ``heartbeat``); a new session requeues the older
+        sessions' tasks. Returns how many went back to the queue."""
 
     def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
-        """Record each report's results, in one transaction. A result is recorded
-        once: an outcome for a task that has ended is a duplicate."""
+        """Record each report's results, all in one transaction, and mark each
+        reporting endpoint seen (``last_seen`` may lag ``now`` by up to a second).
+
+        A result is recorded once: an outcome for a task that has ended (or ended
+        earlier in the same report) is a duplicate; one for a task that is unknown
+        or not its endpoint's is rejected. Returns one :class:`RecordedOutcomes` per
+        report, in order, with the tasks recorded as they are now stored.
+        """
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
-        """Requeue tasks of endpoints silent since ``cutoff``, except those known to be
-        ``alive`` (waiting in a claim right now); return the endpoints requeued."""
+        """Requeue the claimed tasks of endpoints not seen since ``cutoff``, except
+        those known to be ``alive`` (waiting in a claim right now); return the
+        endpoints requeued."""
+
+
+@runtime_checkable
+class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, Protocol):
+    """Everything the service persists."""
+
+    def close(self) -> None:
+        """Release connections and files; the store is not used afterwards."""

@@ -59,7 +59,7 @@ class Prepared:
         plan = self._plan(statement, params, lists)
         if plan is None:
             return list(conn.execute(statement, params).all())
-        cursor = conn.connection.driver_connection.execute(
+        cursor = driver_connection(conn).execute(
             plan.sql, plan.arguments(_expanded(params, lists)))
         fetched = cursor.fetchall()
         if any(plan.results):
@@ -71,16 +71,16 @@ class Prepared:
 
     def run(self, conn: sa.Connection, statement: Any, params: Params | Sequence[Params]) -> None:
         """Execute a change, once or (given a list of parameter sets) once per set."""
-        many = not isinstance(params, Mapping)
-        first: Params = params[0] if many else params  # type: ignore[index,assignment]
+        many: Sequence[Params] | None = None if isinstance(params, Mapping) else params
+        first = params if isinstance(params, Mapping) else params[0]
         lists = self._lists(statement, first)
         plan = self._plan(statement, first, lists)
-        if plan is None or (many and lists):
+        if plan is None or (many is not None and lists):
             conn.execute(statement, params)  # IN lists in executemany: SQLAlchemy expands
             return
-        driver = conn.connection.driver_connection
-        if many:
-            driver.executemany(plan.sql, [plan.arguments(p) for p in params])  # type: ignore[union-attr]
+        driver = driver_connection(conn)
+        if many is not None:
+            driver.executemany(plan.sql, [plan.arguments(p) for p in many])
         else:
             driver.execute(plan.sql, plan.arguments(_expanded(first, lists)))
 
@@ -114,12 +114,26 @@ class Prepared:
         binds = tuple(compiled.binds[base[n]].type.bind_processor(self._dialect) for n in names)
         defaults = tuple(None if base[n] != n else compiled.binds[n].effective_value
                          for n in names)
-        row = results = None
+        row: Any = None
+        results: tuple[Callable[[Any], Any] | None, ...] = ()
         if isinstance(statement, sa.Select):
             columns = list(statement.selected_columns)
-            row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
+            row = _make_row_type([str(c.key) for c in columns])
             results = tuple(c.type.result_processor(self._dialect, None) for c in columns)
-        return _Plan(sql, tuple(names), defaults, binds, row, results or ())
+        return _Plan(sql, tuple(names), defaults, binds, row, results)
+
+
+def _make_row_type(names: list[str]) -> Any:
+    """A namedtuple class: rows with their columns as attributes, as SQLAlchemy's."""
+    make: Any = namedtuple  # its fields are known only at run time
+    return make("Row", names)
+
+
+def driver_connection(conn: sa.Connection) -> Any:
+    """The DB-API connection under ``conn``, inside the transaction it began."""
+    driver = conn.connection.driver_connection
+    assert driver is not None, "a connection that is not closed has its driver's"
+    return driver
 
 
 def _expanded(params: Params, lists: dict[str, int]) -> Params:

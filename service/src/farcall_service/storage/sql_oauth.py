@@ -1,45 +1,25 @@
-"""The OAuth2 part of the SQL store: passwords, clients, codes and issued tokens.
+"""The SQL store's :class:`~farcall_service.storage.interface.OAuthStore`: clients,
+authorization codes and issued tokens.
 
-A mixin of :class:`~farcall_service.storage.sql.SqlStore`, kept apart so the task
-queue and the identity provider can be read (and replaced) separately. Redeeming a
-code and spending a refresh token are single write transactions, so two concurrent
-replays cannot both succeed.
+Redeeming a code and spending a refresh token are single write transactions, so two
+concurrent replays cannot both succeed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
-from farcall_service.storage.interface import AuthCode, IssuedToken, OAuthClient, User
+from farcall_service.storage.records import AuthCode, IssuedToken, OAuthClient, User
+from farcall_service.storage.sql_engine import SqlConnections
 
 
-class OAuthSqlMixin:
-    """Needs ``_write()`` and ``_read()`` connection contexts, which SqlStore provides."""
-
-    _write: Callable[[], AbstractContextManager[sa.Connection]]
-    _read: Callable[[], AbstractContextManager[sa.Connection]]
-
-    # -- passwords --------------------------------------------------------------------
-
-    def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
-        with self._write() as conn:
-            conn.execute(
-                sa.update(t.users)
-                .where(t.users.c.id == user_id)
-                .values(password_hash=password_hash)
-            )
-
-    def get_password_hash(self, user_id: str) -> str | None:
-        with self._read() as conn:
-            return conn.execute(
-                sa.select(t.users.c.password_hash).where(t.users.c.id == user_id)
-            ).scalar()
+class OAuthSql(SqlConnections):
+    """The OAuth2 provider's records; tokens and codes are kept only as hashes."""
 
     # -- clients ------------------------------------------------------------------------
 
@@ -117,7 +97,10 @@ class OAuthSqlMixin:
     def redeem_auth_code(self, code_hash: str) -> AuthCode | None:
         c = t.oauth_codes.c
         with self._write() as conn:
-            row = conn.execute(sa.select(t.oauth_codes).where(c.code_hash == code_hash)).first()
+            # FOR UPDATE: a concurrent redemption waits, then sees the code used.
+            row = conn.execute(
+                sa.select(t.oauth_codes).where(c.code_hash == code_hash).with_for_update()
+            ).first()
             if row is None:
                 return None
             conn.execute(sa.update(t.oauth_codes).where(c.code_hash == code_hash).values(used=True))
@@ -180,7 +163,9 @@ class OAuthSqlMixin:
         c = t.oauth_tokens.c
         with self._write() as conn:
             row = conn.execute(
-                sa.select(t.oauth_tokens).where(c.token_hash == token_hash, c.kind == "refresh")
+                sa.select(t.oauth_tokens)
+                .where(c.token_hash == token_hash, c.kind == "refresh")
+                .with_for_update()
             ).first()
             if row is None:
                 return None
@@ -233,6 +218,3 @@ def _token(row: Any) -> IssuedToken:
         revoked=bool(row.revoked),
         created_at=row.created_at,
     )
-
-
-

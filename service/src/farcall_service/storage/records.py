@@ -1,0 +1,205 @@
+"""The records the service keeps, as plain frozen dataclasses.
+
+They are what every :class:`~farcall_service.storage.interface.Store` takes and
+returns, whatever keeps them: a store converts its rows to these and back, and
+nothing outside the storage package sees a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Task states after which nothing changes.
+TERMINAL_STATES = frozenset({"success", "failed"})
+QUEUED = "waiting-for-ep"
+RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Function:
+    id: str
+    owner_id: str
+    name: str
+    code: str
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    group_id: str | None = None
+    container_id: str | None = None
+    ha_endpoint_id: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    owner_id: str
+    name: str
+    type: str
+    location: str
+    description: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    owner_id: str
+    name: str
+    display_name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    allowed_functions: tuple[str, ...] | None = None
+    locked_until: float = 0.0
+    session_id: str | None = None
+    last_seen: float | None = None
+    heartbeat: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to be queued: ``payload`` is the packed (args, kwargs) from the SDK."""
+
+    id: str
+    function_id: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    owner_id: str
+    function_id: str
+    endpoint_id: str
+    task_group_id: str
+    status: str
+    created_at: float
+    result: str | None = None
+    exception: str | None = None
+    details: dict[str, Any] | None = None
+    completion_t: float | None = None
+    exception_data: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-submission settings handed to the endpoint with each task."""
+
+    resource_specification: dict[str, Any] | None = None
+    result_serializers: list[str] | None = None
+    user_endpoint_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task as an endpoint receives it: the payload already starts with the function."""
+
+    id: str
+    function_id: str
+    payload: str
+    options: TaskOptions
+    container: Container | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A result an endpoint reports for one task."""
+
+    task_id: str
+    status: str
+    result: str | None = None
+    exception: str | None = None
+    details: dict[str, Any] | None = None
+    exception_data: str | None = None
+
+
+class TaskGroupTaken(Exception):
+    """A submission named a task group that belongs to another user."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Results an endpoint's session reported, to record."""
+
+    endpoint_id: str
+    session: str
+    outcomes: Sequence[Outcome]
+    now: float
+
+
+@dataclass(frozen=True)
+class RecordedOutcomes:
+    recorded: list[str]
+    duplicates: list[str]
+    rejected: list[str]
+    #: The tasks recorded now, as stored: waiting SDKs are answered from these.
+    finished: list[Task] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    #: Endpoints whose waiting claim's session was no longer theirs: the tasks
+    #: handed to it were queued.
+    stale: set[str]
+    #: What became of each report recorded with the submission, in order.
+    recorded: list[RecordedOutcomes]
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """A confidential client: its own principal (``principal_id``), owned by a user."""
+
+    id: str
+    owner_id: str
+    principal_id: str
+    name: str
+    secret_hash: str
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    """An authorization code, stored by hash; ``used`` says it was redeemed before."""
+
+    code_hash: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str | None
+    offline: bool
+    grant_id: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An OAuth access or refresh token, stored by hash. Tokens of one login (one
+    ``grant_id``) are revoked together when a code or refresh token is replayed."""
+
+    token_hash: str
+    kind: str  # "access" or "refresh"
+    user_id: str
+    client_id: str
+    scope: str
+    resource_server: str
+    grant_id: str
+    expires_at: float
+    revoked: bool = False
+    created_at: float = 0.0

@@ -1,0 +1,102 @@
+"""The SQL store's engine and transactions, shared by each part of the store.
+
+SQLite is the embedded default: WAL journal, full fsync on commit (an accepted task
+survives a crash), and write transactions that start with ``BEGIN IMMEDIATE`` behind
+an in-process lock so concurrent writers queue instead of failing with "database is
+locked". PostgreSQL needs none of that: its row locks (``FOR UPDATE``) keep
+concurrent writers apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from farcall_service.storage.prepared import Prepared, driver_connection
+
+_WRITE = "farcall_write"
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``url``, with SQLite set up for durability and concurrent writers."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        # The database holds token hashes and everyone's code: keep its folder private.
+        Path(parsed.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Last in, first out: a connection's page cache is dropped whenever another one
+    # commits, so the hot path keeps reusing one warm connection instead of reading
+    # every page it touches again (14 reads per round trip, first in, first out).
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_use_lifo=True)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get(_WRITE) else "DEFERRED"
+        # On the driver's connection: through SQLAlchemy this one statement cost as
+        # much as the rest of an empty transaction.
+        driver_connection(connection).execute(f"BEGIN {mode}")
+
+    return engine
+
+
+class SqlConnections:
+    """An engine and its transactions: the base of every part of the SQL store, so
+    each part (identity, OAuth, catalogue, tasks) is also a store of its own."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else nullcontext()
+        )
+        #: The hot path's statements, run on SQLite's own connection.
+        self._hot = Prepared(self.engine.dialect, direct=self._sqlite)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self, durable: bool = True) -> Iterator[sa.Connection]:
+        """A write transaction. ``durable=False`` is for changes whose loss in a power
+        failure only repeats work (claims, heartbeats): their commit does not wait for
+        the disk, though it still survives the service being killed (WAL mode), and the
+        next durable commit flushes it anyway.
+        """
+        sqlite = self._sqlite
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            if not durable and sqlite:
+                driver_connection(conn).execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    if not durable and not sqlite:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+            finally:
+                if not durable and sqlite:
+                    driver_connection(conn).execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn

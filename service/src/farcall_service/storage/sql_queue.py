@@ -1,0 +1,159 @@
+"""The task queue's statements, built once, and the requeue that claims, heartbeats
+and endpoint locks share.
+
+Building a statement costs more than running it on SQLite, so the hot path's are
+module constants, run through :class:`~farcall_service.storage.prepared.Prepared`.
+Bind parameter names differ from the columns they set, as SQLAlchemy reserves those
+names for its own parameters. Queries use only portable constructs; ``FOR UPDATE
+SKIP LOCKED`` applies on databases that have it and compiles away on SQLite. Every
+statement on the tasks table finds its rows through an index
+(``test_no_task_statement_reads_every_task``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from farcall_service.storage import schema as t
+from farcall_service.storage.records import QUEUED, RUNNING, TERMINAL_STATES, Task
+
+#: Seconds ``last_seen`` may lag a report: an endpoint that reports all the time
+#: then rewrites its row once a second, not in every transaction of results.
+SEEN_GRANULARITY = 1.0
+
+_b = sa.bindparam
+_task_c, _fn_c, _ep_c = t.tasks.c, t.functions.c, t.endpoints.c
+
+TASK_COLUMNS = (
+    _task_c.id,
+    _task_c.owner_id,
+    _task_c.function_id,
+    _task_c.endpoint_id,
+    _task_c.task_group_id,
+    _task_c.status,
+    _task_c.created_at,
+    _task_c.result,
+    _task_c.exception,
+    _task_c.exception_data,
+    _task_c.details,
+    _task_c.completion_t,
+)
+
+GROUP_OWNER = sa.select(t.task_groups.c.owner_id).where(t.task_groups.c.id == _b("group_id"))
+NEW_GROUP = sa.insert(t.task_groups)
+#: PostgreSQL's, for submissions that may make one group at the same time.
+NEW_GROUP_UNLESS_MADE = postgresql.insert(t.task_groups).on_conflict_do_nothing(
+    index_elements=[t.task_groups.c.id])
+NEW_TASK = sa.insert(t.tasks)
+ENDPOINT_SESSION = sa.select(_ep_c.session_id).where(_ep_c.id == _b("endpoint_id"))
+ENTER_SESSION = (
+    sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))
+    .values(session_id=_b("b_session"), last_seen=_b("b_now"))
+)
+TOUCH_ENDPOINT = (
+    sa.update(t.endpoints)
+    .where(_ep_c.id == _b("b_endpoint_id"),
+           sa.or_(_ep_c.last_seen.is_(None), _ep_c.last_seen < _b("b_stale")))
+    .values(last_seen=_b("b_now"))
+)
+FIRST_QUEUED = sa.select(_task_c.seq).where(
+    _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED).limit(1)
+QUEUED_FOR_CLAIM = (
+    sa.select(_task_c.seq, _task_c.id, _task_c.function_id, _task_c.payload, _task_c.options,
+              _fn_c.code, _fn_c.container_id)
+    .join(t.functions, _fn_c.id == _task_c.function_id)
+    .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED)
+    .order_by(_task_c.seq)
+    .limit(_b("max_tasks"))
+    .with_for_update(skip_locked=True, of=t.tasks)
+)
+MARK_CLAIMED = (
+    sa.update(t.tasks).where(_task_c.seq.in_(_b("seqs", expanding=True)))
+    .values(status=RUNNING, claim_session=_b("b_session"), claimed_at=_b("b_now"))
+)
+# The endpoint is compared in Python: given ``endpoint_id = ?`` as well, SQLite's
+# planner walks the endpoint's whole queue index instead of looking up the ids, and
+# recording results slowed down with every task the endpoint had ever run.
+REPORTED_TASKS = (
+    sa.select(_task_c.id, _task_c.endpoint_id, _task_c.status, _task_c.owner_id,
+              _task_c.function_id, _task_c.task_group_id, _task_c.created_at)
+    .where(_task_c.id.in_(_b("ids", expanding=True)))
+    .with_for_update()
+)
+TASKS = sa.select(*TASK_COLUMNS).where(_task_c.id.in_(_b("ids", expanding=True)))
+FINISHED_TASKS = sa.select(*TASK_COLUMNS).where(
+    _task_c.id.in_(_b("ids", expanding=True)),
+    _task_c.owner_id == _b("owner_id"),
+    _task_c.status.in_(TERMINAL_STATES),
+)
+TASK_ENDPOINTS = sa.select(_task_c.endpoint_id).distinct().where(
+    _task_c.id.in_(_b("ids", expanding=True)), _task_c.owner_id == _b("owner_id"))
+RECORD_OUTCOME = (
+    sa.update(t.tasks)
+    .where(_task_c.id == _b("b_id"))
+    .values(
+        status=_b("b_status"),
+        result=_b("b_result"),
+        exception=_b("b_exception"),
+        exception_data=_b("b_exception_data"),
+        details=_b("b_details", type_=sa.JSON),
+        completion_t=_b("b_completion_t"),
+    )
+)
+
+
+def requeue(conn: sa.Connection, *where: Any) -> int:
+    """Put the claimed tasks matching ``where`` back in the queue; how many went."""
+    result = conn.execute(
+        sa.update(t.tasks)
+        .where(_task_c.status == RUNNING, t.UNFINISHED, *where)
+        .values(status=QUEUED, claim_session=None, claimed_at=None)
+    )
+    return int(result.rowcount)
+
+
+def enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> int:
+    """Mark the endpoint alive; a new session takes over and frees the old one's tasks.
+    Returns how many tasks went back to the queue.
+
+    The endpoint's row is written before its tasks, as in recording results and
+    locking an endpoint: on PostgreSQL, where these take row locks, one order
+    everywhere means two of them cannot deadlock.
+    """
+    row = conn.execute(ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).first()
+    conn.execute(ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
+                                 "b_now": now})
+    if row is None or row.session_id == session:
+        return 0
+    return requeue(
+        conn,
+        _task_c.endpoint_id == endpoint_id,
+        sa.or_(_task_c.claim_session.is_(None), _task_c.claim_session != session),
+    )
+
+
+def chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices small enough for an ``IN (...)`` on every database."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def task_from_row(row: Any) -> Task:
+    return Task(
+        id=row.id,
+        owner_id=row.owner_id,
+        function_id=row.function_id,
+        endpoint_id=row.endpoint_id,
+        task_group_id=row.task_group_id,
+        status=row.status,
+        created_at=row.created_at,
+        result=row.result,
+        exception=row.exception,
+        exception_data=row.exception_data,
+        details=row.details,
+        completion_t=row.completion_t,
+    )

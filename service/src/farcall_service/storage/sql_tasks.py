@@ -1,0 +1,274 @@
+"""The SQL store's :class:`~farcall_service.storage.interface.TaskStore`: the queue
+from submission to recorded result.
+
+The hot path (submit, claim, report) runs its statements through
+:class:`~farcall_service.storage.prepared.Prepared`, on SQLite's own connection; the
+statements are built once in :mod:`~farcall_service.storage.sql_queue`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from farcall_service.storage import schema as t
+from farcall_service.storage import sql_queue as q
+from farcall_service.storage.records import (
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATES,
+    ClaimedTask,
+    NewTask,
+    Outcome,
+    RecordedOutcomes,
+    Report,
+    Submitted,
+    Task,
+    TaskGroupTaken,
+    TaskOptions,
+)
+from farcall_service.storage.sql_catalogue import container_from_row
+from farcall_service.storage.sql_engine import SqlConnections
+
+
+class TaskSql(SqlConnections):
+    """Every task's state lives in one row; a claim or a result is one transaction."""
+
+    def submit(
+        self,
+        owner_id: str,
+        task_group_id: str,
+        tasks: Sequence[tuple[str, NewTask]],
+        options: TaskOptions,
+        now: float,
+        claimed: Mapping[str, tuple[str, list[str]]] | None = None,
+        reports: Sequence[Report] = (),
+    ) -> Submitted:
+        opts = {
+            "resource_specification": options.resource_specification,
+            "result_serializers": options.result_serializers,
+            "user_endpoint_config": options.user_endpoint_config,
+        }
+        stale: set[str] = set()
+        with self._write() as conn:
+            if self._group_owner(conn, task_group_id, owner_id, now) != owner_id:
+                raise TaskGroupTaken(task_group_id)
+            # Tasks handed to a waiting claim are stored as claimed by its session, if
+            # that session is still the endpoint's (a newer one would never ask for them).
+            claimed_by: dict[str, str] = {}
+            for endpoint_id, (session, task_ids) in (claimed or {}).items():
+                current = self._hot.first(conn, q.ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
+                if current is not None and current.session_id == session:
+                    claimed_by.update(dict.fromkeys(task_ids, session))
+                elif task_ids:
+                    stale.add(endpoint_id)
+            if tasks:
+                self._hot.run(
+                    conn,
+                    q.NEW_TASK,
+                    [
+                        {
+                            "id": task.id,
+                            "owner_id": owner_id,
+                            "function_id": task.function_id,
+                            "endpoint_id": endpoint_id,
+                            "task_group_id": task_group_id,
+                            "payload": task.payload,
+                            "options": opts,
+                            "status": RUNNING if task.id in claimed_by else QUEUED,
+                            "claim_session": claimed_by.get(task.id),
+                            "claimed_at": now if task.id in claimed_by else None,
+                            "created_at": now,
+                        }
+                        for endpoint_id, task in tasks
+                    ],
+                )
+            recorded = [self._record(conn, report) for report in reports]
+        return Submitted(stale, recorded)
+
+    def _group_owner(self, conn: sa.Connection, group_id: str, owner_id: str,
+                     now: float) -> str:
+        """The task group's owner, making the group ``owner_id``'s if it is new."""
+        row = self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id})
+        if row is not None:
+            return str(row.owner_id)
+        values = {"id": group_id, "owner_id": owner_id, "created_at": now}
+        if self._sqlite:  # the write lock keeps out whoever else could make it now
+            self._hot.run(conn, q.NEW_GROUP, values)
+            return owner_id
+        # A concurrent submission may be making the same group: this insert waits for
+        # it to commit, then leaves its row alone.
+        conn.execute(q.NEW_GROUP_UNLESS_MADE, values)
+        return str(conn.execute(q.GROUP_OWNER, {"group_id": group_id}).scalar_one())
+
+    def get_task_group_owner(self, task_group_id: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(q.GROUP_OWNER, {"group_id": task_group_id}).first()
+        return row.owner_id if row else None
+
+    def get_task(self, task_id: str) -> Task | None:
+        found = self.get_tasks([task_id])
+        return found[0] if found else None
+
+    def get_tasks(self, task_ids: Iterable[str]) -> list[Task]:
+        ids = list(dict.fromkeys(task_ids))
+        found: list[Task] = []
+        with self._read() as conn:
+            for chunk in q.chunks(ids):
+                found.extend(q.task_from_row(row) for row in conn.execute(q.TASKS, {"ids": chunk}))
+        return found
+
+    def finished_tasks(self, task_ids: Iterable[str], owner_id: str) -> list[Task]:
+        found: list[Task] = []
+        with self._read() as conn:
+            for chunk in q.chunks(list(dict.fromkeys(task_ids))):
+                rows = conn.execute(q.FINISHED_TASKS, {"ids": chunk, "owner_id": owner_id})
+                found.extend(q.task_from_row(row) for row in rows)
+        return found
+
+    def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
+        found: set[str] = set()
+        with self._read() as conn:
+            for chunk in q.chunks(list(dict.fromkeys(task_ids))):
+                found.update(conn.execute(
+                    q.TASK_ENDPOINTS, {"ids": chunk, "owner_id": owner_id}).scalars())
+        return found
+
+    def task_group_tasks(self, task_group_id: str) -> list[Task]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(*q.TASK_COLUMNS)
+                .where(t.tasks.c.task_group_id == task_group_id)
+                .order_by(t.tasks.c.seq)
+            )
+            return [q.task_from_row(row) for row in rows]
+
+    # -- hand-off -------------------------------------------------------------------
+
+    def claim(
+        self, endpoint_id: str, session: str, max_tasks: int, now: float
+    ) -> list[ClaimedTask]:
+        # Most claims find nothing (they then wait for a submission to hand them work):
+        # a read says so without taking the write lock from a results report.
+        with self._read() as conn:
+            current = self._hot.first(conn, q.ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
+            queued = self._hot.first(conn, q.FIRST_QUEUED, {"endpoint_id": endpoint_id})
+        if current is not None and current.session_id == session and queued is None:
+            return []
+        with self._write(durable=False) as conn:
+            q.enter_session(conn, endpoint_id, session, now)
+            rows = self._hot.rows(
+                conn, q.QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
+            )
+            if not rows:
+                return []
+            self._hot.run(conn, q.MARK_CLAIMED, {"seqs": [row.seq for row in rows],
+                                                 "b_session": session, "b_now": now})
+            container_ids = {row.container_id for row in rows if row.container_id}
+            found: Iterable[Any] = (
+                conn.execute(sa.select(t.containers).where(t.containers.c.id.in_(container_ids)))
+                if container_ids
+                else ()
+            )
+            containers = {row.id: container_from_row(row) for row in found}
+        return [
+            ClaimedTask(
+                id=row.id,
+                function_id=row.function_id,
+                payload=row.code + row.payload,
+                options=TaskOptions(**(row.options or {})),
+                container=containers.get(row.container_id) if row.container_id else None,
+            )
+            for row in rows
+        ]
+
+    def heartbeat(
+        self, endpoint_id: str, session: str, details: dict[str, Any], now: float
+    ) -> int:
+        with self._write(durable=False) as conn:
+            requeued = q.enter_session(conn, endpoint_id, session, now)
+            conn.execute(
+                sa.update(t.endpoints)
+                .where(t.endpoints.c.id == endpoint_id)
+                .values(heartbeat=details)
+            )
+        return requeued
+
+    def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
+        with self._write() as conn:
+            return [self._record(conn, report) for report in reports]
+
+    def _record(self, conn: sa.Connection, report: Report) -> RecordedOutcomes:
+        endpoint_id, outcomes, now = report.endpoint_id, report.outcomes, report.now
+        recorded: list[str] = []
+        duplicates: list[str] = []
+        rejected: list[str] = []
+        self._hot.run(conn, q.TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now,
+                                               "b_stale": now - q.SEEN_GRANULARITY})
+        # One look at every reported task, then one executemany: a batch of results
+        # costs two statements, not one per task. The write lock (and FOR UPDATE
+        # where the database has it) keeps the look valid until the commit.
+        states: dict[str, str] = {}
+        found: dict[str, Any] = {}
+        for chunk in q.chunks([o.task_id for o in outcomes]):
+            for row in self._hot.rows(conn, q.REPORTED_TASKS, {"ids": chunk}):
+                if row.endpoint_id == endpoint_id:
+                    states[row.id] = row.status
+                    found[row.id] = row
+        fresh: list[Outcome] = []
+        for outcome in outcomes:
+            status = states.get(outcome.task_id)
+            if status is None:
+                rejected.append(outcome.task_id)
+            elif status in TERMINAL_STATES:
+                duplicates.append(outcome.task_id)
+            else:
+                states[outcome.task_id] = outcome.status  # a repeat in this batch
+                fresh.append(outcome)
+                recorded.append(outcome.task_id)
+        if fresh:
+            self._hot.run(conn, q.RECORD_OUTCOME, [
+                {"b_id": o.task_id, "b_status": o.status, "b_result": o.result,
+                 "b_exception": o.exception, "b_exception_data": o.exception_data,
+                 "b_details": o.details, "b_completion_t": now}
+                for o in fresh
+            ])
+        finished = [
+            Task(o.task_id, found[o.task_id].owner_id, found[o.task_id].function_id,
+                 endpoint_id, found[o.task_id].task_group_id, o.status,
+                 found[o.task_id].created_at, o.result, o.exception, o.details, now,
+                 o.exception_data)
+            for o in fresh
+        ]
+        return RecordedOutcomes(recorded, duplicates, rejected, finished)
+
+    def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
+        e = t.endpoints.c
+        with self._write() as conn:
+            # From the endpoints: each one's running tasks are one index lookup, where
+            # starting from the tasks would read every task ever run.
+            holding = (
+                sa.select(t.tasks.c.seq)
+                .where(t.tasks.c.endpoint_id == e.id, t.tasks.c.status == RUNNING, t.UNFINISHED)
+                .exists()
+            )
+            silent = sa.or_(e.last_seen.is_(None), e.last_seen < cutoff)
+            stale = [
+                endpoint_id
+                for endpoint_id in conn.scalars(sa.select(e.id).where(silent, holding))
+                if endpoint_id not in alive
+            ]
+            if stale:
+                q.requeue(conn, t.tasks.c.endpoint_id.in_(stale))
+        return stale
+
+    def count_outstanding(self, endpoint_id: str) -> int:
+        with self._read() as conn:
+            result = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.tasks)
+                .where(t.tasks.c.endpoint_id == endpoint_id, t.UNFINISHED)
+            )
+            return int(result.scalar_one())

@@ -1,0 +1,63 @@
+"""The contract every store must meet, one suite per protocol of
+:mod:`farcall_service.storage.interface`.
+
+Use it from a store plugin's tests by subclassing and overriding the ``store``
+fixture with a new, empty store for each test::
+
+    import pytest
+    from farcall_service.storage import open_store
+    from farcall_service.testing.store_contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            store = open_store(f"mystore://{tmp_path}/db")
+            yield store
+            store.close()
+
+:class:`StoreContract` runs every suite; each suite also runs alone
+(:class:`IdentityStoreContract`, :class:`OAuthStoreContract`,
+:class:`CatalogueStoreContract`, :class:`TaskStoreContract`,
+:class:`HandOffStoreContract`). The suites make their records through the store's
+own methods, so each needs a whole :class:`~farcall_service.storage.interface.Store`.
+"""
+
+from __future__ import annotations
+
+from farcall_service.storage.interface import (
+    CatalogueStore,
+    IdentityStore,
+    OAuthStore,
+    Store,
+    TaskStore,
+)
+from farcall_service.testing.store_catalogue_contract import CatalogueStoreContract
+from farcall_service.testing.store_handoff_contract import HandOffStoreContract
+from farcall_service.testing.store_identity_contract import (
+    IdentityStoreContract,
+    OAuthStoreContract,
+)
+from farcall_service.testing.store_task_contract import TaskStoreContract
+
+__all__ = [
+    "CatalogueStoreContract",
+    "HandOffStoreContract",
+    "IdentityStoreContract",
+    "OAuthStoreContract",
+    "StoreContract",
+    "TaskStoreContract",
+]
+
+
+class StoreContract(
+    IdentityStoreContract,
+    OAuthStoreContract,
+    CatalogueStoreContract,
+    TaskStoreContract,
+    HandOffStoreContract,
+):
+    """Every suite: subclass and override ``store``."""
+
+    def test_the_store_has_every_method_of_each_protocol(self, store: Store) -> None:
+        for protocol in (IdentityStore, OAuthStore, CatalogueStore, TaskStore, Store):
+            assert isinstance(store, protocol), protocol.__name__

@@ -1,0 +1,181 @@
+"""The contract of :class:`~farcall_service.storage.interface.IdentityStore` and
+:class:`~farcall_service.storage.interface.OAuthStore`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from farcall_service.storage.interface import AuthCode, IssuedToken, OAuthClient, Store
+from farcall_service.testing.store_fixtures import StoreFixtures, at_once, new_id
+
+
+class IdentityStoreContract(StoreFixtures):
+    """Users, groups, memberships, static tokens and passwords."""
+
+    def test_a_user_is_found_by_id_and_by_name(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        assert ada.name == "ada" and ada.id
+        assert store.get_user(ada.id) == ada
+        assert store.get_user("ada") == ada
+        assert store.get_user("nobody") is None
+        assert store.create_user("bob").id != ada.id
+
+    def test_a_taken_user_name_raises_and_the_store_goes_on(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        with pytest.raises(Exception):  # noqa: B017 (the store's own error)
+            store.create_user("ada")
+        assert store.get_user("ada") == ada
+        assert store.create_user("bob").name == "bob"
+
+    def test_a_static_token_authenticates_as_its_user(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        store.add_token(ada.id, "a" * 64)
+        store.add_token(ada.id, "b" * 64)
+        assert store.user_for_token("a" * 64) == ada
+        assert store.user_for_token("b" * 64) == ada
+        assert store.user_for_token("c" * 64) is None
+
+    def test_a_password_hash_is_set_replaced_and_cleared(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        assert store.get_password_hash(ada.id) is None
+        store.set_password_hash(ada.id, "scrypt$1")
+        assert store.get_password_hash(ada.id) == "scrypt$1"
+        store.set_password_hash(ada.id, "scrypt$2")
+        assert store.get_password_hash(ada.id) == "scrypt$2"
+        store.set_password_hash(ada.id, None)
+        assert store.get_password_hash(ada.id) is None
+        assert store.get_password_hash(new_id()) is None
+
+    def test_groups_and_their_members(self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        lab, team = store.create_group("lab"), store.create_group("team")
+        assert store.get_group(lab.id) == lab
+        assert store.get_group("team") == team
+        assert store.get_group("nobody") is None
+        store.add_member(lab.id, ada.id)
+        store.add_member(lab.id, ada.id)  # twice changes nothing
+        store.add_member(team.id, ada.id)
+        store.add_member(team.id, bob.id)
+        assert store.groups_of(ada.id) == frozenset({lab.id, team.id})
+        assert store.groups_of(bob.id) == frozenset({team.id})
+        assert store.groups_of(store.create_user("cy").id) == frozenset()
+
+
+class OAuthStoreContract(StoreFixtures):
+    """Clients, authorization codes and issued tokens; replays cannot both succeed."""
+
+    @staticmethod
+    def client(store: Store, owner: str, name: str = "robot") -> OAuthClient:
+        client = OAuthClient(new_id(), owner, new_id(), name, "s" * 64)
+        store.create_oauth_client(client, f"{client.id}@clients")
+        return client
+
+    @staticmethod
+    def token(user_id: str, client_id: str, kind: str = "access", grant: str = "g",
+              hash_: str | None = None) -> IssuedToken:
+        return IssuedToken(hash_ or new_id(), kind, user_id, client_id, "openid",
+                           "farcall", grant, time.time() + 60)
+
+    def test_a_client_is_its_own_principal(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        found = store.get_oauth_client(client.id)
+        assert found is not None
+        assert (found.id, found.owner_id, found.principal_id, found.name, found.secret_hash) == (
+            client.id, ada.id, client.principal_id, "robot", "s" * 64)
+        principal = store.get_user(client.principal_id)
+        assert principal is not None and principal.name == f"{client.id}@clients"
+        assert store.get_password_hash(client.principal_id) is None
+        assert store.get_oauth_client(new_id()) is None
+
+    def test_clients_are_listed_by_owner_oldest_first(self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        first = self.client(store, ada.id, "first")
+        self.client(store, bob.id, "bob's")
+        second = self.client(store, ada.id, "second")
+        assert [c.id for c in store.list_oauth_clients(ada.id)] == [first.id, second.id]
+        assert store.list_oauth_clients(new_id()) == []
+
+    def test_deleting_a_client_revokes_its_tokens(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client, other = self.client(store, ada.id), self.client(store, ada.id, "other")
+        mine, kept = self.token(ada.id, client.id), self.token(ada.id, other.id)
+        store.save_oauth_tokens([mine, kept])
+        store.delete_oauth_client(client.id)
+        assert store.get_oauth_client(client.id) is None
+        assert [c.id for c in store.list_oauth_clients(ada.id)] == [other.id]
+        assert store.get_oauth_token(mine.token_hash).revoked  # type: ignore[union-attr]
+        assert not store.get_oauth_token(kept.token_hash).revoked  # type: ignore[union-attr]
+
+    def test_a_code_is_redeemed_once(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        code = AuthCode("c" * 64, client.id, ada.id, "http://localhost/cb", "openid",
+                        "challenge", True, "grant-1", time.time() + 60)
+        store.save_auth_code(code)
+        assert store.redeem_auth_code(code.code_hash) == code
+        again = store.redeem_auth_code(code.code_hash)
+        assert again is not None and again.used
+        assert store.redeem_auth_code("d" * 64) is None
+
+    def test_concurrent_redemptions_of_a_code_find_it_unused_once(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        for round_ in range(5):  # a race shows only now and then
+            code = AuthCode(f"{round_}" * 64, client.id, ada.id, "http://localhost/cb",
+                            "openid", None, False, "g", time.time() + 60)
+            store.save_auth_code(code)
+            redeemed = at_once(4, lambda: store.redeem_auth_code(code.code_hash))  # noqa: B023
+            assert sorted(c.used for c in redeemed if c) == [False, True, True, True]
+
+    def test_issued_tokens_are_found_with_their_user(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        access = self.token(ada.id, client.id)
+        store.save_oauth_tokens([access, self.token(ada.id, client.id, "refresh")])
+        store.save_oauth_tokens([])
+        found = store.get_oauth_token(access.token_hash)
+        assert found is not None
+        assert (found.kind, found.user_id, found.client_id, found.scope, found.resource_server,
+                found.grant_id, found.expires_at, found.revoked) == (
+            "access", ada.id, client.id, "openid", "farcall", "g", access.expires_at, False)
+        assert store.user_for_oauth_token(access.token_hash) == (found, ada)
+        assert store.get_oauth_token(new_id()) is None
+        assert store.user_for_oauth_token(new_id()) is None
+
+    def test_a_refresh_token_is_spent_once(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        access, refresh = self.token(ada.id, client.id), self.token(ada.id, client.id, "refresh")
+        store.save_oauth_tokens([access, refresh])
+        assert store.spend_refresh_token(access.token_hash) is None  # not a refresh token
+        spent = store.spend_refresh_token(refresh.token_hash)
+        assert spent is not None and not spent.revoked
+        again = store.spend_refresh_token(refresh.token_hash)
+        assert again is not None and again.revoked
+        assert store.spend_refresh_token(new_id()) is None
+
+    def test_concurrent_spends_of_a_refresh_token_find_it_live_once(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        for _round in range(5):  # a race shows only now and then
+            token = self.token(ada.id, client.id, "refresh")
+            store.save_oauth_tokens([token])
+            spent = at_once(4, lambda: store.spend_refresh_token(token.token_hash))  # noqa: B023
+            assert sorted(t.revoked for t in spent if t) == [False, True, True, True]
+
+    def test_revoking_a_token_or_a_whole_grant(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        client = self.client(store, ada.id)
+        one, two = self.token(ada.id, client.id), self.token(ada.id, client.id, "refresh")
+        other = self.token(ada.id, client.id, grant="h")
+        store.save_oauth_tokens([one, two, other])
+        store.revoke_oauth_token(other.token_hash)
+        store.revoke_oauth_token(new_id())  # unknown: nothing happens
+        assert store.get_oauth_token(other.token_hash).revoked  # type: ignore[union-attr]
+        assert sorted(store.revoke_grant("g")) == sorted([one.token_hash, two.token_hash])
+        for token in (one, two):
+            assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
+        assert store.revoke_grant("nothing") == []
