@@ -55,7 +55,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 
 def _endpoint(client: Client) -> str:
-    return str(client.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "e"})["endpoint_id"])
+    answer = client.transport.request("POST", "/v3/endpoints", json={"endpoint_name": "e"})
+    return str(answer["endpoint_id"])
 
 
 def test_the_client_waits_and_reads_results_after_the_caches_went(service: Service) -> None:
