@@ -99,6 +99,8 @@ class HandOffLink:
 
     def _connection(self) -> _Connection:
         """The calling thread's connection, opened on its first call."""
+        if self._closed:  # a thread that calls late must not open a connection again
+            raise RuntimeError("the link to the service is closed")
         connection: _Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             with self._lock:
