@@ -4,10 +4,11 @@ A link plugin declares ``farcall_endpoint.kinds.LinkType(name, factory)`` in its
 ``farcall_endpoint_links`` hook; ``factory(context)`` receives a :class:`LinkContext`
 and returns a :class:`Link` without talking to the service yet. The runner then:
 
-1. calls :meth:`Link.register` once. When the service's answer names a link
-   (``"link": "NAME"``) other than this one, the runner closes this link and builds
-   that one, with the answer in its context (where a broker's address and
-   credentials would be); otherwise it keeps this one;
+1. calls :meth:`Link.register`, again after a failure (with backoff) until the
+   service answers. When the answer names a link (``"link": "NAME"``) other than
+   this one, the runner closes this link and builds that one, with the answer in its
+   context (where a broker's address and credentials would be); otherwise it keeps
+   this one;
 2. calls :meth:`Link.claim` from one thread, :meth:`Link.report` from several at
    once and :meth:`Link.heartbeat` from another, for as long as the endpoint
    serves. Each may block for its wait or timeout, and none may delay another: a
