@@ -12,7 +12,7 @@ import pytest
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 from farcall.sdk.http_transport import HttpTransport
-from farcall_endpoint.service_link import HandOffOverHttp
+from farcall_endpoint.links.handoff import HandOffOverHttp
 from farcall_testkit.endpoint import Api, create_user, start_service
 
 

@@ -15,8 +15,13 @@ def test_round_trip_and_stable_id(tmp_path: Path) -> None:
         "alpha", home=tmp_path, engine={"type": "parsl", "provider": {"type": "LocalProvider"}},
         allowed_functions=["f1"], task_timeout=5, login={"client_id": "x"},
         container_commands={"docker": "docker run -i {location} {worker}"},
+        link="courier", transport="plain-http",
     )
     assert load_config("alpha", tmp_path) == config
+    assert (config.link, config.transport) == ("courier", "plain-http")
+    defaults = configure_endpoint("plain", home=tmp_path / "other")
+    assert (load_config("plain", tmp_path / "other").link, defaults.transport) == (
+        "farcall", "http")
     text = config.config_path.read_text()
     assert "docs/endpoint.md" in text and "[engine]" in text
     first = ensure_endpoint_id(config)
@@ -37,6 +42,8 @@ def test_adopting_an_id(tmp_path: Path) -> None:
 def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key.*hartbeat"):
         configure_endpoint("a", home=tmp_path, hartbeat=3)
+    with pytest.raises(ConfigError, match="link must name a plugin"):
+        configure_endpoint("a", home=tmp_path, link="")
     with pytest.raises(ConfigError, match="endpoint name"):
         configure_endpoint("a/b", home=tmp_path)
     with pytest.raises(ConfigError, match="farcall endpoint configure nobody"):

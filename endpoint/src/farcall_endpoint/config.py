@@ -57,6 +57,10 @@ class EndpointConfig:
     login_manager: str | None = None
     #: Extra settings handed to the login manager's factory.
     login: dict[str, Any] = field(default_factory=dict)
+    #: The transport plugin requests to the service go through.
+    transport: str = "http"
+    #: The endpoint link plugin, unless the service names another when it registers.
+    link: str = "farcall"
     #: ``type`` names the engine plugin; the other keys go to its factory.
     engine: dict[str, Any] = field(default_factory=lambda: {"type": "process"})
     #: Strategy ids, names or import paths the endpoint deserializes; empty = all.
@@ -115,6 +119,9 @@ class EndpointConfig:
             raise ConfigError("prefetch must not be negative")
         if self.max_batch > 1000:
             raise ConfigError("max_batch is at most 1000 (the service's claim limit)")
+        for key in ("transport", "link"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ConfigError(f"{key} must name a plugin")
         if not isinstance(self.engine, dict):
             raise ConfigError("[engine] must be a table with a 'type' key")
         return self

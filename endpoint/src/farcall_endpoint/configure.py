@@ -34,6 +34,10 @@ TEMPLATE = """\
 {token}
 # login_manager = "static-token"
 {login_manager}
+# The transport plugin that carries requests to the service, and the endpoint link
+# plugin (the service may name another link when the endpoint registers).
+transport = {transport}
+link = {link}
 
 # Which serialization strategies tasks may use (ids like "01", names like
 # "DillCode", or official import paths / wildcards); empty: every installed one.
@@ -94,6 +98,8 @@ def render(config: EndpointConfig) -> str:
         base_url=optional("base_url", config.base_url),
         token=optional("token", config.token),
         login_manager=optional("login_manager", config.login_manager),
+        transport=_toml(config.transport),
+        link=_toml(config.link),
         container_worker=_toml(config.container_worker),
         login=(
             "\n# Settings for the login manager.\n[login]\n"

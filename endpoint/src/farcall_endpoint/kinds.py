@@ -1,13 +1,16 @@
 """The plugin kinds farcall-endpoint owns, and their records. Light on imports: the
-entry-point modules of engine plugins import it."""
+entry-point modules of engine and link plugins import it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farcall.plugins.types import PluginKind
+
+if TYPE_CHECKING:
+    from farcall_endpoint.links.interface import Link, LinkContext
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,20 @@ class EngineType:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class LinkType:
+    """A way for an endpoint to reach its service: register, take tasks, report
+    results, heartbeat.
+
+    ``factory(context)`` receives a :class:`farcall_endpoint.links.LinkContext` and
+    returns a :class:`farcall_endpoint.links.Link`.
+    """
+
+    name: str
+    factory: Callable[[LinkContext], Link]
+    description: str = ""
+
+
 ENGINES = PluginKind(
     "engine",
     "engines",
@@ -34,4 +51,11 @@ ENGINES = PluginKind(
         "parsl": "farcall-engine-parsl",
         "dask": "farcall-engine-dask",
     },
+)
+LINKS = PluginKind(
+    "endpoint link",
+    "endpoint links",
+    "farcall_endpoint_links",
+    LinkType,
+    known={"farcall": "farcall-endpoint"},
 )

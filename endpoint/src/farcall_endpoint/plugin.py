@@ -1,18 +1,22 @@
-"""Entry point of farcall-endpoint: the ``farcall endpoint`` commands and two engines.
+"""Entry point of farcall-endpoint: the ``farcall endpoint`` commands, two engines and
+the ``farcall`` endpoint link.
 
-Kept tiny on purpose: click commands, engines and their dependencies load inside
+Kept tiny on purpose: click commands, engines, links and their dependencies load inside
 the hook implementations and factories, so ``farcall --help`` stays fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farcall.plugins import FarcallPluginManager, hookimpl
 from farcall.plugins.types import CliCommandType
 
-from farcall_endpoint.kinds import ENGINES, EngineType
+from farcall_endpoint.kinds import ENGINES, LINKS, EngineType, LinkType
+
+if TYPE_CHECKING:
+    from farcall_endpoint.links.interface import Link, LinkContext
 
 
 def _process(config: Mapping[str, Any]) -> Any:
@@ -27,12 +31,19 @@ def _thread(config: Mapping[str, Any]) -> Any:
     return ThreadEngine(config)
 
 
+def _hand_off(context: LinkContext) -> Link:
+    from farcall_endpoint.links.handoff import HandOffLink
+
+    return HandOffLink(context)
+
+
 @hookimpl
 def farcall_addhooks(pluginmanager: FarcallPluginManager) -> None:
     from farcall_endpoint import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
     pluginmanager.add_kind(ENGINES)
+    pluginmanager.add_kind(LINKS)
 
 
 @hookimpl
@@ -41,6 +52,13 @@ def farcall_engines() -> Iterable[EngineType]:
         EngineType("process", _process, "a pool of local worker processes (the default)"),
         EngineType("thread", _thread, "threads in the endpoint process"),
     ]
+
+
+@hookimpl
+def farcall_endpoint_links() -> Iterable[LinkType]:
+    return [LinkType("farcall", _hand_off, "the farcall service's hand-off protocol: REST "
+                     "registration and heartbeats, claims and results over its WebSocket "
+                     "channel or HTTP (the default)")]
 
 
 @hookimpl

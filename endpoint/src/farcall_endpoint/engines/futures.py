@@ -9,6 +9,7 @@ environments, which need the process engine.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from abc import abstractmethod
@@ -77,7 +78,7 @@ class FuturesEngine(Engine):
             except Exception as exc:
                 self._finish(task, None, exc)
                 continue
-            future.add_done_callback(lambda f, t=task: self._done(t, f))
+            future.add_done_callback(functools.partial(self._done, task))
 
     def _done(self, task: Task, future: Future[Any]) -> None:
         try:

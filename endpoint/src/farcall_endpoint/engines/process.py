@@ -217,19 +217,21 @@ class ProcessEngine(Engine):
                         os.read(self._wake_r, 4096)
                     except OSError:
                         return
-                else:
+                elif isinstance(conn, Connection):
                     self._drain(by_rx[conn])
             self._expire()
 
     def _spawn(self) -> None:
+        context = self._context
+        assert context is not None  # the loop runs once started
         now = time.monotonic()
         for pool in self._pools.values():
             wanted = pool.size if pool.key is None or pool.pending else len(pool.workers)
             while len(pool.workers) < wanted and now >= pool.next_spawn:
                 try:
-                    command = worker_command(pool.key, self._context.container_commands,
-                                             self._context.container_worker)
-                    pool.workers.append(_Worker(pool.key, command, self._context.execution,
+                    command = worker_command(pool.key, context.container_commands,
+                                             context.container_worker)
+                    pool.workers.append(_Worker(pool.key, command, context.execution,
                                                 self._log_path))
                 except (UnsupportedEnvironment, OSError) as exc:
                     self._fail_pending(pool, f"farcall endpoint: cannot start a worker for "

@@ -1,0 +1,95 @@
+"""Connecting an endpoint to its service: log in, open the link, register.
+
+The endpoint logs in exactly like an SDK user: the same login-manager chain, fed
+from its config, ``FARCALL_TOKEN``/``FARCALL_BASE_URL`` and the ``farcall dev``
+profile, and reaches the service through the transport plugin its config names
+(``transport``, default ``http``). The link plugin is the config's (``link``,
+default ``farcall``) until the service's answer to the registration names another.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+
+from farcall.plugins.manager import FarcallPluginManager
+from farcall.plugins.types import Transport
+from farcall.sdk.login import authorizer_of, choose_login_manager
+from farcall.sdk.profile import load_profile
+
+from farcall_endpoint import __version__
+from farcall_endpoint.backoff import Backoff
+from farcall_endpoint.config import EndpointConfig
+from farcall_endpoint.kinds import LINKS
+from farcall_endpoint.ledger import Ledger
+from farcall_endpoint.links.interface import EndpointRefused, Link, LinkContext, Registration
+
+log = logging.getLogger(__name__)
+
+#: Settings of every transport the endpoint opens: no retries, the runner backs off.
+TRANSPORT_SETTINGS = {"retries": 0, "timeout": 60.0}
+
+
+def link_context(config: EndpointConfig, pm: FarcallPluginManager,
+                 endpoint_id: str) -> LinkContext:
+    """Log in and choose the transport; no request is made yet."""
+    profile = load_profile(config.base_url)
+    base_url = profile.base_url
+    settings = {
+        "base_url": base_url,  # login managers find the service's /auth/ from it
+        **config.login,
+        "token": config.token or profile.token,
+    }
+    if config.login_manager:
+        settings["login_manager"] = config.login_manager
+    authorizer = authorizer_of(choose_login_manager(pm, settings), base_url)
+    transport_type = pm.get_transport(config.transport)
+
+    def open_transport() -> Transport:
+        return transport_type.factory(base_url, authorizer, TRANSPORT_SETTINGS)
+
+    return LinkContext(base_url=base_url, endpoint_id=endpoint_id, open_transport=open_transport)
+
+
+def registration(config: EndpointConfig) -> Registration:
+    return Registration(
+        endpoint_name=config.name,
+        display_name=config.display_name or config.name,
+        metadata={
+            "hostname": platform.node(),
+            "endpoint_version": __version__,
+            "python_version": platform.python_version(),
+            "engine": config.engine_type,
+        },
+        allowed_functions=tuple(config.allowed_functions),
+    )
+
+
+def connect(config: EndpointConfig, pm: FarcallPluginManager, context: LinkContext,
+            ledger: Ledger) -> Link | None:
+    """Register through the configured link, retrying until the service answers; then
+    the link to serve with: this one, or the one the answer names. None if the endpoint
+    stopped first; raises :class:`EndpointRefused` when the service refuses it."""
+    link = pm.select(LINKS, config.link).factory(context)
+    backoff = Backoff(ledger.wait_stop, config.max_backoff)
+    while not ledger.stopping:
+        try:
+            answer = link.register(registration(config))
+            break
+        except EndpointRefused:
+            link.close()
+            raise
+        except Exception as exc:
+            log.warning("registering with %s failed (%s); retrying", context.base_url, exc)
+            backoff.wait()
+    else:
+        link.close()
+        return None
+    named = answer.get("link")
+    if not isinstance(named, str) or named == config.link:
+        return link
+    log.info("the service asks for the %r endpoint link", named)
+    chosen = pm.select(LINKS, named)  # an unknown name says what to install
+    link.close()
+    return chosen.factory(
+        LinkContext(context.base_url, context.endpoint_id, context.open_transport, answer))

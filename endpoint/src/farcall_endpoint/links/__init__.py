@@ -1,0 +1,12 @@
+"""Endpoint links: how an endpoint reaches its service (see :mod:`.interface`)."""
+
+from farcall_endpoint.links.interface import (
+    EndpointRefused,
+    Link,
+    LinkContext,
+    Receipt,
+    Registration,
+    ReportTooLarge,
+)
+
+__all__ = ["EndpointRefused", "Link", "LinkContext", "Receipt", "Registration", "ReportTooLarge"]
