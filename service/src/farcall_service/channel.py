@@ -143,7 +143,7 @@ async def serve(
             except ValueError:
                 raise ApiError(400, "MALFORMED_JSON", "the message is not valid JSON") from None
             name = message.pop("op", None) if isinstance(message, dict) else None
-            if name not in operations:
+            if not isinstance(name, str) or name not in operations:
                 raise ApiError(400, "UNKNOWN_OPERATION",
                                f"'op' must be one of {sorted(operations)}, not {name!r}")
             model, handler = operations[name]
@@ -151,7 +151,7 @@ async def serve(
                 body = model.model_validate(message)
             except ValidationError as exc:
                 raise ApiError(422, "INVALID_REQUEST",
-                               describe_validation(list(exc.errors()))) from None
+                               describe_validation([dict(e) for e in exc.errors()])) from None
             return await handler(await identify_async(ctx, token, budget), body)
         except ApiError as exc:
             return _error(exc)
