@@ -92,3 +92,62 @@ def test_a_result_goes_out_while_another_report_awaits_its_acknowledgement(
             assert client.get_result(quick) == 0 and client.get_result(slow) == 1.0
         finally:
             runner.stop(timeout=60)
+
+
+class _UpperJSON:
+    """A data strategy only the runner's own plugin manager knows: JSON, upper-cased."""
+
+    @staticmethod
+    def record():
+        import json
+
+        from farcall.plugins.types import SerializationStrategyType
+        from farcall.serialize.base import SerializationStrategy
+
+        class UpperJSON(SerializationStrategy):
+            identifier = "u1"
+            for_code = False
+
+            def dumps(self, obj):
+                return json.dumps(obj).upper()
+
+            def loads(self, body):
+                return json.loads(body.lower())
+
+        return SerializationStrategyType("u1", "UpperJSON", False, lambda _r: UpperJSON())
+
+
+def test_the_runner_serializes_with_its_own_plugin_manager(service, api, tmp_path: Path) -> None:
+    """A runner given a manager runs its in-process engine's tasks with that manager's
+    strategies, which the process-wide default does not know."""
+    from farcall.plugins import get_plugin_manager, hookimpl
+    from farcall.serialize import Serializer
+
+    class Plugin:
+        @hookimpl
+        def farcall_serialization_strategies(self):
+            return [_UpperJSON.record()]
+
+    pm = get_plugin_manager()
+    pm.register(Plugin(), name="upper-json")
+    config = configure_endpoint("own-pm", home=tmp_path / "h", base_url=service.url,
+                                token=service.token, engine={"type": "thread", "workers": 1},
+                                claim_wait=1.0)
+    runner = EndpointRunner(config, plugin_manager=pm)
+    thread = runner.start()
+    try:
+        assert runner.ready.wait(60) and runner.error is None
+        fn = api.register_function(triple)
+        (task_id,) = api.submit(runner.endpoint_id, fn, [("ab",)], result_serializers=["u1"])
+        document = api.wait([task_id])[task_id]
+    finally:
+        runner.stop(timeout=60)
+    thread.join(60)
+    assert document["status"] == "success", document
+    assert document["result"] == 'u1\n"ABABAB"'
+    try:
+        Serializer().deserialize(document["result"])
+    except Exception as exc:
+        assert "u1" in str(exc)
+    else:
+        raise AssertionError("the process-wide default must not know the runner's strategy")

@@ -3,6 +3,11 @@
 ``run_task`` never raises: every way a task can go wrong becomes a failed outcome
 whose ``exception`` is text a person can act on. It needs only the farcall core and
 the serialization plugins, so it runs in venvs, containers and cluster workers.
+
+An :class:`Execution` serializes with one plugin manager's strategies: the runner
+builds one from its own manager for engines that run tasks in its process
+(``EngineContext.run``). A worker in another process has no manager to be handed, and
+``run_task`` there uses that process's default one, built once.
 """
 
 from __future__ import annotations
@@ -17,14 +22,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from farcall.serialize import Serializer, unpack_buffers
+from farcall.serialize.registry import StrategyRegistry
 
 #: The official endpoint's default result serializer, DillDataBase64.
 DEFAULT_RESULT_SERIALIZER = "00"
 #: Code buffers whose functions stay deserialized in a worker, most recent first.
 FUNCTION_CACHE_SIZE = 64
 
-_serializers: dict[Any, Serializer] = {}
-_functions: OrderedDict[str, Any] = OrderedDict()
 _HOST = socket.gethostname()
 
 
@@ -50,38 +54,6 @@ def expand_allowlist(specs: Iterable[str], serializer: Serializer) -> list[str]:
     return out
 
 
-def reader(allowed: tuple[str, ...] | None) -> Serializer:
-    """The deserializer for an allowlist (None: everything installed), built once."""
-    key = ("read", allowed)
-    if key not in _serializers:
-        base = Serializer()
-        _serializers[key] = (
-            base if allowed is None else Serializer(allowed=expand_allowlist(allowed, base))
-        )
-    return _serializers[key]
-
-
-def writer(strategy: str) -> Serializer:
-    key = ("write", strategy)
-    if key not in _serializers:
-        _serializers[key] = Serializer(data_strategy=strategy_spec(strategy))
-    return _serializers[key]
-
-
-def _function(code: str, serializer: Serializer) -> Any:
-    """Deserialize a function once per worker: tasks of one function share its code."""
-    cache_key = f"{id(serializer)}:{code}"
-    fn = _functions.get(cache_key)
-    if fn is None:
-        fn = serializer.deserialize(code)
-        _functions[cache_key] = fn
-        if len(_functions) > FUNCTION_CACHE_SIZE:
-            _functions.popitem(last=False)
-    else:
-        _functions.move_to_end(cache_key)
-    return fn
-
-
 def _remote_traceback(exc: BaseException) -> str:
     """The traceback from the user's function down, without this module's frame."""
     tb = exc.__traceback__
@@ -90,65 +62,114 @@ def _remote_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def _serialize_result(value: Any, requested: list[str] | None) -> tuple[str | None, str]:
-    """The result with the first requested strategy that works, or why none did."""
-    errors = []
-    for strategy in requested or [DEFAULT_RESULT_SERIALIZER]:
+class Execution:
+    """Runs tasks with the strategies of one registry (None: the process's default),
+    keeping the serializers and the functions it deserialized for the tasks to come."""
+
+    def __init__(self, registry: StrategyRegistry | None = None) -> None:
+        self._registry = registry
+        self._serializers: dict[Any, Serializer] = {}
+        self._functions: OrderedDict[str, Any] = OrderedDict()
+
+    def reader(self, allowed: tuple[str, ...] | None) -> Serializer:
+        """The deserializer for an allowlist (None: everything installed), built once."""
+        key = ("read", allowed)
+        if key not in self._serializers:
+            base = Serializer(registry=self._registry)
+            self._serializers[key] = base if allowed is None else Serializer(
+                allowed=expand_allowlist(allowed, base), registry=self._registry)
+        return self._serializers[key]
+
+    def writer(self, strategy: str) -> Serializer:
+        key = ("write", strategy)
+        if key not in self._serializers:
+            self._serializers[key] = Serializer(data_strategy=strategy_spec(strategy),
+                                                registry=self._registry)
+        return self._serializers[key]
+
+    def function(self, code: str, serializer: Serializer) -> Any:
+        """Deserialize a function once: tasks of one function share its code."""
+        cache_key = f"{id(serializer)}:{code}"
+        fn = self._functions.get(cache_key)
+        if fn is None:
+            fn = serializer.deserialize(code)
+            self._functions[cache_key] = fn
+            if len(self._functions) > FUNCTION_CACHE_SIZE:
+                self._functions.popitem(last=False)
+        else:
+            self._functions.move_to_end(cache_key)
+        return fn
+
+    def serialize_result(self, value: Any, requested: list[str] | None) -> tuple[str | None, str]:
+        """The result with the first requested strategy that works, or why none did."""
+        errors = []
+        for strategy in requested or [DEFAULT_RESULT_SERIALIZER]:
+            try:
+                return self.writer(strategy).serialize(value), ""
+            except Exception as exc:
+                errors.append(f"{strategy}: {type(exc).__name__}: {exc}")
+        return None, "; ".join(errors)
+
+    def run(self, task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Deserialize, call, serialize: the outcome document of one task.
+
+        ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; ``settings`` holds
+        ``allowed_serializers`` (list or None) and ``max_result_size`` (bytes).
+        """
+        started = time.time()
+        steps = {"received": task.get("received") or started, "running": started}
+        details: dict[str, Any] = {"task_transitions": steps, "hostname": _HOST,
+                                   "worker_pid": os.getpid()}
+        task_id = task["task_id"]
+
+        def failed(text: str, **extra: Any) -> dict[str, Any]:
+            steps["failed"] = time.time()
+            return {"task_id": task_id, "status": "failed", "exception": text,
+                    "details": details, **extra}
+
+        allowed = settings.get("allowed_serializers") or None
+        serializer = self.reader(tuple(allowed) if allowed else None)
         try:
-            return writer(strategy).serialize(value), ""
+            buffers = unpack_buffers(task["payload"])
+            if len(buffers) != 3:
+                raise ValueError(f"expected 3 packed buffers (function, args, kwargs), "
+                                 f"got {len(buffers)}")
+            fn = self.function(buffers[0], serializer)
+            args = serializer.deserialize(buffers[1])
+            kwargs = serializer.deserialize(buffers[2])
         except Exception as exc:
-            errors.append(f"{strategy}: {type(exc).__name__}: {exc}")
-    return None, "; ".join(errors)
+            return failed(f"farcall endpoint refused the task: its payload could not be "
+                          f"deserialized here: {type(exc).__name__}: {exc}")
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as exc:  # SystemExit included: the task failed, not the worker
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            text = _remote_traceback(exc)
+            extra: dict[str, Any] = {}
+            with contextlib.suppress(Exception):  # without it, the text is enough for the SDK
+                extra["exception_data"] = self.reader(None).serialize(exc)
+            return failed(text, **extra)
+        result, errors = self.serialize_result(value, task.get("result_serializers"))
+        if result is None:
+            return failed(f"farcall endpoint: the result of type {type(value).__name__} could not "
+                          f"be serialized with any requested strategy ({errors})")
+        limit = int(settings.get("max_result_size") or 0)
+        size = len(result.encode("utf-8")) if limit and len(result) * 4 > limit else len(result)
+        if limit and size > limit:
+            return failed(f"farcall endpoint: the result is {size} bytes serialized, over this "
+                          f"endpoint's limit of {limit} bytes (max_result_size)")
+        steps["success"] = time.time()
+        return {"task_id": task_id, "status": "success", "result": result, "details": details}
+
+
+_default: Execution | None = None
 
 
 def run_task(task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Deserialize, call, serialize: the outcome document of one task.
-
-    ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; ``settings`` holds
-    ``allowed_serializers`` (list or None) and ``max_result_size`` (bytes).
-    """
-    started = time.time()
-    steps = {"received": task.get("received") or started, "running": started}
-    details: dict[str, Any] = {"task_transitions": steps, "hostname": _HOST,
-                               "worker_pid": os.getpid()}
-    task_id = task["task_id"]
-
-    def failed(text: str, **extra: Any) -> dict[str, Any]:
-        steps["failed"] = time.time()
-        return {"task_id": task_id, "status": "failed", "exception": text,
-                "details": details, **extra}
-
-    allowed = settings.get("allowed_serializers") or None
-    serializer = reader(tuple(allowed) if allowed else None)
-    try:
-        buffers = unpack_buffers(task["payload"])
-        if len(buffers) != 3:
-            raise ValueError(f"expected 3 packed buffers (function, args, kwargs), "
-                             f"got {len(buffers)}")
-        fn = _function(buffers[0], serializer)
-        args = serializer.deserialize(buffers[1])
-        kwargs = serializer.deserialize(buffers[2])
-    except Exception as exc:
-        return failed(f"farcall endpoint refused the task: its payload could not be "
-                      f"deserialized here: {type(exc).__name__}: {exc}")
-    try:
-        value = fn(*args, **kwargs)
-    except BaseException as exc:  # SystemExit included: the task failed, not the worker
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        text = _remote_traceback(exc)
-        extra: dict[str, Any] = {}
-        with contextlib.suppress(Exception):  # without it, the text is enough for the SDK
-            extra["exception_data"] = reader(None).serialize(exc)
-        return failed(text, **extra)
-    result, errors = _serialize_result(value, task.get("result_serializers"))
-    if result is None:
-        return failed(f"farcall endpoint: the result of type {type(value).__name__} could not "
-                      f"be serialized with any requested strategy ({errors})")
-    limit = int(settings.get("max_result_size") or 0)
-    size = len(result.encode("utf-8")) if limit and len(result) * 4 > limit else len(result)
-    if limit and size > limit:
-        return failed(f"farcall endpoint: the result is {size} bytes serialized, over this "
-                      f"endpoint's limit of {limit} bytes (max_result_size)")
-    steps["success"] = time.time()
-    return {"task_id": task_id, "status": "success", "result": result, "details": details}
+    """:meth:`Execution.run` with this process's default strategies: what workers in
+    other processes call (a Dask or Parsl worker imports it by name)."""
+    global _default
+    if _default is None:
+        _default = Execution()
+    return _default.run(task, settings)

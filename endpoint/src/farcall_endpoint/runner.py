@@ -16,12 +16,14 @@ import threading
 from collections.abc import Callable
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
+from farcall.serialize.registry import StrategyRegistry
 
 from farcall_endpoint.claimer import Claimer
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
 from farcall_endpoint.connect import connect, link_context
 from farcall_endpoint.engines.interface import Engine, EngineContext
+from farcall_endpoint.execution import Execution
 from farcall_endpoint.heartbeat import Heartbeat
 from farcall_endpoint.kinds import ENGINES
 from farcall_endpoint.ledger import Ledger
@@ -91,6 +93,7 @@ class EndpointRunner:
                     workdir=directory / "engine",
                     container_commands=dict(self.config.container_commands),
                     container_worker=self.config.container_worker,
+                    run=Execution(StrategyRegistry(pm)).run,
                 ))
                 threads = self._start_threads(link, engine, spool)
                 log.info("endpoint %s (%s) serving %s with the %s engine (%d workers)",

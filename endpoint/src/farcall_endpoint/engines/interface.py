@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farcall_endpoint.execution import run_task
 from farcall_endpoint.tasks import Outcome, Task
 
 
@@ -50,6 +51,11 @@ class EngineContext:
     #: Container command templates by environment type, and the worker command in them.
     container_commands: Mapping[str, str] = field(default_factory=dict)
     container_worker: str = "python3 -m farcall_endpoint.engines.worker"
+    #: ``run(task.wire(), execution)`` runs one task in this process with the
+    #: endpoint's own serialization plugins; engines whose workers are other
+    #: processes call ``farcall_endpoint.execution.run_task`` there instead.
+    run: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] = field(
+        default=run_task)
 
 
 class Engine(ABC):

@@ -21,7 +21,6 @@ from farcall_endpoint.engines.interface import (
     EngineStatus,
     no_containers,
 )
-from farcall_endpoint.execution import run_task
 from farcall_endpoint.tasks import Task, failure
 
 
@@ -62,7 +61,7 @@ class ThreadEngine(Engine):
             with self._lock:
                 self._running[task.task_id] = (task, time.time())
             self._deadlines.arm(task.task_id, task.timeout)
-            outcome = run_task(task.wire(), self._context.execution)
+            outcome = self._context.run(task.wire(), self._context.execution)
             on_time = self._deadlines.disarm(task.task_id)
             with self._lock:
                 self._running.pop(task.task_id, None)
