@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from farcall.errors import FarcallError
+from farcall.private_files import private_dir, write_private
 from farcall.sdk.profile import farcall_home
 
 if sys.version_info >= (3, 11):
@@ -192,10 +193,7 @@ def configured_names(home: Path | None = None) -> list[str]:
 
 
 def private_file(path: Path, text: str) -> None:
-    """Write ``text`` readable by the owner only: configs may hold a token."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """Write ``text`` readable by the owner only (0600 in a 0700 folder): configs may
+    hold a token."""
+    private_dir(path.parent)
+    write_private(path, text)

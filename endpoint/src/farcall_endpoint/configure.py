@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import private_dir
+
 from farcall_endpoint.config import (
     CONFIG_FILE,
     ConfigError,
@@ -143,7 +145,7 @@ def configure_endpoint(
     if path.exists() and not overwrite:
         raise ConfigError(f"endpoint {name!r} is already configured at {path}")
     config = from_mapping(name, settings, home)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory, home=config.home)
     private_file(path, render(config))
     ensure_endpoint_id(config, endpoint_id)
     return config

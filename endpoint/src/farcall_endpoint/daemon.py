@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import open_private, private_dir, write_private
+
 from farcall_endpoint.config import ConfigError, endpoint_dir
 
 PID_FILE = "endpoint.pid"
@@ -53,12 +55,10 @@ def _alive(pid: int) -> bool:
 
 
 def write_pid_file(directory: Path, endpoint_id: str, state: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     body = {"pid": os.getpid(), "endpoint_id": endpoint_id, "state": state,
             "started": time.time()}
-    tmp = directory / (PID_FILE + ".tmp")
-    tmp.write_text(json.dumps(body) + "\n")
-    os.replace(tmp, directory / PID_FILE)
+    write_private(directory / PID_FILE, json.dumps(body) + "\n")
 
 
 def remove_pid_file(directory: Path) -> None:
@@ -94,9 +94,9 @@ def start_detached(
     environ = dict(os.environ if env is None else env)
     if home is not None:
         environ["FARCALL_HOME"] = str(home)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory, home=home)
     log_path = directory / LOG_FILE
-    with open(log_path, "ab") as log:
+    with open_private(log_path) as log:
         proc = subprocess.Popen(
             [python, "-m", "farcall_endpoint", "start", name],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -15,6 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from farcall.private_files import private_dir
+
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.serialize.registry import StrategyRegistry
 
@@ -67,7 +69,7 @@ class EndpointRunner:
         """Register, serve until :meth:`stop`, then shut down; raises a fatal error."""
         pm = self._pm or get_plugin_manager()
         directory = self.config.directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory, home=self.config.home)
         ledger = self._ledger
         spool = ResultSpool(directory / SPOOL_FILE)
         ledger.unacked.update((o["task_id"], o) for o in spool.load())

@@ -23,12 +23,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import private_dir, private_sqlite
+
 SPOOL_FILE = "spool.db"
 
 
 class ResultSpool:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_sqlite(path)  # results may hold anything a function returns
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)

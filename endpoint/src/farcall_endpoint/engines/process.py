@@ -28,6 +28,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import open_private, private_dir
+
 from farcall_endpoint.engines.interface import Engine, EngineContext, EngineStatus
 from farcall_endpoint.environments import (
     UnsupportedEnvironment,
@@ -69,7 +71,7 @@ class _Worker:
         child_in, self_out = os.pipe()
         self_in, child_out = os.pipe()
         try:
-            with open(log_path, "ab") as log_file:
+            with open_private(log_path) as log_file:
                 self.proc = subprocess.Popen(command, stdin=child_in, stdout=child_out,
                                              stderr=log_file, close_fds=True)
         except BaseException:
@@ -140,7 +142,7 @@ class ProcessEngine(Engine):
 
     def start(self, context: EngineContext) -> None:
         self._context = context
-        context.workdir.mkdir(parents=True, exist_ok=True)
+        private_dir(context.workdir)
         self._log_path = context.workdir / "workers.log"
         self._thread = threading.Thread(target=self._loop, name="farcall-process-engine",
                                         daemon=True)

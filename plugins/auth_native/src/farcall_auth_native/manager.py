@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from farcall.errors import FarcallError
+from farcall.private_files import in_farcall_home, private_dir, tighten_file
 from farcall.sdk.login import auth_base_url
 from farcall.sdk.profile import farcall_home
 
@@ -52,6 +53,11 @@ class NativeLoginManager:
         if self._storage is None:
             from globus_sdk.token_storage import JSONTokenStorage
 
+            # globus-sdk writes new token files 0600 but makes the folder with the umask
+            # and keeps the mode of a file it overwrites: owner-only, whoever came first.
+            folder = self.token_file.parent
+            private_dir(folder, tighten=in_farcall_home(folder))
+            tighten_file(self.token_file)
             self._storage = JSONTokenStorage(self.token_file, namespace=self.auth_url)
         return self._storage
 

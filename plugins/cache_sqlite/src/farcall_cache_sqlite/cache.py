@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import in_farcall_home, private_dir, private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     service TEXT NOT NULL,
@@ -28,7 +30,10 @@ class SqliteResultCache:
         self.path = path
         self.service = service
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Results may hold anything a function returns: owner-only, like every file
+        # farcall writes (a cache_path folder the user chose keeps its mode).
+        private_dir(path.parent, tighten=in_farcall_home(path.parent))
+        private_sqlite(path)
         with self._connect() as db:
             db.execute(SCHEMA)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import open_private, private_dir, write_private
 from farcall.processes import stop_process_group
 from farcall.sdk.profile import farcall_home
 
@@ -61,7 +62,7 @@ class DevStack:
         from farcall_service.storage import open_store
         from farcall_service.tokens import hash_token
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory, home=self.home)
         store = open_store(self.db_url)
         try:
             user = store.get_user(DEV_USER) or admin.add_user(store, DEV_USER)
@@ -75,7 +76,8 @@ class DevStack:
             store.close()
 
     def start_service(self, token: str) -> None:
-        log = open(self.directory / "service.log", "ab")  # noqa: SIM115 - the child keeps it
+        private_dir(self.directory, home=self.home)
+        log = open_private(self.directory / "service.log")
         command = [*FARCALL, "server", "start", "--host", "127.0.0.1", "--port", str(self.port),
                    "--db", self.db_url]
         self.processes.append(subprocess.Popen(
@@ -98,7 +100,7 @@ class DevStack:
         )
         endpoint_id = _endpoint_id(config)
         log_path = config.directory / "dev-endpoint.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
+        log = open_private(log_path)
         self.processes.append(subprocess.Popen(
             [*FARCALL, "endpoint", "start", ENDPOINT_NAME], stdout=log, stderr=subprocess.STDOUT,
             env=self._env(), start_new_session=True,
@@ -112,10 +114,9 @@ class DevStack:
         return endpoint_id
 
     def write_profile(self, token: str, endpoint_id: str) -> None:
-        self.profile_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.profile_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({"base_url": self.base_url, "token": token, "endpoint_id": endpoint_id}, out)
+        private_dir(self.profile_path.parent, home=self.home)
+        write_private(self.profile_path, json.dumps(
+            {"base_url": self.base_url, "token": token, "endpoint_id": endpoint_id}))
 
     def stop(self) -> None:
         """Stop the endpoint, then the service; forget the profile (the token stays valid)."""
@@ -125,7 +126,7 @@ class DevStack:
         profile = _read_json(self.profile_path)
         if profile.get("base_url") == self.base_url:
             # keep the token for the next start, but let no Client find a dead service
-            self.profile_path.write_text(json.dumps({"token": profile.get("token")}))
+            write_private(self.profile_path, json.dumps({"token": profile.get("token")}))
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes)

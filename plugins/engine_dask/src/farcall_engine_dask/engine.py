@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from farcall.private_files import private_dir
+
 from farcall_endpoint.engines.futures import FuturesEngine
 from farcall_endpoint.engines.interface import EngineContext
 from farcall_endpoint.tasks import Task
@@ -45,6 +47,7 @@ class DaskEngine(FuturesEngine):
             return
         if not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("distributed").setLevel(logging.WARNING)
+        private_dir(context.workdir / "dask")
         cluster_args = {
             "n_workers": int(self.options.get("workers") or 2),
             "threads_per_worker": int(self.options.get("threads_per_worker") or 1),

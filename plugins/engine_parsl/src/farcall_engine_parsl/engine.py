@@ -18,6 +18,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import private_dir
+
 from farcall_endpoint.engines.futures import FuturesEngine
 from farcall_endpoint.engines.interface import EngineContext
 from farcall_endpoint.tasks import Task
@@ -84,7 +86,7 @@ class ParslEngine(FuturesEngine):
         options.setdefault("max_workers_per_node", self._slots)
         self._executor = HighThroughputExecutor(provider=provider, **options)
         run_dir = context.workdir / "parsl"
-        run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(run_dir)
         config = Config(executors=[self._executor], run_dir=str(run_dir),
                         initialize_logging=False, **config_args)
         self._dfk = DataFlowKernel(config)

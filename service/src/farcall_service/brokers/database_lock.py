@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from farcall.private_files import in_farcall_home, private_dir
+
 from farcall_service.brokers.interface import BrokerError
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,10 @@ class DatabaseLock:
         import fcntl
 
         path = database.with_name(database.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten=in_farcall_home(path.parent))
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)  # a lock file an older run left wider
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from farcall.private_files import in_farcall_home, private_dir, private_sqlite
 from sqlalchemy.engine import make_url
 
 from farcall_service.storage.prepared import Prepared, driver_connection
@@ -29,8 +30,11 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        # The database holds token hashes and everyone's code: keep its folder private.
-        Path(parsed.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The database holds token hashes and everyone's code: owner-only, and so are
+        # the folders farcall owns above it (a folder the user chose keeps its mode).
+        database = Path(parsed.database).expanduser()
+        private_dir(database.parent, tighten=in_farcall_home(database.parent))
+        private_sqlite(database)
     # Last in, first out: a connection's page cache is dropped whenever another one
     # commits, so the hot path keeps reusing one warm connection instead of reading
     # every page it touches again (14 reads per round trip, first in, first out).
