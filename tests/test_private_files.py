@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 pytest.importorskip("farcall_dev")

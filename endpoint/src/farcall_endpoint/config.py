@@ -6,7 +6,6 @@ so a misspelt setting is reported instead of silently ignored.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field, fields

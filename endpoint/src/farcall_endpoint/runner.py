@@ -15,9 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from farcall.private_files import private_dir
-
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
+from farcall.private_files import private_dir
 from farcall.serialize.registry import StrategyRegistry
 
 from farcall_endpoint.claimer import Claimer

@@ -15,7 +15,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from farcall.private_files import private_dir
-
 from farcall_endpoint.engines.futures import FuturesEngine
 from farcall_endpoint.engines.interface import EngineContext
 from farcall_endpoint.tasks import Task

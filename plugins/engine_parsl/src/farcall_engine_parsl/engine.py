@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from farcall.private_files import private_dir
-
 from farcall_endpoint.engines.futures import FuturesEngine
 from farcall_endpoint.engines.interface import EngineContext
 from farcall_endpoint.tasks import Task
