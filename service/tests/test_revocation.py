@@ -5,6 +5,9 @@ off here: ``test_revocation_process.py`` shows the bound a running service keeps
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
+
 import pytest
 from click.testing import CliRunner
 from farcall.cli import cli
@@ -15,6 +18,7 @@ from farcall_testkit.service import (
     NATIVE_CLIENT_ID,
     assert_error,
     code_from,
+    hold_next_call,
     pkce_pair,
     sign_in,
 )
@@ -182,3 +186,42 @@ def test_a_password_change_ends_the_user_s_oauth_logins(
     assert bob.get("/v2/endpoints").status_code == 200
     after = _login(client, "alice", "new password")
     assert _refresh(client, after["refresh_token"]).status_code == 200
+
+
+def test_a_refresh_under_way_when_the_password_changes_is_taken_back(
+        client: TestClient, ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refresh token is spent, then the password changes before the new tokens are
+    kept: they would outlive the change unless taken back."""
+    admin.add_user(ctx.store, "alice", "old password")
+    before = _login(client, "alice", "old password")
+    begun, release = hold_next_call(monkeypatch, ctx.store, "save_oauth_tokens")
+    answers: list = []
+    refreshing = threading.Thread(
+        target=lambda: answers.append(_refresh(client, before["refresh_token"])))
+    refreshing.start()
+    assert begun.wait(30)
+    admin.set_password(ctx.store, "alice", "new password")
+    release.set()
+    refreshing.join(30)
+    (answer,) = answers
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_grant"
+    assert "password changed" in answer.json()["error_description"]
+    live = [t for t in _issued(ctx, "alice") if not t.revoked]
+    assert live == []
+
+
+def _issued(ctx: ServiceContext, name: str) -> list:
+    import sqlalchemy as sa
+    from farcall_service.storage import schema
+
+    user = ctx.store.get_user(name)
+    assert user is not None
+    engine = sa.create_engine(ctx.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            hashes = conn.execute(sa.select(schema.oauth_tokens.c.token_hash).where(
+                schema.oauth_tokens.c.user_id == user.id)).scalars().all()
+    finally:
+        engine.dispose()
+    return [ctx.store.get_oauth_token(h) for h in hashes]
