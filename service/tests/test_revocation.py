@@ -225,3 +225,13 @@ def _issued(ctx: ServiceContext, name: str) -> list:
     finally:
         engine.dispose()
     return [ctx.store.get_oauth_token(h) for h in hashes]
+
+
+def test_deleting_a_client_ends_static_tokens_of_its_identity(
+        client: TestClient, ctx: ServiceContext, make_caller, run) -> None:
+    make_caller("alice")
+    robot, _secret = admin.create_client(ctx.store, "alice", "robot")
+    static = run("token", "create", f"{robot.id}@clients.farcall")
+    assert _bearer(client, static) == 200
+    run("client", "delete", robot.id)
+    assert _bearer(client, static) == 401

@@ -221,10 +221,12 @@ def list_clients(store: Store, owner_name_or_id: str) -> list[OAuthClient]:
 
 
 def delete_client(store: Store, client_id: str) -> OAuthClient:
-    """Forget a client and revoke its tokens (a running service notices within its
-    cache lifetime)."""
+    """Forget a client and revoke its tokens, static tokens made for its identity
+    too (a running service notices within its cache lifetime)."""
     client = store.get_oauth_client(client_id)
     if client is None:
         raise AdminError(f"no client {client_id!r}")
     store.delete_oauth_client(client_id)
+    for token in store.list_tokens(client.principal_id):  # made with 'token create'
+        store.delete_token(token.token_hash)
     return client
