@@ -211,6 +211,27 @@ def test_a_refresh_under_way_when_the_password_changes_is_taken_back(
     assert live == []
 
 
+def test_a_code_exchange_under_way_when_the_password_changes_is_taken_back(
+        client: TestClient, ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin.add_user(ctx.store, "alice", "old password")
+    verifier, challenge = pkce_pair()
+    code = code_from(sign_in(client, AUTH, "alice", "old password", challenge=challenge))
+    begun, release = hold_next_call(monkeypatch, ctx.store, "save_oauth_tokens")
+    answers: list = []
+    exchanging = threading.Thread(target=lambda: answers.append(client.post(TOKEN, data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "client_id": NATIVE_CLIENT_ID, "redirect_uri": REDIRECT})))
+    exchanging.start()
+    assert begun.wait(30)
+    admin.set_password(ctx.store, "alice", "new password")
+    release.set()
+    exchanging.join(30)
+    (answer,) = answers
+    assert answer.status_code == 400, answer.text
+    assert "password changed" in answer.json()["error_description"]
+    assert [t for t in _issued(ctx, "alice") if not t.revoked] == []
+
+
 def _issued(ctx: ServiceContext, name: str) -> list:
     import sqlalchemy as sa
     from farcall_service.storage import schema

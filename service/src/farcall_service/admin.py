@@ -63,16 +63,15 @@ def add_user(store: Store, name: str, password: str | None = None) -> User:
 def set_password(store: Store, user_name_or_id: str, password: str) -> tuple[User, int]:
     """Set (or replace) the password the login page checks; only its scrypt hash is kept.
 
-    Every OAuth login of the user ends with it (access and refresh tokens revoked,
-    unredeemed codes spent), so whoever signed in with the old password must sign in
-    again; static tokens are not touched (``token revoke`` ends those). Returns the
-    user and how many live OAuth tokens were revoked.
+    Every OAuth login of the user ends with it, in the same transaction (access and
+    refresh tokens revoked, unredeemed codes forgotten), so whoever signed in with the
+    old password must sign in again; static tokens are not touched (``token revoke``
+    ends those). Returns the user and how many live OAuth tokens were revoked.
     """
     user = find_user(store, user_name_or_id)
     if user.name.endswith("@" + CLIENT_PRINCIPAL_DOMAIN):
         raise AdminError("a client's identity signs in with its secret, not a password")
-    store.set_password_hash(user.id, _hashed(password))
-    return user, len(store.end_user_grants(user.id))
+    return user, len(store.reset_password(user.id, _hashed(password)))
 
 
 def remove_user(store: Store, user_name_or_id: str, force: bool = False) -> tuple[User, Holdings]:

@@ -249,10 +249,10 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
     code = form.get("code", "")
     if not code:
         raise OAuthError("invalid_request", "the code parameter is missing")
-    record = ctx.store.redeem_auth_code(hash_token(code))
+    code_hash = hash_token(code)
+    record = ctx.store.redeem_auth_code(code_hash)
     if record is None:
         raise OAuthError("invalid_grant", "the authorization code is not valid")
-    password = ctx.store.get_password_hash(record.user_id)
     if record.used:
         _revoke_grant(ctx, record.grant_id)
         raise OAuthError("invalid_grant", "the authorization code was already used; the "
@@ -274,15 +274,19 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
     issued = _issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
-    _unless_password_changed(ctx, record.user_id, password, record.grant_id)
+    if ctx.store.redeem_auth_code(code_hash) is None:
+        # Forgotten since it was redeemed: a password change ended the user's logins
+        # while these tokens were being made, and must end this one too.
+        _revoke_grant(ctx, record.grant_id)
+        raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
     return issued
 
 
 def _unless_password_changed(ctx: ServiceContext, user_id: str, before: str | None,
                              grant_id: str) -> None:
-    """Take back tokens just issued if the user's password changed since the code or
-    refresh token was spent: the change ended the user's logins, and must end one
-    that was being renewed at that moment too."""
+    """Take back tokens just issued if the user's password changed since the refresh
+    token was spent: the change (one transaction with the revocation of the user's
+    tokens) ended the user's logins, and must end one being renewed at that moment."""
     if ctx.store.get_password_hash(user_id) != before:
         _revoke_grant(ctx, grant_id)
         raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")

@@ -128,7 +128,7 @@ class IdentityStore(Protocol):
     def remove_user(self, user_id: str, now: float, reason: str) -> None:
         """Remove the user and the identities of their OAuth clients, in one
         transaction: their static tokens are deleted, OAuth tokens revoked, codes
-        spent, passwords and memberships dropped, clients deleted; their functions
+        forgotten, passwords and memberships dropped, clients deleted; their functions
         and endpoints are deleted, and every unfinished task of theirs, or on one of
         their endpoints, fails with ``reason`` as its exception."""
 
@@ -180,10 +180,11 @@ class OAuthStore(Protocol):
     def revoke_grant(self, grant_id: str) -> list[str]:
         """Revoke every token of one login; return their hashes (to drop from caches)."""
 
-    def end_user_grants(self, user_id: str) -> list[str]:
-        """Revoke every token issued to the user, by any client, and spend their
-        unredeemed codes (a later redemption is then a replay); return the tokens'
-        hashes."""
+    def reset_password(self, user_id: str, password_hash: str | None) -> list[str]:
+        """Set the user's password hash and end every OAuth login of theirs, in one
+        transaction: every token issued to them, by any client, is revoked and every
+        code of theirs forgotten (an unredeemed one is then unknown). Returns the
+        hashes of the tokens that were live."""
 
 
 @runtime_checkable

@@ -174,8 +174,7 @@ class IdentitySql(SqlConnections):
             conn.execute(sa.update(t.oauth_tokens).where(sa.or_(
                 t.oauth_tokens.c.user_id.in_(who), t.oauth_tokens.c.client_id.in_(clients)))
                 .values(revoked=True))
-            conn.execute(sa.update(t.oauth_codes).where(t.oauth_codes.c.user_id.in_(who))
-                         .values(used=True))
+            conn.execute(sa.delete(t.oauth_codes).where(t.oauth_codes.c.user_id.in_(who)))
             conn.execute(sa.delete(t.tokens).where(t.tokens.c.user_id.in_(who)))
             conn.execute(sa.delete(t.memberships).where(t.memberships.c.user_id.in_(who)))
             conn.execute(sa.update(t.users).where(t.users.c.id.in_(who))

@@ -193,15 +193,18 @@ class OAuthSql(SqlConnections):
             )
         return hashes
 
-    def end_user_grants(self, user_id: str) -> list[str]:
+    def reset_password(self, user_id: str, password_hash: str | None) -> list[str]:
         c = t.oauth_tokens.c
         with self._write() as conn:
+            # One transaction: a refresh that spent its token before it sees the new
+            # hash after, and one that spends after finds the token revoked.
+            conn.execute(sa.update(t.users).where(t.users.c.id == user_id)
+                         .values(password_hash=password_hash))
             hashes = list(conn.execute(
                 sa.select(c.token_hash).where(c.user_id == user_id, c.revoked.is_(False))
             ).scalars())
             conn.execute(sa.update(t.oauth_tokens).where(c.user_id == user_id).values(revoked=True))
-            conn.execute(sa.update(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id)
-                         .values(used=True))
+            conn.execute(sa.delete(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id))
         return hashes
 
 

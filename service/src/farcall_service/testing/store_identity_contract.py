@@ -274,7 +274,7 @@ class OAuthStoreContract(StoreFixtures):
             assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
         assert store.revoke_grant("nothing") == []
 
-    def test_ending_a_user_s_grants(self, store: Store) -> None:
+    def test_a_password_reset_ends_the_user_s_logins(self, store: Store) -> None:
         ada, bob = store.create_user("ada"), store.create_user("bob")
         client = self.client(store, ada.id)
         one, two = self.token(ada.id, client.id), self.token(ada.id, "native", "refresh", "h")
@@ -285,11 +285,12 @@ class OAuthStoreContract(StoreFixtures):
                         None, True, "k", time.time() + 60)
         store.save_auth_code(code)
         # Every token of hers, by any client, not yet revoked.
-        assert store.end_user_grants(ada.id) == [two.token_hash]
+        assert store.reset_password(ada.id, "scrypt$2") == [two.token_hash]
+        assert store.get_password_hash(ada.id) == "scrypt$2"
         for token in (one, two):
             assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
         assert not store.get_oauth_token(theirs.token_hash).revoked  # type: ignore[union-attr]
-        spent = store.redeem_auth_code(code.code_hash)
-        assert spent is not None and spent.used  # a replay now
-        assert store.end_user_grants(ada.id) == []
-        assert store.end_user_grants(new_id()) == []
+        assert store.redeem_auth_code(code.code_hash) is None  # forgotten
+        assert store.reset_password(ada.id, None) == []
+        assert store.get_password_hash(ada.id) is None
+        assert store.reset_password(new_id(), "x") == []
