@@ -5,6 +5,7 @@ Invisible things answer 404 exactly like missing ones; visible-but-not-yours is 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -165,9 +166,53 @@ def test_tasks_are_visible_only_to_their_submitter(world: World) -> None:
         assert_error(other.get(f"/v2/taskgroup/{group_id}"), 404, "TASK_GROUP_NOT_FOUND")
         batch = other.post("/v2/batch_status", json={"task_ids": [task_id]}).json()
         assert batch == {"response": "batch", "results": {}}
-        # Someone else's task group cannot be joined either.
-        body = {"tasks": {world.fn["public"]: [payload(1)]}, "task_group_id": group_id}
-        assert_error(other.post(f"/v3/endpoints/{world.ep['public']}/submit", json=body), 404)
+
+
+def test_another_user_s_task_group_is_a_missing_one(world: World) -> None:
+    """A group id tells nothing of its user: another's answers as a new one would, in
+    every route, and whatever joins it stays the joiner's."""
+    answer = world.member.submit(world.ep["public"], world.fn["public"], 5).json()
+    theirs, missing = answer["task_group_id"], str(uuid.uuid4())
+    (member_task,) = answer["tasks"][world.fn["public"]]
+
+    def seen(group: str) -> tuple[int, str]:
+        got = world.outsider.get(f"/v2/taskgroup/{group}")
+        return got.status_code, got.text.replace(group, "<id>")
+
+    assert seen(theirs) == seen(missing)
+    assert seen(theirs)[0] == 404
+    joined = {}
+    for group in (theirs, missing):
+        body = {"tasks": {world.fn["public"]: [payload(1)]}, "task_group_id": group}
+        sent = world.outsider.post(f"/v3/endpoints/{world.ep['public']}/submit", json=body)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["task_group_id"] == group
+        joined[group] = sent.json()["tasks"][world.fn["public"]]
+        legacy = world.outsider.post("/v2/submit", json={
+            "task_group_id": group, "tasks": [[world.fn["public"], world.ep["public"],
+                                               payload(2)]]})
+        assert legacy.status_code == 200 and legacy.json()["response"] == "success"
+        joined[group] += [r["task_uuid"] for r in legacy.json()["results"]]
+    for group in (theirs, missing):  # each sees their own tasks under the id, only
+        listed = world.outsider.get(f"/v2/taskgroup/{group}").json()
+        assert [t["id"] for t in listed["tasks"]] == joined[group]
+    mine = world.member.get(f"/v2/taskgroup/{theirs}").json()
+    assert [t["id"] for t in mine["tasks"]] == [member_task]
+
+
+def test_a_public_endpoint_s_status_tells_others_no_load(world: World) -> None:
+    ep = world.ep["public"]
+    world.member.submit(ep, world.fn["public"], 2)
+    world.owner.post(f"/farcall/v1/endpoints/{ep}/heartbeat", json={
+        "session": "s1", "total_workers": 4, "idle_workers": 1, "pending_tasks": 3})
+    own = world.owner.get(f"/v2/endpoints/{ep}/status").json()
+    assert own["details"]["outstanding_tasks"] == 1
+    assert (own["details"]["idle_workers"], own["details"]["pending_tasks"]) == (1, 3)
+    for other in (world.member, world.outsider):
+        seen = other.get(f"/v2/endpoints/{ep}/status").json()
+        assert seen["status"] == own["status"]
+        assert seen["details"] == {"total_workers": 4, "managers": 0,
+                                   "last_seen": own["details"]["last_seen"]}
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ def test_no_task_statement_reads_every_task(
         store.get_task(ids[0])
         store.finished_tasks(ids, user.id)
         store.task_endpoints(ids, user.id)
-        store.task_group_tasks(group)
+        store.task_group_tasks(group, user.id)
         store.count_outstanding("e" * 8)
         store.requeue_stale(now + 1)
         store.lock_endpoint("e" * 8, now + 1)

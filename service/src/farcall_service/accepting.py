@@ -28,7 +28,7 @@ from farcall_service.auth import Identity
 from farcall_service.brokers.interface import Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
-from farcall_service.errors import bad_request, not_found
+from farcall_service.errors import bad_request
 from farcall_service.ids import time_ordered_uuid
 from farcall_service.payloads import check_task_payload
 from farcall_service.recording import Pending, commit_alone, settle, track
@@ -38,7 +38,6 @@ from farcall_service.storage.interface import (
     Function,
     NewTask,
     RecordedOutcomes,
-    TaskGroupTaken,
     TaskOptions,
 )
 
@@ -91,7 +90,7 @@ async def submit(
 ) -> tuple[str, list[str]]:
     """Check and store ``requests``; return the task group id and task ids, in order."""
     ctx = lc.ctx
-    if (task_group_id is None and len(requests) <= CHECK_ON_LOOP
+    if (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
@@ -138,9 +137,6 @@ def check(
     miss, and for a task group named by the caller)."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
-    if task_group_id is not None and ctx.store.get_task_group_owner(task_group_id) not in (
-            None, who.user_id):
-        raise not_found("task_group", task_group_id)  # the store checks again, to be sure
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
         endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
@@ -173,13 +169,11 @@ def _store(lc: TaskLifecycle, checked: Checked, claimed: dict[str, tuple[str, li
         submitted = lc.ctx.store.submit(
             checked.owner_id, checked.group, checked.tasks, checked.options, checked.now,
             claimed, [item.report for item in reports])
-    except BaseException as exc:
+    except BaseException:
         if reports:  # it may have been one of them: each goes its own way
             commit_alone(lc, reports)
             return _store(lc, checked, claimed, [])
         lc.memory.forget(task.id for _eid, task in checked.tasks)
-        if isinstance(exc, TaskGroupTaken):
-            raise not_found("task_group", checked.group) from None
         raise
     queued = Counter(eid for eid, _task in checked.tasks)
     for eid, (_session, handed) in claimed.items():

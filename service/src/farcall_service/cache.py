@@ -41,12 +41,15 @@ class TTLCache(Generic[K, V]):
         value = self.get(key)
         if value is not MISSING:
             return value  # type: ignore[return-value]
+        # Dated from before the load, so an entry never outlives a change committed
+        # after the load began by more than ``ttl``: the bound revocation promises.
+        loaded_at = time.monotonic()
         value = load()
         if self.ttl > 0:
             with self._lock:
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-                self._entries[key] = (time.monotonic() + self.ttl, value)
+                self._entries[key] = (loaded_at + self.ttl, value)
         return value
 
     def invalidate(self, key: K) -> None:

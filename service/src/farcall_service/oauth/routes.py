@@ -249,7 +249,8 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
     code = form.get("code", "")
     if not code:
         raise OAuthError("invalid_request", "the code parameter is missing")
-    record = ctx.store.redeem_auth_code(hash_token(code))
+    code_hash = hash_token(code)
+    record = ctx.store.redeem_auth_code(code_hash)
     if record is None:
         raise OAuthError("invalid_grant", "the authorization code is not valid")
     if record.used:
@@ -272,7 +273,23 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
         scopes = by_resource_server(record.scope)
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
-    return _issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
+    issued = _issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
+    if ctx.store.redeem_auth_code(code_hash) is None:
+        # Forgotten since it was redeemed: a password change ended the user's logins
+        # while these tokens were being made, and must end this one too.
+        _revoke_grant(ctx, record.grant_id)
+        raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
+    return issued
+
+
+def _unless_password_changed(ctx: ServiceContext, user_id: str, before: str | None,
+                             grant_id: str) -> None:
+    """Take back tokens just issued if the user's password changed since the refresh
+    token was spent: the change (one transaction with the revocation of the user's
+    tokens) ended the user's logins, and must end one being renewed at that moment."""
+    if ctx.store.get_password_hash(user_id) != before:
+        _revoke_grant(ctx, grant_id)
+        raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
 
 
 def _refresh(ctx: ServiceContext, client: CallingClient,
@@ -286,6 +303,7 @@ def _refresh(ctx: ServiceContext, client: CallingClient,
         raise OAuthError("invalid_grant", "the refresh token is not valid")
     if current.client_id != client.id:
         raise OAuthError("invalid_grant", "the refresh token was issued to another client")
+    password = ctx.store.get_password_hash(current.user_id)
     spent = ctx.store.spend_refresh_token(token_hash)
     if spent is None or spent.revoked:
         _revoke_grant(ctx, current.grant_id)
@@ -293,8 +311,10 @@ def _refresh(ctx: ServiceContext, client: CallingClient,
                          "log in again")
     if spent.expires_at <= time.time():
         raise OAuthError("invalid_grant", "the refresh token has expired; log in again")
-    return _issue(ctx, client, spent.user_id, {spent.resource_server: spent.scope},
-                  spent.grant_id, True)
+    issued = _issue(ctx, client, spent.user_id, {spent.resource_server: spent.scope},
+                    spent.grant_id, True)
+    _unless_password_changed(ctx, spent.user_id, password, spent.grant_id)
+    return issued
 
 
 def _client_credentials(ctx: ServiceContext, client: CallingClient,

@@ -162,20 +162,24 @@ def endpoint_status(
     who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
+    """Its owner sees its load; anyone else (a public endpoint's users) only whether
+    it is up and how many workers it has: its idle workers and queues are built from
+    other users' tasks, and would tell when and how much they run."""
     eid = str(endpoint_id)
     ep = access.visible_endpoint(who, ctx.store.get_endpoint(eid), eid)
     beat = ep.heartbeat
-    return {
-        "status": _status(ep, ctx),
-        "details": {
-            "total_workers": beat.get("total_workers", 0),
-            "idle_workers": beat.get("idle_workers", 0),
-            "pending_tasks": beat.get("pending_tasks", 0),
-            "outstanding_tasks": ctx.store.count_outstanding(eid),
-            "managers": beat.get("managers", 0),
-            "last_seen": ep.last_seen,
-        },
+    details: dict[str, Any] = {
+        "total_workers": beat.get("total_workers", 0),
+        "managers": beat.get("managers", 0),
+        "last_seen": ep.last_seen,
     }
+    if ep.owner_id == who.user_id:
+        details.update(
+            idle_workers=beat.get("idle_workers", 0),
+            pending_tasks=beat.get("pending_tasks", 0),
+            outstanding_tasks=ctx.store.count_outstanding(eid),
+        )
+    return {"status": _status(ep, ctx), "details": details}
 
 
 @router.delete("/v2/endpoints/{endpoint_id}", summary="Delete an endpoint you own")

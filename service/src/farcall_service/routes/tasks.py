@@ -161,13 +161,13 @@ def get_task_group(
     ctx: Ctx,
 ) -> dict[str, Any]:
     gid = str(task_group_id)
-    if ctx.store.get_task_group_owner(gid) != who.user_id:
+    # Only the caller's own tasks: a group they have none in is one that does not
+    # exist, whoever else has used its id.
+    mine = ctx.store.task_group_tasks(gid, who.user_id)
+    if not mine:
         raise not_found("task_group", gid)
     return {
         "taskgroup_id": gid,
         "create_websockets_queue": False,
-        "tasks": [
-            {"id": task.id, "created_at": task.created_at}
-            for task in ctx.store.task_group_tasks(gid)
-        ],
+        "tasks": [{"id": task.id, "created_at": task.created_at} for task in mine],
     }

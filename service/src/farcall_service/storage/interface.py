@@ -29,15 +29,16 @@ from farcall_service.storage.records import (
     Endpoint,
     Function,
     Group,
+    Holdings,
     IssuedToken,
     NewTask,
     OAuthClient,
     Outcome,
     RecordedOutcomes,
     Report,
+    StaticToken,
     Submitted,
     Task,
-    TaskGroupTaken,
     TaskOptions,
     User,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Endpoint",
     "Function",
     "Group",
+    "Holdings",
     "IdentityStore",
     "IssuedToken",
     "NewTask",
@@ -61,10 +63,10 @@ __all__ = [
     "Outcome",
     "RecordedOutcomes",
     "Report",
+    "StaticToken",
     "Store",
     "Submitted",
     "Task",
-    "TaskGroupTaken",
     "TaskOptions",
     "TaskStore",
     "User",
@@ -73,20 +75,31 @@ __all__ = [
 
 @runtime_checkable
 class IdentityStore(Protocol):
-    """Users, groups and their memberships, static tokens and passwords."""
+    """Users, groups and their memberships, static tokens and passwords.
+
+    A removed user (:meth:`remove_user`) is found by nothing: not by name or id, not
+    by a token; their name stays taken.
+    """
 
     def create_user(self, name: str) -> User:
-        """A new user with a fresh id. Names are unique: a name already taken raises
-        (the store's own error), so callers check with :meth:`get_user` first."""
+        """A new user with a fresh id. Names are unique, removed users' included: a
+        name already taken raises (the store's own error), so callers check with
+        :meth:`get_user` first."""
 
     def get_user(self, name_or_id: str) -> User | None:
-        """The user with this id or this name."""
+        """The user with this id or this name, unless removed."""
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         """Keep a static token (by hash) that authenticates as the user."""
 
     def user_for_token(self, token_hash: str) -> User | None:
         """The user a static token's hash belongs to."""
+
+    def list_tokens(self, user_id: str | None = None) -> list[StaticToken]:
+        """The static tokens of one user (of every user with ``None``), oldest first."""
+
+    def delete_token(self, token_hash: str) -> bool:
+        """Forget a static token, so it authenticates no more; False if unknown."""
 
     def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
         """Set (or with ``None`` clear) the user's password hash."""
@@ -103,8 +116,21 @@ class IdentityStore(Protocol):
     def add_member(self, group_id: str, user_id: str) -> None:
         """Put the user in the group; adding a member twice changes nothing."""
 
+    def remove_member(self, group_id: str, user_id: str) -> bool:
+        """Take the user out of the group; False if they were not in it."""
+
     def groups_of(self, user_id: str) -> frozenset[str]:
         """The ids of the groups the user is a member of."""
+
+    def holdings(self, user_id: str) -> Holdings:
+        """What the user and the identities of their OAuth clients have in use."""
+
+    def remove_user(self, user_id: str, now: float, reason: str) -> None:
+        """Remove the user and the identities of their OAuth clients, in one
+        transaction: their static tokens are deleted, OAuth tokens revoked, codes
+        forgotten, passwords and memberships dropped, clients deleted; their functions
+        and endpoints are deleted, and every unfinished task of theirs, or on one of
+        their endpoints, fails with ``reason`` as its exception."""
 
 
 @runtime_checkable
@@ -153,6 +179,12 @@ class OAuthStore(Protocol):
 
     def revoke_grant(self, grant_id: str) -> list[str]:
         """Revoke every token of one login; return their hashes (to drop from caches)."""
+
+    def reset_password(self, user_id: str, password_hash: str | None) -> list[str]:
+        """Set the user's password hash and end every OAuth login of theirs, in one
+        transaction: every token issued to them, by any client, is revoked and every
+        code of theirs forgotten (an unredeemed one is then unknown). Returns the
+        hashes of the tokens that were live."""
 
 
 @runtime_checkable
@@ -236,13 +268,14 @@ class TaskStore(Protocol):
         tasks already handed to it: those are stored as claimed by that session if it
         is still the endpoint's, else queued like the others (and the endpoint is in
         :attr:`Submitted.stale`). ``reports`` are recorded in the same transaction
-        (as :meth:`record_reports`), which saves a commit. Raises
-        :class:`TaskGroupTaken`, storing nothing, if the task group exists and
-        belongs to someone else.
+        (as :meth:`record_reports`), which saves a commit. A task group named by
+        another user before is no obstacle: each user's tasks in a group are theirs
+        alone, so a group id tells nothing of anyone else.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
-        """The id of the user who owns the task group, if it exists."""
+        """The id of the user who made the task group, if it exists (who made it
+        gives no access: see :meth:`task_group_tasks`)."""
 
     def get_task(self, task_id: str) -> Task | None:
         """The task, whoever owns it."""
@@ -256,8 +289,8 @@ class TaskStore(Protocol):
     def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
         """The endpoints the owner's tasks among ``task_ids`` were submitted to."""
 
-    def task_group_tasks(self, task_group_id: str) -> list[Task]:
-        """The task group's tasks in submission order."""
+    def task_group_tasks(self, task_group_id: str, owner_id: str) -> list[Task]:
+        """The owner's tasks in the task group, in submission order."""
 
     def count_outstanding(self, endpoint_id: str) -> int:
         """How many of the endpoint's tasks have not ended (queued or claimed)."""

@@ -24,6 +24,30 @@ class User:
 
 
 @dataclass(frozen=True)
+class StaticToken:
+    """A static API token as an admin sees it: its hash (never the token) and owner."""
+
+    token_hash: str
+    user_id: str
+    user_name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a user (with the identities of their OAuth clients) still has in use:
+    live functions and endpoints, unfinished tasks, clients."""
+
+    functions: int = 0
+    endpoints: int = 0
+    unfinished_tasks: int = 0
+    clients: int = 0
+
+    def __bool__(self) -> bool:
+        return any((self.functions, self.endpoints, self.unfinished_tasks, self.clients))
+
+
+@dataclass(frozen=True)
 class Group:
     id: str
     name: str
@@ -126,10 +150,6 @@ class Outcome:
     exception: str | None = None
     details: dict[str, Any] | None = None
     exception_data: str | None = None
-
-
-class TaskGroupTaken(Exception):
-    """A submission named a task group that belongs to another user."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ users = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("password_hash", sa.String(255)),
+    #: Set when the user was removed: the row stays for what still names it.
+    sa.Column("removed_at", sa.Float),
 )
 
 tokens = sa.Table(

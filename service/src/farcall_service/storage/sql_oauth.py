@@ -155,7 +155,7 @@ class OAuthSql(SqlConnections):
             row = conn.execute(
                 sa.select(t.oauth_tokens, t.users.c.name.label("user_name"))
                 .join(t.users, t.users.c.id == t.oauth_tokens.c.user_id)
-                .where(t.oauth_tokens.c.token_hash == token_hash)
+                .where(t.oauth_tokens.c.token_hash == token_hash, t.users.c.removed_at.is_(None))
             ).first()
         return (_token(row), User(row.user_id, row.user_name)) if row else None
 
@@ -191,6 +191,20 @@ class OAuthSql(SqlConnections):
             conn.execute(
                 sa.update(t.oauth_tokens).where(c.grant_id == grant_id).values(revoked=True)
             )
+        return hashes
+
+    def reset_password(self, user_id: str, password_hash: str | None) -> list[str]:
+        c = t.oauth_tokens.c
+        with self._write() as conn:
+            # One transaction: a refresh that spent its token before it sees the new
+            # hash after, and one that spends after finds the token revoked.
+            conn.execute(sa.update(t.users).where(t.users.c.id == user_id)
+                         .values(password_hash=password_hash))
+            hashes = list(conn.execute(
+                sa.select(c.token_hash).where(c.user_id == user_id, c.revoked.is_(False))
+            ).scalars())
+            conn.execute(sa.update(t.oauth_tokens).where(c.user_id == user_id).values(revoked=True))
+            conn.execute(sa.delete(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id))
         return hashes
 
 

@@ -26,7 +26,6 @@ from farcall_service.storage.records import (
     Report,
     Submitted,
     Task,
-    TaskGroupTaken,
     TaskOptions,
 )
 from farcall_service.storage.sql_catalogue import container_from_row
@@ -53,8 +52,7 @@ class TaskSql(SqlConnections):
         }
         stale: set[str] = set()
         with self._write() as conn:
-            if self._group_owner(conn, task_group_id, owner_id, now) != owner_id:
-                raise TaskGroupTaken(task_group_id)
+            self._make_group(conn, task_group_id, owner_id, now)
             # Tasks handed to a waiting claim are stored as claimed by its session, if
             # that session is still the endpoint's (a newer one would never ask for them).
             claimed_by: dict[str, str] = {}
@@ -88,20 +86,19 @@ class TaskSql(SqlConnections):
             recorded = [self._record(conn, report) for report in reports]
         return Submitted(stale, recorded)
 
-    def _group_owner(self, conn: sa.Connection, group_id: str, owner_id: str,
-                     now: float) -> str:
-        """The task group's owner, making the group ``owner_id``'s if it is new."""
-        row = self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id})
-        if row is not None:
-            return str(row.owner_id)
+    def _make_group(self, conn: sa.Connection, group_id: str, owner_id: str,
+                    now: float) -> None:
+        """Make the task group, ``owner_id``'s, if it is new. Whoever made it, each
+        user's tasks in a group are theirs alone (:meth:`task_group_tasks`)."""
+        if self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id}) is not None:
+            return
         values = {"id": group_id, "owner_id": owner_id, "created_at": now}
         if self._sqlite:  # the write lock keeps out whoever else could make it now
             self._hot.run(conn, q.NEW_GROUP, values)
-            return owner_id
+            return
         # A concurrent submission may be making the same group: this insert waits for
         # it to commit, then leaves its row alone.
         conn.execute(q.NEW_GROUP_UNLESS_MADE, values)
-        return str(conn.execute(q.GROUP_OWNER, {"group_id": group_id}).scalar_one())
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:
@@ -136,11 +133,12 @@ class TaskSql(SqlConnections):
                     q.TASK_ENDPOINTS, {"ids": chunk, "owner_id": owner_id}).scalars())
         return found
 
-    def task_group_tasks(self, task_group_id: str) -> list[Task]:
+    def task_group_tasks(self, task_group_id: str, owner_id: str) -> list[Task]:
         with self._read() as conn:
             rows = conn.execute(
                 sa.select(*q.TASK_COLUMNS)
-                .where(t.tasks.c.task_group_id == task_group_id)
+                .where(t.tasks.c.task_group_id == task_group_id,
+                       t.tasks.c.owner_id == owner_id)
                 .order_by(t.tasks.c.seq)
             )
             return [q.task_from_row(row) for row in rows]

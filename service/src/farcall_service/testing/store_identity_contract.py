@@ -7,8 +7,17 @@ import time
 
 import pytest
 
-from farcall_service.storage.interface import AuthCode, IssuedToken, OAuthClient, Store
-from farcall_service.testing.store_fixtures import StoreFixtures, at_once, new_id
+from farcall_service.storage.interface import (
+    AuthCode,
+    Endpoint,
+    Holdings,
+    IssuedToken,
+    NewTask,
+    OAuthClient,
+    Store,
+    TaskOptions,
+)
+from farcall_service.testing.store_fixtures import StoreFixtures, at_once, new_id, seed
 
 
 class IdentityStoreContract(StoreFixtures):
@@ -37,6 +46,23 @@ class IdentityStoreContract(StoreFixtures):
         assert store.user_for_token("b" * 64) == ada
         assert store.user_for_token("c" * 64) is None
 
+    def test_static_tokens_are_listed_and_deleted(self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        store.add_token(ada.id, "a" * 64)
+        store.add_token(bob.id, "b" * 64)
+        store.add_token(ada.id, "c" * 64)
+        mine = store.list_tokens(ada.id)
+        assert [(k.token_hash, k.user_id, k.user_name) for k in mine] == [
+            ("a" * 64, ada.id, "ada"), ("c" * 64, ada.id, "ada")]
+        assert all(k.created_at > 0 for k in mine)
+        assert [k.token_hash for k in store.list_tokens()] == ["a" * 64, "b" * 64, "c" * 64]
+        assert store.list_tokens(new_id()) == []
+        assert store.delete_token("a" * 64)
+        assert not store.delete_token("a" * 64)  # once
+        assert store.user_for_token("a" * 64) is None
+        assert store.user_for_token("c" * 64) == ada
+        assert [k.token_hash for k in store.list_tokens()] == ["b" * 64, "c" * 64]
+
     def test_a_password_hash_is_set_replaced_and_cleared(self, store: Store) -> None:
         ada = store.create_user("ada")
         assert store.get_password_hash(ada.id) is None
@@ -61,6 +87,74 @@ class IdentityStoreContract(StoreFixtures):
         assert store.groups_of(ada.id) == frozenset({lab.id, team.id})
         assert store.groups_of(bob.id) == frozenset({team.id})
         assert store.groups_of(store.create_user("cy").id) == frozenset()
+        assert store.remove_member(team.id, ada.id)
+        assert not store.remove_member(team.id, ada.id)  # once
+        assert not store.remove_member(lab.id, bob.id)  # never a member
+        assert store.groups_of(ada.id) == frozenset({lab.id})
+        assert store.groups_of(bob.id) == frozenset({team.id})
+
+    def test_a_removed_user_is_found_by_nothing(self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        lab = store.create_group("lab")
+        store.add_member(lab.id, ada.id)
+        store.add_member(lab.id, bob.id)
+        store.add_token(ada.id, "a" * 64)
+        store.add_token(bob.id, "b" * 64)
+        store.set_password_hash(ada.id, "scrypt$1")
+        assert store.holdings(ada.id) == Holdings()
+        store.remove_user(ada.id, time.time(), "removed")
+        assert store.get_user("ada") is None and store.get_user(ada.id) is None
+        assert store.user_for_token("a" * 64) is None
+        assert store.list_tokens(ada.id) == []
+        assert store.get_password_hash(ada.id) is None
+        assert store.groups_of(ada.id) == frozenset()
+        with pytest.raises(Exception):  # noqa: B017 (the name stays taken)
+            store.create_user("ada")
+        assert store.get_user("bob") == bob  # the others are untouched
+        assert store.user_for_token("b" * 64) == bob
+        assert store.groups_of(bob.id) == frozenset({lab.id})
+
+    def test_removing_a_user_ends_what_they_hold(self, store: Store) -> None:
+        now = time.time()
+        ada, bob = seed(store, "ada", now), seed(store, "bob", now)
+        public = Endpoint(new_id(), ada.user.id, "ada's public", public=True, created_at=now)
+        store.save_endpoint(public)
+        robot = OAuthClient(new_id(), ada.user.id, new_id(), "robot", "s" * 64)
+        store.create_oauth_client(robot, f"{robot.id}@clients")
+        robot_ep = Endpoint(new_id(), robot.principal_id, "robot's", created_at=now)
+        store.save_endpoint(robot_ep)
+        mine_on_bob = ada.submit(1, endpoint=bob.endpoint.id)
+        bob_on_ada = [NewTask(new_id(), bob.function.id, "p")]
+        store.submit(bob.user.id, new_id(), [(public.id, bob_on_ada[0])], TaskOptions(), now)
+        bob_own = bob.submit(1)
+        access = IssuedToken(new_id(), "access", ada.user.id, "native", "openid", "farcall",
+                             "g", now + 60)
+        robots = IssuedToken(new_id(), "access", robot.principal_id, robot.id, "openid",
+                             "farcall", "h", now + 60)
+        store.save_oauth_tokens([access, robots])
+        assert store.holdings(ada.user.id) == Holdings(
+            functions=1, endpoints=3, unfinished_tasks=1, clients=1)
+        assert store.holdings(bob.user.id) == Holdings(
+            functions=1, endpoints=1, unfinished_tasks=2, clients=0)
+
+        store.remove_user(ada.user.id, now + 1, "the owner was removed")
+        assert store.holdings(ada.user.id) == Holdings()
+        assert store.get_function(ada.function.id) is None
+        for endpoint in (ada.endpoint, public, robot_ep):
+            assert store.get_endpoint(endpoint.id) is None
+        for task_id in (*mine_on_bob, bob_on_ada[0].id):
+            task = store.get_task(task_id)
+            assert task is not None
+            assert (task.status, task.exception, task.completion_t) == (
+                "failed", "the owner was removed", now + 1)
+        assert store.get_task(bob_own[0]).status == "waiting-for-ep"  # type: ignore[union-attr]
+        assert store.get_oauth_client(robot.id) is None
+        assert store.get_user(robot.principal_id) is None
+        for token in (access, robots):
+            assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
+            assert store.user_for_oauth_token(token.token_hash) is None
+        assert store.get_function(bob.function.id) is not None
+        assert store.get_endpoint(bob.endpoint.id) is not None
 
 
 class OAuthStoreContract(StoreFixtures):
@@ -179,3 +273,24 @@ class OAuthStoreContract(StoreFixtures):
         for token in (one, two):
             assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
         assert store.revoke_grant("nothing") == []
+
+    def test_a_password_reset_ends_the_user_s_logins(self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        client = self.client(store, ada.id)
+        one, two = self.token(ada.id, client.id), self.token(ada.id, "native", "refresh", "h")
+        theirs = self.token(bob.id, client.id)
+        store.save_oauth_tokens([one, two, theirs])
+        store.revoke_oauth_token(one.token_hash)
+        code = AuthCode("c" * 64, "native", ada.id, "http://localhost/cb", "openid",
+                        None, True, "k", time.time() + 60)
+        store.save_auth_code(code)
+        # Every token of hers, by any client, not yet revoked.
+        assert store.reset_password(ada.id, "scrypt$2") == [two.token_hash]
+        assert store.get_password_hash(ada.id) == "scrypt$2"
+        for token in (one, two):
+            assert store.get_oauth_token(token.token_hash).revoked  # type: ignore[union-attr]
+        assert not store.get_oauth_token(theirs.token_hash).revoked  # type: ignore[union-attr]
+        assert store.redeem_auth_code(code.code_hash) is None  # forgotten
+        assert store.reset_password(ada.id, None) == []
+        assert store.get_password_hash(ada.id) is None
+        assert store.reset_password(new_id(), "x") == []

@@ -7,13 +7,11 @@ import pytest
 
 from farcall_service.storage.interface import (
     QUEUED,
-    RUNNING,
     Endpoint,
     NewTask,
     Outcome,
     Report,
     Task,
-    TaskGroupTaken,
     TaskOptions,
 )
 from farcall_service.testing.store_fixtures import Seeded, StoreFixtures, at_once, new_id, seed
@@ -29,9 +27,9 @@ class TaskStoreContract(StoreFixtures):
         assert store.get_task_group_owner(group) == user.id
         assert store.get_task(ids[0]) == Task(
             ids[0], user.id, seeded.function.id, seeded.endpoint.id, group, QUEUED, seeded.now)
-        assert [t.id for t in store.task_group_tasks(group)] == ids
+        assert [t.id for t in store.task_group_tasks(group, user.id)] == ids
         later = seeded.submit(2, group, at=seeded.now + 1)  # the same group again
-        assert [t.id for t in store.task_group_tasks(group)] == ids + later
+        assert [t.id for t in store.task_group_tasks(group, user.id)] == ids + later
         assert store.count_outstanding(seeded.endpoint.id) == 5
 
     def test_unknown_tasks_and_groups_are_not_found(self, seeded: Seeded) -> None:
@@ -39,7 +37,7 @@ class TaskStoreContract(StoreFixtures):
         (known,) = seeded.submit(1)
         assert store.get_task(new_id()) is None
         assert store.get_task_group_owner(new_id()) is None
-        assert store.task_group_tasks(new_id()) == []
+        assert store.task_group_tasks(new_id(), seeded.user.id) == []
         found = store.get_tasks([known, new_id(), known])
         assert [t.id for t in found] == [known]
         assert store.get_tasks([]) == []
@@ -50,8 +48,9 @@ class TaskStoreContract(StoreFixtures):
         assert sorted(t.id for t in seeded.store.get_tasks(ids)) == sorted(ids)
         assert seeded.store.task_endpoints(ids, seeded.user.id) == {seeded.endpoint.id}
 
-    def test_another_user_s_task_group_is_refused_and_nothing_is_stored(
-            self, seeded: Seeded) -> None:
+    def test_each_user_s_tasks_in_a_group_are_theirs_alone(self, seeded: Seeded) -> None:
+        """Another user naming a group id finds it as if it were new: a group id
+        tells nothing of anybody else."""
         store = seeded.store
         group = new_id()
         (first,) = seeded.submit(1, group)
@@ -60,11 +59,11 @@ class TaskStoreContract(StoreFixtures):
         theirs = NewTask(new_id(), bob.function.id, "p")
         report = Report(seeded.endpoint.id, "s", [Outcome(claimed[0].id, "success", "r")],
                         seeded.now)
-        with pytest.raises(TaskGroupTaken):
-            store.submit(bob.user.id, group, [(bob.endpoint.id, theirs)], TaskOptions(),
-                         seeded.now, reports=[report])
-        assert store.get_task(theirs.id) is None
-        assert store.get_task(first).status == RUNNING  # type: ignore[union-attr]
+        store.submit(bob.user.id, group, [(bob.endpoint.id, theirs)], TaskOptions(),
+                     seeded.now, reports=[report])
+        assert [t.id for t in store.task_group_tasks(group, bob.user.id)] == [theirs.id]
+        assert [t.id for t in store.task_group_tasks(group, seeded.user.id)] == [first]
+        assert store.get_task(first).status == "success"  # type: ignore[union-attr]
         assert store.get_task_group_owner(group) == seeded.user.id
 
     def test_a_submission_that_fails_stores_none_of_its_tasks(self, seeded: Seeded) -> None:
@@ -85,7 +84,7 @@ class TaskStoreContract(StoreFixtures):
         """As an Executor does, sending batches of one new task group at once."""
         group = new_id()
         batches = at_once(4, lambda: seeded.submit(5, group))
-        assert sorted(t.id for t in seeded.store.task_group_tasks(group)) == sorted(
+        assert sorted(t.id for t in seeded.store.task_group_tasks(group, seeded.user.id)) == sorted(
             task_id for batch in batches for task_id in batch)
         assert seeded.store.get_task_group_owner(group) == seeded.user.id
 
