@@ -286,7 +286,9 @@ def test_over_deep_rows_stored_before_are_read_back(
     wait = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task_id], "timeout": 0})
     assert wait.status_code == 200, wait.text
 
-    # Too deep for the parser itself: the whole value is a note.
+    # Too deep for Python's parser itself (PostgreSQL refuses to store it): a note.
+    if store.engine.dialect.name != "sqlite":  # type: ignore[attr-defined]
+        return
     with store.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(sa.text("UPDATE functions SET metadata = :m WHERE id = :i"),
                      {"m": raw_deep(100_000), "i": fn_id})
