@@ -36,40 +36,42 @@ class TooLarge(ValueError):
 
 
 def scan(value: Any, max_depth: int | None = None, max_bytes: int | None = None) -> int:
-    """About the size of ``value`` as compact JSON, in UTF-8 bytes (escapes aside).
+    """About the size of ``value`` as compact JSON, in UTF-8 bytes (escapes aside; a
+    float counts as 18).
 
     Raises :class:`TooDeep` past ``max_depth`` levels of objects and arrays,
     :class:`TooLarge` past ``max_bytes``, and ``ValueError`` for what no strict JSON
-    encoder writes back: NaN, infinities and lone surrogates (in keys too).
+    encoder writes back: NaN, infinities and lone surrogates (in keys too). Only
+    objects and arrays go on the stack: every result report runs this on its details.
     """
+    if type(value) is not dict and type(value) is not list:
+        return scan([value], max_depth, max_bytes) - 2
     size = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    pop, push = stack.pop, stack.append
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
-        item, depth = pop()
-        kind = type(item)
-        if kind is str:
-            size += _text_size(item) + 2
-        elif kind is dict or kind is list:
-            depth += 1
-            if max_depth is not None and depth > max_depth:
-                raise TooDeep(f"nested deeper than {max_depth} levels")
-            size += 1 + len(item)  # brackets, commas (and the colons, below)
-            if kind is dict:
-                for key, child in item.items():
-                    size += _text_size(key) + 3 if type(key) is str else 8
-                    push((child, depth))
-            else:
-                for child in item:
-                    push((child, depth))
-        elif kind is int:
-            size += len(repr(item))
-        elif kind is float:
-            if not math.isfinite(item):
-                raise ValueError("numbers must be finite")
-            size += len(repr(item))
-        else:  # true, false, null (anything else fails at the encoder)
-            size += 5
+        item, depth = stack.pop()
+        if max_depth is not None and depth > max_depth:
+            raise TooDeep(f"nested deeper than {max_depth} levels")
+        size += 1 + len(item)  # brackets and commas (and colons, below)
+        children = item
+        if type(item) is dict:
+            for key in item:
+                size += (_text_size(key) if type(key) is str else 8) + 3
+            children = item.values()
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                size += (len(child) if child.isascii() else _text_size(child)) + 2
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is int:
+                size += 3 if -100 < child < 1000 else len(repr(child))
+            elif kind is float:
+                if not math.isfinite(child):
+                    raise ValueError("numbers must be finite")
+                size += 18
+            else:  # true, false, null (anything else fails at the encoder)
+                size += 5
         if max_bytes is not None and size > max_bytes:
             raise TooLarge(f"larger than {max_bytes} bytes")
     return size
