@@ -116,3 +116,16 @@ def test_container_runtime(api, make_endpoint, runtime: str) -> None:
     [task] = api.submit(endpoint.endpoint_id, fn, [()])
     doc = api.wait([task], timeout=300)[task]
     assert doc["status"] == "success", doc.get("exception")
+
+
+@pytest.mark.parametrize("location", ["--privileged", "-v/:/host", "image --privileged",
+                                      "image\n"])
+def test_locations_that_would_be_options_are_refused(location: str) -> None:
+    """Defence in depth: the service refuses these, but an older one stored them."""
+    from farcall_endpoint.environments import UnsupportedEnvironment, worker_command
+
+    templates = {"docker": "docker run --rm -i {location} {worker}"}
+    with pytest.raises(UnsupportedEnvironment, match="location"):
+        worker_command(("docker", location), templates, "python -m worker")
+    assert worker_command(("docker", "ubuntu:22.04"), templates, "w")[-2:] == ["ubuntu:22.04", "w"]
+

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from farcall.serialize import Serializer
 from farcall_service import admin
 from farcall_service.app import create_app
@@ -214,6 +215,56 @@ def test_containers_travel_with_their_tasks(alice: Caller, ep_fn: tuple[str, str
     unknown = {"function_name": "f", "function_code": "x", "serialized": False,
                "container_uuid": str(uuid.uuid4())}
     assert_error(alice.post("/v3/functions", json=unknown), 404, "CONTAINER_NOT_FOUND")
+
+
+@pytest.mark.parametrize(("kind", "location"), [
+    ("docker", "--privileged"), ("podman", "-v/:/host"), ("apptainer", "--fakeroot"),
+    ("venv", "-c"), ("docker", "ubuntu --privileged"), ("docker", "ubuntu\n"),
+    ("docker", "Ubuntu"), ("docker", "ubuntu:22.04\u00a0"), ("venv", "relative/python"),
+    ("apptainer", "image.sif\x00"),
+])
+def test_container_locations_that_are_not_plain_are_refused(
+        alice: Caller, kind: str, location: str) -> None:
+    """An endpoint puts the location in a command line: ``docker run ... {location}``."""
+    answer = alice.post("/farcall/v1/containers",
+                        json={"name": "x", "type": kind, "location": location})
+    assert_error(answer, 400, "INVALID_LOCATION")
+
+
+@pytest.mark.parametrize(("kind", "location"), [
+    ("docker", "ubuntu"), ("docker", "example.org/tools:1.0"),
+    ("podman", "localhost:5000/team/img:v1.2-rc"),
+    ("docker", "ghcr.io/a/b@sha256:" + "0" * 64), ("apptainer", "/images/sci.sif"),
+    ("apptainer", "docker://ubuntu:22.04"), ("apptainer", "images/sci.sif"),
+    ("venv", "/opt/envs/science/bin/python"),
+])
+def test_plain_container_locations_are_accepted(alice: Caller, kind: str, location: str) -> None:
+    answer = alice.post("/farcall/v1/containers",
+                        json={"name": "x", "type": kind, "location": location})
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_shared_functions_environment_cannot_change_under_queued_tasks(
+        alice: Caller, make_caller: Any) -> None:
+    """Bob queues a task on alice's public function; the environment is read when the
+    task is claimed, so alice switching it would run bob's task somewhere he never saw."""
+    bob = make_caller("bob")
+    ep = alice.register_endpoint(public=True)
+    public = alice.register_function(public=True)
+    [task] = bob.submit(ep, public, 1).json()["tasks"][public]
+    image = alice.post("/farcall/v1/containers", json={
+        "name": "other", "type": "docker", "location": "example.org/other:1"}).json()
+    switched = alice.put(f"/farcall/v1/functions/{public}/container",
+                         json={"container_id": image["container_id"]})
+    assert_error(switched, 409, "FUNCTION_SHARED")
+    same = alice.put(f"/farcall/v1/functions/{public}/container", json={"container_id": None})
+    assert same.status_code == 200, same.text  # no change: nothing to refuse
+    [claimed] = claim(alice, ep)
+    assert claimed["task_id"] == task and claimed["container"] is None
+    private = alice.register_function()
+    attached = alice.put(f"/farcall/v1/functions/{private}/container",
+                         json={"container_id": image["container_id"]})
+    assert attached.status_code == 200, attached.text
 
 
 def test_legacy_submit_and_task_groups(alice: Caller, ep_fn: tuple[str, str]) -> None:

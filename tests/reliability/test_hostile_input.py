@@ -5,9 +5,12 @@ normal task still succeeds afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,20 +217,94 @@ def test_100_mb_body_is_refused_without_reading_it(target: Target, framing: str)
     target.still_serving()
 
 
-@pytest.mark.parametrize("depth", [1000, 100_000])
+def _nested(depth: int) -> str:
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def _deep_answer(target: Target, path: str, body: str) -> int:
+    """POST ``body`` (raw JSON); the status, which must be a clear 4xx."""
+    answer = target.api.http.post(target.stack.url + path, data=body.encode(), timeout=60,
+                                  headers={"Content-Type": "application/json"})
+    assert_error(answer, answer.status_code)
+    assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text[:200])
+    return answer.status_code
+
+
+@pytest.mark.parametrize("depth", [40, 300, 900, 1000, 100_000])
 def test_deeply_nested_json(target: Target, depth: int) -> None:
-    nested = "[" * depth + "]" * depth
-    for path, body in [
-        (f"/v3/endpoints/{target.endpoint_id}/submit",
-         f'{{"tasks": {{"{target.echo}": {nested}}}}}'),
-        ("/v3/functions", f'{{"function_name": "f", "function_code": "x", "metadata": {nested}}}'),
-        ("/v2/batch_status", nested),
+    """Stored free-form fields are refused past their depth limit (32), and bodies too
+    deep to parse are refused as such: JSON_TOO_DEEP either way, never a 5xx."""
+    nested, raw = _nested(depth), "[" * depth + "]" * depth
+    ep = target.endpoint_id
+    cases = [
+        (f"/v3/endpoints/{ep}/submit", f'{{"tasks": {{"{target.echo}": {raw}}}}}'),
+        (f"/v3/endpoints/{ep}/submit",
+         f'{{"tasks": {{"{target.echo}": ["x"]}}, "resource_specification": {nested}}}'),
+        ("/v3/functions", f'{{"function_name": "f", "function_code": "x", "serialized": false, '
+                          f'"meta": {nested}}}'),
+        ("/v3/endpoints", f'{{"endpoint_name": "deep", "metadata": {nested}}}'),
+        ("/v2/batch_status", raw),
+    ]
+    statuses = [_deep_answer(target, path, body) for path, body in cases]
+    assert statuses[1:4] == [400, 400, 400], statuses  # JSON_TOO_DEEP, not 422
+    kit.record("deep json", cases=len(cases), server_errors=0)
+    kit.record("hostile input", cases=len(cases))
+    target.still_serving()
+
+
+def test_deep_json_on_the_channels_answers_400_and_keeps_them_open(target: Target) -> None:
+    from websockets.sync.client import connect
+
+    base = target.stack.url.replace("http://", "ws://")
+    headers = {"Authorization": f"Bearer {target.stack.token}"}
+    raw = "[" * 100_000 + "]" * 100_000
+    for path, follow_up in [
+        ("/farcall/v1/channel", {"op": "wait", "task_ids": [str(uuid.uuid4())], "timeout": 0}),
+        (f"/farcall/v1/endpoints/{target.endpoint_id}/channel",
+         {"op": "results", "session": "probe", "results": []}),
     ]:
-        answer = target.api.http.post(target.stack.url + path, data=body, timeout=60,
-                                      headers={"Content-Type": "application/json"})
-        assert_error(answer, answer.status_code)
-        assert 400 <= answer.status_code < 500, (path, answer.status_code)
-    kit.record("hostile input", cases=3)
+        with connect(base + path, additional_headers=headers, max_size=None,
+                     open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["ok"] is True
+            ws.send(raw)
+            error = json.loads(ws.recv(timeout=30))["error"]
+            assert (error["status"], error["code"]) == (400, "JSON_TOO_DEEP"), error
+            ws.send(json.dumps(follow_up))
+            assert "error" not in json.loads(ws.recv(timeout=30))  # still open, answering
+    kit.record("deep json", cases=2, server_errors=0)
+    kit.record("hostile input", cases=2)
+    target.still_serving()
+
+
+def test_deep_details_and_deep_rows_read_back(target: Target) -> None:
+    """A report with deep details keeps its result; a 300-level row written straight
+    into the database (as an older service stored them) reads back with 200."""
+    api, url = target.api, target.stack.url
+    ep = str(uuid.uuid4())
+    api.register_endpoint(ep, "deep-details")
+    [task] = api.submit(ep, target.echo, [(1,)])
+    claimed = api.call("POST", f"/farcall/v1/endpoints/{ep}/claim",
+                       json={"session": "deep", "max_tasks": 1})["tasks"]
+    assert [t["task_id"] for t in claimed] == [task]
+    result = json.dumps({"task_id": task, "status": "success",
+                         "result": api.serializer.serialize(1)})
+    report = ('{"session": "deep", "results": [' + result[:-1] + ', "details": '
+              + _nested(500) + "}]}")
+    answer = api.http.post(f"{url}/farcall/v1/endpoints/{ep}/results", data=report.encode(),
+                           headers={"Content-Type": "application/json"}, timeout=60)
+    assert answer.status_code == 200 and answer.json()["acknowledged"] == [task], answer.text
+    doc = api.wait([task], timeout=60)[task]
+    assert doc["status"] == "success" and "farcall_dropped" in doc["details"], doc
+    fn = kit.register(api, echo, public=True)
+    with sqlite3.connect(kit.db_path(target.stack.home), timeout=30) as conn:
+        conn.execute("UPDATE functions SET metadata = ? WHERE id = ?", (_nested(300), fn))
+        conn.execute("UPDATE tasks SET details = ? WHERE id = ?", (_nested(300), task))
+    reads = [api.http.get(f"{url}/v2/functions/{fn}", timeout=60),
+             api.http.get(f"{url}/v2/tasks/{task}", timeout=60),
+             api.http.post(f"{url}/v2/batch_status", json={"task_ids": [task]}, timeout=60)]
+    assert [r.status_code for r in reads] == [200, 200, 200], [r.text[:200] for r in reads]
+    kit.record("deep json", cases=4, server_errors=0)
+    kit.record("hostile input", cases=4)
     target.still_serving()
 
 

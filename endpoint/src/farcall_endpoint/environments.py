@@ -42,6 +42,12 @@ def worker_command(
         if python.is_dir():
             python = python / "bin" / "python"
         return [str(python), "-m", WORKER_MODULE]
+    if location.startswith("-") or not location.isprintable() or " " in location:
+        # The service refuses such locations; an older one may have stored them, and
+        # in a command line ``--privileged`` would be read as an option.
+        raise UnsupportedEnvironment(
+            f"this endpoint does not start {kind} environments whose location starts "
+            f"with '-' or holds whitespace or control characters: {location[:100]!r}")
     template = templates.get(kind)
     if not template:
         known = ", ".join(sorted({"venv", *templates})) or "venv"

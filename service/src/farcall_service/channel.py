@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from farcall_service.auth import Identity, bearer_token, identify_async
 from farcall_service.context import get_context
-from farcall_service.errors import ApiError, describe_validation
+from farcall_service.errors import ApiError, describe_validation, too_deep_to_parse
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,8 @@ async def serve(
                 message = json.loads(text or "")
             except ValueError:
                 raise ApiError(400, "MALFORMED_JSON", "the message is not valid JSON") from None
+            except RecursionError:  # as HTTP answers the same body
+                raise too_deep_to_parse() from None
             name = message.pop("op", None) if isinstance(message, dict) else None
             if not isinstance(name, str) or name not in operations:
                 raise ApiError(400, "UNKNOWN_OPERATION",

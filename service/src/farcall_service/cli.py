@@ -28,6 +28,10 @@ def server() -> None:
               "FARCALL_SERVICE_BROKER; default: local, one service process per database].")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body (413 above).")
+@click.option("--max-json-depth", type=int, default=None,
+              help="Deepest nesting of a free-form JSON field, 1 to 128 [default: 32].")
+@click.option("--max-field-bytes", type=int, default=None,
+              help="Largest free-form field: metadata, details, descriptions (413 above).")
 @click.option("--rate-limit", type=int, default=None,
               help="Requests per identity per window; 0 = off.")
 @click.option("--rate-window", type=float, default=None, help="Rate limit window in seconds.")

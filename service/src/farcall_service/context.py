@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
+from farcall_service.json_limits import JsonLimits
 from farcall_service.limits import RateLimiter
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
@@ -36,6 +37,8 @@ class ServiceContext:
     #: A task's life from submission to result (``farcall_service.lifecycle``).
     lifecycle: TaskLifecycle = field(init=False)
     limiter: RateLimiter = field(init=False)
+    #: The depth and size limits of free-form fields (``farcall_service.json_limits``).
+    json_limits: JsonLimits = field(init=False)
     #: Sign-in attempts per user name at the login page, against password guessing.
     sign_ins: RateLimiter = field(init=False)
     #: Token hash -> ``auth.TokenInfo`` or None; expiry is checked on every use.
@@ -55,6 +58,7 @@ class ServiceContext:
         ttl = self.settings.cache_ttl
         self.lifecycle = TaskLifecycle(self, self.broker)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
+        self.json_limits = JsonLimits(self.settings.max_json_depth, self.settings.max_field_bytes)
         self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
         self.tokens = TTLCache(ttl)
         self.memberships = TTLCache(ttl)

@@ -43,6 +43,12 @@ def bad_request(code: str, message: str) -> ApiError:
     return ApiError(400, code, message)
 
 
+def too_deep_to_parse() -> ApiError:
+    """The answer to a body or channel message nested too deeply to parse at all (the
+    parser ran out of stack); free-form fields have tighter limits (``json_limits``)."""
+    return ApiError(400, "JSON_TOO_DEEP", "the JSON is nested too deeply to parse")
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -87,6 +93,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        return await _api_error(_request, too_deep_to_parse())  # FastAPI's body parser
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))

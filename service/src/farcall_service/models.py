@@ -1,16 +1,19 @@
 """Request bodies, validated by FastAPI and published in ``/openapi.json``.
 
 Field names are the wire names of the Globus Compute API where one exists. Unknown
-fields are ignored, as newer clients send more than this service reads.
+fields are ignored, as newer clients send more than this service reads. The depth
+and size of free-form fields are checked by the routes that store them, against the
+settings' limits (``farcall_service.json_limits``).
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from farcall_service.json_limits import storable
 
 
 def _no_surrogates(value: str) -> str:
@@ -21,27 +24,10 @@ def _no_surrogates(value: str) -> str:
     return value
 
 
-def _storable(value: Any) -> Any:
-    """Reject what Python's JSON parser accepts but no strict JSON encoder can write back:
-    NaN and infinities, and lone surrogates anywhere in keys or strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("numbers must be finite")
-    if isinstance(value, str):
-        _no_surrogates(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key)
-            _storable(item)
-    elif isinstance(value, list):
-        for item in value:
-            _storable(item)
-    return value
-
-
 #: A string that can be stored: JSON allows lone surrogates, UTF-8 does not.
 Text = Annotated[str, AfterValidator(_no_surrogates)]
 #: A free-form JSON object that can be stored and sent back as strict JSON.
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(storable)]
 Name = Annotated[Text, Field(min_length=1, max_length=255)]
 Session = Annotated[Text, Field(min_length=1, max_length=64)]
 
@@ -139,7 +125,9 @@ class ResultReport(_Body):
     exception_data: Text | None = Field(
         None, description="farcall: the exception object, serialized, for the SDK to re-raise."
     )
-    details: JsonObject | None = None
+    #: Not refused here: a result whose details are out of limits is recorded without
+    #: them (``JsonLimits.outcome_fields``), so one cannot fail the whole report.
+    details: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _outcome_matches_status(self) -> ResultReport:

@@ -20,6 +20,8 @@ ENV_VARS: dict[str, str] = {
     "db_url": "FARCALL_SERVICE_DB_URL",
     "broker": "FARCALL_SERVICE_BROKER",
     "max_body_bytes": "FARCALL_SERVICE_MAX_BODY_BYTES",
+    "max_json_depth": "FARCALL_SERVICE_MAX_JSON_DEPTH",
+    "max_field_bytes": "FARCALL_SERVICE_MAX_FIELD_BYTES",
     "rate_limit": "FARCALL_SERVICE_RATE_LIMIT",
     "rate_window": "FARCALL_SERVICE_RATE_WINDOW",
     "offline_timeout": "FARCALL_SERVICE_OFFLINE_TIMEOUT",
@@ -32,6 +34,11 @@ ENV_VARS: dict[str, str] = {
     "refresh_token_ttl": "FARCALL_SERVICE_REFRESH_TOKEN_TTL",
     "auth_code_ttl": "FARCALL_SERVICE_AUTH_CODE_TTL",
 }
+
+
+#: The deepest ``max_json_depth`` may be: what every reader passes on
+#: (``json_limits.READ_DEPTH``), well under the answers' encoder's limit.
+JSON_DEPTH_CEILING = 128
 
 
 def farcall_home(environ: Mapping[str, str] = os.environ) -> Path:
@@ -58,6 +65,11 @@ class Settings:
     broker: str = "local"
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Deepest nesting of a free-form JSON field (metadata, details, options; at most
+    #: ``JSON_DEPTH_CEILING``); deeper ones are refused with 400.
+    max_json_depth: int = 32
+    #: Largest free-form field (JSON, descriptions, ``exception_data``); 413 above.
+    max_field_bytes: int = 256 * 1024
     #: Requests per identity per ``rate_window``; 0 disables the limit.
     rate_limit: int = 10_000
     rate_window: float = 10.0
@@ -78,6 +90,13 @@ class Settings:
     refresh_token_ttl: float = 30 * 24 * 3600.0
     #: Lifetime of an authorization code from the login page.
     auth_code_ttl: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
+            raise ValueError(f"max_json_depth must be between 1 and {JSON_DEPTH_CEILING}, "
+                             f"not {self.max_json_depth}")
+        if self.max_field_bytes < 1:
+            raise ValueError(f"max_field_bytes must be positive, not {self.max_field_bytes}")
 
     @property
     def database_url(self) -> str:

@@ -109,8 +109,10 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,
                   body: ResultsRequest) -> dict[str, Any]:
+    limits = ctx.json_limits
     outcomes = [
-        Outcome(str(r.task_id), r.status, r.result, r.exception, r.details, r.exception_data)
+        Outcome(str(r.task_id), r.status, r.result, r.exception,
+                *limits.outcome_fields(r.details, r.exception_data))
         for r in body.results
     ]
     endpoint = ctx.endpoints.get(eid)  # usually cached: no hop to a worker thread then

@@ -38,6 +38,10 @@ def _save(
         raise not_found("endpoint", endpoint_id)
     elif not body.endpoint_name:
         raise ApiError(422, "INVALID_REQUEST", "endpoint_name is required to register")
+    ctx.json_limits.check("metadata", body.metadata)
+    allowed = _allowed(body, existing)
+    if body.allowed_functions:
+        ctx.json_limits.check("allowed_functions", list(allowed or ()))
     endpoint = Endpoint(
         id=endpoint_id,
         owner_id=who.user_id,
@@ -53,7 +57,7 @@ def _save(
         public=(
             body.public if body.public is not None else (existing.public if existing else False)
         ),
-        allowed_functions=_allowed(body, existing),
+        allowed_functions=allowed,
         created_at=existing.created_at if existing else time.time(),
     )
     ctx.store.save_endpoint(endpoint)

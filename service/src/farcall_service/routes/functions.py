@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from farcall_service import access
 from farcall_service.auth import Identity, Who
 from farcall_service.context import Ctx, ServiceContext
-from farcall_service.errors import not_found
+from farcall_service.errors import ApiError, not_found
 from farcall_service.models import (
     ContainerAttachment,
     FunctionRegistration,
@@ -37,13 +37,14 @@ def _register(body: FunctionRegistration, who: Identity, ctx: ServiceContext) ->
         container = ctx.store.get_container(container_id)
         if container is None or container.owner_id != who.user_id:
             raise not_found("container", container_id)
-    meta = dict(body.meta or {})
+    limits = ctx.json_limits
+    meta = limits.check("meta", dict(body.meta or {}))
     function = Function(
         id=str(uuid.uuid4()),
         owner_id=who.user_id,
         name=body.function_name,
         code=code,
-        description=body.description,
+        description=limits.check("description", body.description),
         metadata=meta,
         public=body.public,
         group_id=group_id,
@@ -153,8 +154,16 @@ def attach_container(
     ctx: Ctx,
 ) -> dict[str, str | None]:
     fid = str(function_id)
-    access.owned_function(who, ctx.store.get_function(fid), fid)
+    fn = access.owned_function(who, ctx.store.get_function(fid), fid)
     container_id = str(body.container_id) if body.container_id else None
+    if (fn.public or fn.group_id) and container_id != fn.container_id:
+        # The environment is read when a task is claimed: others' queued tasks would
+        # run in one they never saw. A shared function is as fixed as its code.
+        raise ApiError(
+            409, "FUNCTION_SHARED",
+            f"function {fid} is shared (public or with a group), so its execution "
+            "environment cannot change under the tasks others queued for it; register "
+            "a new function with the environment instead")
     if container_id is not None:
         container = ctx.store.get_container(container_id)
         if container is None or container.owner_id != who.user_id:

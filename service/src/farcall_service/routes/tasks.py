@@ -15,7 +15,7 @@ from farcall_service.auth import Identity, Who
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.documents import task_document
-from farcall_service.errors import not_found
+from farcall_service.errors import ApiError, not_found
 from farcall_service.models import (
     BatchStatusRequest,
     ChannelSubmission,
@@ -45,13 +45,9 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         for raw, payloads in body.tasks.items()
         for payload in payloads
     ]
-    options = TaskOptions(
-        resource_specification=body.resource_specification,
-        result_serializers=body.result_serializers,
-        user_endpoint_config=body.user_endpoint_config,
-    )
     group, task_ids = await ctx.lifecycle.submit(
-        who, requests, str(body.task_group_id) if body.task_group_id else None, options)
+        who, requests, str(body.task_group_id) if body.task_group_id else None,
+        _options(ctx, body, len(requests)))
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
@@ -59,6 +55,27 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         "endpoint_id": eid,
         "tasks": {raw: [next(ids) for _ in payloads] for raw, payloads in body.tasks.items()},
     }
+
+
+def _options(ctx: ServiceContext, body: Submission, count: int) -> TaskOptions:
+    """The submission's options, each within the field limits. They are stored with
+    each of the ``count`` tasks, so all those copies together must fit the body limit:
+    a small body cannot make the database grow by many times its size."""
+    limits = ctx.json_limits
+    size = (limits.measure("resource_specification", body.resource_specification)
+            + limits.measure("user_endpoint_config", body.user_endpoint_config)
+            + limits.measure("result_serializers", body.result_serializers))
+    if size * count > ctx.settings.max_body_bytes:
+        raise ApiError(
+            413, "FIELD_TOO_LARGE",
+            f"the submission's options (about {size} bytes) are stored with each of its "
+            f"{count} tasks, {size * count} bytes in all, over the limit of "
+            f"{ctx.settings.max_body_bytes}; send fewer tasks at a time or smaller options")
+    return TaskOptions(
+        resource_specification=body.resource_specification,
+        result_serializers=body.result_serializers,
+        user_endpoint_config=body.user_endpoint_config,
+    )
 
 
 @router.post("/v2/submit", summary="Submit tasks (legacy route of the 2.x SDK)")

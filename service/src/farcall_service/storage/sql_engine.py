@@ -19,16 +19,19 @@ import sqlalchemy as sa
 from farcall.private_files import in_farcall_home, private_dir, private_sqlite
 from sqlalchemy.engine import make_url
 
+from farcall_service.storage.json_columns import loads_stored
 from farcall_service.storage.prepared import Prepared, driver_connection
 
 _WRITE = "farcall_write"
 
 
 def create_engine(url: str) -> sa.Engine:
-    """An engine for ``url``, with SQLite set up for durability and concurrent writers."""
+    """An engine for ``url``, with SQLite set up for durability and concurrent writers.
+    JSON columns are read through ``loads_stored``, so no stored value is too deep to
+    send back."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, json_deserializer=loads_stored)
     if parsed.database and parsed.database != ":memory:":
         # The database holds token hashes and everyone's code: owner-only, and so are
         # the folders farcall owns above it (a folder the user chose keeps its mode).
@@ -38,7 +41,8 @@ def create_engine(url: str) -> sa.Engine:
     # Last in, first out: a connection's page cache is dropped whenever another one
     # commits, so the hot path keeps reusing one warm connection instead of reading
     # every page it touches again (14 reads per round trip, first in, first out).
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_use_lifo=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_use_lifo=True,
+                              json_deserializer=loads_stored)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

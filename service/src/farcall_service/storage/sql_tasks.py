@@ -176,7 +176,7 @@ class TaskSql(SqlConnections):
                 id=row.id,
                 function_id=row.function_id,
                 payload=row.code + row.payload,
-                options=TaskOptions(**(row.options or {})),
+                options=_task_options(row.options),
                 container=containers.get(row.container_id) if row.container_id else None,
             )
             for row in rows
@@ -270,3 +270,11 @@ class TaskSql(SqlConnections):
                 .where(t.tasks.c.endpoint_id == endpoint_id, t.UNFINISHED)
             )
             return int(result.scalar_one())
+
+
+def _task_options(stored: dict[str, Any] | None) -> TaskOptions:
+    """A task's options as stored; by name, so a note in place of a value that was
+    too deep to read (``json_columns``) cannot fail the claim."""
+    stored = stored or {}
+    return TaskOptions(stored.get("resource_specification"), stored.get("result_serializers"),
+                       stored.get("user_endpoint_config"))
