@@ -33,6 +33,8 @@ from farcall_service.storage.records import (
     NewTask,
     OAuthClient,
     Outcome,
+    Quota,
+    QuotaExceeded,
     RecordedOutcomes,
     Report,
     Submitted,
@@ -65,6 +67,8 @@ __all__ = [
     "Submitted",
     "Task",
     "TaskGroupTaken",
+    "Quota",
+    "QuotaExceeded",
     "TaskOptions",
     "TaskStore",
     "User",
@@ -229,6 +233,7 @@ class TaskStore(Protocol):
         now: float,
         claimed: Mapping[str, tuple[str, list[str]]] | None = None,
         reports: Sequence[Report] = (),
+        quota: Quota | None = None,
     ) -> Submitted:
         """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
 
@@ -238,7 +243,10 @@ class TaskStore(Protocol):
         :attr:`Submitted.stale`). ``reports`` are recorded in the same transaction
         (as :meth:`record_reports`), which saves a commit. Raises
         :class:`TaskGroupTaken`, storing nothing, if the task group exists and
-        belongs to someone else.
+        belongs to someone else, and :class:`QuotaExceeded`, storing nothing, if
+        the owner's unfinished tasks or stored characters would pass ``quota``.
+        The store keeps each owner's usage (:meth:`usage`) in the transactions
+        that change it, so the check reads no task.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
@@ -261,6 +269,10 @@ class TaskStore(Protocol):
 
     def count_outstanding(self, endpoint_id: str) -> int:
         """How many of the endpoint's tasks have not ended (queued or claimed)."""
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """The owner's unfinished tasks and stored characters (payloads, results and
+        exceptions), as the quotas count them."""
 
     def claim(
         self, endpoint_id: str, session: str, max_tasks: int, now: float
