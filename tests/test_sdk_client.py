@@ -419,7 +419,9 @@ def test_a_batch_past_the_service_s_cap_of_tasks_is_split_and_stored_once(
     import sqlite3
 
     from farcall.sdk import running
+    from farcall_service.settings import Settings
 
+    assert Settings().max_tasks_per_submission == running.SUBMIT_CHUNK_TASKS
     home = tmp_path / "capped"
     home.mkdir()
     with ServiceProcess(home, env={"FARCALL_SERVICE_MAX_TASKS_PER_SUBMISSION": "7"}) as svc:
@@ -448,7 +450,7 @@ def test_a_batch_past_the_service_s_cap_of_tasks_is_split_and_stored_once(
         batch = client.create_batch()
         for x in range(30):
             batch.add(x, endpoint_id=eid, function_id=func_id)
-        ids = client.batch_run(batch)  # the default split (5,000) is above this cap
+        ids = client.batch_run(batch)  # the default split (2,000) is above this cap
         assert len(set(ids)) == 30 and sum(submits) == 30 and max(submits) <= 7
         assert refused and refused[0] == 30
         monkeypatch.setattr(running, "SUBMIT_CHUNK_TASKS", 7)  # the cap known: no refusal

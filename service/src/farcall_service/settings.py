@@ -64,7 +64,7 @@ class Settings:
     #: Tasks in one submission (413 ``TOO_MANY_TASKS`` above). A submission is one
     #: transaction under the database's write lock: this bounds how long any other
     #: writer waits behind it (docs/service.md, "Limits and errors").
-    max_tasks_per_submission: int = 5_000
+    max_tasks_per_submission: int = 2_000
     #: Unfinished (queued or running) tasks per user; 0 disables the quota.
     max_queued_tasks_per_user: int = 1_000_000
     #: Payload and result bytes stored per user; 0 disables the quota.

@@ -22,7 +22,7 @@ SUBMIT_CHUNK_CHARS = 4_000_000
 #: Tasks per submit request: the service's default ``max_tasks_per_submission``. A
 #: service with a lower cap answers 413 ``TOO_MANY_TASKS`` (storing nothing), and the
 #: part is split in two and sent again.
-SUBMIT_CHUNK_TASKS = 5_000
+SUBMIT_CHUNK_TASKS = 2_000
 #: Seconds to wait for a submission's answer.
 SUBMIT_TIMEOUT = 60.0
 
