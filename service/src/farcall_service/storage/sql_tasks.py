@@ -110,9 +110,9 @@ class TaskSql(SqlConnections):
                 self._hot.run(conn, q.USAGE_CHANGE,
                               {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
                 continue
-            now_tasks, now_chars = conn.execute(
-                q.USAGE_ADD[self.engine.dialect.name],
-                {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars}).one()
+            now_tasks, now_chars = self._hot.rows(
+                conn, q.USAGE_ADD[self.engine.dialect.name],
+                {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})[0]
             for which, limit, total, added in (
                     ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
                     ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
