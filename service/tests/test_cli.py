@@ -106,3 +106,11 @@ def test_start_takes_the_cap_and_quotas(monkeypatch: pytest.MonkeyPatch, tmp_pat
                                     "--max-queued-tasks-per-user", "70"], env=env)
     assert (seen[0].max_tasks_per_submission, seen[0].max_queued_tasks_per_user,
             seen[0].max_stored_bytes_per_user) == (50, 70, 0)
+
+
+def test_tasks_prune(run) -> None:
+    run("user", "add", "dora")
+    assert run("tasks", "prune", "--older-than", "30", "--user", "dora") == "0 ended tasks deleted"
+    assert "no user 'nobody'" in run("tasks", "prune", "--older-than", "1", "--user", "nobody",
+                                     ok=False)
+    assert "0 or more" in run("tasks", "prune", "--older-than", "-1", ok=False)

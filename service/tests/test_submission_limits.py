@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from farcall_service import admin
 from farcall_service.settings import Settings
 from farcall_testkit.service import Caller, assert_error, payload
 
@@ -92,6 +93,11 @@ def test_the_stored_bytes_quota_is_413(alice: Caller, ep_fn: tuple[str, str]) ->
     assert "stored bytes" in error["message"] and str(STORED) in error["message"]
     assert "max_stored_bytes_per_user" in error["message"]
     assert _usage(alice)[0] == 1
+    assert "farcall server tasks prune" in error["message"]
     _finish_all(alice, ep)  # finishing frees no stored bytes: results add to them
     assert_error(_submit(alice, ep, fn, 1, size=STORED // 2), 413, "QUOTA_EXCEEDED")
     assert _submit(alice, ep, fn, 1, size=100).status_code == 200
+    store = alice.client.app.state.farcall.store
+    assert admin.prune_tasks(store, 0, "alice") == 1  # the ended one; not the queued one
+    assert _usage(alice)[0] == 1
+    assert _submit(alice, ep, fn, 1, size=STORED // 2).status_code == 200

@@ -187,7 +187,9 @@ def quota_error(exc: QuotaExceeded) -> ApiError:
         413, "QUOTA_EXCEEDED",
         f"quota of stored bytes per user exceeded: your tasks' payloads and results take "
         f"{exc.used} bytes, this submission adds {exc.adding}, the quota is {exc.limit} "
-        "(max_stored_bytes_per_user); ask the service's administrator to raise it")
+        "(max_stored_bytes_per_user); ask the service's administrator to delete your "
+        "ended tasks ('farcall server tasks prune --user NAME --older-than DAYS') or to "
+        "raise the quota")
 
 
 def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:

@@ -8,6 +8,7 @@ writers). A running service sees the change within its cache lifetime.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 
 from farcall.errors import FarcallError
@@ -124,3 +125,14 @@ def delete_client(store: Store, client_id: str) -> OAuthClient:
         raise AdminError(f"no client {client_id!r}")
     store.delete_oauth_client(client_id)
     return client
+
+
+def prune_tasks(store: Store, older_than_days: float, user_name_or_id: str | None = None,
+                now: float | None = None) -> int:
+    """Delete the tasks (everyone's, or one user's) that ended more than
+    ``older_than_days`` ago, which frees their stored bytes quota; how many went."""
+    if older_than_days < 0:
+        raise AdminError("--older-than is a number of days, 0 or more")
+    owner = find_user(store, user_name_or_id).id if user_name_or_id is not None else None
+    before = (time.time() if now is None else now) - older_than_days * 86400
+    return store.prune_finished(before, owner)

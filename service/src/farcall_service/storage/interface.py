@@ -270,6 +270,11 @@ class TaskStore(Protocol):
     def count_outstanding(self, endpoint_id: str) -> int:
         """How many of the endpoint's tasks have not ended (queued or claimed)."""
 
+    def prune_finished(self, before: float, owner_id: str | None = None) -> int:
+        """Delete the tasks that ended before ``before`` (of ``owner_id`` only, if
+        given), with their payloads and results, and take them off their owners'
+        usage; how many went. Unfinished tasks are never deleted."""
+
     def usage(self, owner_id: str) -> tuple[int, int]:
         """The owner's unfinished tasks and stored characters (payloads, results and
         exceptions), as the quotas count them."""

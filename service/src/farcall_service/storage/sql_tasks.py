@@ -119,6 +119,25 @@ class TaskSql(SqlConnections):
                 if limit and added and total > limit:
                     raise QuotaExceeded(which, limit, total - added, added)
 
+    def prune_finished(self, before: float, owner_id: str | None = None) -> int:
+        c = t.tasks.c
+        # An administrator's command, rare: it reads the ended tasks without an index.
+        ended = [c.status.in_(TERMINAL_STATES), c.completion_t < before]
+        if owner_id is not None:
+            ended.append(c.owner_id == owner_id)
+        size = (sa.func.length(c.payload) + sa.func.coalesce(sa.func.length(c.result), 0)
+                + sa.func.coalesce(sa.func.length(c.exception), 0)
+                + sa.func.coalesce(sa.func.length(c.exception_data), 0))
+        with self._write() as conn:
+            owners = conn.execute(
+                sa.select(c.owner_id, sa.func.sum(size)).where(*ended).group_by(c.owner_id)
+            ).all()
+            deleted = conn.execute(sa.delete(t.tasks).where(*ended)).rowcount
+            for user_id, chars in sorted(owners):  # see _charge
+                self._hot.run(conn, q.USAGE_CHANGE,
+                              {"b_user": user_id, "b_tasks": 0, "b_bytes": -int(chars)})
+        return int(deleted)
+
     def usage(self, owner_id: str) -> tuple[int, int]:
         with self._read() as conn:
             row = conn.execute(q.USAGE, {"user_id": owner_id}).first()

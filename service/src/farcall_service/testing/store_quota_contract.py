@@ -88,3 +88,26 @@ class QuotaStoreContract(StoreFixtures):
 
         assert sorted(at_once(6, one)) == [False] * 3 + [True] * 3
         assert seeded.store.usage(seeded.user.id) == (3, 3)
+
+    def test_pruning_ended_tasks_frees_their_stored_bytes(self, seeded: Seeded) -> None:
+        store = seeded.store
+        old, running, recent = _submit(seeded, ["aaaa", "bb", "c"])
+        claimed = {t.id for t in store.claim(seeded.endpoint.id, "s", 3, seeded.now)}
+        assert claimed == {old, running, recent}
+        for task_id, result, at in ((old, "12345", seeded.now), (recent, "6", seeded.now + 50)):
+            store.record_reports([Report(seeded.endpoint.id, "s",
+                                         [Outcome(task_id, "success", result)], at)])
+        bob = seed(store, "bob", seeded.now)
+        (bobs,) = _submit(bob, ["zz"])
+        store.claim(bob.endpoint.id, "s", 1, seeded.now)
+        store.record_reports([Report(bob.endpoint.id, "s", [Outcome(bobs, "success", "r")],
+                                     seeded.now)])
+        assert store.usage(seeded.user.id) == (1, 7 + 6)
+        assert store.prune_finished(seeded.now + 10, seeded.user.id) == 1
+        assert store.get_task(old) is None
+        assert store.get_task(running) is not None and store.get_task(recent) is not None
+        assert store.usage(seeded.user.id) == (1, 2 + 1 + 1)
+        assert store.usage(bob.user.id) == (0, 3)  # another owner's: not named
+        assert store.prune_finished(seeded.now + 100) == 2  # everyone's ended ones
+        assert store.get_task(running) is not None  # never an unfinished one
+        assert store.usage(seeded.user.id) == (1, 2) and store.usage(bob.user.id) == (0, 0)
