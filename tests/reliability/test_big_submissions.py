@@ -17,7 +17,7 @@ import requests
 from farcall.serialize import pack_buffers
 from farcall_testkit.endpoint import create_user
 
-SECONDS = kit.scale(10.0, 60.0)
+SECONDS = kit.scale(10.0, 30.0)
 ATTACKERS = 2
 #: The default ``max_tasks_per_submission``.
 CAP = 2_000
