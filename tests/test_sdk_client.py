@@ -410,3 +410,54 @@ def test_a_wait_asks_when_the_channel_that_followed_the_task_is_gone(
     channel._ws.close()  # the connection is lost, and what it would have pushed with it
     assert client.wait([task], timeout=60, progress=False)[task]["result"] == 9
     assert asked == ["submit", "wait"]
+
+
+def test_a_batch_past_the_service_s_cap_of_tasks_is_split_and_stored_once(
+        tmp_path, monkeypatch):
+    """A user of the SDK never sees the cap: batches are split by count, and a part a
+    service with a lower cap refuses (storing nothing) is halved and sent again."""
+    import sqlite3
+
+    from farcall.sdk import running
+    from farcall_service.settings import Settings
+
+    assert Settings().max_tasks_per_submission == running.SUBMIT_CHUNK_TASKS
+    home = tmp_path / "capped"
+    home.mkdir()
+    with ServiceProcess(home, env={"FARCALL_SERVICE_MAX_TASKS_PER_SUBMISSION": "7"}) as svc:
+        admin(home, "user", "add", "ada")
+        token = admin(home, "token", "create", "ada").splitlines()[-1].strip()
+        client = Client(svc.url, token=token)
+        eid = client.transport.request(
+            "POST", "/v3/endpoints", json={"endpoint_name": "capped"})["endpoint_id"]
+        func_id = client.register_function(identity)
+        submits: list[int] = []
+        refused: list[int] = []
+        ask = client.session.ask
+
+        def counting_ask(operation, body, timeout):
+            size = sum(len(p) for p in body["tasks"].values())
+            try:
+                answer = ask(operation, body, timeout)
+            except FarcallAPIError as exc:
+                assert exc.code == "TOO_MANY_TASKS"
+                refused.append(size)
+                raise
+            submits.append(size)
+            return answer
+
+        monkeypatch.setattr(client.session, "ask", counting_ask)
+        batch = client.create_batch()
+        for x in range(30):
+            batch.add(x, endpoint_id=eid, function_id=func_id)
+        ids = client.batch_run(batch)  # the default split (2,000) is above this cap
+        assert len(set(ids)) == 30 and sum(submits) == 30 and max(submits) <= 7
+        assert refused and refused[0] == 30
+        monkeypatch.setattr(running, "SUBMIT_CHUNK_TASKS", 7)  # the cap known: no refusal
+        submits.clear()
+        refused.clear()
+        more = client.batch_run(batch)
+        assert submits == [7, 7, 7, 7, 2] and not refused
+        with sqlite3.connect(home / "service" / "farcall.db") as db:
+            stored = {row[0] for row in db.execute("SELECT id FROM tasks")}
+        assert stored == set(ids) | set(more) and len(stored) == 60

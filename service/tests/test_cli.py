@@ -87,3 +87,30 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'service' / 'farcall.db'}"
     with pytest.raises(ValueError, match="FARCALL_SERVICE_RATE_LIMIT"):
         Settings.from_env({"FARCALL_SERVICE_RATE_LIMIT": "lots"})
+
+
+def test_start_takes_the_cap_and_quotas(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each limit of a submission is a flag of ``farcall server start`` and a variable."""
+    from click.testing import CliRunner
+    from farcall_service import cli
+
+    seen: list[Settings] = []
+
+    def stop_here(settings: Settings) -> None:
+        seen.append(settings)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("farcall_service.app.create_app", stop_here)
+    env = {"FARCALL_HOME": str(tmp_path), "FARCALL_SERVICE_MAX_STORED_BYTES_PER_USER": "0"}
+    CliRunner().invoke(cli.server, ["start", "--max-tasks-per-submission", "50",
+                                    "--max-queued-tasks-per-user", "70"], env=env)
+    assert (seen[0].max_tasks_per_submission, seen[0].max_queued_tasks_per_user,
+            seen[0].max_stored_bytes_per_user) == (50, 70, 0)
+
+
+def test_tasks_prune(run) -> None:
+    run("user", "add", "dora")
+    assert run("tasks", "prune", "--older-than", "30", "--user", "dora") == "0 ended tasks deleted"
+    assert "no user 'nobody'" in run("tasks", "prune", "--older-than", "1", "--user", "nobody",
+                                     ok=False)
+    assert "0 or more" in run("tasks", "prune", "--older-than", "-1", ok=False)

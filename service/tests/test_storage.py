@@ -265,3 +265,35 @@ def test_reports_keep_last_seen_within_a_second_without_writing_it_each_time(
         assert report(ids[2], now + 1.6) == now + 1.5
     finally:
         store.close()
+
+
+def test_upgrade_counts_each_owner_s_usage_from_the_tasks(tmp_path: Path) -> None:
+    """The quotas' counters start from what a database made before them holds."""
+    from farcall_service.storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (id, name, created_at) VALUES ('u', 'ada', 0)"))
+        conn.execute(sa.text(
+            "INSERT INTO functions (id, owner_id, name, code, metadata, public, created_at,"
+            " deleted) VALUES ('f', 'u', 'f', 'c', '{}', 0, 0, 0)"))
+        conn.execute(sa.text(
+            "INSERT INTO endpoints (id, owner_id, name, metadata, public, locked_until,"
+            " heartbeat, created_at, deleted) VALUES ('e', 'u', 'e', '{}', 0, 0, '{}', 0, 0)"))
+        conn.execute(sa.text(
+            "INSERT INTO task_groups (id, owner_id, created_at) VALUES ('g', 'u', 0)"))
+        for tid, status, result in (("t1", "waiting-for-ep", None), ("t2", "running", None),
+                                    ("t3", "success", "12345")):
+            conn.execute(sa.text(
+                "INSERT INTO tasks (id, owner_id, function_id, endpoint_id, task_group_id,"
+                " payload, options, status, result, created_at) VALUES"
+                " (:id, 'u', 'f', 'e', 'g', 'pp', '{}', :status, :result, 0)"),
+                {"id": tid, "status": status, "result": result})
+    engine.dispose()
+    store = open_store(url)
+    try:
+        assert store.usage("u") == (2, 3 * 2 + 5)
+    finally:
+        store.close()

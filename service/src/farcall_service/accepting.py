@@ -28,7 +28,7 @@ from farcall_service.auth import Identity
 from farcall_service.brokers.interface import Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
-from farcall_service.errors import bad_request
+from farcall_service.errors import ApiError, bad_request
 from farcall_service.ids import time_ordered_uuid
 from farcall_service.payloads import check_task_payload
 from farcall_service.recording import Pending, commit_alone, settle, track
@@ -37,6 +37,8 @@ from farcall_service.storage.interface import (
     Endpoint,
     Function,
     NewTask,
+    Quota,
+    QuotaExceeded,
     RecordedOutcomes,
     TaskOptions,
 )
@@ -137,6 +139,7 @@ def check(
     miss, and for a task group named by the caller)."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
+    check_task_count(len(requests), ctx.settings.max_tasks_per_submission)
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
         endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
@@ -155,6 +158,36 @@ def check(
     )
 
 
+def check_task_count(count: int, cap: int) -> None:
+    """At most ``cap`` tasks in one submission (0: no cap). A submission is one
+    transaction under the database's write lock, so its size bounds how long every
+    other writer waits; the SDK splits larger batches, each part all-or-nothing."""
+    if cap and count > cap:
+        raise ApiError(413, "TOO_MANY_TASKS",
+                       f"the submission has {count} tasks; this service takes at most {cap} "
+                       "per submission (max_tasks_per_submission): split it into several, "
+                       "as the farcall SDK does")
+
+
+def quota_error(exc: QuotaExceeded) -> ApiError:
+    """429 for unfinished tasks (they finish: try again later), 413 for stored
+    characters (they stay until removed); the message says which quota and how to free it."""
+    if exc.which == "unfinished_tasks":
+        return ApiError(
+            429, "QUOTA_EXCEEDED",
+            f"quota of unfinished tasks per user exceeded: you have {exc.used} queued or "
+            f"running tasks, this submission adds {exc.adding}, the quota is {exc.limit} "
+            "(max_queued_tasks_per_user); wait for some of your tasks to finish, then "
+            "submit again", {"Retry-After": "5"})
+    return ApiError(
+        413, "QUOTA_EXCEEDED",
+        f"quota of stored bytes per user exceeded: your tasks' payloads and results take "
+        f"{exc.used} bytes, this submission adds {exc.adding}, the quota is {exc.limit} "
+        "(max_stored_bytes_per_user); ask the service's administrator to delete your "
+        "ended tasks ('farcall server tasks prune --user NAME --older-than DAYS') or to "
+        "raise the quota")
+
+
 def _all_cached(ctx: ServiceContext, requests: Sequence[Request]) -> bool:
     return all(ctx.endpoints.get(r.endpoint_id) is not MISSING
                and ctx.functions.get(r.function_id) is not MISSING for r in requests)
@@ -165,15 +198,19 @@ def _store(lc: TaskLifecycle, checked: Checked, claimed: dict[str, tuple[str, li
     """The transaction, with the waiting ``reports``, and what follows it; in a
     worker thread, so a caller gone meanwhile (its channel closed) cannot leave it
     half done. Returns the reports recorded with it, for :func:`_settle_folded`."""
+    settings = lc.ctx.settings
     try:
         submitted = lc.ctx.store.submit(
             checked.owner_id, checked.group, checked.tasks, checked.options, checked.now,
-            claimed, [item.report for item in reports])
-    except BaseException:
+            claimed, [item.report for item in reports],
+            Quota(settings.max_queued_tasks_per_user, settings.max_stored_bytes_per_user))
+    except BaseException as exc:
         if reports:  # it may have been one of them: each goes its own way
             commit_alone(lc, reports)
             return _store(lc, checked, claimed, [])
         lc.memory.forget(task.id for _eid, task in checked.tasks)
+        if isinstance(exc, QuotaExceeded):
+            raise quota_error(exc) from None
         raise
     queued = Counter(eid for eid, _task in checked.tasks)
     for eid, (_session, handed) in claimed.items():

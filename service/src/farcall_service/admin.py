@@ -229,3 +229,14 @@ def delete_client(store: Store, client_id: str) -> OAuthClient:
     for token in store.list_tokens(client.principal_id):  # made with 'token create'
         store.delete_token(token.token_hash)
     return client
+
+
+def prune_tasks(store: Store, older_than_days: float, user_name_or_id: str | None = None,
+                now: float | None = None) -> int:
+    """Delete the tasks (everyone's, or one user's) that ended more than
+    ``older_than_days`` ago, which frees their stored bytes quota; how many went."""
+    if older_than_days < 0:
+        raise AdminError("--older-than is a number of days, 0 or more")
+    owner = find_user(store, user_name_or_id).id if user_name_or_id is not None else None
+    before = (time.time() if now is None else now) - older_than_days * 86400
+    return store.prune_finished(before, owner)

@@ -32,6 +32,13 @@ def server() -> None:
               help="Deepest nesting of a free-form JSON field, 1 to 128 [default: 32].")
 @click.option("--max-field-bytes", type=int, default=None,
               help="Largest free-form field: metadata, details, descriptions (413 above).")
+@click.option("--max-tasks-per-submission", type=int, default=None,
+              help="Tasks in one submission (413 above); 0 = no cap [default: 2000].")
+@click.option("--max-queued-tasks-per-user", type=int, default=None,
+              help="Unfinished tasks per user (429 above); 0 = off [default: 1000000].")
+@click.option("--max-stored-bytes-per-user", type=int, default=None,
+              help="Payload and result bytes stored per user (413 above); 0 = off "
+              "[default: 10 GiB].")
 @click.option("--rate-limit", type=int, default=None,
               help="Requests per identity per window; 0 = off.")
 @click.option("--rate-window", type=float, default=None, help="Rate limit window in seconds.")

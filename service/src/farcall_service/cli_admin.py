@@ -275,5 +275,26 @@ def group_remove_member(group_name: str, user_name: str, db_url: str | None) -> 
     click.echo(f"{member.name} is no longer a member of {found.name} ({found.id})")
 
 
+@click.group("tasks")
+def tasks() -> None:
+    """Manage stored tasks."""
+
+
+@tasks.command("prune")
+@click.option("--older-than", "days", type=float, required=True, metavar="DAYS",
+              help="Delete tasks that ended more than DAYS ago (0: every ended task).")
+@click.option("--user", "user_name", default=None, metavar="USER",
+              help="Only USER's tasks (name or id) [default: everyone's].")
+@db_option
+def tasks_prune(days: float, user_name: str | None, db_url: str | None) -> None:
+    """Delete ended tasks with their payloads and results, freeing their owners' stored
+    bytes quota. Queued and running tasks are never deleted."""
+    from farcall_service import admin
+
+    with _store(db_url) as store:
+        count = admin.prune_tasks(store, days, user_name)
+    click.echo(f"{count} ended tasks deleted")
+
+
 #: The groups ``farcall server`` adds.
-ADMIN_GROUPS = (user, client, token, group)
+ADMIN_GROUPS = (user, client, token, group, tasks)

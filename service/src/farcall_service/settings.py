@@ -22,6 +22,9 @@ ENV_VARS: dict[str, str] = {
     "max_body_bytes": "FARCALL_SERVICE_MAX_BODY_BYTES",
     "max_json_depth": "FARCALL_SERVICE_MAX_JSON_DEPTH",
     "max_field_bytes": "FARCALL_SERVICE_MAX_FIELD_BYTES",
+    "max_tasks_per_submission": "FARCALL_SERVICE_MAX_TASKS_PER_SUBMISSION",
+    "max_queued_tasks_per_user": "FARCALL_SERVICE_MAX_QUEUED_TASKS_PER_USER",
+    "max_stored_bytes_per_user": "FARCALL_SERVICE_MAX_STORED_BYTES_PER_USER",
     "rate_limit": "FARCALL_SERVICE_RATE_LIMIT",
     "rate_window": "FARCALL_SERVICE_RATE_WINDOW",
     "offline_timeout": "FARCALL_SERVICE_OFFLINE_TIMEOUT",
@@ -70,6 +73,14 @@ class Settings:
     max_json_depth: int = 32
     #: Largest free-form field (JSON, descriptions, ``exception_data``); 413 above.
     max_field_bytes: int = 256 * 1024
+    #: Tasks in one submission (413 ``TOO_MANY_TASKS`` above). A submission is one
+    #: transaction under the database's write lock: this bounds how long any other
+    #: writer waits behind it (docs/service.md, "Limits and errors").
+    max_tasks_per_submission: int = 2_000
+    #: Unfinished (queued or running) tasks per user; 0 disables the quota.
+    max_queued_tasks_per_user: int = 1_000_000
+    #: Payload and result bytes stored per user; 0 disables the quota.
+    max_stored_bytes_per_user: int = 10 * 1024**3
     #: Requests per identity per ``rate_window``; 0 disables the limit.
     rate_limit: int = 10_000
     rate_window: float = 10.0

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from farcall.sdk.batch import Batch, canonical_id
+from farcall.sdk.errors import FarcallAPIError
 
 if TYPE_CHECKING:
     from farcall.sdk.session import ChannelSession
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 #: Payload characters per submit request, below the service's default 10 MB body limit.
 SUBMIT_CHUNK_CHARS = 4_000_000
+#: Tasks per submit request: the service's default ``max_tasks_per_submission``. A
+#: service with a lower cap answers 413 ``TOO_MANY_TASKS`` (storing nothing), and the
+#: part is split in two and sent again.
+SUBMIT_CHUNK_TASKS = 2_000
 #: Seconds to wait for a submission's answer.
 SUBMIT_TIMEOUT = 60.0
 
@@ -52,7 +57,9 @@ class RunCalls:
         """Submit a batch; the task ids come back in the order tasks were added.
 
         Tasks are grouped into one request per endpoint (split only when a request
-        would exceed the service's body limit). The service pushes their results to
+        would exceed the service's body limit or its cap of tasks per submission).
+        Each request is stored whole or not at all, so a part that failed may be sent
+        again without duplicating tasks. The service pushes their results to
         this thread's channel as they come in: ``session.on_results`` hears them.
         """
         task_ids: list[str | None] = [None] * len(batch.tasks)
@@ -61,8 +68,20 @@ class RunCalls:
             by_endpoint.setdefault(endpoint_id, []).append(index)
         for endpoint_id, indices in by_endpoint.items():
             for chunk in _chunks_by_size(indices, batch.tasks):
-                self._submit(endpoint_id, chunk, batch, task_ids)
+                self._submit_within_cap(endpoint_id, chunk, batch, task_ids)
         return [tid for tid in task_ids if tid is not None]
+
+    def _submit_within_cap(self, endpoint_id: str, indices: list[int], batch: Batch,
+                           out: list[str | None]) -> None:
+        """Submit ``indices``, halving a part the service refuses as too many tasks."""
+        try:
+            self._submit(endpoint_id, indices, batch, out)
+        except FarcallAPIError as exc:
+            if exc.code != "TOO_MANY_TASKS" or len(indices) < 2:
+                raise
+            half = len(indices) // 2
+            self._submit_within_cap(endpoint_id, indices[:half], batch, out)
+            self._submit_within_cap(endpoint_id, indices[half:], batch, out)
 
     def _submit(self, endpoint_id: str, indices: list[int], batch: Batch,
                 out: list[str | None]) -> None:
@@ -94,7 +113,7 @@ def _chunks_by_size(indices: list[int], tasks: list[tuple[str, str, str]]) -> It
     size = 0
     for index in indices:
         length = len(tasks[index][2]) + 64
-        if chunk and size + length > SUBMIT_CHUNK_CHARS:
+        if chunk and (size + length > SUBMIT_CHUNK_CHARS or len(chunk) >= SUBMIT_CHUNK_TASKS):
             yield chunk
             chunk, size = [], 0
         chunk.append(index)

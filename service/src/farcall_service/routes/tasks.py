@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
-from farcall_service.accepting import Request, canonical_id
+from farcall_service.accepting import Request, canonical_id, check_task_count
 from farcall_service.auth import Identity, Who
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
@@ -39,6 +39,8 @@ async def submit_v3(
 
 
 async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission) -> dict[str, Any]:
+    # Before a request object is made per task, on the event loop.
+    check_task_count(sum(map(len, body.tasks.values())), ctx.settings.max_tasks_per_submission)
     keys = {raw: canonical_id(raw, "function") for raw in body.tasks}
     requests = [
         Request(eid, keys[raw], payload)
@@ -84,6 +86,7 @@ async def submit_v2(
     who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
+    check_task_count(len(body.tasks), ctx.settings.max_tasks_per_submission)
     requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
     group, task_ids = await ctx.lifecycle.submit(
         who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions())

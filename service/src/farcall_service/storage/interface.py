@@ -34,6 +34,8 @@ from farcall_service.storage.records import (
     NewTask,
     OAuthClient,
     Outcome,
+    Quota,
+    QuotaExceeded,
     RecordedOutcomes,
     Report,
     StaticToken,
@@ -67,6 +69,8 @@ __all__ = [
     "Store",
     "Submitted",
     "Task",
+    "Quota",
+    "QuotaExceeded",
     "TaskOptions",
     "TaskStore",
     "User",
@@ -261,6 +265,7 @@ class TaskStore(Protocol):
         now: float,
         claimed: Mapping[str, tuple[str, list[str]]] | None = None,
         reports: Sequence[Report] = (),
+        quota: Quota | None = None,
     ) -> Submitted:
         """Store ``(endpoint_id, task)`` pairs, queued, creating the task group if new.
 
@@ -270,7 +275,10 @@ class TaskStore(Protocol):
         :attr:`Submitted.stale`). ``reports`` are recorded in the same transaction
         (as :meth:`record_reports`), which saves a commit. A task group named by
         another user before is no obstacle: each user's tasks in a group are theirs
-        alone, so a group id tells nothing of anyone else.
+        alone, so a group id tells nothing of anyone else. Raises
+        :class:`QuotaExceeded`, storing nothing, if the owner's unfinished tasks or
+        stored characters would pass ``quota``. The store keeps each owner's usage
+        (:meth:`usage`) in the transactions that change it, so the check reads no task.
         """
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
@@ -294,6 +302,15 @@ class TaskStore(Protocol):
 
     def count_outstanding(self, endpoint_id: str) -> int:
         """How many of the endpoint's tasks have not ended (queued or claimed)."""
+
+    def prune_finished(self, before: float, owner_id: str | None = None) -> int:
+        """Delete the tasks that ended before ``before`` (of ``owner_id`` only, if
+        given), with their payloads and results, and take them off their owners'
+        usage; how many went. Unfinished tasks are never deleted."""
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        """The owner's unfinished tasks and stored characters (payloads, results and
+        exceptions), as the quotas count them."""
 
     def claim(
         self, endpoint_id: str, session: str, max_tasks: int, now: float

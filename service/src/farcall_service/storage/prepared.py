@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.dml import UpdateBase
 
 Params = Mapping[str, Any]
 
@@ -116,8 +117,10 @@ class Prepared:
                          for n in names)
         row: Any = None
         results: tuple[Callable[[Any], Any] | None, ...] = ()
-        if isinstance(statement, sa.Select):
-            columns = list(statement.selected_columns)
+        returning = isinstance(statement, UpdateBase) and bool(statement.exported_columns)
+        if isinstance(statement, sa.Select) or returning:
+            columns = list(statement.exported_columns if returning
+                           else statement.selected_columns)
             row = _make_row_type([str(c.key) for c in columns])
             results = tuple(c.type.result_processor(self._dialect, None) for c in columns)
         return _Plan(sql, tuple(names), defaults, binds, row, results)

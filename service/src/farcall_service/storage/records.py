@@ -153,6 +153,30 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """Per-user limits a submission must stay within; 0 is no limit."""
+
+    #: Unfinished (queued or running) tasks.
+    unfinished_tasks: int = 0
+    #: Characters of payloads, results and exceptions stored.
+    stored_bytes: int = 0
+
+
+class QuotaExceeded(Exception):
+    """A submission would take its owner past a :class:`Quota`; nothing was stored.
+
+    ``which`` is ``"unfinished_tasks"`` or ``"stored_bytes"``; ``used`` is the owner's
+    usage before this submission, ``adding`` what it would add."""
+
+    def __init__(self, which: str, limit: int, used: int, adding: int) -> None:
+        super().__init__(f"{which}: {used} + {adding} > {limit}")
+        self.which = which
+        self.limit = limit
+        self.used = used
+        self.adding = adding
+
+
+@dataclass(frozen=True)
 class Report:
     """Results an endpoint's session reported, to record."""
 

@@ -139,6 +139,16 @@ UNFINISHED = sa.text(f"tasks.{_UNFINISHED_SQL}")
 sa.Index("ix_tasks_queue", tasks.c.endpoint_id, tasks.c.status, tasks.c.seq,
          sqlite_where=sa.text(_UNFINISHED_SQL), postgresql_where=sa.text(_UNFINISHED_SQL))
 
+#: Each user's unfinished tasks and stored characters (payloads and results), kept in
+#: the transactions that change them: the quotas are checked against these.
+usage = sa.Table(
+    "usage",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("unfinished_tasks", sa.BigInteger, nullable=False),
+    sa.Column("stored_bytes", sa.BigInteger, nullable=False),
+)
+
 oauth_clients = sa.Table(
     "oauth_clients",
     metadata,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import QUEUED, RUNNING, TERMINAL_STATES, Task
@@ -104,6 +104,31 @@ RECORD_OUTCOME = (
         completion_t=_b("b_completion_t"),
     )
 )
+
+_u = t.usage.c
+
+
+def _usage_add(insert: Any) -> Any:
+    """Take ``b_tasks`` more unfinished tasks and ``b_bytes`` more characters into a
+    user's usage, making its row if new; returns the new figures."""
+    ins = insert(t.usage).values(user_id=_b("b_user"), unfinished_tasks=_b("b_tasks"),
+                                 stored_bytes=_b("b_bytes"))
+    return ins.on_conflict_do_update(
+        index_elements=[_u.user_id],
+        set_={"unfinished_tasks": _u.unfinished_tasks + ins.excluded.unfinished_tasks,
+              "stored_bytes": _u.stored_bytes + ins.excluded.stored_bytes},
+    ).returning(_u.unfinished_tasks, _u.stored_bytes)
+
+
+#: :func:`_usage_add` for each database that has ``ON CONFLICT``.
+USAGE_ADD = {"sqlite": _usage_add(sqlite.insert), "postgresql": _usage_add(postgresql.insert)}
+#: The same for users who have a row (every owner of a task has one).
+USAGE_CHANGE = (
+    sa.update(t.usage).where(_u.user_id == _b("b_user"))
+    .values(unfinished_tasks=_u.unfinished_tasks + _b("b_tasks"),
+            stored_bytes=_u.stored_bytes + _b("b_bytes"))
+)
+USAGE = sa.select(_u.unfinished_tasks, _u.stored_bytes).where(_u.user_id == _b("user_id"))
 
 
 def requeue(conn: sa.Connection, *where: Any) -> int:

@@ -22,6 +22,8 @@ from farcall_service.storage.records import (
     ClaimedTask,
     NewTask,
     Outcome,
+    Quota,
+    QuotaExceeded,
     RecordedOutcomes,
     Report,
     Submitted,
@@ -44,6 +46,7 @@ class TaskSql(SqlConnections):
         now: float,
         claimed: Mapping[str, tuple[str, list[str]]] | None = None,
         reports: Sequence[Report] = (),
+        quota: Quota | None = None,
     ) -> Submitted:
         opts = {
             "resource_specification": options.resource_specification,
@@ -83,8 +86,60 @@ class TaskSql(SqlConnections):
                         for endpoint_id, task in tasks
                     ],
                 )
-            recorded = [self._record(conn, report) for report in reports]
+            usage: dict[str, list[int]] = {}
+            recorded = [self._record(conn, report, usage) for report in reports]
+            adding = [len(tasks), sum(len(task.payload) for _eid, task in tasks)]
+            self._charge(conn, usage, owner_id, adding, quota or Quota())
         return Submitted(stale, recorded)
+
+    def _charge(self, conn: sa.Connection, usage: dict[str, list[int]], owner_id: str,
+                adding: list[int], quota: Quota) -> None:
+        """Apply the transaction's changes of usage, the submitter's with its quota
+        check (raising :class:`QuotaExceeded` undoes the whole transaction).
+
+        Last in the transaction and in the order of user ids, so two transactions
+        that both change several users' rows (PostgreSQL locks them) cannot deadlock.
+        """
+        before = usage.get(owner_id, [0, 0])
+        usage[owner_id] = [before[0] + adding[0], before[1] + adding[1]]
+        for user_id in sorted(usage):
+            tasks, chars = usage[user_id]
+            if user_id != owner_id:
+                self._hot.run(conn, q.USAGE_CHANGE,
+                              {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
+                continue
+            now_tasks, now_chars = self._hot.rows(
+                conn, q.USAGE_ADD[self.engine.dialect.name],
+                {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})[0]
+            for which, limit, total, added in (
+                    ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
+                    ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
+                if limit and added and total > limit:
+                    raise QuotaExceeded(which, limit, total - added, added)
+
+    def prune_finished(self, before: float, owner_id: str | None = None) -> int:
+        c = t.tasks.c
+        # An administrator's command, rare: it reads the ended tasks without an index.
+        ended = [c.status.in_(TERMINAL_STATES), c.completion_t < before]
+        if owner_id is not None:
+            ended.append(c.owner_id == owner_id)
+        size = (sa.func.length(c.payload) + sa.func.coalesce(sa.func.length(c.result), 0)
+                + sa.func.coalesce(sa.func.length(c.exception), 0)
+                + sa.func.coalesce(sa.func.length(c.exception_data), 0))
+        with self._write() as conn:
+            owners = conn.execute(
+                sa.select(c.owner_id, sa.func.sum(size)).where(*ended).group_by(c.owner_id)
+            ).all()
+            deleted = conn.execute(sa.delete(t.tasks).where(*ended)).rowcount
+            for user_id, chars in sorted(owners):  # see _charge
+                self._hot.run(conn, q.USAGE_CHANGE,
+                              {"b_user": user_id, "b_tasks": 0, "b_bytes": -int(chars)})
+        return int(deleted)
+
+    def usage(self, owner_id: str) -> tuple[int, int]:
+        with self._read() as conn:
+            row = conn.execute(q.USAGE, {"user_id": owner_id}).first()
+        return (int(row.unfinished_tasks), int(row.stored_bytes)) if row else (0, 0)
 
     def _make_group(self, conn: sa.Connection, group_id: str, owner_id: str,
                     now: float) -> None:
@@ -196,9 +251,17 @@ class TaskSql(SqlConnections):
 
     def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
         with self._write() as conn:
-            return [self._record(conn, report) for report in reports]
+            usage: dict[str, list[int]] = {}
+            recorded = [self._record(conn, report, usage) for report in reports]
+            for user_id in sorted(usage):  # see _charge
+                tasks, chars = usage[user_id]
+                self._hot.run(conn, q.USAGE_CHANGE,
+                              {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
+            return recorded
 
-    def _record(self, conn: sa.Connection, report: Report) -> RecordedOutcomes:
+    def _record(self, conn: sa.Connection, report: Report,
+                usage: dict[str, list[int]]) -> RecordedOutcomes:
+        """Record one report; adds the change of each owner's usage to ``usage``."""
         endpoint_id, outcomes, now = report.endpoint_id, report.outcomes, report.now
         recorded: list[str] = []
         duplicates: list[str] = []
@@ -233,6 +296,11 @@ class TaskSql(SqlConnections):
                  "b_details": o.details, "b_completion_t": now}
                 for o in fresh
             ])
+        for o in fresh:
+            change = usage.setdefault(found[o.task_id].owner_id, [0, 0])
+            change[0] -= 1
+            change[1] += (len(o.result or "") + len(o.exception or "")
+                          + len(o.exception_data or ""))
         finished = [
             Task(o.task_id, found[o.task_id].owner_id, found[o.task_id].function_id,
                  endpoint_id, found[o.task_id].task_group_id, o.status,

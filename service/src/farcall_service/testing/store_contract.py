@@ -37,6 +37,7 @@ from farcall_service.testing.store_identity_contract import (
     IdentityStoreContract,
     OAuthStoreContract,
 )
+from farcall_service.testing.store_quota_contract import QuotaStoreContract
 from farcall_service.testing.store_task_contract import TaskStoreContract
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "HandOffStoreContract",
     "IdentityStoreContract",
     "OAuthStoreContract",
+    "QuotaStoreContract",
     "StoreContract",
     "TaskStoreContract",
 ]
@@ -55,6 +57,7 @@ class StoreContract(
     CatalogueStoreContract,
     TaskStoreContract,
     HandOffStoreContract,
+    QuotaStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 
