@@ -4,8 +4,8 @@ The quotas (``max_queued_tasks_per_user``, ``max_stored_bytes_per_user``) are ch
 against these counters, kept in the same transactions that submit and record tasks,
 so a submission reads no task to know its owner's usage. Seeded from the tasks.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
