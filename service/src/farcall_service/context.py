@@ -15,14 +15,12 @@ from starlette.requests import HTTPConnection
 from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
 from farcall_service.limits import RateLimiter
+from farcall_service.oauth.throttle import HashSlots, SignInThrottle
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 
 if TYPE_CHECKING:
     from farcall_service.lifecycle import TaskLifecycle
-
-#: Sign-in attempts allowed per user name per minute (bursts up to this many).
-SIGN_INS_PER_MINUTE = 20
 
 T = TypeVar("T")
 
@@ -36,8 +34,10 @@ class ServiceContext:
     #: A task's life from submission to result (``farcall_service.lifecycle``).
     lifecycle: TaskLifecycle = field(init=False)
     limiter: RateLimiter = field(init=False)
-    #: Sign-in attempts per user name at the login page, against password guessing.
-    sign_ins: RateLimiter = field(init=False)
+    #: Failed sign-ins per user, per address and in all, against password guessing.
+    sign_ins: SignInThrottle = field(init=False)
+    #: Password hashes running at once (each holds scrypt's memory).
+    hash_slots: HashSlots = field(init=False)
     #: Token hash -> ``auth.TokenInfo`` or None; expiry is checked on every use.
     tokens: TTLCache[str, Any] = field(init=False)
     memberships: TTLCache[str, frozenset[str]] = field(init=False)
@@ -55,7 +55,8 @@ class ServiceContext:
         ttl = self.settings.cache_ttl
         self.lifecycle = TaskLifecycle(self, self.broker)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
-        self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
+        self.sign_ins = SignInThrottle()
+        self.hash_slots = HashSlots(self.settings.max_concurrent_hashes)
         self.tokens = TTLCache(ttl)
         self.memberships = TTLCache(ttl)
         self.functions = TTLCache(ttl)
