@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
-from farcall_service.limits import RateLimiter
+from farcall_service.limits import FailureLimiter, RateLimiter
 from farcall_service.oauth.throttle import HashSlots, SignInThrottle
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from farcall_service.lifecycle import TaskLifecycle
 
 T = TypeVar("T")
+
+#: Unknown bearer tokens one client address may present at once, and then one per
+#: this many seconds (more get 429 without a database look-up).
+UNKNOWN_TOKENS_BURST = 30
+UNKNOWN_TOKEN_REFILL = 1.0
 
 
 @dataclass
@@ -38,8 +43,12 @@ class ServiceContext:
     sign_ins: SignInThrottle = field(init=False)
     #: Password hashes running at once (each holds scrypt's memory).
     hash_slots: HashSlots = field(init=False)
-    #: Token hash -> ``auth.TokenInfo`` or None; expiry is checked on every use.
+    #: Token hash -> ``auth.TokenInfo``; expiry is checked on every use.
     tokens: TTLCache[str, Any] = field(init=False)
+    #: Hashes of tokens the database did not know, apart so they cannot evict ``tokens``.
+    bad_tokens: TTLCache[str, bool] = field(init=False)
+    #: Unknown tokens per client address, so guessing costs the database little.
+    bad_token_addresses: FailureLimiter = field(init=False)
     memberships: TTLCache[str, frozenset[str]] = field(init=False)
     functions: TTLCache[str, Function | None] = field(init=False)
     endpoints: TTLCache[str, Endpoint | None] = field(init=False)
@@ -58,6 +67,8 @@ class ServiceContext:
         self.sign_ins = SignInThrottle()
         self.hash_slots = HashSlots(self.settings.max_concurrent_hashes)
         self.tokens = TTLCache(ttl)
+        self.bad_tokens = TTLCache(ttl, max_entries=4096)
+        self.bad_token_addresses = FailureLimiter(UNKNOWN_TOKENS_BURST, UNKNOWN_TOKEN_REFILL)
         self.memberships = TTLCache(ttl)
         self.functions = TTLCache(ttl)
         self.endpoints = TTLCache(ttl)

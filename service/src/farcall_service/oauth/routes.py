@@ -19,6 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -26,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service.auth import resolve_token
+from farcall_service.auth import client_address, resolve_token
 from farcall_service.context import ServiceContext, get_context
 from farcall_service.errors import ApiError
 from farcall_service.oauth import NATIVE_CLIENT_ID, PREFIX, codes, pages
@@ -146,7 +147,7 @@ async def authorize_submit(request: Request) -> Response:
     if problem:
         return pages.error_page(problem)
     username = form.get("username", "").strip()[:255]
-    address = request.client.host if request.client else ""
+    address = client_address(request)
     user, user_key, refusal = await run_in_threadpool(_may_try, ctx, username, address)
     if refusal is not None:
         return pages.error_page(refusal.message, 429,
@@ -409,7 +410,9 @@ async def userinfo(request: Request) -> Response:
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise ApiError(401, "UNAUTHORIZED", "userinfo needs an 'Authorization: Bearer <token>' "
                        "header", {"WWW-Authenticate": "Bearer"})
-    user = await run_in_threadpool(resolve_token, ctx, header[7:].strip(), compute=False)
+    user = await run_in_threadpool(partial(resolve_token, compute=False,
+                                           address=client_address(request)),
+                                   ctx, header[7:].strip())
     return JSONResponse({
         "sub": user.id,
         "preferred_username": user.name,

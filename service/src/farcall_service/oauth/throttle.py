@@ -28,9 +28,10 @@ import ipaddress
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from farcall_service.limits import FailureBuckets
 
 
 @dataclass(frozen=True)
@@ -39,44 +40,6 @@ class Refusal:
 
     retry_after: int
     message: str
-
-
-class _Buckets:
-    """Failure buckets by key: ``burst`` failures, one more every ``refill`` seconds."""
-
-    def __init__(self, burst: int, refill: float, max_entries: int) -> None:
-        self.burst = burst
-        self.refill = refill
-        self.max_entries = max_entries
-        #: key -> (failures still counted, when they were last updated)
-        self._table: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def _count(self, key: str, now: float) -> float:
-        entry = self._table.get(key)
-        if entry is None:
-            return 0.0
-        count = max(0.0, entry[0] - (now - entry[1]) / self.refill)
-        if count == 0.0:
-            del self._table[key]
-        return count
-
-    def wait(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may fail once more (0 when it may now)."""
-        over = self._count(key, now) - (self.burst - 1)
-        return max(0.0, over * self.refill)
-
-    def failed_since(self, key: str, now: float) -> bool:
-        return self._count(key, now) > 0.0
-
-    def charge(self, key: str, now: float) -> None:
-        # Never more than ``burst``: however many failures, the wait is one ``refill``.
-        self._table[key] = (min(float(self.burst), self._count(key, now) + 1.0), now)
-        self._table.move_to_end(key)
-        while len(self._table) > self.max_entries:
-            self._table.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._table)
 
 
 class SignInThrottle:
@@ -95,11 +58,11 @@ class SignInThrottle:
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.users = _Buckets(user_burst, user_refill, max_entries)
-        self.addresses = _Buckets(address_burst, address_refill, max_entries)
+        self.users = FailureBuckets(user_burst, user_refill, max_entries)
+        self.addresses = FailureBuckets(address_burst, address_refill, max_entries)
         #: Each failure stays here ``clean_after`` seconds: an address with none is clean.
-        self.recent = _Buckets(1, clean_after, max_entries)
-        self.everyone = _Buckets(global_burst, 1.0 / global_rate, 1)
+        self.recent = FailureBuckets(1, clean_after, max_entries)
+        self.everyone = FailureBuckets(global_burst, 1.0 / global_rate, 1)
         self.clock = clock
         self._lock = threading.Lock()
 
