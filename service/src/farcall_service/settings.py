@@ -102,7 +102,7 @@ class Settings:
     #: Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For
     #: names the client; empty: the peer address is the client.
     trusted_proxies: str = ""
-    #: Password hashes at once (each scrypt hash holds 32 MiB); more wait, then 503.
+    #: Password hashes at once (each scrypt hash holds 32 MiB); more wait, then 429.
     max_concurrent_hashes: int = 4
 
     @property

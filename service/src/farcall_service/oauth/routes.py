@@ -154,8 +154,8 @@ async def authorize_submit(request: Request) -> Response:
                                 {"Retry-After": str(refusal.retry_after)})
     async with ctx.hash_slots.slot() as have_slot:
         if not have_slot:
-            return pages.error_page("The service is busy checking other sign-ins; try "
-                                    "again in a moment.", 503, {"Retry-After": "1"})
+            return pages.error_page("Too many sign-ins are being checked at once; try "
+                                    "again in a moment.", 429, {"Retry-After": "1"})
         code = await run_in_threadpool(_sign_in, ctx, flow, user, form.get("password", ""),
                                        user_key, address)
     if code is None:
