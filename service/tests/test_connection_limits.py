@@ -191,3 +191,26 @@ def test_many_half_open_connections_are_all_closed(service: ServiceProcess) -> N
     for sock in sockets:
         sock.close()
     assert max(closed_by) < TIMEOUT + 2, max(closed_by)
+
+
+def test_blank_lines_after_a_response_do_not_hold_the_connection(
+        service: ServiceProcess) -> None:
+    with _connect(service) as sock:
+        sock.sendall(SIMPLE.replace(b"Connection: close\r\n", b""))
+        started = time.monotonic()
+        sock.settimeout(0.2)
+        closed = False
+        while time.monotonic() - started < TIMEOUT + 6:
+            try:
+                sock.sendall(b"\r\n")  # never a request: should not count as activity
+                if sock.recv(65536) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.3)
+        took = time.monotonic() - started
+    assert closed and took < TIMEOUT + 3, took

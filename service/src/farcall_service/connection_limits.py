@@ -125,7 +125,12 @@ class _HeadTooLarge(Exception):
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with :class:`ConnectionLimits` applied."""
+    """uvicorn's httptools protocol with :class:`ConnectionLimits` applied.
+
+    Cheap per request: a head that arrives in one small chunk is not measured, and
+    the head timer is one per connection, re-armed only when it fires (it compares
+    the current request's start with the timeout), not set and cancelled per request.
+    """
 
     limits: ClassVar[ConnectionLimits]
 
@@ -138,7 +143,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = True
         self._head_begun = False
-        self._head_bytes = 0
+        self._head_since = self.loop.time()
+        self._head_too_large = False
+        self._chunk = 0
         self._partial_head = 0
         self._awaiting_body = False
         self._body_since = 0.0
@@ -162,11 +169,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(*self._refusal)
             return
         head_before = self._in_head
-        try:
-            super().data_received(data)
-        except _HeadTooLarge:  # pragma: no cover - httptools wraps it; see send_400_response
-            self._refuse_head()
-            return
+        self._chunk = len(data)
+        super().data_received(data)
         if self.transport.is_closing():
             return
         if head_before and self._in_head and self._head_begun:
@@ -178,14 +182,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._awaiting_body and self._body_timer is None:
             self._arm_body()
         elif self._head_timer is None and self._in_head and self._between_requests():
-            self._arm_head()  # bytes between requests (blank lines too) start the clock
+            self._head_since = self.loop.time()  # bytes between requests start the clock
+            self._arm_head()
 
     def _between_requests(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
     def send_400_response(self, msg: str) -> None:
-        if self._head_bytes > self.limits.max_header_bytes:
-            self._refuse_head()  # raised from on_url/on_header, wrapped by httptools
+        if self._head_too_large:  # raised in on_headers_complete, wrapped by httptools
+            self._refuse_head()
             return
         super().send_400_response(msg)
 
@@ -195,24 +200,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._head_begun = True
-        self._head_bytes = self._partial_head = 0
+        self._partial_head = 0
+        self._head_since = self.loop.time()
         if self._head_timer is None:
             self._arm_head()
 
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        limit = self.limits.max_header_bytes
+        if self._partial_head + self._chunk > limit:  # else the head is smaller already
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > limit:
+                self._head_too_large = True
+                raise _HeadTooLarge
         self._in_head = False
         self._head_begun = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
         super().on_headers_complete()
         if not (self.parser.should_upgrade() and self._should_upgrade()):
             self._awaiting_body = True
@@ -232,6 +233,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
+        self._cancel_timers()
+        self._in_head = False
         super().handle_websocket_upgrade()
         # The WebSocket protocol owns the transport from now on; it gives the slot back.
         if self._counted:
@@ -248,19 +251,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- timers and refusals ------------------------------------------------------------
 
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.limits.max_header_bytes:
-            raise _HeadTooLarge
-
     def _arm_head(self) -> None:
         if self.limits.header_timeout > 0:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout,
-                                                    self._head_timed_out)
+            self._head_timer = self.loop.call_at(
+                self._head_since + self.limits.header_timeout, self._head_timed_out)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self.transport.is_closing() or not self._in_head or not self._between_requests():
+            return  # a later request's head re-arms the timer
+        if not self._head_begun and self.timeout_keep_alive_task is not None:
+            return  # idle between requests: uvicorn's keep-alive timeout is in charge
+        if self.loop.time() < self._head_since + self.limits.header_timeout:
+            self._arm_head()  # a later request began meanwhile
             return
         self.limits.note("slow_head")
         if self._head_begun:
