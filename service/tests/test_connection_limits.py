@@ -214,3 +214,17 @@ def test_blank_lines_after_a_response_do_not_hold_the_connection(
             time.sleep(0.3)
         took = time.monotonic() - started
     assert closed and took < TIMEOUT + 3, took
+
+
+def test_websocket_channels_give_their_slot_back(service: ServiceProcess) -> None:
+    from websockets.sync.client import connect
+
+    url = service.url.replace("http://", "ws://") + "/farcall/v1/channel"
+    for _ in range(PER_ADDRESS * 2):
+        with connect(url, additional_headers={"Authorization": "Bearer fc_not-a-token"},
+                     open_timeout=10) as channel:
+            assert "UNAUTHORIZED" in str(channel.recv(timeout=10))
+    with _connect(service) as sock:
+        sock.sendall(SIMPLE)
+        answer, _ = _read_all(sock)
+    assert _status(answer) == 200, answer[:200]
