@@ -120,10 +120,6 @@ class ConnectionLimits:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
 
-class _HeadTooLarge(Exception):
-    pass
-
-
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with :class:`ConnectionLimits` applied.
 
@@ -171,6 +167,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         head_before = self._in_head
         self._chunk = len(data)
         super().data_received(data)
+        if self._head_too_large:
+            self._refuse_head()
+            return
         if self.transport.is_closing():
             return
         if head_before and self._in_head and self._head_begun:
@@ -188,12 +187,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _between_requests(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
-    def send_400_response(self, msg: str) -> None:
-        if self._head_too_large:  # raised in on_headers_complete, wrapped by httptools
-            self._refuse_head()
-            return
-        super().send_400_response(msg)
-
     # -- parser callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -206,12 +199,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_head()
 
     def on_headers_complete(self) -> None:
+        if self._head_too_large:
+            return
         limit = self.limits.max_header_bytes
         if self._partial_head + self._chunk > limit:  # else the head is smaller already
             size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
             if size > limit:
+                # Refused once the parser returns; the rest of this chunk is ignored.
                 self._head_too_large = True
-                raise _HeadTooLarge
+                return
         self._in_head = False
         self._head_begun = False
         super().on_headers_complete()
@@ -221,10 +217,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._body_bytes = 0
 
     def on_body(self, body: bytes) -> None:
+        if self._head_too_large:
+            return
         self._body_bytes += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._head_too_large:
+            return
         self._awaiting_body = False
         self._in_head = True
         if self._body_timer is not None:
