@@ -228,3 +228,10 @@ def test_websocket_channels_give_their_slot_back(service: ServiceProcess) -> Non
         sock.sendall(SIMPLE)
         answer, _ = _read_all(sock)
     assert _status(answer) == 200, answer[:200]
+
+
+def test_an_idle_keep_alive_connection_is_closed(service: ServiceProcess) -> None:
+    with _connect(service) as sock:
+        sock.sendall(SIMPLE.replace(b"Connection: close\r\n", b""))
+        answer, took = _read_all(sock, limit=10)
+    assert _status(answer) == 200 and 1.5 < took < 2 + 1.5, took  # keep-alive timeout: 2 s
