@@ -17,6 +17,7 @@ from fastapi import FastAPI
 import farcall_service
 from farcall_service import plugin
 from farcall_service.brokers.interface import Broker
+from farcall_service.connection_limits import ForwardedClients
 from farcall_service.context import ServiceContext
 from farcall_service.errors import install_error_handlers
 from farcall_service.kinds import BROKERS
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     install_error_handlers(app)
     include_routes(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        app.add_middleware(ForwardedClients, trusted=settings.trusted_proxies,
+                           per_address=settings.max_connections_per_address)
     return app
 
 

@@ -5,6 +5,10 @@ token create``, no expiry) and OAuth access tokens from ``/auth/`` (they expire 
 can be revoked). Both are looked up by their SHA-256 (briefly cached; expiry and
 revocation are checked on every request), then the caller's request budget is
 charged, so rate limiting is per identity, not per address. Tokens are never logged.
+
+Unknown tokens are remembered briefly in a table of their own, so a flood of them
+cannot push known tokens out of the cache, and each client address may present only
+a few a second before it is answered 429 without asking the database.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext, get_context
@@ -83,17 +88,45 @@ def _cached(cache: Any, key: str, load: Callable[[], Any], offline: bool) -> Any
     return cache.get_or_load(key, load)
 
 
+def _look_up(ctx: ServiceContext, token_hash: str, offline: bool,
+             address: str | None) -> TokenInfo | None:
+    """A token the cache does not know: from the unknown tokens' table, or (paced per
+    client address) from the database."""
+    if ctx.bad_tokens.get(token_hash) is not MISSING:
+        if address is not None:
+            ctx.bad_token_addresses.failed(address)
+        return None
+    if offline:
+        raise _NotCached
+    if address is not None:
+        wait = ctx.bad_token_addresses.wait(address)
+        if wait:
+            raise ApiError(429, "RATE_LIMITED", "too many unknown bearer tokens from your "
+                           f"address; retry in {wait} s", {"Retry-After": str(wait)})
+    info = _lookup(ctx, token_hash)
+    if info is None:
+        ctx.bad_tokens.put(token_hash, True)
+        if address is not None:
+            ctx.bad_token_addresses.failed(address)
+    else:
+        ctx.tokens.put(token_hash, info)
+    return info
+
+
 def resolve_token(ctx: ServiceContext, token: str, *, compute: bool = True,
-                  offline: bool = False) -> User:
+                  offline: bool = False, address: str | None = None) -> User:
     """The user a bearer token stands for, or a 401 that says what is wrong with it.
 
     ``compute`` demands a token meant for the compute API; the userinfo route takes
     any access token of this service. ``offline`` answers from the cache only.
+    ``address`` (the client's) is charged for unknown tokens.
     """
     if not TOKEN_RE.match(token):
         raise _unauthorized("the bearer token is malformed")
     token_hash = hash_token(token)
-    info = _cached(ctx.tokens, token_hash, lambda: _lookup(ctx, token_hash), offline)
+    cached = ctx.tokens.get(token_hash)
+    info: TokenInfo | None = (cached if cached is not MISSING  # type: ignore[assignment]
+                              else _look_up(ctx, token_hash, offline, address))
     if info is None:
         raise _unauthorized("the bearer token is not valid")
     if info.kind == "refresh":
@@ -130,10 +163,10 @@ ENDPOINT_BUDGET = "endpoint:"
 
 
 def identify(ctx: ServiceContext, token: str, offline: bool = False,
-             budget: str = "") -> Identity:
+             budget: str = "", address: str | None = None) -> Identity:
     """Who ``token`` is, charged against their request budget (``budget`` names one
-    of several a caller has)."""
-    user = resolve_token(ctx, token, offline=offline)
+    of several a caller has); ``address`` is the client's, charged for unknown tokens."""
+    user = resolve_token(ctx, token, offline=offline, address=address)
     groups = _cached(ctx.memberships, user.id, lambda: ctx.store.groups_of(user.id), offline)
     retry_after = ctx.limiter.check(budget + user.id)
     if retry_after is not None:
@@ -157,15 +190,22 @@ async def authenticate(
     # A user's endpoints and their SDK sessions do not use up each other's budget: an
     # endpoint's claims, results and heartbeats are paced by the protocol itself.
     budget = ENDPOINT_BUDGET if request.url.path.startswith(ENDPOINT_ROUTES) else ""
-    return await identify_async(get_context(request), credentials.credentials, budget)
+    return await identify_async(get_context(request), credentials.credentials, budget,
+                                client_address(request))
 
 
-async def identify_async(ctx: ServiceContext, token: str, budget: str = "") -> Identity:
+def client_address(connection: HTTPConnection) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded."""
+    return connection.client.host if connection.client else ""
+
+
+async def identify_async(ctx: ServiceContext, token: str, budget: str = "",
+                         address: str | None = None) -> Identity:
     """:func:`identify` on the event loop, from the caches, or in a worker thread."""
     try:
-        return identify(ctx, token, offline=True, budget=budget)
+        return identify(ctx, token, offline=True, budget=budget, address=address)
     except _NotCached:
-        return await run_in_threadpool(identify, ctx, token, False, budget)
+        return await run_in_threadpool(identify, ctx, token, False, budget, address)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -3,13 +3,15 @@
 Token and permission lookups run on every request; caching them briefly keeps the
 database out of the hot path, and the short lifetime bounds how long a change made
 elsewhere (the admin commands write to the database directly) takes to apply.
-Changes made through the service invalidate their entries at once.
+Changes made through the service invalidate their entries at once. A full cache
+drops its expired entries, then its oldest: never everything at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -24,7 +26,7 @@ class TTLCache(Generic[K, V]):
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[K, tuple[float, V]] = {}
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | object:
@@ -45,12 +47,31 @@ class TTLCache(Generic[K, V]):
         # after the load began by more than ``ttl``: the bound revocation promises.
         loaded_at = time.monotonic()
         value = load()
-        if self.ttl > 0:
-            with self._lock:
-                if len(self._entries) >= self.max_entries:
-                    self._entries.clear()
-                self._entries[key] = (loaded_at + self.ttl, value)
+        self.put(key, value, loaded_at)
         return value
+
+    def put(self, key: K, value: V, loaded_at: float | None = None) -> None:
+        """Keep ``value`` for ``ttl`` seconds from ``loaded_at`` (``time.monotonic()``
+        when the load began; now by default)."""
+        if self.ttl <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._entries.pop(key, None)
+            if len(self._entries) >= self.max_entries:
+                self._evict(now)
+            self._entries[key] = ((now if loaded_at is None else loaded_at) + self.ttl, value)
+
+    def _evict(self, now: float) -> None:
+        # Entries are in the order they were stored, so expired ones come first.
+        entries = self._entries
+        while entries and next(iter(entries.values()))[0] <= now:
+            entries.popitem(last=False)
+        if len(entries) >= self.max_entries:
+            entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def invalidate(self, key: K) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
-from farcall_service.auth import Identity, bearer_token, identify_async
+from farcall_service.auth import Identity, bearer_token, client_address, identify_async
 from farcall_service.context import get_context
 from farcall_service.errors import ApiError, describe_validation, too_deep_to_parse
 
@@ -122,7 +122,7 @@ async def serve(
     await websocket.accept()
     try:
         token = bearer_token(websocket.headers.get("authorization"))
-        who = await identify_async(ctx, token, budget)
+        who = await identify_async(ctx, token, budget, client_address(websocket))
         if admit is not None:
             await admit(who)
     except ApiError as exc:

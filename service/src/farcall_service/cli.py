@@ -46,6 +46,11 @@ def server() -> None:
               help="Seconds of silence after which an endpoint is reported offline.")
 @click.option("--requeue-timeout", type=float, default=None,
               help="Seconds of silence after which an endpoint's claimed tasks are requeued.")
+@click.option("--max-connections-per-address", type=int, default=None,
+              help="Open connections per client address; 0 = no cap.")
+@click.option("--trusted-proxies", default=None, metavar="ADDRESSES",
+              help="Comma-separated reverse proxies (addresses or networks) whose "
+              "X-Forwarded-For names the client.")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")
 def start(**options: Any) -> None:
     """Start the service (runs database migrations first)."""
@@ -57,8 +62,13 @@ def start(**options: Any) -> None:
     from farcall_service import logredact
     from farcall_service.app import create_app
     from farcall_service.brokers.interface import BrokerError
+    from farcall_service.connection_limits import ConnectionLimits, protocol_class
 
     settings = settings_from_env(**options)
+    try:
+        limits = ConnectionLimits(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     level = settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -87,6 +97,11 @@ def start(**options: Any) -> None:
         log_level=level.lower(),
         timeout_graceful_shutdown=5,
         ws_max_size=settings.max_body_bytes,  # a channel message is bounded as a body is
+        # Head size, head and body timeouts, connections per address (connection_limits).
+        http=protocol_class(limits),
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
+        # X-Forwarded-For counts only from trusted_proxies (app.py), never from loopback.
+        proxy_headers=False,
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
     served = uvicorn.Server(config)

@@ -15,17 +15,20 @@ from starlette.requests import HTTPConnection
 from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
 from farcall_service.json_limits import JsonLimits
-from farcall_service.limits import RateLimiter
+from farcall_service.limits import FailureLimiter, RateLimiter
+from farcall_service.oauth.throttle import HashSlots, SignInThrottle
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 
 if TYPE_CHECKING:
     from farcall_service.lifecycle import TaskLifecycle
 
-#: Sign-in attempts allowed per user name per minute (bursts up to this many).
-SIGN_INS_PER_MINUTE = 20
-
 T = TypeVar("T")
+
+#: Unknown bearer tokens one client address may present at once, and then one per
+#: this many seconds (more get 429 without a database look-up).
+UNKNOWN_TOKENS_BURST = 30
+UNKNOWN_TOKEN_REFILL = 1.0
 
 
 @dataclass
@@ -39,10 +42,16 @@ class ServiceContext:
     limiter: RateLimiter = field(init=False)
     #: The depth and size limits of free-form fields (``farcall_service.json_limits``).
     json_limits: JsonLimits = field(init=False)
-    #: Sign-in attempts per user name at the login page, against password guessing.
-    sign_ins: RateLimiter = field(init=False)
-    #: Token hash -> ``auth.TokenInfo`` or None; expiry is checked on every use.
+    #: Failed sign-ins per user, per address and in all, against password guessing.
+    sign_ins: SignInThrottle = field(init=False)
+    #: Password hashes running at once (each holds scrypt's memory).
+    hash_slots: HashSlots = field(init=False)
+    #: Token hash -> ``auth.TokenInfo``; expiry is checked on every use.
     tokens: TTLCache[str, Any] = field(init=False)
+    #: Hashes of tokens the database did not know, apart so they cannot evict ``tokens``.
+    bad_tokens: TTLCache[str, bool] = field(init=False)
+    #: Unknown tokens per client address, so guessing costs the database little.
+    bad_token_addresses: FailureLimiter = field(init=False)
     memberships: TTLCache[str, frozenset[str]] = field(init=False)
     functions: TTLCache[str, Function | None] = field(init=False)
     endpoints: TTLCache[str, Endpoint | None] = field(init=False)
@@ -59,8 +68,11 @@ class ServiceContext:
         self.lifecycle = TaskLifecycle(self, self.broker)
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_window)
         self.json_limits = JsonLimits(self.settings.max_json_depth, self.settings.max_field_bytes)
-        self.sign_ins = RateLimiter(SIGN_INS_PER_MINUTE, 60.0)
+        self.sign_ins = SignInThrottle()
+        self.hash_slots = HashSlots(self.settings.max_concurrent_hashes)
         self.tokens = TTLCache(ttl)
+        self.bad_tokens = TTLCache(ttl, max_entries=4096)
+        self.bad_token_addresses = FailureLimiter(UNKNOWN_TOKENS_BURST, UNKNOWN_TOKEN_REFILL)
         self.memberships = TTLCache(ttl)
         self.functions = TTLCache(ttl)
         self.endpoints = TTLCache(ttl)

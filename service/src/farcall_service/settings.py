@@ -36,6 +36,14 @@ ENV_VARS: dict[str, str] = {
     "access_token_ttl": "FARCALL_SERVICE_ACCESS_TOKEN_TTL",
     "refresh_token_ttl": "FARCALL_SERVICE_REFRESH_TOKEN_TTL",
     "auth_code_ttl": "FARCALL_SERVICE_AUTH_CODE_TTL",
+    "max_header_bytes": "FARCALL_SERVICE_MAX_HEADER_BYTES",
+    "header_timeout": "FARCALL_SERVICE_HEADER_TIMEOUT",
+    "body_timeout": "FARCALL_SERVICE_BODY_TIMEOUT",
+    "keep_alive_timeout": "FARCALL_SERVICE_KEEP_ALIVE_TIMEOUT",
+    "max_connections": "FARCALL_SERVICE_MAX_CONNECTIONS",
+    "max_connections_per_address": "FARCALL_SERVICE_MAX_CONNECTIONS_PER_ADDRESS",
+    "trusted_proxies": "FARCALL_SERVICE_TRUSTED_PROXIES",
+    "max_concurrent_hashes": "FARCALL_SERVICE_MAX_CONCURRENT_HASHES",
 }
 
 
@@ -101,6 +109,24 @@ class Settings:
     refresh_token_ttl: float = 30 * 24 * 3600.0
     #: Lifetime of an authorization code from the login page.
     auth_code_ttl: float = 300.0
+    #: A request's line and headers together may not be larger (431 above).
+    max_header_bytes: int = 16 * 1024
+    #: A connection must send a whole request head within this long of opening or of
+    #: starting the request (slow headers are closed, with 408 when a part came).
+    header_timeout: float = 10.0
+    #: A body must arrive within this long of its head, plus a second per KiB sent.
+    body_timeout: float = 30.0
+    #: An idle keep-alive connection is closed after this long.
+    keep_alive_timeout: float = 5.0
+    #: Open connections in all (0 = no cap); past it, 503 and close.
+    max_connections: int = 2000
+    #: Open connections from one client address (0 = no cap); past it, 429 and close.
+    max_connections_per_address: int = 128
+    #: Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For
+    #: names the client; empty: the peer address is the client.
+    trusted_proxies: str = ""
+    #: Password hashes at once (each scrypt hash holds 32 MiB); more wait, then 429.
+    max_concurrent_hashes: int = 4
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -75,17 +76,45 @@ def known_client(store: Store, client_id: str) -> bool:
     return _looks_like_id(client_id) and store.get_oauth_client(client_id) is not None
 
 
+def describe_client(store: Store, client_id: str) -> str:
+    """Who asks, in words for the sign-in page: farcall's own app or a registered client
+    (its name, id and owner), so a user can tell which application they let in."""
+    if client_id == NATIVE_CLIENT_ID:
+        return "farcall's own app (the farcall command line and SDK login)"
+    client = store.get_oauth_client(client_id) if _looks_like_id(client_id) else None
+    if client is None:
+        return f"an unknown application ({client_id[:64]})"
+    owner = store.get_user(client.owner_id)
+    label = client.name or "unnamed"
+    by = f", owned by {owner.name}" if owner is not None else ""
+    return f"\"{label}\", an application registered with this service (client {client.id}{by})"
+
+
+#: Characters a browser reads differently from ``urllib`` (WHATWG turns ``\\`` into ``/``
+#: and drops tabs and newlines), or that no redirect URI of ours needs.
+_AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f-\U0010ffff#]")
+
+
 def redirect_allowed(redirect_uri: str, service_host: str) -> bool:
     """This service's own code page, or a loopback address (RFC 8252 native apps).
 
     Anything else could hand a user's code to a third party, so it is refused without
-    redirecting.
+    redirecting. A URI that browsers could parse differently from this check (a
+    backslash, whitespace or control characters, a user name or password before the
+    host, a fragment, percent-escapes in the host) is refused outright.
     """
+    if len(redirect_uri) > 2048 or _AMBIGUOUS.search(redirect_uri):
+        return False
     try:
         parts = urlsplit(redirect_uri)
+        parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         return False
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    if not redirect_uri.lower().startswith(parts.scheme + "://"):
+        return False
+    if "@" in parts.netloc or "%" in parts.netloc:
         return False
     if parts.netloc == service_host and parts.path.rstrip("/") == AUTH_CODE_PATH:
         return True

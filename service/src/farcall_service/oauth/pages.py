@@ -39,26 +39,29 @@ STYLE = (
 )
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200,
+          headers: Mapping[str, str] | None = None) -> HTMLResponse:
     html = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 def login_page(
     flow: Mapping[str, str], csrf: str, *, error: str | None = None, username: str = "",
-    status: int = 200,
+    status: int = 200, client: str = "",
 ) -> HTMLResponse:
+    """The form; ``client`` names the application that asks (``describe_client``)."""
     hidden = "".join(
         f"<input type='hidden' name='{name}' value='{escape(flow.get(name, ''))}'>"
         for name in FLOW_FIELDS
     )
     message = f"<p class='error' id='error' role='alert'>{escape(error)}</p>" if error else ""
     body = (
-        "<p>Sign in with your farcall account to let the application act for you.</p>"
+        "<p>Sign in with your farcall account to let this application act for you:</p>"
+        f"<p><strong id='client'>{escape(client or flow.get('client_id', ''))}</strong></p>"
         f"{message}<form method='post' autocomplete='off'>"
         f"<input type='hidden' name='csrf_token' value='{escape(csrf)}'>{hidden}"
         "<label for='username'>User name</label>"
@@ -70,9 +73,10 @@ def login_page(
     return _page("Sign in to farcall", body, status)
 
 
-def error_page(message: str, status: int = 400) -> HTMLResponse:
+def error_page(message: str, status: int = 400,
+               headers: Mapping[str, str] | None = None) -> HTMLResponse:
     body = f"<p class='error' id='error' role='alert'>{escape(message)}</p>"
-    return _page("farcall login failed", body, status)
+    return _page("farcall login failed", body, status, headers)
 
 
 def code_page(code: str) -> HTMLResponse:

@@ -1,7 +1,10 @@
 """User passwords, hashed with scrypt from the standard library.
 
 scrypt is memory-hard, so a stolen database does not give passwords away cheaply;
-parameters are stored with each hash so they can be raised later without a migration.
+parameters are stored with each hash so they can be raised later without a migration:
+an older hash still verifies, and :func:`needs_rehash` tells the sign-in to store a new
+one. Each hash holds ``128 * R * N`` bytes (32 MiB) while it runs, which is why the
+sign-in page runs only a few at once (``max_concurrent_hashes``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ import hashlib
 import hmac
 import secrets
 
-N, R, P = 2**14, 8, 1
+N, R, P = 2**15, 8, 1
 MAX_PASSWORD_CHARS = 1024
+#: Stored hashes with a larger cost are refused rather than computed.
+MAX_N = 2**17
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    if not 1 < n <= MAX_N or not 0 < r <= 32 or not 0 < p <= 4:
+        raise ValueError("scrypt parameters out of range")
     return hashlib.scrypt(
         password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=r, p=p, dklen=32,
-        maxmem=64 * 1024 * 1024,
+        maxmem=2 * 128 * r * n + 1024 * 1024,
     )
 
 
@@ -49,6 +56,13 @@ def verify_password(password: str, stored: str | None) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+def needs_rehash(stored: str | None) -> bool:
+    """Whether a hash that just verified was made with other parameters than today's."""
+    if not stored:
+        return False
+    return stored.split("$")[1:4] != [str(N), str(R), str(P)]
 
 
 def _b64(raw: bytes) -> str:

@@ -19,6 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -26,20 +27,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service.auth import resolve_token
+from farcall_service.auth import client_address, resolve_token
 from farcall_service.context import ServiceContext, get_context
 from farcall_service.errors import ApiError
 from farcall_service.oauth import NATIVE_CLIENT_ID, PREFIX, codes, pages
 from farcall_service.oauth.clients import (
     CallingClient,
     authenticate_client,
+    describe_client,
     known_client,
     redirect_allowed,
 )
-from farcall_service.oauth.passwords import verify_password
+from farcall_service.oauth.passwords import hash_password, needs_rehash, verify_password
 from farcall_service.oauth.scopes import UnknownScope, by_resource_server
+from farcall_service.oauth.throttle import Refusal
 from farcall_service.oauth.tokens import OAuthError, issue_tokens, new_grant_id
-from farcall_service.storage.interface import AuthCode
+from farcall_service.storage.interface import AuthCode, User
 from farcall_service.tokens import hash_token
 
 log = logging.getLogger(__name__)
@@ -119,8 +122,9 @@ async def authorize_form(request: Request) -> Response:
     problem = await run_in_threadpool(_flow_problem, ctx, flow, request.url.netloc)
     if problem:
         return pages.error_page(problem)
+    client = await run_in_threadpool(describe_client, ctx.store, flow["client_id"])
     csrf = _csrf_cookie(request)
-    return _with_cookie(request, pages.login_page(flow, csrf), csrf)
+    return _with_cookie(request, pages.login_page(flow, csrf, client=client), csrf)
 
 
 @router.post("/v2/oauth2/authorize")
@@ -142,30 +146,48 @@ async def authorize_submit(request: Request) -> Response:
     problem = await run_in_threadpool(_flow_problem, ctx, flow, request.url.netloc)
     if problem:
         return pages.error_page(problem)
-    username = form.get("username", "").strip()
-    wait = ctx.sign_ins.check(username.lower()[:255])
-    if wait is not None:
-        return pages.error_page(
-            f"Too many sign-in attempts for this user name; try again in {wait} s.", 429
-        )
-    code = await run_in_threadpool(_sign_in, ctx, flow, username, form.get("password", ""))
+    username = form.get("username", "").strip()[:255]
+    address = client_address(request)
+    user, user_key, refusal = await run_in_threadpool(_may_try, ctx, username, address)
+    if refusal is not None:
+        return pages.error_page(refusal.message, 429,
+                                {"Retry-After": str(refusal.retry_after)})
+    async with ctx.hash_slots.slot() as have_slot:
+        if not have_slot:
+            return pages.error_page("Too many sign-ins are being checked at once; try "
+                                    "again in a moment.", 429, {"Retry-After": "1"})
+        code = await run_in_threadpool(_sign_in, ctx, flow, user, form.get("password", ""),
+                                       user_key, address)
     if code is None:
         log.info("login refused for a user name at the authorize page")
+        client = await run_in_threadpool(describe_client, ctx.store, flow["client_id"])
         fresh = secrets.token_urlsafe(32)
         page = pages.login_page(flow, fresh, error="Wrong user name or password.",
-                                username=username, status=401)
+                                username=username, status=401, client=client)
         return _with_cookie(request, page, fresh)
     target = _add_query(flow["redirect_uri"], {"code": code, "state": flow.get("state", "")})
     return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def _sign_in(ctx: ServiceContext, flow: Mapping[str, str], username: str,
-             password: str) -> str | None:
-    """A new authorization code for a correct user name and password, else None."""
+def _may_try(ctx: ServiceContext, username: str,
+             address: str) -> tuple[User | None, str, Refusal | None]:
+    """The user a typed name or id stands for, the throttle's key for it (one key per
+    user, however named), and whether the throttle lets this attempt go ahead."""
     user = ctx.store.get_user(username) if username else None
+    user_key = f"user:{user.id}" if user is not None else f"name:{username.lower()}"
+    return user, user_key, ctx.sign_ins.check(user_key, address)
+
+
+def _sign_in(ctx: ServiceContext, flow: Mapping[str, str], user: User | None,
+             password: str, user_key: str, address: str) -> str | None:
+    """A new authorization code for a correct password, else None (and a failure
+    charged to the throttle). A hash made with older parameters is replaced."""
     stored = ctx.store.get_password_hash(user.id) if user else None
     if not verify_password(password, stored) or user is None:
+        ctx.sign_ins.failed(user_key, address)
         return None
+    if needs_rehash(stored):
+        ctx.store.set_password_hash(user.id, hash_password(password))
     code = codes.new_code()
     ctx.store.save_auth_code(
         AuthCode(
@@ -408,7 +430,9 @@ async def userinfo(request: Request) -> Response:
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise ApiError(401, "UNAUTHORIZED", "userinfo needs an 'Authorization: Bearer <token>' "
                        "header", {"WWW-Authenticate": "Bearer"})
-    user = await run_in_threadpool(resolve_token, ctx, header[7:].strip(), compute=False)
+    user = await run_in_threadpool(partial(resolve_token, compute=False,
+                                           address=client_address(request)),
+                                   ctx, header[7:].strip())
     return JSONResponse({
         "sub": user.id,
         "preferred_username": user.name,
