@@ -10,7 +10,9 @@ and records the ``result_serializers`` each task asked for.
 from __future__ import annotations
 
 import base64
+import itertools
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +51,18 @@ def forged_payload(path: Path, strategy: str = "00") -> str:
 class ForgingWorker(MiniWorker):
     """Serves one endpoint and answers every task with a forged result.
 
+    ``strategy`` is one identifier or several, used in turn (see :func:`forged_payload`).
     ``mode`` is ``"result"`` (a success whose ``result`` is forged) or ``"exception"``
     (a failure whose ``exception_data`` is forged, with a plain traceback text).
     """
 
     def __init__(self, url: str, token: str, endpoint_id: str, target: Path, *,
-                 strategy: str = "00", mode: str = "result", **kwargs: Any) -> None:
+                 strategy: str | Sequence[str] = "00", mode: str = "result",
+                 **kwargs: Any) -> None:
         super().__init__(url, token, endpoint_id, **kwargs)
+        self.endpoint_id = endpoint_id
         self.target = target
-        self.strategy = strategy
+        self.strategies = itertools.cycle([strategy] if isinstance(strategy, str) else strategy)
         self.mode = mode
         #: ``result_serializers`` of every task claimed, by task id.
         self.asked: dict[str, Any] = {}
@@ -66,7 +71,7 @@ class ForgingWorker(MiniWorker):
         task_id = task["task_id"]
         self.executions[task_id] += 1
         self.asked[task_id] = task.get("result_serializers")
-        forged = forged_payload(self.target, self.strategy)
+        forged = forged_payload(self.target, next(self.strategies))
         if self.mode == "exception":
             return {"task_id": task_id, "status": "failed",
                     "exception": "Traceback (most recent call last):\nValueError: forged",
