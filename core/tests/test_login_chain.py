@@ -61,6 +61,7 @@ def test_the_static_token_answers_last_and_nothing_is_a_clear_error() -> None:
 def test_auth_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("FARCALL_AUTH_URL", "GLOBUS_SDK_SERVICE_URL_AUTH"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("FARCALL_ALLOW_INSECURE_HTTP", "1")  # plain http to other hosts
     assert auth_base_url({"base_url": "http://h:1/"}) == "http://h:1/auth/"
     monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_AUTH", "https://auth.example/")
     assert auth_base_url({"base_url": "http://h:1"}) == "https://auth.example/"

@@ -482,7 +482,8 @@ def test_a_client_serializes_through_its_own_plugin_manager() -> None:
     default_registry.cache_clear()
     pm = get_plugin_manager(load_entrypoints=False)  # no dill: data goes as "11"
     pm.register(_BackwardsJSONPlugin, name="backwards_json")
-    client = Client("http://127.0.0.1:9", token="fc_unused", plugin_manager=pm)
+    client = Client("http://127.0.0.1:9", token="fc_unused", plugin_manager=pm,
+                    trusted_endpoints="*")  # reads t8, a strategy no endpoint is trusted with
 
     batch = client.create_batch()
     batch.add([1, 2], endpoint_id=str(uuid.uuid4()), function_id=str(uuid.uuid4()))

@@ -51,6 +51,18 @@ def test_result_serializers_first_that_works() -> None:
     assert out["status"] == "failed" and "could not be serialized" in out["exception"]
 
 
+def test_a_result_only_code_strategies_carry_says_how_to_trust_the_endpoint() -> None:
+    """What the SDK asks of an endpoint its caller does not own: data only. A result
+    that needs dill fails, naming the SDK option that trusts this endpoint."""
+    settings = {"endpoint_id": "0b9c4f1e-6a53-4c1e-9d43-2f7f1b6e1c11"}
+    out = run_task(task(set, [1], result_serializers=["11"]), settings)
+    assert out["status"] == "failed"
+    assert 'Client(trusted_endpoints=["0b9c4f1e-6a53-4c1e-9d43-2f7f1b6e1c11"])' in out["exception"]
+    # Asked for another strategy too (unknown here), there is nothing to say about trust.
+    out = run_task(task(set, [1], result_serializers=["11", "zz"]), settings)
+    assert out["status"] == "failed" and "trusted_endpoints" not in out["exception"]
+
+
 def test_exception_text_and_data() -> None:
     out = run_task(task(fails), {})
     assert out["status"] == "failed"

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from farcall.sdk.client import Client
-    from farcall.sdk.errors import TaskExecutionFailed, TaskPending
+    from farcall.sdk.errors import TaskExecutionFailed, TaskPending, UntrustedResultError
     from farcall.sdk.executor import Executor
 
 _LAZY = {
@@ -20,10 +20,12 @@ _LAZY = {
     "TaskPending": "farcall.sdk.errors",
     "TaskExecutionFailed": "farcall.sdk.errors",
     "FarcallAPIError": "farcall.sdk.errors",
+    "UntrustedResultError": "farcall.sdk.errors",
     "Executor": "farcall.sdk.executor",
 }
 
-__all__ = ["Client", "Executor", "TaskExecutionFailed", "TaskPending", "__version__"]
+__all__ = ["Client", "Executor", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

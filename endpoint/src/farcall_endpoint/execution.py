@@ -18,11 +18,14 @@ import socket
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from farcall.serialize import Serializer, unpack_buffers
+from farcall.serialize.allowlist import expand_allowlist, strategy_spec
 from farcall.serialize.registry import StrategyRegistry
+
+__all__ = ["Execution", "expand_allowlist", "run_task", "strategy_spec"]
 
 #: The official endpoint's default result serializer, DillDataBase64.
 DEFAULT_RESULT_SERIALIZER = "00"
@@ -30,28 +33,6 @@ DEFAULT_RESULT_SERIALIZER = "00"
 FUNCTION_CACHE_SIZE = 64
 
 _HOST = socket.gethostname()
-
-
-def strategy_spec(spec: str) -> str:
-    """An identifier or strategy name from any spelling the official SDK uses.
-
-    ``"globus_compute_sdk.serialize.concretes.DillDataBase64"`` and ``"DillDataBase64"``
-    both name strategy ``00``; identifiers pass through.
-    """
-    spec = str(spec).strip()
-    return spec.rsplit(".", 1)[-1] if "." in spec and len(spec) != 2 else spec
-
-
-def expand_allowlist(specs: Iterable[str], serializer: Serializer) -> list[str]:
-    """Identifiers and names, with the official ``*Code``/``*Data`` wildcards expanded."""
-    out: list[str] = []
-    for spec in specs:
-        text = str(spec)
-        if text.endswith("*Code") or text.endswith("*Data"):
-            out.extend(serializer.registry.identifiers(for_code=text.endswith("*Code")))
-        else:
-            out.append(strategy_spec(text))
-    return out
 
 
 def _remote_traceback(exc: BaseException) -> str:
@@ -77,7 +58,7 @@ class Execution:
         if key not in self._serializers:
             base = Serializer(registry=self._registry)
             self._serializers[key] = base if allowed is None else Serializer(
-                allowed=expand_allowlist(allowed, base), registry=self._registry)
+                allowed=expand_allowlist(allowed, base.registry), registry=self._registry)
         return self._serializers[key]
 
     def writer(self, strategy: str) -> Serializer:
@@ -110,11 +91,27 @@ class Execution:
                 errors.append(f"{strategy}: {type(exc).__name__}: {exc}")
         return None, "; ".join(errors)
 
+    def _trust_hint(self, requested: list[str] | None, settings: Mapping[str, Any]) -> str:
+        """How to get this result anyway, when only strategies that run no code were asked
+        for: what the farcall SDK asks of an endpoint its caller does not own."""
+        types = self.reader(None).registry.types
+        by_name = {record.name: record for record in types.values()}
+        records = [types.get(strategy_spec(s)) or by_name.get(strategy_spec(s))
+                   for s in requested or ()]
+        if not records or not all(r is not None and r.data_only for r in records):
+            return ""
+        endpoint_id = settings.get("endpoint_id") or "<endpoint id>"
+        return (f". The submitter asked only for strategies that run no code when read, as "
+                f"the farcall SDK does for endpoints its caller does not own: return plain "
+                f"data (JSON), or, if you trust this endpoint's owner, submit with "
+                f"Client(trusted_endpoints=[\"{endpoint_id}\"])")
+
     def run(self, task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
         """Deserialize, call, serialize: the outcome document of one task.
 
         ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; ``settings`` holds
-        ``allowed_serializers`` (list or None) and ``max_result_size`` (bytes).
+        ``allowed_serializers`` (list or None), ``max_result_size`` (bytes) and
+        ``endpoint_id`` (named in errors).
         """
         started = time.time()
         steps = {"received": task.get("received") or started, "running": started}
@@ -150,10 +147,12 @@ class Execution:
             with contextlib.suppress(Exception):  # without it, the text is enough for the SDK
                 extra["exception_data"] = self.reader(None).serialize(exc)
             return failed(text, **extra)
-        result, errors = self.serialize_result(value, task.get("result_serializers"))
+        requested = task.get("result_serializers")
+        result, errors = self.serialize_result(value, requested)
         if result is None:
             return failed(f"farcall endpoint: the result of type {type(value).__name__} could not "
-                          f"be serialized with any requested strategy ({errors})")
+                          f"be serialized with any requested strategy ({errors})"
+                          f"{self._trust_hint(requested, settings)}")
         limit = int(settings.get("max_result_size") or 0)
         size = len(result.encode("utf-8")) if limit and len(result) * 4 > limit else len(result)
         if limit and size > limit:

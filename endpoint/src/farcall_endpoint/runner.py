@@ -90,7 +90,8 @@ class EndpointRunner:
                 engine.start(EngineContext(
                     deliver=ledger.deliver,
                     execution={"allowed_serializers": list(self.config.allowed_serializers),
-                               "max_result_size": self.config.max_result_size},
+                               "max_result_size": self.config.max_result_size,
+                               "endpoint_id": self.endpoint_id},
                     workdir=directory / "engine",
                     container_commands=dict(self.config.container_commands),
                     container_worker=self.config.container_worker,

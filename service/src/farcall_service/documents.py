@@ -8,11 +8,16 @@ from farcall_service.storage.interface import Task
 
 
 def task_document(task: Task) -> dict[str, Any]:
-    """A task as the official SDK reads it: ``completion_t`` stays null until done."""
+    """A task as the official SDK reads it: ``completion_t`` stays null until done.
+
+    ``endpoint_id`` (which the official SDK ignores) tells the farcall SDK whose
+    result it reads: it reads code-capable strategies only from endpoints it trusts.
+    """
     doc: dict[str, Any] = {
         "task_id": task.id,
         "status": task.status,
         "task_group_id": task.task_group_id,
+        "endpoint_id": task.endpoint_id,
         "completion_t": None,
     }
     if task.status == "success":

@@ -54,7 +54,9 @@ class SerializationStrategyType:
     ``factory`` receives the :class:`~farcall.serialize.registry.StrategyRegistry`
     so that combining strategies can reach the others; most ignore it.
     ``read_only`` strategies deserialize old payloads but are never chosen to
-    serialize (the deprecated identifiers of the wire format).
+    serialize (the deprecated identifiers of the wire format). ``data_only``
+    strategies build plain data when they read and can run no code (JSON): the SDK
+    reads results from endpoints it does not trust only in these.
     """
 
     identifier: str
@@ -63,6 +65,7 @@ class SerializationStrategyType:
     factory: Callable[[StrategyRegistry], SerializationStrategy]
     read_only: bool = False
     description: str = ""
+    data_only: bool = False
 
     def __post_init__(self) -> None:
         ident = self.identifier

@@ -10,6 +10,7 @@ This module builds a Client from its plugins.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from farcall.plugins import get_plugin_manager
@@ -20,6 +21,7 @@ from farcall.sdk.profile import load_profile
 from farcall.sdk.results import ResultCalls
 from farcall.sdk.running import RunCalls
 from farcall.sdk.session import ChannelSession
+from farcall.sdk.trust import EndpointTrust
 from farcall.serialize import Serializer
 from farcall.serialize.registry import StrategyRegistry
 
@@ -42,6 +44,13 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
     ``transport`` carries every REST call; ``session`` (a
     :class:`~farcall.sdk.session.ChannelSession`) carries submissions and result
     waits, over the transport's channel when it opens one.
+
+    Results (and exception data) are read in every installed strategy only from
+    endpoints the caller owns and those in ``trusted_endpoints`` (ids, or ``"*"`` for
+    all); from any other endpoint they are asked for and read only in
+    ``allowed_deserializer_types`` (default: strategies that run no code, JSON), since
+    reading a dill or pickle payload runs code its writer chose (see
+    :mod:`farcall.sdk.trust`).
     """
 
     FUNCX_SCOPE = COMPUTE_SCOPE
@@ -56,6 +65,8 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
         result_cache: str | None = None,
         serializer: Serializer | None = None,
         plugin_manager: FarcallPluginManager | None = None,
+        trusted_endpoints: Iterable[Any] | str | None = None,
+        allowed_deserializer_types: Iterable[Any] | None = None,
         **settings: Any,
     ) -> None:
         self.plugin_manager = plugin_manager or get_plugin_manager()
@@ -83,4 +94,9 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
         self.session = ChannelSession(self.transport, self.result_cache)
         self.serializer = serializer or Serializer(registry=StrategyRegistry(self.plugin_manager))
         self._lookups: dict[tuple[str, str], Any] = {}
+        self.trust = EndpointTrust(
+            self.serializer, self.get_endpoint_metadata, trusted_endpoints,
+            allowed_deserializer_types,
+            remember=lambda doc: self.result_cache.put(doc["task_id"], doc),
+        )
         self._long_poll = True

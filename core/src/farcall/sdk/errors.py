@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farcall.errors import FarcallError
+from farcall.errors import DeserializationError, FarcallError
 
 
 class TaskPending(FarcallError):
@@ -44,3 +44,13 @@ class FarcallAPIError(FarcallError):
 
 class ServiceUnreachable(FarcallError):
     """No answer from the service at all (connection refused, timeout)."""
+
+
+class UntrustedResultError(DeserializationError):
+    """A result came from an endpoint the caller does not trust, in a strategy that can
+    run code when read: it was not read. The message says how to trust the endpoint."""
+
+    def __init__(self, message: str, endpoint_id: str | None, strategy: str) -> None:
+        super().__init__(message)
+        self.endpoint_id = endpoint_id
+        self.strategy = strategy

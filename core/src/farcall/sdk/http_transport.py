@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
+from farcall.sdk.plain_http import check_url
 
 if TYPE_CHECKING:
     from farcall.sdk.channel import Channel, Fallback, PushHandler
@@ -29,7 +30,7 @@ class HttpTransport:
         import urllib3
         from urllib3.util.retry import Retry
 
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_url(base_url.rstrip("/"))
         self.authorizer = authorizer
         self.timeout = float(settings.get("timeout", 60.0))
         self._retry = Retry(

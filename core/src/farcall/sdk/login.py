@@ -19,6 +19,7 @@ from typing import Any
 from farcall.errors import FarcallError
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.plugins.types import Authorizer, LoginManager
+from farcall.sdk.plain_http import check_url
 
 
 class StaticTokenAuthorizer:
@@ -72,7 +73,8 @@ def auth_base_url(settings: Mapping[str, Any]) -> str:
 
     ``settings["auth_url"]``, else ``FARCALL_AUTH_URL``, else
     ``GLOBUS_SDK_SERVICE_URL_AUTH`` (what globus-sdk itself reads), else the farcall
-    service's own provider at ``<base_url>/auth/``.
+    service's own provider at ``<base_url>/auth/``. Plain http is refused beyond
+    loopback addresses, as for the service (:mod:`farcall.sdk.plain_http`).
     """
     url = (
         settings.get("auth_url")
@@ -86,7 +88,7 @@ def auth_base_url(settings: Mapping[str, Any]) -> str:
 
             base = load_profile().base_url
         url = str(base).rstrip("/") + "/auth/"
-    return str(url).rstrip("/") + "/"
+    return check_url(str(url).rstrip("/") + "/", "the OAuth2 provider")
 
 
 def choose_login_manager(pm: FarcallPluginManager, settings: Mapping[str, Any]) -> LoginManager:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from farcall.sdk.plain_http import check_url
+
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 
 
@@ -27,7 +29,18 @@ class Profile:
 
 
 def load_profile(base_url: str | None = None) -> Profile:
-    """The service URL and static token to use, with where they came from."""
+    """The service URL and static token to use, with where they came from.
+
+    Raises :class:`~farcall.sdk.plain_http.InsecureURLError` for a plain-http URL to a
+    host that is not loopback (unless ``FARCALL_ALLOW_INSECURE_HTTP=1``): the SDK and
+    the endpoint send their tokens to it.
+    """
+    profile = _load_profile(base_url)
+    check_url(profile.base_url)
+    return profile
+
+
+def _load_profile(base_url: str | None) -> Profile:
     env_url, env_token = os.environ.get("FARCALL_BASE_URL"), os.environ.get("FARCALL_TOKEN")
     dev = _read_dev_profile()
     if env_url or env_token:

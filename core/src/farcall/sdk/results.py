@@ -13,12 +13,18 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from farcall.sdk.batch import canonical_id
-from farcall.sdk.errors import FarcallAPIError, TaskExecutionFailed, TaskPending
+from farcall.sdk.errors import (
+    FarcallAPIError,
+    TaskExecutionFailed,
+    TaskPending,
+    UntrustedResultError,
+)
 from farcall.sdk.session import TERMINAL
 
 if TYPE_CHECKING:
     from farcall.plugins.types import ResultCache, Transport
     from farcall.sdk.session import ChannelSession
+    from farcall.sdk.trust import EndpointTrust
     from farcall.serialize import Serializer
 
 #: Tasks asked about in one status request.
@@ -40,6 +46,7 @@ class ResultCalls:
     serializer: Serializer
     session: ChannelSession
     result_cache: ResultCache
+    trust: EndpointTrust
     _long_poll: bool
 
     # -- documents and entries ------------------------------------------------------------
@@ -73,7 +80,11 @@ class ResultCalls:
     def result_entry(self, document: dict[str, Any]) -> Entry:
         """The User Guide's per-task dict of a task document (as ``get_batch_result``
         gives it): ``pending``, ``status``, and ``result`` or ``exception`` once it
-        has ended. Raises when a result cannot be deserialized here."""
+        has ended. Raises when a result cannot be deserialized here. A result the
+        Client may not read (a code-capable strategy from an endpoint it does not
+        trust) makes a failed entry whose ``exception`` is an
+        :class:`~farcall.sdk.errors.UntrustedResultError`: one such task does not
+        hide the others of a batch."""
         status = str(document.get("status", "unknown")).lower()
         if status not in TERMINAL:
             return {"pending": True, "status": status}
@@ -83,25 +94,25 @@ class ResultCalls:
             "completion_t": document.get("completion_t"),
         }
         if status == "success":
-            entry["result"] = self.serializer.deserialize(document["result"])
+            try:
+                entry["result"] = self.trust.read_result(document)
+            except UntrustedResultError as exc:
+                entry["status"] = "failed"
+                entry["exception"] = exc
         else:
             entry["exception"] = self._exception(document)
         return entry
 
     def _exception(self, document: dict[str, Any]) -> BaseException:
-        """The remote exception itself when it can be rebuilt, else TaskExecutionFailed."""
+        """The remote exception itself when it can (and may) be rebuilt, else
+        TaskExecutionFailed with the remote traceback text."""
         text = str(document.get("exception") or document.get("reason") or "unknown failure")
-        data = document.get("exception_data")
-        if data:
-            try:
-                exc = self.serializer.deserialize(data)
-            except Exception:
-                exc = None
-            if isinstance(exc, BaseException):
-                exc.remote_traceback = text  # type: ignore[attr-defined]
-                if hasattr(exc, "add_note"):
-                    exc.add_note(f"Remote traceback:\n{text}")
-                return exc
+        exc = self.trust.read_exception(document)
+        if exc is not None:
+            exc.remote_traceback = text  # type: ignore[attr-defined]
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"Remote traceback:\n{text}")
+            return exc
         return TaskExecutionFailed(text, document.get("completion_t"))
 
     # -- reading ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from farcall.sdk.errors import FarcallAPIError
 
 if TYPE_CHECKING:
     from farcall.sdk.session import ChannelSession
+    from farcall.sdk.trust import EndpointTrust
     from farcall.serialize import Serializer
 
 #: Payload characters per submit request, below the service's default 10 MB body limit.
@@ -32,6 +33,7 @@ class RunCalls:
 
     serializer: Serializer
     session: ChannelSession
+    trust: EndpointTrust
 
     def create_batch(
         self,
@@ -59,8 +61,11 @@ class RunCalls:
         Tasks are grouped into one request per endpoint (split only when a request
         would exceed the service's body limit or its cap of tasks per submission).
         Each request is stored whole or not at all, so a part that failed may be sent
-        again without duplicating tasks. The service pushes their results to
-        this thread's channel as they come in: ``session.on_results`` hears them.
+        again without duplicating tasks. Unless the batch names its
+        ``result_serializers``, tasks on an endpoint the Client does not trust ask for
+        results in strategies that run no code (:mod:`farcall.sdk.trust`). The service
+        pushes their results to this thread's channel as they come in:
+        ``session.on_results`` hears them.
         """
         task_ids: list[str | None] = [None] * len(batch.tasks)
         by_endpoint: dict[str, list[int]] = {}
@@ -98,8 +103,10 @@ class RunCalls:
             body["task_group_id"] = batch.task_group_id
         if batch.resource_specification:
             body["resource_specification"] = batch.resource_specification
-        if batch.result_serializers:
-            body["result_serializers"] = batch.result_serializers
+        # To an endpoint the caller does not trust, ask for results that run no code.
+        serializers = batch.result_serializers or self.trust.result_serializers(endpoint_id)
+        if serializers:
+            body["result_serializers"] = serializers
         answer = self.session.ask("submit", body, SUBMIT_TIMEOUT)
         submitted = []
         for index, (function_id, position) in zip(indices, slots, strict=True):

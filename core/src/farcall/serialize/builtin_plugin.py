@@ -15,7 +15,8 @@ def farcall_serialization_strategies() -> Iterable[SerializationStrategyType]:
 
     return [
         SerializationStrategyType(
-            "11", "JSONData", False, lambda _r: JSONData(), description="json.dumps"
+            "11", "JSONData", False, lambda _r: JSONData(), description="json.dumps",
+            data_only=True,
         ),
         SerializationStrategyType(
             "12", "AllCodeStrategies", True, AllCodeStrategies,

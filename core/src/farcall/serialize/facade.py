@@ -53,6 +53,11 @@ class Serializer:
                 return ident
         return self.registry.type_of(spec).identifier  # raises UnknownPluginError with hints
 
+    def identifier(self, spec: str) -> str:
+        """The identifier ``spec`` names (an identifier or a strategy name); two
+        characters that no installed strategy has pass through, as in allowlists."""
+        return self._allowed_id(spec)
+
     def _allowed_id(self, spec: str) -> str:
         """Allowlists may name identifiers that are not installed: refusing needs no plugin."""
         if len(spec) == 2 and spec not in self.registry.types:

@@ -44,7 +44,7 @@ class EngineContext:
 
     #: Report one finished task; thread-safe, cheap, never blocks for long.
     deliver: Callable[[Outcome], None]
-    #: ``allowed_serializers`` and ``max_result_size``, for ``run_task``.
+    #: ``allowed_serializers``, ``max_result_size`` and ``endpoint_id``, for ``run_task``.
     execution: Mapping[str, Any]
     #: A directory the engine may write to (run dirs, worker logs).
     workdir: Path

@@ -124,6 +124,7 @@ def list_endpoints(
             "name": ep.name,
             "display_name": ep.display_name,
             "owner": ep.owner_id,
+            "is_owner": ep.owner_id == who.user_id,
             "public": ep.public,
         }
         for ep in ctx.store.list_endpoints(who.user_id, include_public=role is Role.any)
@@ -143,6 +144,8 @@ def get_endpoint(
         "name": ep.name,
         "display_name": ep.display_name,
         "owner": ep.owner_id,
+        # The farcall SDK reads code-capable results only from endpoints it trusts.
+        "is_owner": ep.owner_id == who.user_id,
         "public": ep.public,
         "hostname": ep.metadata.get("hostname"),
         "endpoint_version": ep.metadata.get("endpoint_version"),
