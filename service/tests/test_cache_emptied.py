@@ -10,18 +10,6 @@ from typing import Any
 from farcall_testkit.service import Caller, hold_next_call, payload
 
 
-def claim(caller: Caller, ep: str) -> list[dict[str, Any]]:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/claim", json={"session": "s1"})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["tasks"]
-
-
-def report(caller: Caller, ep: str, results: list[dict[str, Any]]) -> None:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/results",
-                         json={"session": "s1", "results": results})
-    assert answer.status_code == 200, answer.text
-
-
 def receive(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
     """The next message, failing (rather than hanging) when none comes in time."""
     box: list[Any] = []
@@ -47,16 +35,16 @@ def test_a_wait_started_before_the_caches_are_emptied_is_answered(
     answers: list[dict[str, Any]] = []
     waiting = threading.Thread(target=lambda: answers.append(_wait(alice, [first, second], 60)))
     waiting.start()
-    claim(alice, ep)
+    alice.claim(ep)
     ctx.lifecycle.forget_cached()
     assert ctx.lifecycle.memory.look([first], alice.user_id) is None  # nothing known
-    report(alice, ep, [{"task_id": first, "status": "success", "result": "11\n9"}])
+    alice.report(ep, [{"task_id": first, "status": "success", "result": "11\n9"}])
     waiting.join(20)  # far below the wait's own timeout: only a wake-up ends it in time
     assert not waiting.is_alive(), "the wait missed a result recorded after the caches went"
     assert answers[0][first]["result"] == "11\n9"
     # A new wait asks the store, which has the one and not yet the other.
     assert set(_wait(alice, [first, second], 0.2)) == {first}
-    report(alice, ep, [{"task_id": second, "status": "success", "result": "11\n9"}])
+    alice.report(ep, [{"task_id": second, "status": "success", "result": "11\n9"}])
     assert set(_wait(alice, [first, second], 5)) == {first, second}
 
 
@@ -66,10 +54,10 @@ def test_a_result_told_before_its_commit_survives_the_caches_going(
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    claim(alice, ep)
+    alice.claim(ep)
     started, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
-    reporting = threading.Thread(target=report, args=(
-        alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
+    reporting = threading.Thread(target=alice.report, args=(
+        ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
     reporting.start()
     try:
         assert started.wait(20)  # told to the memory, not committed
@@ -114,8 +102,8 @@ def test_a_followed_task_is_pushed_when_the_caches_went_before_its_result(
         [task] = answer["tasks"][fn]
         assert answer["following"] is True
         ctx.lifecycle.forget_cached()
-        claim(alice, ep)
-        report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
+        alice.claim(ep)
+        alice.report(ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
         push = receive(ws)  # pushed after the commit, from the store's record
         assert push["push"] == "results" and push["results"][task]["result"] == "11\n9"
 

@@ -17,19 +17,6 @@ from farcall_testkit.service import Caller, assert_error, payload
 from fastapi.testclient import TestClient
 
 
-def claim(caller: Caller, ep: str, session: str = "s1", **extra: Any) -> list[dict[str, Any]]:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/claim", json={"session": session, **extra})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["tasks"]
-
-
-def report(caller: Caller, ep: str, results: list[dict[str, Any]], session: str = "s1") -> Any:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/results",
-                         json={"session": session, "results": results})
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 def wait_until(predicate: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -40,13 +27,13 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> None:
 def test_claimed_payload_is_function_then_args(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     task_id = alice.submit(ep, fn, 7).json()["tasks"][fn][0]
-    tasks = claim(alice, ep)
+    tasks = alice.claim(ep)
     assert [t["task_id"] for t in tasks] == [task_id]
     assert tasks[0]["function_id"] == fn
     code, args, kwargs = Serializer().unpack_and_deserialize(tasks[0]["payload"])
     assert code(*args, **kwargs) == 49
     assert alice.get(f"/v2/tasks/{task_id}").json()["status"] == "running"
-    assert claim(alice, ep) == []
+    assert alice.claim(ep) == []
 
 
 def test_long_poll_returns_when_work_is_committed(alice: Caller, ep_fn: tuple[str, str]) -> None:
@@ -54,7 +41,7 @@ def test_long_poll_returns_when_work_is_committed(alice: Caller, ep_fn: tuple[st
     got: list[list[dict[str, Any]]] = []
     # The service caps the wait at 5 s in these tests; without a wake-up the claim
     # would come back empty, as it does not look again after the wait.
-    poller = threading.Thread(target=lambda: got.append(claim(alice, ep, wait=60)))
+    poller = threading.Thread(target=lambda: got.append(alice.claim(ep, wait=60)))
     poller.start()
     wait_until(lambda: alice.client.app.state.farcall.lifecycle.broker.tasks.has_waiters(ep))
     task_id = alice.submit(ep, fn, 2).json()["tasks"][fn][0]
@@ -69,46 +56,46 @@ def test_a_waiting_claim_is_handed_new_tasks_directly(
     claim answers with them; the rest stay queued."""
     ep, fn = ep_fn
     notifier = alice.client.app.state.farcall.lifecycle.broker.tasks
-    claim(alice, ep)  # enter session s1
+    alice.claim(ep)  # enter session s1
     got: list[list[dict[str, Any]]] = []
-    poller = threading.Thread(target=lambda: got.append(claim(alice, ep, wait=60, max_tasks=2)))
+    poller = threading.Thread(target=lambda: got.append(alice.claim(ep, wait=60, max_tasks=2)))
     poller.start()
     wait_until(lambda: notifier.offering(ep))
     ids = alice.submit(ep, fn, 1, count=3).json()["tasks"][fn]
     poller.join(30)
     assert [t["task_id"] for t in got[0]] == ids[:2]
     assert got[0][0]["payload"].startswith(alice.client.app.state.farcall.function(fn).code)
-    assert [t["task_id"] for t in claim(alice, ep)] == ids[2:]
+    assert [t["task_id"] for t in alice.claim(ep)] == ids[2:]
     # Handed over as claimed by s1: a new session takes them all back.
-    assert sorted(t["task_id"] for t in claim(alice, ep, "s2")) == sorted(ids)
+    assert sorted(t["task_id"] for t in alice.claim(ep, "s2")) == sorted(ids)
 
 
 def test_claims_come_in_batches_in_order(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     ids = alice.submit(ep, fn, 1, count=25).json()["tasks"][fn]
-    first = claim(alice, ep, max_tasks=10)
-    second = claim(alice, ep, max_tasks=100)
+    first = alice.claim(ep, max_tasks=10)
+    second = alice.claim(ep, max_tasks=100)
     assert [t["task_id"] for t in first + second] == ids
 
 
 def test_new_session_requeues_older_claims(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     ids = alice.submit(ep, fn, 1, count=3).json()["tasks"][fn]
-    assert len(claim(alice, ep, "old")) == 3
-    assert claim(alice, ep, "old") == []
-    again = claim(alice, ep, "new")
+    assert len(alice.claim(ep, "old")) == 3
+    assert alice.claim(ep, "old") == []
+    again = alice.claim(ep, "new")
     assert sorted(t["task_id"] for t in again) == sorted(ids)
 
 
 def test_results_are_recorded_once(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     ids = alice.submit(ep, fn, 3, count=2).json()["tasks"][fn]
-    claim(alice, ep)
+    alice.claim(ep)
     ser = Serializer()
     first = [{"task_id": ids[0], "status": "success", "result": ser.serialize(9)},
              {"task_id": ids[1], "status": "failed", "exception": "Traceback: boom"}]
     unknown = str(uuid.uuid4())
-    answer = report(alice, ep, [*first, {"task_id": unknown, "status": "failed",
+    answer = alice.report(ep, [*first, {"task_id": unknown, "status": "failed",
                                          "exception": "x"}])
     assert answer == {"acknowledged": ids, "rejected": [unknown]}
     before = [alice.get(f"/v2/tasks/{t}").json() for t in ids]
@@ -118,7 +105,7 @@ def test_results_are_recorded_once(alice: Caller, ep_fn: tuple[str, str]) -> Non
     # Resending, even with other values, is acknowledged and changes nothing.
     changed = [{"task_id": ids[0], "status": "success", "result": ser.serialize(0)},
                {"task_id": ids[1], "status": "success", "result": ser.serialize(0)}]
-    assert report(alice, ep, changed, session="other") == {"acknowledged": ids, "rejected": []}
+    assert alice.report(ep, changed, session="other") == {"acknowledged": ids, "rejected": []}
     assert [alice.get(f"/v2/tasks/{t}").json() for t in ids] == before
 
 
@@ -126,7 +113,7 @@ def test_results_for_another_endpoint_are_rejected(alice: Caller, ep_fn: tuple[s
     ep, fn = ep_fn
     other = alice.register_endpoint("other")
     task_id = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    answer = report(alice, other, [{"task_id": task_id, "status": "failed", "exception": "x"}])
+    answer = alice.report(other, [{"task_id": task_id, "status": "failed", "exception": "x"}])
     assert answer == {"acknowledged": [], "rejected": [task_id]}
     assert alice.get(f"/v2/tasks/{task_id}").json()["status"] == "waiting-for-ep"
 
@@ -156,19 +143,19 @@ def test_silent_endpoints_lose_their_claims(settings: Settings) -> None:
         alice = Caller(client, "", admin.create_token(app.state.farcall.store, "a"))
         ep, fn = alice.register_endpoint(), alice.register_function()
         task_id = alice.submit(ep, fn, 1).json()["tasks"][fn][0]
-        assert len(claim(alice, ep)) == 1
+        assert len(alice.claim(ep)) == 1
 
         def requeued() -> bool:
             return alice.get(f"/v2/tasks/{task_id}").json()["status"] == "waiting-for-ep"
 
         wait_until(requeued)
-        assert [t["task_id"] for t in claim(alice, ep)] == [task_id]
+        assert [t["task_id"] for t in alice.claim(ep)] == [task_id]
 
 
 def test_lock_stops_an_endpoint(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     alice.submit(ep, fn, 1)
-    assert len(claim(alice, ep)) == 1
+    assert len(alice.claim(ep)) == 1
     answer = alice.post(f"/v3/endpoints/{ep}/lock").json()
     assert answer["endpoint_id"] == ep and answer["lock_expiration_timestamp"]
     locked = alice.post(f"/farcall/v1/endpoints/{ep}/claim", json={"session": "s1"})
@@ -205,7 +192,7 @@ def test_containers_travel_with_their_tasks(alice: Caller, ep_fn: tuple[str, str
     plain = alice.register_function()
     alice.submit(ep, fn, 1)
     alice.submit(ep, plain, 1)
-    tasks = claim(alice, ep)
+    tasks = alice.claim(ep)
     assert tasks[0]["container"] == container and tasks[1]["container"] is None
     assert alice.get(f"/v2/functions/{fn}").json()["container_uuid"] == cid
     attached = alice.put(f"/farcall/v1/functions/{plain}/container", json={"container_id": cid})
@@ -259,7 +246,7 @@ def test_a_shared_functions_environment_cannot_change_under_queued_tasks(
     assert_error(switched, 409, "FUNCTION_SHARED")
     same = alice.put(f"/farcall/v1/functions/{public}/container", json={"container_id": None})
     assert same.status_code == 200, same.text  # no change: nothing to refuse
-    [claimed] = claim(alice, ep)
+    [claimed] = alice.claim(ep)
     assert claimed["task_id"] == task and claimed["container"] is None
     private = alice.register_function()
     attached = alice.put(f"/farcall/v1/functions/{private}/container",
@@ -282,5 +269,5 @@ def test_legacy_submit_and_task_groups(alice: Caller, ep_fn: tuple[str, str]) ->
     doc = alice.get(f"/v2/taskgroup/{group}").json()
     assert doc["taskgroup_id"] == group
     assert [t["id"] for t in doc["tasks"]] == [*ids, *more["tasks"][fn]]
-    claimed = claim(alice, ep)
+    claimed = alice.claim(ep)
     assert [t["task_id"] for t in claimed] == [*ids, *more["tasks"][fn]]

@@ -9,27 +9,15 @@ from farcall.serialize import Serializer
 from farcall_testkit.service import Caller, assert_error, hold_next_call
 
 
-def claim(caller: Caller, ep: str) -> list[dict[str, Any]]:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/claim", json={"session": "s1"})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["tasks"]
-
-
-def report(caller: Caller, ep: str, results: list[dict[str, Any]]) -> None:
-    answer = caller.post(f"/farcall/v1/endpoints/{ep}/results",
-                         json={"session": "s1", "results": results})
-    assert answer.status_code == 200, answer.text
-
-
 def test_wait_answers_when_a_result_is_recorded(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     first, second = alice.submit(ep, fn, 3, count=2).json()["tasks"][fn]
-    claim(alice, ep)
+    alice.claim(ep)
     answers: list[Any] = []
     waiting = threading.Thread(target=lambda: answers.append(alice.post(
         "/farcall/v1/tasks/wait", json={"task_ids": [first, second], "timeout": 60})))
     waiting.start()
-    report(alice, ep, [{"task_id": first, "status": "success", "result": "11\n9"}])
+    alice.report(ep, [{"task_id": first, "status": "success", "result": "11\n9"}])
     waiting.join(20)  # far below the wait's own timeout: only a wake-up ends it in time
     assert not waiting.is_alive(), "the wait was not woken by the recorded result"
     body = answers[0].json()
@@ -44,8 +32,8 @@ def test_wait_times_out_with_nothing_and_hides_other_users_tasks(
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
     answer = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert answer.status_code == 200 and answer.json()["results"] == {}
-    claim(alice, ep)
-    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
+    alice.claim(ep)
+    alice.report(ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
     mallory = make_caller("mallory")
     stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert stolen.status_code == 200 and stolen.json()["results"] == {}
@@ -68,12 +56,12 @@ def test_wait_on_unfinished_tasks_is_answered_from_memory(
     assert ctx.lifecycle.memory.look([task], mallory.user_id) is None
     stolen = mallory.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert stolen.status_code == 200 and stolen.json()["results"] == {}
-    claim(alice, ep)
+    alice.claim(ep)
     answers: list[Any] = []
     waiting = threading.Thread(target=lambda: answers.append(alice.post(
         "/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 60})))
     waiting.start()
-    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
+    alice.report(ep, [{"task_id": task, "status": "success", "result": "11\n9"}])
     waiting.join(20)
     assert not waiting.is_alive(), "the wait was not woken by the recorded result"
     assert answers[0].json()["results"][task]["result"] == "11\n9"
@@ -101,9 +89,9 @@ def test_deleting_the_endpoint_ends_waits_on_its_tasks(
 def test_failed_task_keeps_its_serialized_exception(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, fn = ep_fn
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    claim(alice, ep)
+    alice.claim(ep)
     data = Serializer().serialize(KeyError("lost"))
-    report(alice, ep, [{"task_id": task, "status": "failed", "exception": "Traceback ...",
+    alice.report(ep, [{"task_id": task, "status": "failed", "exception": "Traceback ...",
                         "exception_data": data}])
     doc = alice.get(f"/v2/tasks/{task}").json()
     assert doc["exception"] == "Traceback ..."
@@ -122,10 +110,10 @@ def test_a_result_is_told_while_its_commit_is_on_its_way(
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    claim(alice, ep)
+    alice.claim(ep)
     started, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
-    reporting = threading.Thread(target=report, args=(
-        alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
+    reporting = threading.Thread(target=alice.report, args=(
+        ep, [{"task_id": task, "status": "success", "result": "11\n9"}]))
     reporting.start()
     try:
         assert started.wait(20)
@@ -150,7 +138,7 @@ def test_a_result_whose_commit_fails_is_unfinished_again(
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    claim(alice, ep)
+    alice.claim(ep)
 
     def disk_full(*args: Any, **kwargs: Any) -> Any:
         raise OSError("database or disk is full")
@@ -164,7 +152,7 @@ def test_a_result_whose_commit_fails_is_unfinished_again(
     waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 0.2})
     assert waited.json()["results"] == {}
     assert alice.get(f"/v2/tasks/{task}").json()["status"] == "running"
-    report(alice, ep, [{"task_id": task, "status": "success", "result": "11\n9"}])  # again
+    alice.report(ep, [{"task_id": task, "status": "success", "result": "11\n9"}])  # again
     waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task], "timeout": 5})
     assert waited.json()["results"][task]["result"] == "11\n9"
 
@@ -177,10 +165,10 @@ def test_a_second_result_for_a_told_task_commits_after_the_first(
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
     task = alice.submit(ep, fn, 3).json()["tasks"][fn][0]
-    claim(alice, ep)
+    alice.claim(ep)
     first_started, release = hold_next_call(monkeypatch, ctx.store, "record_reports")
-    reports = [threading.Thread(target=report, args=(
-        alice, ep, [{"task_id": task, "status": "success", "result": result}]))
+    reports = [threading.Thread(target=alice.report, args=(
+        ep, [{"task_id": task, "status": "success", "result": result}]))
         for result in ("11\n9", "11\n10")]
     reports[0].start()
     try:

@@ -78,6 +78,21 @@ class Caller:
         body = {"tasks": {function_id: [payload(*args)] * count}}
         return self.post(f"/v3/endpoints/{endpoint_id}/submit", json=body)
 
+    def claim(self, endpoint_id: str, session: str = "s1", **extra: Any) -> list[dict[str, Any]]:
+        """Claim ``endpoint_id``'s tasks as its endpoint would; the task documents."""
+        answer = self.post(f"/farcall/v1/endpoints/{endpoint_id}/claim",
+                           json={"session": session, **extra})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["tasks"])
+
+    def report(self, endpoint_id: str, results: list[dict[str, Any]],
+               session: str = "s1") -> Any:
+        """Report results as ``endpoint_id``'s endpoint would; the service's answer."""
+        answer = self.post(f"/farcall/v1/endpoints/{endpoint_id}/results",
+                           json={"session": session, "results": results})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
 
 def payload(*args: Any, **kwargs: Any) -> str:
     """A task payload as the SDK builds it: packed (args, kwargs)."""
