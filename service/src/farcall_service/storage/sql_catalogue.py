@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import Container, Endpoint, Function
 from farcall_service.storage.sql_engine import SqlConnections
-from farcall_service.storage.sql_queue import USAGE_CHANGE, requeue
+from farcall_service.storage.sql_queue import fail_unfinished, requeue
 
 
 class CatalogueSql(SqlConnections):
@@ -192,19 +192,7 @@ class CatalogueSql(SqlConnections):
             conn.execute(
                 sa.update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(deleted=True)
             )
-            ending = t.tasks.c.endpoint_id == endpoint_id, t.UNFINISHED
-            owners = conn.execute(
-                sa.select(t.tasks.c.owner_id, sa.func.count())
-                .where(*ending).group_by(t.tasks.c.owner_id)
-            ).all()
-            conn.execute(
-                sa.update(t.tasks)
-                .where(*ending)
-                .values(status="failed", exception=reason, completion_t=now)
-            )
-            for owner_id, count in sorted(owners):  # the usage the quotas count
-                conn.execute(USAGE_CHANGE, {"b_user": owner_id, "b_tasks": -count,
-                                              "b_bytes": count * len(reason)})
+            fail_unfinished(self._hot, conn, reason, now, t.tasks.c.endpoint_id == endpoint_id)
 
     def lock_endpoint(self, endpoint_id: str, until: float) -> None:
         """Stop the endpoint: drop its session and put its claimed tasks back."""

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import Group, Holdings, StaticToken, User
 from farcall_service.storage.sql_engine import SqlConnections
+from farcall_service.storage.sql_queue import fail_unfinished
 
 #: Users who have not been removed.
 _PRESENT = t.users.c.removed_at.is_(None)
@@ -157,14 +158,12 @@ class IdentitySql(SqlConnections):
             who = _identities(conn, user_id)
             endpoints = list(conn.execute(sa.select(t.endpoints.c.id).where(
                 t.endpoints.c.owner_id.in_(who), t.endpoints.c.deleted.is_(False))).scalars())
-            failed = {"status": "failed", "exception": reason, "completion_t": now}
             if endpoints:
                 conn.execute(sa.update(t.endpoints).where(t.endpoints.c.id.in_(endpoints))
                              .values(deleted=True, session_id=None))
-                conn.execute(sa.update(t.tasks).where(
-                    t.tasks.c.endpoint_id.in_(endpoints), t.UNFINISHED).values(**failed))
-            conn.execute(sa.update(t.tasks).where(
-                t.tasks.c.owner_id.in_(who), t.UNFINISHED).values(**failed))
+                fail_unfinished(self._hot, conn, reason, now,
+                                t.tasks.c.endpoint_id.in_(endpoints))
+            fail_unfinished(self._hot, conn, reason, now, t.tasks.c.owner_id.in_(who))
             conn.execute(sa.update(t.functions).where(t.functions.c.owner_id.in_(who))
                          .values(deleted=True))
             clients = sa.select(t.oauth_clients.c.id).where(

@@ -12,14 +12,17 @@ statement on the tasks table finds its rows through an index
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import QUEUED, RUNNING, TERMINAL_STATES, Task
+
+if TYPE_CHECKING:
+    from farcall_service.storage.prepared import Prepared
 
 #: Seconds ``last_seen`` may lag a report: an endpoint that reports all the time
 #: then rewrites its row once a second, not in every transaction of results.
@@ -129,6 +132,27 @@ USAGE_CHANGE = (
             stored_bytes=_u.stored_bytes + _b("b_bytes"))
 )
 USAGE = sa.select(_u.unfinished_tasks, _u.stored_bytes).where(_u.user_id == _b("user_id"))
+
+
+def change_usage(hot: Prepared, conn: sa.Connection,
+                 changes: Mapping[str, tuple[int, int] | list[int]]) -> None:
+    """Add ``(tasks, characters)`` to each user's usage row, in the order of user ids:
+    PostgreSQL locks the rows, so transactions that change several never deadlock."""
+    for user_id in sorted(changes):
+        tasks, chars = changes[user_id]
+        hot.run(conn, USAGE_CHANGE, {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
+
+
+def fail_unfinished(hot: Prepared, conn: sa.Connection, reason: str, now: float,
+                    *where: Any) -> None:
+    """Fail the unfinished tasks matching ``where`` with ``reason``, and take them off
+    their owners' unfinished usage (their ``reason`` is stored in its place)."""
+    ending = (*where, t.UNFINISHED)
+    owners = conn.execute(sa.select(_task_c.owner_id, sa.func.count())
+                          .where(*ending).group_by(_task_c.owner_id)).all()
+    conn.execute(sa.update(t.tasks).where(*ending)
+                 .values(status="failed", exception=reason, completion_t=now))
+    change_usage(hot, conn, {owner: (-count, count * len(reason)) for owner, count in owners})
 
 
 def requeue(conn: sa.Connection, *where: Any) -> int:

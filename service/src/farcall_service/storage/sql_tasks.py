@@ -100,22 +100,20 @@ class TaskSql(SqlConnections):
         Last in the transaction and in the order of user ids, so two transactions
         that both change several users' rows (PostgreSQL locks them) cannot deadlock.
         """
-        before = usage.get(owner_id, [0, 0])
-        usage[owner_id] = [before[0] + adding[0], before[1] + adding[1]]
-        for user_id in sorted(usage):
-            tasks, chars = usage[user_id]
-            if user_id != owner_id:
-                self._hot.run(conn, q.USAGE_CHANGE,
-                              {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
-                continue
-            now_tasks, now_chars = self._hot.rows(
-                conn, q.USAGE_ADD[self.engine.dialect.name],
-                {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})[0]
-            for which, limit, total, added in (
-                    ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
-                    ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
-                if limit and added and total > limit:
-                    raise QuotaExceeded(which, limit, total - added, added)
+        before = usage.pop(owner_id, [0, 0])
+        tasks, chars = before[0] + adding[0], before[1] + adding[1]
+        # The others' rows first, then the submitter's (its quota check): still in
+        # user-id order against another transaction, which takes the same rows.
+        q.change_usage(self._hot, conn, {u: c for u, c in usage.items() if u < owner_id})
+        now_tasks, now_chars = self._hot.rows(
+            conn, q.USAGE_ADD[self.engine.dialect.name],
+            {"b_user": owner_id, "b_tasks": tasks, "b_bytes": chars})[0]
+        q.change_usage(self._hot, conn, {u: c for u, c in usage.items() if u > owner_id})
+        for which, limit, total, added in (
+                ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
+                ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
+            if limit and added and total > limit:
+                raise QuotaExceeded(which, limit, total - added, added)
 
     def prune_finished(self, before: float, owner_id: str | None = None) -> int:
         c = t.tasks.c
@@ -131,9 +129,7 @@ class TaskSql(SqlConnections):
                 sa.select(c.owner_id, sa.func.sum(size)).where(*ended).group_by(c.owner_id)
             ).all()
             deleted = conn.execute(sa.delete(t.tasks).where(*ended)).rowcount
-            for user_id, chars in sorted(owners):  # see _charge
-                self._hot.run(conn, q.USAGE_CHANGE,
-                              {"b_user": user_id, "b_tasks": 0, "b_bytes": -int(chars)})
+            q.change_usage(self._hot, conn, {user: (0, -int(chars)) for user, chars in owners})
         return int(deleted)
 
     def usage(self, owner_id: str) -> tuple[int, int]:
@@ -253,10 +249,7 @@ class TaskSql(SqlConnections):
         with self._write() as conn:
             usage: dict[str, list[int]] = {}
             recorded = [self._record(conn, report, usage) for report in reports]
-            for user_id in sorted(usage):  # see _charge
-                tasks, chars = usage[user_id]
-                self._hot.run(conn, q.USAGE_CHANGE,
-                              {"b_user": user_id, "b_tasks": tasks, "b_bytes": chars})
+            q.change_usage(self._hot, conn, usage)
             return recorded
 
     def _record(self, conn: sa.Connection, report: Report,

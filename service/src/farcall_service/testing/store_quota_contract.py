@@ -44,6 +44,18 @@ class QuotaStoreContract(StoreFixtures):
         store.delete_endpoint(seeded.endpoint.id, seeded.now, "gone")
         assert store.usage(user.id) == (0, 18 + len("gone"))
 
+    def test_removing_a_user_takes_the_tasks_it_failed_off_their_owners_usage(
+            self, seeded: Seeded) -> None:
+        store, ada = seeded.store, seeded
+        bob = seed(store, "bob", seeded.now)
+        bob.submit(2, endpoint=ada.endpoint.id)  # bob's tasks on ada's endpoint
+        bob.submit(1)  # and one on his own
+        ada.submit(1)
+        chars_of_bob = store.usage(bob.user.id)[1]
+        store.remove_user(ada.user.id, seeded.now, "removed")
+        assert store.usage(bob.user.id) == (1, chars_of_bob + 2 * len("removed"))
+        assert store.usage(ada.user.id)[0] == 0
+
     def test_results_folded_into_a_submission_count_for_their_owner(
             self, seeded: Seeded) -> None:
         store = seeded.store
