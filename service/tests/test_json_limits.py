@@ -17,11 +17,11 @@ from farcall_service import admin
 from farcall_service import settings as settings_module
 from farcall_service.app import create_app
 from farcall_service.context import ServiceContext
-from farcall_service.json_limits import NOTE_KEY, JsonLimits
+from farcall_service.json_limits import JsonLimits
 from farcall_service.settings import Settings
 from farcall_service.storage import schema
 from farcall_service.storage.interface import Function, Outcome, Report
-from farcall_service.storage.json_columns import READ_DEPTH, loads_stored
+from farcall_service.storage.json_columns import NOTE, READ_DEPTH, loads_stored
 from farcall_testkit.service import Caller, assert_error, payload
 from fastapi.testclient import TestClient
 
@@ -175,8 +175,8 @@ def test_deep_details_in_a_report_keep_the_result(alice: Caller, ep_fn: tuple[st
     for task_id, result in [(deep, "11\n1"), (nan, "11\n2")]:
         doc = alice.get(f"/v2/tasks/{task_id}").json()
         assert doc["status"] == "success" and doc["result"] == result
-        assert list(doc["details"]) == [NOTE_KEY], doc["details"]
-    assert "deeper than 32" in alice.get(f"/v2/tasks/{deep}").json()["details"][NOTE_KEY]
+        assert list(doc["details"]) == [NOTE], doc["details"]
+    assert "deeper than 32" in alice.get(f"/v2/tasks/{deep}").json()["details"][NOTE]
     assert alice.get(f"/v2/tasks/{fine}").json()["details"] == {"ok": 1}
     batch = alice.post("/v2/batch_status", json={"task_ids": [deep, nan, fine]})
     assert batch.status_code == 200 and len(batch.json()["results"]) == 3
@@ -195,7 +195,7 @@ def test_oversized_exception_data_is_dropped_with_a_note(
     doc = caller.get(f"/v2/tasks/{task_id}").json()
     assert doc["exception"] == "Traceback: boom" and "exception_data" not in doc
     assert doc["details"]["host"] == "h"
-    assert "exception_data is larger than 2000 bytes" in doc["details"][NOTE_KEY]
+    assert "exception_data is larger than 2000 bytes" in doc["details"][NOTE]
 
 
 # -- the channels answer as HTTP does, and stay open ------------------------------------
@@ -240,7 +240,7 @@ def test_endpoint_channel_refuses_deep_json_and_keeps_answering(
             {"task_id": task["task_id"], "status": "success", "result": "11\n1",
              "details": nested(500)}]}
         assert _ask(ws, json.dumps(report))["acknowledged"] == [task["task_id"]]
-    assert alice.get(f"/v2/tasks/{task['task_id']}").json()["details"].keys() == {NOTE_KEY}
+    assert alice.get(f"/v2/tasks/{task['task_id']}").json()["details"].keys() == {NOTE}
 
 
 # -- rows stored before the limits are read back ---------------------------------------
@@ -294,14 +294,14 @@ def test_over_deep_rows_stored_before_are_read_back(
                      {"m": raw_deep(100_000), "i": fn_id})
     answer = bob.get(f"/v2/functions/{fn_id}")
     assert answer.status_code == 200, answer.text
-    assert list(answer.json()["metadata"]) == [NOTE_KEY]
+    assert list(answer.json()["metadata"]) == [NOTE]
 
 
 def test_loads_stored() -> None:
     assert loads_stored('{"a": [1, {"b": null}]}') == {"a": [1, {"b": None}]}
     cut = loads_stored(json.dumps(nested(READ_DEPTH + 5)))
     assert depth_of(cut) == READ_DEPTH
-    assert loads_stored(raw_deep(100_000)).keys() == {NOTE_KEY}
+    assert loads_stored(raw_deep(100_000)).keys() == {NOTE}
 
 
 def test_json_limits_walk_iteratively() -> None:

@@ -15,13 +15,13 @@ from farcall.plugins import FarcallPluginManager, get_plugin_manager
 from fastapi import FastAPI
 
 import farcall_service
-from farcall_service import plugin
 from farcall_service.brokers.interface import Broker
 from farcall_service.connection_limits import ForwardedClients
 from farcall_service.context import ServiceContext
 from farcall_service.errors import install_error_handlers
 from farcall_service.kinds import BROKERS
 from farcall_service.limits import BodySizeLimit
+from farcall_service.plugin import ensure_registered
 from farcall_service.routes import include_routes
 from farcall_service.settings import Settings
 from farcall_service.storage import Store, open_store
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     pm = plugin_manager or get_plugin_manager()
     owns_store = store is None
     if store is None:
-        store = open_store(settings.database_url)
+        store = open_store(settings.database_url, plugin_manager=pm)
     try:
         broker = select_broker(pm, settings, store)
     except BaseException:
@@ -90,6 +90,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
 def select_broker(pm: FarcallPluginManager, settings: Settings, store: Store) -> Broker:
     """The broker ``settings.broker`` names, built for this process (not started)."""
-    if not pm.is_registered(plugin) and not pm.has_plugin("service"):
-        pm.register(plugin, name="service")  # entry points not loaded: ours still counts
+    ensure_registered(pm)
     return pm.select(BROKERS, settings.broker).factory(settings, store)

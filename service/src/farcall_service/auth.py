@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext, get_context
 from farcall_service.errors import ApiError
+from farcall_service.limits import address_key
 from farcall_service.oauth.scopes import COMPUTE_RESOURCE_SERVER
 from farcall_service.storage.interface import User
 from farcall_service.tokens import hash_token
@@ -94,12 +95,12 @@ def _look_up(ctx: ServiceContext, token_hash: str, offline: bool,
     client address) from the database."""
     if ctx.bad_tokens.get(token_hash) is not MISSING:
         if address is not None:
-            ctx.bad_token_addresses.failed(address)
+            ctx.bad_token_addresses.failed(address_key(address))
         return None
     if offline:
         raise _NotCached
     if address is not None:
-        wait = ctx.bad_token_addresses.wait(address)
+        wait = ctx.bad_token_addresses.wait(address_key(address))
         if wait:
             raise ApiError(429, "RATE_LIMITED", "too many unknown bearer tokens from your "
                            f"address; retry in {wait} s", {"Retry-After": str(wait)})
@@ -107,7 +108,7 @@ def _look_up(ctx: ServiceContext, token_hash: str, offline: bool,
     if info is None:
         ctx.bad_tokens.put(token_hash, True)
         if address is not None:
-            ctx.bad_token_addresses.failed(address)
+            ctx.bad_token_addresses.failed(address_key(address))
     else:
         ctx.tokens.put(token_hash, info)
     return info

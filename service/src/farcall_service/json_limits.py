@@ -23,9 +23,6 @@ from farcall_service.storage.json_columns import NOTE
 
 T = TypeVar("T")
 
-#: The key of the note that stands for data that was not stored.
-NOTE_KEY = NOTE
-
 
 class TooDeep(ValueError):
     """Nested deeper than allowed."""
@@ -143,7 +140,8 @@ class JsonLimits:
         One result out of limits must not cost the rest of its report (an endpoint
         would resend the whole report forever), nor the result itself: whichever
         field is out of limits is dropped and ``details`` says why under
-        :data:`NOTE_KEY`. Without ``exception_data`` the SDK raises the traceback text.
+        :data:`~farcall_service.storage.json_columns.NOTE`. Without ``exception_data``
+        the SDK raises the traceback text.
         """
         notes = []
         if details:
@@ -156,5 +154,5 @@ class JsonLimits:
                 exception_data = None
                 notes.append(problem.message)
         if notes:
-            details = {**(details or {}), NOTE_KEY: "; ".join(notes) + ": not stored"}
+            details = {**(details or {}), NOTE: "; ".join(notes) + ": not stored"}
         return details, exception_data

@@ -56,9 +56,6 @@ class TaskLifecycle:
         #: Tasks accepted here and not finished, and those that just finished: result
         #: waits on them skip the database (a cache; see ``unfinished``).
         self.memory = UnfinishedTasks()
-        #: Whether the memory may answer "not finished yet" on its own: only when the
-        #: broker guarantees that every report of this database comes through here.
-        self.memory_decides = broker.single_process
         #: Reports waiting to commit with the next submission.
         self.recorder = Recorder(self)
         #: Endpoints whose claims would find nothing queued: their re-claims skip the
@@ -70,6 +67,12 @@ class TaskLifecycle:
         #: commit has committed (or failed): a result for it is committed only after.
         self.submissions_in_flight: dict[str, asyncio.Future[Any]] = {}
         self._reaper: asyncio.Task[None] | None = None
+
+    @property
+    def memory_decides(self) -> bool:
+        """Whether the memory may answer "not finished yet" on its own: only when the
+        broker guarantees that every report of this database comes through here."""
+        return self.broker.single_process
 
     # -- the service's own life ----------------------------------------------------
 

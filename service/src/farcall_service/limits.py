@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import threading
@@ -206,3 +207,14 @@ class FailureLimiter:
     def __len__(self) -> int:
         with self._lock:
             return len(self.buckets)
+
+
+def address_key(address: str) -> str:
+    """An IPv4 address as is; an IPv6 address by its /64, which one host usually owns."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from farcall_service.storage.interface import Store
 
 
+def ensure_registered(pluginmanager: FarcallPluginManager) -> None:
+    """Register this plugin in a manager that did not load entry points (an embedding
+    application's, or autoload disabled): the service always has its own store and
+    broker."""
+    import sys
+
+    plugin = sys.modules[__name__]
+    if not pluginmanager.is_registered(plugin) and not pluginmanager.has_plugin("service"):
+        pluginmanager.register(plugin, name="service")
+
+
 @hookimpl
 def farcall_addhooks(pluginmanager: FarcallPluginManager) -> None:
     from farcall_service import hookspecs

@@ -47,8 +47,9 @@ ENV_VARS: dict[str, str] = {
 }
 
 
-#: The deepest ``max_json_depth`` may be: what every reader passes on
-#: (``json_limits.READ_DEPTH``), well under the answers' encoder's limit.
+#: The deepest ``max_json_depth`` may be, and the depth every stored value is read
+#: back with (``storage.json_columns.READ_DEPTH``): well under the answers' encoder's
+#: limit.
 JSON_DEPTH_CEILING = 128
 
 

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from farcall_service.limits import FailureBuckets
+from farcall_service.limits import FailureBuckets, address_key
 
 
 @dataclass(frozen=True)
@@ -99,17 +98,6 @@ class SignInThrottle:
         with self._lock:
             return {"users": len(self.users), "addresses": len(self.addresses),
                     "recent": len(self.recent)}
-
-
-def address_key(address: str) -> str:
-    """An IPv4 address as is; an IPv6 address by its /64, which one host usually owns."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 def _seconds(wait: float) -> int:

@@ -65,12 +65,11 @@ def stores_by_scheme(plugin_manager: FarcallPluginManager | None = None) -> dict
     """
     from farcall.plugins import get_plugin_manager
 
-    from farcall_service import plugin
     from farcall_service.kinds import STORES
+    from farcall_service.plugin import ensure_registered
 
     pm = plugin_manager or get_plugin_manager()
-    if not pm.is_registered(plugin) and not pm.has_plugin("service"):
-        pm.register(plugin, name="service")
+    ensure_registered(pm)
     pm.records(STORES)  # every record of the right type, and no name given twice
     hook = getattr(pm.hook, STORES.hook, None)  # None: the service's plugin is blocked
     found: dict[str, tuple[StoreType, str]] = {}

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from farcall_service.settings import JSON_DEPTH_CEILING
+
 #: The deepest nesting a stored value is read back with.
-READ_DEPTH = 128
+READ_DEPTH = JSON_DEPTH_CEILING
 #: The key of a note that stands for data that was not stored or is not shown.
 NOTE = "farcall_dropped"
 _CUT = f"nested deeper than {READ_DEPTH} levels: not shown"
