@@ -91,7 +91,7 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
         self.result_cache = self.plugin_manager.get_result_cache(result_cache).factory(
             self.settings
         )
-        self.session = ChannelSession(self.transport, self.result_cache)
+        self.session = ChannelSession(self.transport, self.keep_result)
         self.serializer = serializer or Serializer(registry=StrategyRegistry(self.plugin_manager))
         self._lookups: dict[tuple[str, str], Any] = {}
         self.trust = EndpointTrust(

@@ -51,6 +51,11 @@ class ResultCalls:
 
     # -- documents and entries ------------------------------------------------------------
 
+    def keep_result(self, task_id: str, document: dict[str, Any]) -> None:
+        """Keep an ended task's document in the result cache (marked as from the
+        caller's endpoint where that is known: see ``EndpointTrust.mark``)."""
+        self.result_cache.put(task_id, self.trust.mark(document))
+
     def _documents(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Task documents, terminal ones from the result cache, the rest from the service."""
         self.session.collect()  # results pushed meanwhile
@@ -73,7 +78,7 @@ class ResultCalls:
             for tid in chunk:
                 document = answer.get(tid) or {"task_id": tid, "status": "unknown"}
                 if document.get("status") in TERMINAL:
-                    self.result_cache.put(tid, document)
+                    self.keep_result(tid, document)
                 documents[tid] = document
         return documents
 
@@ -170,7 +175,7 @@ class ResultCalls:
                     self._long_poll = False
                 else:
                     for tid, document in answer["results"].items():
-                        self.result_cache.put(tid, document)
+                        self.keep_result(tid, document)
                         done[tid] = document
             if not self._long_poll:
                 done = self._poll_until_any(remaining, timeout)

@@ -23,7 +23,7 @@ from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 if TYPE_CHECKING:
     import socket
 
-    from farcall.plugins.types import ResultCache, Transport
+    from farcall.plugins.types import Transport
     from farcall.sdk.channel import Channel
 
 #: Where the service listens for channels.
@@ -60,9 +60,11 @@ class RequestFallback:
 class ChannelSession:
     """This Client's channels (one per thread and process) and what comes down them."""
 
-    def __init__(self, transport: Transport, result_cache: ResultCache) -> None:
+    def __init__(self, transport: Transport,
+                 keep: Callable[[str, dict[str, Any]], None]) -> None:
         self.transport = transport
-        self.result_cache = result_cache
+        #: Keeps an ended task's document (``Client.keep_result``).
+        self._keep_result = keep
         self.fallback = RequestFallback(transport)
         self._local = threading.local()
 
@@ -135,7 +137,7 @@ class ChannelSession:
         ended = {tid: document for tid, document in documents.items()
                  if isinstance(document, dict) and document.get("status") in TERMINAL}
         for tid, document in ended.items():
-            self.result_cache.put(tid, document)
+            self._keep_result(tid, document)
         handler: ResultsHandler | None = getattr(self._local, "on_results", None)
         if handler is not None and ended:
             handler(ended)

@@ -105,6 +105,14 @@ class EndpointTrust:
             self._owned[endpoint_id] = owned
         return owned
 
+    def mark(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``document``, marked as from the caller's endpoint when that is known already
+        (no lookup), so that kept in the result cache it reads offline and is not
+        kept a second time when it is read."""
+        if self._owned.get(document.get("endpoint_id", "")) is True:
+            document[OWNED_MARK] = True
+        return document
+
     def _trusts_document(self, document: Mapping[str, Any]) -> bool:
         """Trust in the endpoint of a task document; a document this Client cached
         after learning the caller owns that endpoint says so, for reading offline."""
@@ -113,9 +121,9 @@ class EndpointTrust:
         endpoint_id = document.get("endpoint_id")
         if self.trust_all or endpoint_id in self.trusted:
             return True
-        if endpoint_id is None or not self.owns(endpoint_id):
+        if not self.trusts(endpoint_id):
             return False
-        if self._remember is not None:
+        if self._remember is not None:  # learnt only now: kept marked, for reading offline
             self._remember({**document, OWNED_MARK: True})
         return True
 
