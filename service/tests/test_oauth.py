@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from farcall_service import admin
 from farcall_service.context import ServiceContext
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_service.oauth.passwords import hash_password, verify_password
 from farcall_testkit.service import (
     COMPUTE_SCOPE,
-    NATIVE_CLIENT_ID,
     Caller,
     code_from,
     pkce_pair,

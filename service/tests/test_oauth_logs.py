@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import requests
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_testkit.service import (
     COMPUTE_SCOPE,
     FARCALL,
-    NATIVE_CLIENT_ID,
     ServiceProcess,
     admin,
     code_from,

@@ -8,8 +8,9 @@ import re
 import pytest
 from farcall_service import admin
 from farcall_service.context import ServiceContext
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_service.oauth.clients import redirect_allowed
-from farcall_testkit.service import COMPUTE_SCOPE, NATIVE_CLIENT_ID, pkce_pair
+from farcall_testkit.service import COMPUTE_SCOPE, pkce_pair
 from fastapi.testclient import TestClient
 
 HOST = "testserver"

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from farcall.cli import cli
 from farcall_service import admin
 from farcall_service.context import ServiceContext
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_testkit.service import (
     COMPUTE_SCOPE,
-    NATIVE_CLIENT_ID,
     assert_error,
     code_from,
     hold_next_call,

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import requests
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_testkit.service import (
     COMPUTE_SCOPE,
     FARCALL,
-    NATIVE_CLIENT_ID,
     ServiceProcess,
     admin,
     code_from,

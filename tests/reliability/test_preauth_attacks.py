@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import reliability_kit as kit
-from farcall_testkit.service import COMPUTE_SCOPE, NATIVE_CLIENT_ID, ServiceProcess, pkce_pair
+from farcall_service.oauth import NATIVE_CLIENT_ID
+from farcall_testkit.service import COMPUTE_SCOPE, ServiceProcess, pkce_pair
 
 HEAD_TIMEOUT = 3.0
 PER_ADDRESS = 64

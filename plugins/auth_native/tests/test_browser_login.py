@@ -19,9 +19,9 @@ import pytest
 import requests
 
 pytest.importorskip("farcall_service")
+from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_testkit.service import (  # noqa: E402
     FARCALL,
-    NATIVE_CLIENT_ID,
     ServiceProcess,
     pkce_pair,
     service_env,

@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 from farcall.processes import stop_process_group
+from farcall.sdk.client import COMPUTE_SCOPE
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 #: A function registered as source text (``serialized: false``).
@@ -358,11 +359,6 @@ class MiniWorker(threading.Thread):
 
 # -- OAuth helpers ----------------------------------------------------------------------
 
-#: farcall's built-in native client, and the compute scope the SDKs ask for.
-NATIVE_CLIENT_ID = "b3eb108b-24b6-586c-a337-dd3bebd706f3"
-COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
-
-
 def pkce_pair() -> tuple[str, str]:
     """A fresh (code_verifier, S256 code_challenge)."""
     import base64
@@ -378,6 +374,8 @@ def sign_in(http: Any, auth_url: str, username: str, password: str, *, challenge
             scope: str = COMPUTE_SCOPE, offline: bool = True) -> Any:
     """Drive the login form over HTTP as a browser would; returns the final POST answer
     (a 303 to the code page on success). ``http`` is a requests.Session or TestClient."""
+    from farcall_service.oauth import NATIVE_CLIENT_ID
+
     params = {
         "client_id": NATIVE_CLIENT_ID,
         "redirect_uri": auth_url.rstrip("/") + "/v2/web/auth-code",

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from farcall.private_files import farcall_home
 from farcall.sdk.plain_http import check_url
 
+__all__ = ["Profile", "farcall_home", "load_profile"]
+
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
-
-
-def farcall_home() -> Path:
-    return Path(os.environ.get("FARCALL_HOME") or Path.home() / ".farcall")
 
 
 @dataclass(frozen=True)
