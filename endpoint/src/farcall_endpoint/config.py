@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from farcall.errors import FarcallError
-from farcall.private_files import private_dir, write_private
 from farcall.sdk.profile import farcall_home
 
 if sys.version_info >= (3, 11):
@@ -190,9 +189,3 @@ def configured_names(home: Path | None = None) -> list[str]:
         return []
     return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
 
-
-def private_file(path: Path, text: str) -> None:
-    """Write ``text`` readable by the owner only (0600 in a 0700 folder): configs may
-    hold a token."""
-    private_dir(path.parent)
-    write_private(path, text)

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from farcall.private_files import private_dir
+from farcall.private_files import private_dir, write_private
 
 from farcall_endpoint.config import (
     CONFIG_FILE,
@@ -19,7 +19,6 @@ from farcall_endpoint.config import (
     EndpointConfig,
     endpoint_dir,
     from_mapping,
-    private_file,
 )
 
 ID_FILE = "endpoint.json"
@@ -146,7 +145,7 @@ def configure_endpoint(
         raise ConfigError(f"endpoint {name!r} is already configured at {path}")
     config = from_mapping(name, settings, home)
     private_dir(directory, home=config.home)
-    private_file(path, render(config))
+    write_private(path, render(config))
     ensure_endpoint_id(config, endpoint_id)
     return config
 
@@ -171,5 +170,6 @@ def ensure_endpoint_id(config: EndpointConfig, endpoint_id: str | None = None) -
         if existing:
             return existing
         wanted = str(uuid.uuid4())
-    private_file(config.directory / ID_FILE, json.dumps({"endpoint_id": wanted}) + "\n")
+    private_dir(config.directory, home=config.home)
+    write_private(config.directory / ID_FILE, json.dumps({"endpoint_id": wanted}) + "\n")
     return wanted

@@ -25,7 +25,7 @@ from farcall.serialize import Serializer, unpack_buffers
 from farcall.serialize.allowlist import expand_allowlist, strategy_spec
 from farcall.serialize.registry import StrategyRegistry
 
-__all__ = ["Execution", "expand_allowlist", "run_task", "strategy_spec"]
+__all__ = ["Execution", "run_task"]
 
 #: The official endpoint's default result serializer, DillDataBase64.
 DEFAULT_RESULT_SERIALIZER = "00"
