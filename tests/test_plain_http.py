@@ -1,7 +1,7 @@
 """No bearer token leaves this machine over plain http unless the user opts in.
 
-A listener on 127.0.0.1 is reached through this machine's host name, which is not a
-loopback name or address: the SDK and ``farcall endpoint start`` refuse to send it
+A listener on a loopback address is reached through this machine's host name, which is
+not a loopback name or address: the SDK and ``farcall endpoint start`` refuse to send it
 anything, naming FARCALL_ALLOW_INSECURE_HTTP; with that set, the token arrives (so the
 test can fail). Loopback URLs need no opt-in.
 """
@@ -33,9 +33,9 @@ class Listener(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.seen: list[str] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((address, 0), _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,8 +56,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
+def host_address() -> tuple[str, str]:
+    """This machine's host name, not loopback by name, and the loopback address it
+    resolves to (127.0.0.1 here; 127.0.1.1 on many Debian machines)."""
+    host = socket.gethostname()
+    try:
+        address = socket.gethostbyname(host)
+    except OSError:
+        pytest.skip(f"host name {host!r} does not resolve")
+    if is_loopback(host) or not is_loopback(address):
+        pytest.skip(f"host name {host!r} does not resolve to a loopback address here")
+    return host, address
+
+
+@pytest.fixture
+def listener(host_address: tuple[str, str]) -> Iterator[Listener]:
+    server = Listener(host_address[1])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -66,16 +80,9 @@ def listener() -> Iterator[Listener]:
 
 
 @pytest.fixture
-def remote_url(listener: Listener) -> str:
+def remote_url(host_address: tuple[str, str], listener: Listener) -> str:
     """The listener under a name that is not loopback but resolves to it here."""
-    host = socket.gethostname()
-    try:
-        address = socket.gethostbyname(host)
-    except OSError:
-        pytest.skip(f"host name {host!r} does not resolve")
-    if is_loopback(host) or address != "127.0.0.1":
-        pytest.skip(f"host name {host!r} is not another name for 127.0.0.1 here")
-    return f"http://{host}:{listener.server_address[1]}"
+    return f"http://{host_address[0]}:{listener.server_address[1]}"
 
 
 def test_loopback_and_https_need_no_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -217,7 +217,28 @@ class BrokerContract:
     # -- the broker's own life -------------------------------------------------------
 
     def test_start_is_idempotent(self, broker: Broker) -> None:
-        broker.start()
+        broker.start()  # started by the fixture already: a second start changes nothing
+
+        async def scenario() -> None:
+            heard: list[Any] = []
+            called = asyncio.Event()
+
+            def listener(tasks: list[Task] | None) -> None:
+                heard.append(tasks)
+                called.set()
+
+            broker.results.listen("alice", listener)
+            woken = broker.tasks.waiter("ep")
+            _in_thread(lambda: broker.tasks.notify("ep"))
+            await asyncio.wait_for(woken, PATIENCE)
+            broker.tasks.discard("ep", woken)
+            _in_thread(lambda: broker.results.notify("alice"))
+            await asyncio.wait_for(called.wait(), PATIENCE)
+            await asyncio.sleep(0.1)
+            assert heard == [None]  # heard once, not once per start
+            broker.results.unlisten("alice", listener)
+
+        asyncio.run(scenario())
 
     def test_stop_releases_everything(self, make_broker: Callable[[], Broker]) -> None:
         broker = make_broker()
