@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from farcall.errors import UnknownPluginError
 from farcall.plugins import FarcallPluginManager, get_plugin_manager
 from fastapi import FastAPI
 
@@ -89,6 +90,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
 
 def select_broker(pm: FarcallPluginManager, settings: Settings, store: Store) -> Broker:
-    """The broker ``settings.broker`` names, built for this process (not started)."""
+    """The broker ``settings.broker`` names, or whose scheme its URL has (``amqp://``),
+    built for this process (not started)."""
     ensure_registered(pm)
-    return pm.select(BROKERS, settings.broker).factory(settings, store)
+    scheme, colon, _rest = settings.broker.partition("://")
+    if not colon:
+        return pm.select(BROKERS, settings.broker).factory(settings, store)
+    by_scheme = {s: record for record in pm.records(BROKERS).values() for s in record.schemes}
+    try:
+        record = by_scheme[scheme.lower()]
+    except KeyError:
+        hint = (" It is provided by farcall-broker-rabbitmq: is it installed?"
+                if scheme.lower() in {"amqp", "amqps"} else "")
+        installed = ", ".join(repr(s) for s in sorted(by_scheme)) or "none"
+        raise UnknownPluginError(
+            f"no installed farcall broker serves URLs of scheme {scheme!r} "
+            f"(installed: {installed}).{hint}") from None
+    return record.factory(settings, store)

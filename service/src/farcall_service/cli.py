@@ -23,9 +23,10 @@ def server() -> None:
 @click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [default: 5000].")
 @db_option
-@click.option("--broker", default=None, metavar="NAME",
-              help="The broker plugin that moves tasks and results [env "
-              "FARCALL_SERVICE_BROKER; default: local, one service process per database].")
+@click.option("--broker", default=None, metavar="NAME|URL",
+              help="The broker that moves tasks and results, by plugin name or URL "
+              "(amqp://user:pass@host:5672/vhost: RabbitMQ, for several service processes) "
+              "[env FARCALL_SERVICE_BROKER; default: local, one service process per database].")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body (413 above).")
 @click.option("--max-json-depth", type=int, default=None,

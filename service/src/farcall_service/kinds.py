@@ -40,7 +40,8 @@ class StoreType:
 @dataclass(frozen=True)
 class BrokerType:
     """What moves tasks to endpoints, results to whoever waits, and wake-ups between
-    service processes; chosen by name (``local`` unless configured).
+    service processes; chosen by name (``local`` unless configured) or by the scheme
+    of a broker URL.
 
     ``factory(settings, store)`` builds the broker for one service process, not yet
     started (``farcall_service.brokers.interface.Broker``).
@@ -49,9 +50,15 @@ class BrokerType:
     name: str
     factory: Callable[[Settings, Store], Broker]
     description: str = ""
+    #: URL schemes that select this broker (``--broker amqp://...``); its factory then
+    #: reads the URL from ``settings.broker``.
+    schemes: tuple[str, ...] = ()
 
 
 STORES = PluginKind(
     "store", "stores", "farcall_stores", StoreType, known={"sql": "farcall-service"}
 )
-BROKERS = PluginKind("broker", "brokers", "farcall_brokers", BrokerType)
+BROKERS = PluginKind(
+    "broker", "brokers", "farcall_brokers", BrokerType,
+    known={"rabbitmq": "farcall-broker-rabbitmq"},
+)

@@ -72,8 +72,9 @@ class Settings:
     port: int = 5000
     #: SQLAlchemy URL; empty means the embedded SQLite database under ``home``.
     db_url: str = ""
-    #: The broker plugin that moves tasks and results (``farcall_service.brokers``);
-    #: ``local`` serves one service process per database.
+    #: The broker plugin that moves tasks and results (``farcall_service.brokers``),
+    #: by name or by a URL whose scheme selects it (``amqp://user:pass@host/vhost``:
+    #: farcall-broker-rabbitmq); ``local`` serves one service process per database.
     broker: str = "local"
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = 10 * 1024 * 1024

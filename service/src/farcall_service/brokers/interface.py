@@ -34,7 +34,7 @@ Lifecycle of a broker, in order:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -135,6 +135,45 @@ class ResultWakeups(Protocol):
         """How many listeners ``owner_id`` has here."""
 
 
+@dataclass(frozen=True)
+class StreamAccess:
+    """Where an AMQP consumer reads a user's result streams: ``connection_url``
+    carries credentials that may read only that user's queues, each named
+    ``{queue_prefix}{task_group_id}`` (``GET /v2/get_amqp_result_connection_url``)."""
+
+    connection_url: str
+    queue_prefix: str
+
+
+class ResultStreams(Protocol):
+    """Results pushed over AMQP to whoever consumes a task group's queue, as the
+    official Executor does: one messagepack ``result`` message per ended task, on the
+    queue ``{queue_prefix}{task_group_id}``. The database stays the truth: a result
+    is published after its commit, from the store's outbox, at least once.
+
+    Methods are coroutines of the caller's event loop; an implementation may do its
+    I/O elsewhere (its own thread) and raises :class:`BrokerError` when the broker
+    cannot be reached.
+    """
+
+    async def open(self, owner_id: str, task_group_id: str) -> None:
+        """Make the task group's queue, readable by ``owner_id``'s credentials only;
+        idempotent. Called before a submission that asked for it is answered, and
+        again when its owner reloads the group."""
+
+    async def access(self, owner_id: str) -> StreamAccess:
+        """Credentials that read only ``owner_id``'s queues; the same ones for every
+        call until they expire, not new ones per connection attempt."""
+
+    async def publish(self, tasks: Sequence[Task]) -> None:
+        """Publish the results of ended ``tasks`` to their groups' queues; returns once
+        the broker has confirmed every message (raise when it has not: the caller
+        keeps them in the outbox and tries again)."""
+
+    async def forget(self, owner_id: str) -> None:
+        """``owner_id`` is removed: their broker credentials and queues go."""
+
+
 class Broker(Protocol):
     """Tasks to endpoints, results to waiters, wake-ups between service processes."""
 
@@ -151,6 +190,11 @@ class Broker(Protocol):
         """True when, once started, this broker guarantees that no other service process
         serves the database: this process then sees every task's whole life, and its
         memory of unfinished tasks may answer "not finished yet" without the store."""
+
+    @property
+    def streams(self) -> ResultStreams | None:
+        """Result streams for AMQP consumers (the official Executor), or None when this
+        broker has none (the service then answers 501 for them)."""
 
     def start(self) -> None:
         """Reach whatever the broker needs; raise :class:`BrokerError` when it cannot

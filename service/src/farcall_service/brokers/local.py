@@ -11,6 +11,8 @@ class LocalBroker:
     """In-process claims, offers and result wake-ups (``notifier.Notifier``)."""
 
     single_process = True
+    #: No AMQP result streams: ``--broker amqp://...`` has them.
+    streams = None
 
     def __init__(self, database_url: str) -> None:
         #: Claims, per endpoint id.
