@@ -19,6 +19,9 @@ ENV_VARS: dict[str, str] = {
     "port": "FARCALL_SERVICE_PORT",
     "db_url": "FARCALL_SERVICE_DB_URL",
     "broker": "FARCALL_SERVICE_BROKER",
+    "broker_management_url": "FARCALL_SERVICE_BROKER_MANAGEMENT_URL",
+    "stream_queue_expiry": "FARCALL_SERVICE_STREAM_QUEUE_EXPIRY",
+    "stream_credential_ttl": "FARCALL_SERVICE_STREAM_CREDENTIAL_TTL",
     "max_body_bytes": "FARCALL_SERVICE_MAX_BODY_BYTES",
     "max_json_depth": "FARCALL_SERVICE_MAX_JSON_DEPTH",
     "max_field_bytes": "FARCALL_SERVICE_MAX_FIELD_BYTES",
@@ -76,6 +79,15 @@ class Settings:
     #: by name or by a URL whose scheme selects it (``amqp://user:pass@host/vhost``:
     #: farcall-broker-rabbitmq); ``local`` serves one service process per database.
     broker: str = "local"
+    #: The broker's management API, where it has one (RabbitMQ: users and permissions
+    #: for result streams); empty: derived from the broker URL (its host, port 15672,
+    #: its credentials).
+    broker_management_url: str = ""
+    #: A task group's result queue is removed after this many seconds unused.
+    stream_queue_expiry: float = 24 * 3600.0
+    #: Result-stream credentials handed to a user are the same for this long, then
+    #: rotate (connections made before keep working).
+    stream_credential_ttl: float = 24 * 3600.0
     #: Larger request bodies are refused with 413.
     max_body_bytes: int = 10 * 1024 * 1024
     #: Deepest nesting of a free-form JSON field (metadata, details, options; at most
