@@ -160,8 +160,8 @@ def test_an_unreachable_broker_is_a_503_and_stores_nothing(
     streams.down = True
     assert_error(alice.get("/v2/get_amqp_result_connection_url"), 503, "BROKER_UNAVAILABLE")
     group = str(uuid.uuid4())
-    answer = alice.post(f"/v3/endpoints/{ep}/submit",
-                        json={"tasks": {fn: [payload(1)]}, "create_queue": True, "task_group_id": group})
+    answer = alice.post(f"/v3/endpoints/{ep}/submit", json={
+        "tasks": {fn: [payload(1)]}, "create_queue": True, "task_group_id": group})
     assert_error(answer, 503, "BROKER_UNAVAILABLE")
     assert ctx.store.task_group_tasks(group, alice.user_id) == []
 
