@@ -29,7 +29,7 @@ POSTGRESQL_PASS = os.environ.get("FARCALL_SERVICE_TEST_POSTGRESQL", "").strip().
 POSTGRESQL_MODULES = frozenset({
     "test_access", "test_cache_emptied", "test_channel", "test_following", "test_handoff",
     "test_revocation", "test_single_process", "test_streams", "test_submission_limits",
-    "test_wait", "test_recorder",
+    "test_wait", "test_recorder", "test_shared_database",
 })
 
 #: Every table of the schema, children first (TRUNCATE names them all at once).
