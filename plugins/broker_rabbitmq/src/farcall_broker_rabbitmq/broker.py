@@ -56,6 +56,11 @@ class RabbitMQBroker:
     def results(self) -> SharedResultWakeups:
         return self._fanout.results
 
+    @property
+    def reconnections(self) -> int:
+        """How many times the connection to RabbitMQ was made again after a drop."""
+        return self._connection.reconnections
+
     def start(self) -> None:
         """Connect and start hearing the other processes; blocks until then, or raises
         :class:`BrokerError` saying why."""

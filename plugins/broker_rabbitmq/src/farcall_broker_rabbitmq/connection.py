@@ -109,6 +109,8 @@ class Connection:
         self.io = IOThread(name)
         self._name = name
         self._connection: AbstractRobustConnection | None = None
+        #: How many times the connection was made again after the server dropped it.
+        self.reconnections = 0
 
     def open(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect, or raise :class:`BrokerError` saying why and what to do."""
@@ -131,6 +133,11 @@ class Connection:
             reconnect_interval=RECONNECT_INTERVAL,
             client_properties={"connection_name": self._name},
         )
+        self._connection.reconnect_callbacks.add(self._reconnected)
+
+    def _reconnected(self, _connection: object) -> None:
+        self.reconnections += 1
+        log.info("reconnected to RabbitMQ at %s", self.address.where)
 
     @property
     def connected(self) -> bool:
