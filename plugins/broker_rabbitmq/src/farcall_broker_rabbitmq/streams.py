@@ -55,6 +55,14 @@ class RabbitMQStreams:
         self._set: dict[str, int] = {}
         self._publisher: AbstractRobustChannel | None = None
 
+    async def prepare(self) -> None:
+        """Open the publishing channel (on the I/O loop), so the first results do not
+        race to open it."""
+        self._publisher = await self._connection.channel(publisher_confirms=True)
+
+    def close(self) -> None:
+        self._publisher = None
+
     # -- queues ----------------------------------------------------------------------
 
     async def open(self, owner_id: str, task_group_id: str) -> None:
