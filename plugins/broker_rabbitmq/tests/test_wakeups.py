@@ -175,8 +175,8 @@ def test_start_says_rabbitmq_refused_bad_credentials_without_showing_them(
     where = urlsplit(broker_url)
     wrong = where._replace(netloc=f"guest:wrong-s3cret@{where.hostname}:{where.port}")
     broker = make_broker(wrong.geturl())
-    with pytest.raises(BrokerError, match=r"RabbitMQ at 127\.0\.0\.1:\d+ refused: .*start it or fix --broker"
-                       ) as raised:
+    refused = r"RabbitMQ at 127\.0\.0\.1:\d+ refused: .*start it or fix --broker"
+    with pytest.raises(BrokerError, match=refused) as raised:
         broker.start()
     assert "wrong-s3cret" not in str(raised.value)
 
