@@ -73,3 +73,20 @@ def test_a_streamed_group_s_queue_is_declared_and_declared_again_on_reload(
             break
         assert time.monotonic() < deadline, found
         time.sleep(0.5)
+
+
+def test_deleting_a_client_removes_its_broker_user(
+        alice: Caller, rabbitmq: RabbitMQ, broker_url: str, postgresql_url: str,
+        tmp_path: Path) -> None:
+    from farcall_testkit.service import admin as admin_command
+
+    store = alice.client.app.state.farcall.store
+    client, _secret = admin.create_client(store, "alice")
+    robot = Caller(alice.client, client.principal_id,
+                   admin.create_token(store, client.principal_id))
+    access = robot.get("/v2/get_amqp_result_connection_url")
+    assert access.status_code == 200, access.text
+    assert any(client.principal_id in name for name in rabbitmq.users())
+    admin_command(tmp_path, "client", "delete", client.id, "--db", postgresql_url,
+                  "--broker", broker_url)
+    assert not any(client.principal_id in name for name in rabbitmq.users())
