@@ -126,7 +126,7 @@ def receive(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
     assert box, f"nothing came within {timeout} s"
     if isinstance(box[0], BaseException):
         raise box[0]
-    return box[0]  # type: ignore[no-any-return]
+    return box[0]
 
 
 def payload(*args: Any, **kwargs: Any) -> str:
