@@ -1,0 +1,145 @@
+"""Tasks to endpoints that take them over AMQP (``Broker.endpoints``), and their
+results and heartbeats back.
+
+Such an endpoint's current session is :data:`AMQP_SESSION`: its registration asked
+for AMQP, and every process knows it from the database. Each process runs one
+:class:`Forwarder`: woken by ``broker.tasks`` like a claim (a claim waits on each
+such endpoint here) and every ``SWEEP_INTERVAL`` seconds anyway, it claims the
+endpoint's queued tasks under that session and publishes them to the endpoint's
+queue *before* the claim commits (``TaskStore.claim(forward=...)``): concurrent
+claims in several processes never take the same task (``SKIP LOCKED``), and a
+process that dies in between leaves its tasks queued, forwarded again by another.
+
+Results consumed from the broker go through :meth:`TaskLifecycle.report` (acked
+after the commit); a result whose task is not the sending endpoint's is refused by
+the store, logged here with the task's id, and never recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from farcall_service.brokers.interface import EndpointQueues
+from farcall_service.storage.interface import ClaimedTask, Outcome
+
+if TYPE_CHECKING:
+    from farcall_service.lifecycle import TaskLifecycle
+
+log = logging.getLogger(__name__)
+
+#: The session of every endpoint that takes its tasks over AMQP.
+AMQP_SESSION = "amqp"
+#: Seconds between looks at every AMQP endpoint's queue when nothing wakes one.
+SWEEP_INTERVAL = 1.0
+#: Tasks per claim (and per confirmed batch of messages).
+BATCH = 200
+#: Seconds one batch may take to be confirmed before the claim rolls back.
+PUBLISH_TIMEOUT = 30.0
+
+
+class Forwarder:
+    """The forwarding loop of one process: :meth:`run` on the event loop."""
+
+    def __init__(self, lc: TaskLifecycle, queues: EndpointQueues) -> None:
+        self._lc = lc
+        self._queues = queues
+        #: Set while forwarding fails: an outage is logged once, not per sweep.
+        self._failing = False
+
+    async def run(self) -> None:
+        """Consume results and heartbeats, and forward tasks until cancelled."""
+        await self._queues.consume(self.results, self.heartbeat)
+        claims = self._lc.broker.tasks
+        waiters: dict[str, asyncio.Future[Any]] = {}
+        try:
+            while True:
+                try:
+                    endpoints = await self._lc.ctx.in_thread(
+                        self._lc.ctx.store.endpoints_in_session, AMQP_SESSION)
+                except Exception as exc:
+                    self._warn("reading the AMQP endpoints", exc)
+                    endpoints = list(waiters)
+                for gone in set(waiters) - set(endpoints):
+                    claims.discard(gone, waiters.pop(gone))
+                for endpoint_id in endpoints:  # registered before the read, woken after
+                    if endpoint_id not in waiters:
+                        waiters[endpoint_id] = claims.waiter(endpoint_id)
+                for endpoint_id in endpoints:
+                    await self.forward(endpoint_id)
+                deadline = time.monotonic() + SWEEP_INTERVAL
+                while (remaining := deadline - time.monotonic()) > 0:
+                    done, _ = await asyncio.wait(
+                        set(waiters.values()), timeout=remaining,
+                        return_when=asyncio.FIRST_COMPLETED)
+                    if not done:
+                        break
+                    for endpoint_id, waiter in list(waiters.items()):
+                        if waiter.done():
+                            claims.discard(endpoint_id, waiter)
+                            waiters[endpoint_id] = claims.waiter(endpoint_id)
+                            await self.forward(endpoint_id)
+        finally:
+            for endpoint_id, waiter in waiters.items():
+                claims.discard(endpoint_id, waiter)
+
+    async def forward(self, endpoint_id: str) -> int:
+        """Claim and publish the endpoint's queued tasks; how many went."""
+        loop = asyncio.get_running_loop()
+        total = 0
+        while True:
+            try:
+                claimed = await self._lc.ctx.in_thread(
+                    self._lc.ctx.store.claim, endpoint_id, AMQP_SESSION, BATCH, time.time(),
+                    lambda tasks: self._publish_from_thread(loop, endpoint_id, tasks))
+            except Exception as exc:
+                self._warn(f"forwarding tasks to endpoint {endpoint_id}", exc)
+                return total
+            if self._failing:
+                self._failing = False
+                log.info("forwarding tasks to AMQP endpoints works again")
+            total += len(claimed)
+            if len(claimed) < BATCH:
+                return total
+
+    def _publish_from_thread(self, loop: asyncio.AbstractEventLoop, endpoint_id: str,
+                             tasks: Sequence[ClaimedTask]) -> None:
+        """The store's callback, in its worker thread: publish on the event loop and
+        wait for the broker's confirmation (the claim commits only after it)."""
+        confirmed = asyncio.run_coroutine_threadsafe(
+            self._queues.forward(endpoint_id, tasks), loop)
+        try:
+            confirmed.result(PUBLISH_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            confirmed.cancel()
+            raise
+
+    async def results(self, endpoint_id: str, outcomes: list[Outcome]) -> None:
+        """Results the broker says ``endpoint_id`` sent: recorded, or refused."""
+        recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes)
+        for task_id in recorded.rejected:
+            log.warning("refused a result from endpoint %s for task %s: the task was not "
+                        "sent to that endpoint (or is unknown)", endpoint_id, task_id)
+
+    async def heartbeat(self, endpoint_id: str, details: dict[str, Any]) -> None:
+        """The endpoint is alive and says how it is, as an HTTP heartbeat does."""
+        await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, AMQP_SESSION, details)
+
+    def _warn(self, doing: str, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("%s failed (%s: %s); the tasks stay queued and go when the "
+                        "broker is back", doing, type(exc).__name__, exc)
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a loop of this module."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
