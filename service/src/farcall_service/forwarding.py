@@ -53,8 +53,22 @@ class Forwarder:
         self._failing = False
 
     async def run(self) -> None:
-        """Consume results and heartbeats, and forward tasks until cancelled."""
-        await self._queues.consume(self.results, self.heartbeat)
+        """Consume results and heartbeats, and forward tasks until cancelled; an
+        unexpected failure is logged and the loop starts again a second later."""
+        consuming = False
+        while True:
+            try:
+                if not consuming:
+                    await self._queues.consume(self.results, self.heartbeat)
+                    consuming = True
+                await self._forward_forever()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("forwarding tasks to AMQP endpoints failed; starting again")
+                await asyncio.sleep(SWEEP_INTERVAL)
+
+    async def _forward_forever(self) -> None:
         claims = self._lc.broker.tasks
         waiters: dict[str, asyncio.Future[Any]] = {}
         try:
@@ -74,6 +88,9 @@ class Forwarder:
                     await self.forward(endpoint_id)
                 deadline = time.monotonic() + SWEEP_INTERVAL
                 while (remaining := deadline - time.monotonic()) > 0:
+                    if not waiters:
+                        await asyncio.sleep(remaining)
+                        break
                     done, _ = await asyncio.wait(
                         set(waiters.values()), timeout=remaining,
                         return_when=asyncio.FIRST_COMPLETED)
