@@ -314,3 +314,37 @@ def test_tasks_still_end_when_a_service_process_is_killed_while_forwarding(
     assert sorted(ended) == sorted(task_ids)
     assert all(ended[t]["result"] == f"echo:{t}" for t in task_ids)
     assert set(endpoint.received) == set(task_ids)  # at least once
+
+
+def test_an_amqp_heartbeat_answers_the_endpoint_s_status(
+    stack: tuple[ServiceProcess, ServiceProcess, str, str],
+) -> None:
+    first, second, token, _ = stack
+    creds = _register(first, token, "a")
+    endpoint_id = creds["endpoint_id"]
+    info = creds["heartbeat_queue_info"]
+    kwargs = info["queue_publish_kwargs"]
+    report = {"message_type": "ep_status_report", "data": {
+        "endpoint_id": endpoint_id, "task_statuses": {},
+        "ep_status_report": {"total_workers": 7, "idle_workers": 3, "managers": 1,
+                             "heartbeat_period": 30, "secrets": "not kept"}}}
+
+    async def beat() -> None:
+        connection = await aio_pika.connect(info["connection_url"], timeout=PATIENCE)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(kwargs["exchange"], ensure=False)
+            await exchange.publish(
+                aio_pika.Message(VERSION + json.dumps(report).encode(), delivery_mode=2,
+                                 user_id=kwargs["properties"]["user_id"]),
+                routing_key=kwargs["routing_key"])
+
+    asyncio.run(beat())
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        status = _call("GET", second, token, f"/v2/endpoints/{endpoint_id}/status")
+        if status["details"]["total_workers"] == 7:
+            break
+        time.sleep(0.2)
+    assert status["status"] == "online"
+    assert status["details"]["total_workers"] == 7 and status["details"]["idle_workers"] == 3

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from farcall_service.brokers.interface import EndpointQueues
@@ -41,6 +42,10 @@ SWEEP_INTERVAL = 1.0
 BATCH = 200
 #: Seconds one batch may take to be confirmed before the claim rolls back.
 PUBLISH_TIMEOUT = 30.0
+#: What an AMQP heartbeat (the official ``ep_status_report``) may tell the status
+#: routes: numbers and flags under these names; the rest is not kept.
+HEARTBEAT_FIELDS = ("total_workers", "idle_workers", "managers", "active_managers",
+                    "pending_tasks", "outstanding_tasks", "heartbeat_period", "active")
 
 
 class Forwarder:
@@ -51,6 +56,8 @@ class Forwarder:
         self._queues = queues
         #: Set while forwarding fails: an outage is logged once, not per sweep.
         self._failing = False
+        #: Endpoints whose queues this process watches (a claim waits on each).
+        self.watching: frozenset[str] = frozenset()
 
     async def run(self) -> None:
         """Consume results and heartbeats, and forward tasks until cancelled; an
@@ -84,6 +91,7 @@ class Forwarder:
                 for endpoint_id in endpoints:  # registered before the read, woken after
                     if endpoint_id not in waiters:
                         waiters[endpoint_id] = claims.waiter(endpoint_id)
+                self.watching = frozenset(waiters)
                 for endpoint_id in endpoints:
                     await self.forward(endpoint_id)
                 deadline = time.monotonic() + SWEEP_INTERVAL
@@ -138,6 +146,9 @@ class Forwarder:
 
     async def results(self, endpoint_id: str, outcomes: list[Outcome]) -> None:
         """Results the broker says ``endpoint_id`` sent: recorded, or refused."""
+        limits = self._lc.ctx.json_limits
+        outcomes = [replace(o, details=limits.outcome_fields(o.details, None)[0])
+                    for o in outcomes]
         recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes)
         for task_id in recorded.rejected:
             log.warning("refused a result from endpoint %s for task %s: the task was not "
@@ -145,7 +156,9 @@ class Forwarder:
 
     async def heartbeat(self, endpoint_id: str, details: dict[str, Any]) -> None:
         """The endpoint is alive and says how it is, as an HTTP heartbeat does."""
-        await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, AMQP_SESSION, details)
+        kept = {name: details[name] for name in HEARTBEAT_FIELDS
+                if isinstance(details.get(name), (int, float, bool))}
+        await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, AMQP_SESSION, kept)
 
     def _warn(self, doing: str, exc: BaseException) -> None:
         if not self._failing:

@@ -218,8 +218,10 @@ class TaskLifecycle:
         self.outbox_filled()  # its failed tasks of streamed groups
 
     def online(self, endpoint_id: str) -> bool:
-        """Whether a claim of ``endpoint_id`` is waiting here right now."""
-        return self.broker.tasks.has_waiters(endpoint_id)
+        """Whether a claim of ``endpoint_id`` is waiting here right now (not the
+        forwarder's: an AMQP endpoint is online by its heartbeats)."""
+        watched = self.forwarder is not None and endpoint_id in self.forwarder.watching
+        return not watched and self.broker.tasks.has_waiters(endpoint_id)
 
     def records(self, task_ids: Sequence[str]) -> dict[str, Task]:
         """Finished records held in memory, perhaps not committed yet: a read takes
