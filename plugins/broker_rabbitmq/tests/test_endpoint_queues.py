@@ -21,6 +21,8 @@ import aio_pika
 import pytest
 import requests
 from aio_pika.abc import AbstractIncomingMessage
+from farcall_service.settings import Settings
+from farcall_service.testing.endpoint_queue_contract import EndpointQueueContract
 from farcall_testkit.servers import PostgreSQL
 from farcall_testkit.service import SOURCE, ServiceProcess, admin, payload
 
@@ -348,3 +350,11 @@ def test_an_amqp_heartbeat_answers_the_endpoint_s_status(
         time.sleep(0.2)
     assert status["status"] == "online"
     assert status["details"]["total_workers"] == 7 and status["details"]["idle_workers"] == 3
+
+
+class TestRabbitMQEndpointQueues(EndpointQueueContract):
+    name = "rabbitmq"
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path, broker_url: str) -> Settings:
+        return Settings(home=tmp_path, broker=broker_url)
