@@ -34,7 +34,7 @@ import pytest
 from farcall.plugins import FarcallPluginManager, get_plugin_manager
 
 from farcall_service.app import select_broker
-from farcall_service.brokers.interface import Broker, EndpointQueues
+from farcall_service.brokers.interface import Broker, BrokerError, EndpointQueues
 from farcall_service.settings import Settings
 from farcall_service.storage import open_store
 from farcall_service.storage.interface import ClaimedTask, Outcome, Store, TaskOptions
@@ -178,6 +178,15 @@ class EndpointQueueContract:
                 assert list(incoming.headers["result_serializers"]) == list(
                     task.options.result_serializers or [])
                 assert incoming.delivery_mode == 2  # persistent
+
+        asyncio.run(scenario())
+
+    def test_tasks_for_an_endpoint_without_a_queue_are_not_confirmed(
+        self, queues: EndpointQueues
+    ) -> None:
+        async def scenario() -> None:
+            with pytest.raises(BrokerError):  # the claim rolls back: nothing is lost
+                await queues.forward(str(uuid.uuid4()), [claimed()])
 
         asyncio.run(scenario())
 
