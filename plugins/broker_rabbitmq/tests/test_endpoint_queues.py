@@ -23,6 +23,7 @@ import requests
 from aio_pika.abc import AbstractIncomingMessage
 from farcall_service.settings import Settings
 from farcall_service.testing.endpoint_queue_contract import EndpointQueueContract
+from farcall_service.testing.stream_contract import consume, unpack_result
 from farcall_testkit.servers import PostgreSQL
 from farcall_testkit.service import SOURCE, ServiceProcess, admin, payload
 
@@ -188,6 +189,24 @@ def test_tasks_submitted_to_either_process_reach_the_endpoint_over_amqp_and_end_
     headers = endpoint.headers[task_ids[0]]
     assert headers["function_uuid"] == function_id and headers["task_uuid"] == task_ids[0]
     assert headers["resource_specification"] == "null"
+
+
+def test_results_of_an_amqp_endpoint_reach_a_streamed_group_s_queue(
+    stack: tuple[ServiceProcess, ServiceProcess, str, str],
+) -> None:
+    first, second, token, _ = stack
+    creds = _register(first, token, "amqp-ep")
+    function_id = _function(first, token)
+    submitted = _call("POST", second, token, f"/v3/endpoints/{creds['endpoint_id']}/submit", {
+        "tasks": {function_id: [payload(n) for n in range(5)]}, "create_queue": True})
+    task_ids = submitted["tasks"][function_id]
+    access = _call("GET", first, token, "/v2/get_amqp_result_connection_url")
+    with EchoEndpoint(creds):
+        received = asyncio.run(asyncio.wait_for(consume(
+            access["connection_url"], access["queue_prefix"] + submitted["task_group_id"],
+            len(task_ids)), PATIENCE))
+    results = {m["task_id"]: m["data"] for m in (unpack_result(r.body) for r in received)}
+    assert results == {t: f"echo:{t}" for t in task_ids}
 
 
 def test_a_result_another_endpoint_forges_or_nobody_signs_is_not_recorded(
