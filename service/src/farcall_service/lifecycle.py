@@ -189,7 +189,12 @@ class TaskLifecycle:
         if queues is None:
             return None
         creds = await queues.open(endpoint_id)
-        await self.ctx.in_thread(self.heartbeat, endpoint_id, AMQP_SESSION, {})
+        # A forwarding claim of nothing: the session becomes AMQP's (the old one's
+        # tasks go back to the queue) without marking the endpoint seen; its own
+        # heartbeats do that.
+        await self.ctx.in_thread(self.ctx.store.claim, endpoint_id, AMQP_SESSION, 0,
+                                 time.time(), _forward_nothing)
+        self.broker.tasks.notify(endpoint_id)  # the forwarders look at its queue
         return creds
 
     async def close_endpoint_queue(self, endpoint_id: str) -> None:
@@ -234,3 +239,7 @@ class TaskLifecycle:
         commits, they do not answer questions."""
         self.memory.clear()
         self.empty_queues.clear()
+
+
+def _forward_nothing(_tasks: list[ClaimedTask]) -> None:
+    """The ``forward`` of a claim that only takes over the endpoint's session."""

@@ -326,7 +326,8 @@ class TaskStore(Protocol):
         commits (holding their rows where the database locks rows): if it raises,
         nothing is claimed and the error propagates. The service forwards tasks to
         an AMQP queue so: a crash before the commit leaves them queued, to be
-        forwarded again (at least once)."""
+        forwarded again (at least once). Such a claim does not mark the endpoint
+        seen: the forwarder is not the endpoint."""
 
     def endpoints_in_session(self, session: str) -> list[str]:
         """The ids of the endpoints (not deleted) whose current session is ``session``."""

@@ -274,7 +274,8 @@ class TaskSql(SqlConnections):
         if current is not None and current.session_id == session and queued is None:
             return []
         with self._write(durable=False) as conn:
-            q.enter_session(conn, endpoint_id, session, now)
+            # A forwarder is not the endpoint: it does not make it seen.
+            q.enter_session(conn, endpoint_id, session, now, seen=forward is None)
             rows = self._hot.rows(
                 conn, q.QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
             )

@@ -54,6 +54,9 @@ class HandOffStoreContract(StoreFixtures):
                                 forward=lambda tasks: seen.append([t.id for t in tasks]))
         assert [t.id for t in forwarded] == ids and seen[-1] == ids
         assert {store.get_task(i).status for i in ids} == {RUNNING}  # type: ignore[union-attr]
+        endpoint = store.get_endpoint(eid)
+        assert endpoint is not None and endpoint.session_id == "amqp"
+        assert endpoint.last_seen is None  # the forwarder is not the endpoint
 
     def test_endpoints_are_found_by_their_session(self, seeded: Seeded) -> None:
         store, eid = seeded.store, seeded.endpoint.id
