@@ -30,13 +30,16 @@ from farcall_testkit.service import SOURCE, ServiceProcess, admin, payload
 #: Seconds anything here may take.
 PATIENCE = 60.0
 VERSION = b"\x01"
+#: The services' ``max_body_bytes``: a result over it is a failure, not stored.
+MAX_BODY = 200_000
 
 
 @pytest.fixture
 def stack(tmp_path: Path, postgresql: PostgreSQL,
           broker_url: str) -> Iterator[tuple[ServiceProcess, ServiceProcess, str, str]]:
     database = postgresql.create_database()
-    env = {"FARCALL_SERVICE_DB_URL": database, "FARCALL_SERVICE_BROKER": broker_url}
+    env = {"FARCALL_SERVICE_DB_URL": database, "FARCALL_SERVICE_BROKER": broker_url,
+           "FARCALL_SERVICE_MAX_BODY_BYTES": str(MAX_BODY)}
     admin(tmp_path, "user", "add", "alice", env=env)
     token = admin(tmp_path, "token", "create", "alice", env=env).splitlines()[-1].strip()
     with ServiceProcess(tmp_path, env=env) as first, ServiceProcess(tmp_path, env=env) as second:
@@ -230,6 +233,18 @@ def test_a_result_another_endpoint_forges_or_nobody_signs_is_not_recorded(
 
     asyncio.run(publish_result(creds_a, task_id, "genuine"))
     assert _results(first, token, [task_id])[task_id]["result"] == "genuine"
+
+
+def test_a_result_larger_than_the_service_keeps_fails_its_task(
+    stack: tuple[ServiceProcess, ServiceProcess, str, str],
+) -> None:
+    first, _, token, _ = stack
+    creds = _register(first, token, "a")
+    [task_id] = _submit(first, token, creds["endpoint_id"], _function(first, token), 1)
+    asyncio.run(publish_result(creds, task_id, "x" * (MAX_BODY + 1)))
+    ended = _results(first, token, [task_id])[task_id]
+    assert ended["status"] == "failed", ended
+    assert "max_body_bytes" in ended["exception"]
 
 
 async def _ignore(_message: AbstractIncomingMessage) -> None:

@@ -147,8 +147,9 @@ class Forwarder:
     async def results(self, endpoint_id: str, outcomes: list[Outcome]) -> None:
         """Results the broker says ``endpoint_id`` sent: recorded, or refused."""
         limits = self._lc.ctx.json_limits
-        outcomes = [replace(o, details=limits.outcome_fields(o.details, None)[0])
-                    for o in outcomes]
+        biggest = self._lc.ctx.settings.max_body_bytes
+        outcomes = [_within(replace(o, details=limits.outcome_fields(o.details, None)[0]),
+                            biggest) for o in outcomes]
         recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes)
         for task_id in recorded.rejected:
             log.warning("refused a result from endpoint %s for task %s: the task was not "
@@ -165,6 +166,19 @@ class Forwarder:
             self._failing = True
             log.warning("%s failed (%s: %s); the tasks stay queued and go when the "
                         "broker is back", doing, type(exc).__name__, exc)
+
+
+def _within(outcome: Outcome, biggest: int) -> Outcome:
+    """The outcome, or a failure saying it was too big to keep: an HTTP report could
+    not carry more than ``max_body_bytes`` either, and dropping it would leave its
+    task unfinished for ever."""
+    size = len(outcome.result or "") + len(outcome.exception or "")
+    if size <= biggest:
+        return outcome
+    return Outcome(outcome.task_id, "failed", None,
+                   f"farcall: the endpoint's result ({size} characters) is larger than "
+                   f"this service keeps (max_body_bytes, {biggest}); it was not stored",
+                   outcome.details)
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:
