@@ -54,8 +54,9 @@ class Forwarder:
     def __init__(self, lc: TaskLifecycle, queues: EndpointQueues) -> None:
         self._lc = lc
         self._queues = queues
-        #: Set while forwarding fails: an outage is logged once, not per sweep.
-        self._failing = False
+        #: What fails now (an endpoint's id, or "" for the list of endpoints): an
+        #: outage is logged once, not per sweep.
+        self._failing: set[str] = set()
         #: Endpoints whose queues this process watches (a claim waits on each).
         self.watching: frozenset[str] = frozenset()
 
@@ -84,10 +85,13 @@ class Forwarder:
                     endpoints = await self._lc.ctx.in_thread(
                         self._lc.ctx.store.endpoints_in_session, AMQP_SESSION)
                 except Exception as exc:
-                    self._warn("reading the AMQP endpoints", exc)
+                    self._warn("", "reading the AMQP endpoints", exc)
                     endpoints = list(waiters)
+                else:
+                    self._recovered("")
                 for gone in set(waiters) - set(endpoints):
                     claims.discard(gone, waiters.pop(gone))
+                    self._failing.discard(gone)
                 for endpoint_id in endpoints:  # registered before the read, woken after
                     if endpoint_id not in waiters:
                         waiters[endpoint_id] = claims.waiter(endpoint_id)
@@ -123,11 +127,9 @@ class Forwarder:
                     self._lc.ctx.store.claim, endpoint_id, AMQP_SESSION, BATCH, time.time(),
                     lambda tasks: self._publish_from_thread(loop, endpoint_id, tasks))
             except Exception as exc:
-                self._warn(f"forwarding tasks to endpoint {endpoint_id}", exc)
+                self._warn(endpoint_id, f"forwarding tasks to endpoint {endpoint_id}", exc)
                 return total
-            if self._failing:
-                self._failing = False
-                log.info("forwarding tasks to AMQP endpoints works again")
+            self._recovered(endpoint_id)
             total += len(claimed)
             if len(claimed) < BATCH:
                 return total
@@ -161,11 +163,17 @@ class Forwarder:
                 if isinstance(details.get(name), (int, float, bool))}
         await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, AMQP_SESSION, kept)
 
-    def _warn(self, doing: str, exc: BaseException) -> None:
-        if not self._failing:
-            self._failing = True
-            log.warning("%s failed (%s: %s); the tasks stay queued and go when the "
-                        "broker is back", doing, type(exc).__name__, exc)
+    def _warn(self, what: str, doing: str, exc: BaseException) -> None:
+        if what not in self._failing:
+            self._failing.add(what)
+            log.warning("%s failed (%s: %s); the tasks stay queued and go once it "
+                        "works again", doing, type(exc).__name__, exc)
+
+    def _recovered(self, what: str) -> None:
+        if what in self._failing:
+            self._failing.discard(what)
+            log.info("%s works again", f"forwarding to endpoint {what}" if what
+                     else "reading the AMQP endpoints")
 
 
 def _within(outcome: Outcome, biggest: int) -> Outcome:
