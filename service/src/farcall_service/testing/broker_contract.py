@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,12 +50,12 @@ def _in_thread(fn: Callable[[], Any]) -> None:
     thread.join(PATIENCE)
 
 
-class BrokerContract:
-    """Subclass, set ``name``; override ``settings`` for the database the broker needs."""
+class BrokerFixtures:
+    """What every broker suite builds on: the plugins, the settings (override for the
+    database or URL the broker needs), a store, and brokers made through the
+    installed plugins as a service makes them."""
 
     name: ClassVar[str]
-    #: Rounds of the race between a notification and a registration.
-    race_rounds: ClassVar[int] = 2000
 
     @pytest.fixture
     def plugin_manager(self) -> FarcallPluginManager:
@@ -72,19 +73,26 @@ class BrokerContract:
 
     @pytest.fixture
     def make_broker(self, plugin_manager: FarcallPluginManager, settings: Settings,
-                    store: Store) -> Iterator[Callable[[], Broker]]:
+                    store: Store) -> Iterator[Callable[..., Broker]]:
         """Builds brokers for one more service process on the same database (not
-        started); stops them all at the end."""
+        started; ``settings`` changed by keywords); stops them all at the end."""
         built: list[Broker] = []
 
-        def make() -> Broker:
-            broker = select_broker(plugin_manager, settings, store)
+        def make(**changes: Any) -> Broker:
+            broker = select_broker(plugin_manager, replace(settings, **changes), store)
             built.append(broker)
             return broker
 
         yield make
         for broker in built:
             broker.stop()
+
+
+class BrokerContract(BrokerFixtures):
+    """Subclass, set ``name``; override ``settings`` for the database the broker needs."""
+
+    #: Rounds of the race between a notification and a registration.
+    race_rounds: ClassVar[int] = 2000
 
     @pytest.fixture
     def broker(self, make_broker: Callable[[], Broker]) -> Broker:

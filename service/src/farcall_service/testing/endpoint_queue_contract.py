@@ -25,19 +25,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from farcall.plugins import FarcallPluginManager, get_plugin_manager
 
-from farcall_service.app import select_broker
 from farcall_service.brokers.interface import Broker, BrokerError, EndpointQueues
-from farcall_service.settings import Settings
-from farcall_service.storage import open_store
-from farcall_service.storage.interface import ClaimedTask, Outcome, Store, TaskOptions
+from farcall_service.storage.interface import ClaimedTask, Outcome, TaskOptions
+from farcall_service.testing.broker_contract import BrokerFixtures
 
 #: Seconds a message or a refusal may take.
 PATIENCE = 10.0
@@ -104,47 +99,25 @@ class Inbox:
         await self.heartbeats.put((endpoint_id, details))
 
 
-class EndpointQueueContract:
+class EndpointQueueContract(BrokerFixtures):
     """Subclass, set ``name``; override ``settings`` for the broker's URL."""
-
-    name: ClassVar[str]
 
     @pytest.fixture(autouse=True)
     def _client(self) -> None:
         pytest.importorskip("aio_pika", reason="the contract plays the endpoint with aio-pika")
 
     @pytest.fixture
-    def plugin_manager(self) -> FarcallPluginManager:
-        return get_plugin_manager()
-
-    @pytest.fixture
-    def settings(self, tmp_path: Path) -> Settings:
-        return Settings(home=tmp_path, broker=self.name)
-
-    @pytest.fixture
-    def store(self, settings: Settings) -> Iterator[Store]:
-        store = open_store(settings.database_url)
-        yield store
-        store.close()
-
-    @pytest.fixture
-    def make_queues(self, plugin_manager: FarcallPluginManager, settings: Settings,
-                    store: Store) -> Iterator[Callable[..., EndpointQueues]]:
-        """Starts a broker (``settings`` changed by keywords) and gives its endpoint
-        queues; stops them all at the end."""
-        built: list[Broker] = []
+    def make_queues(self, make_broker: Callable[..., Broker]) -> Callable[..., EndpointQueues]:
+        """Starts a broker (``settings`` changed by keywords) and gives its endpoint queues."""
 
         def make(**changes: Any) -> EndpointQueues:
-            broker = select_broker(plugin_manager, replace(settings, **changes), store)
-            built.append(broker)
+            broker = make_broker(**changes)
             if broker.endpoints is None:
                 pytest.skip(f"the {self.name!r} broker has no endpoint queues")
             broker.start()
             return broker.endpoints
 
-        yield make
-        for broker in built:
-            broker.stop()
+        return make
 
     @pytest.fixture
     def queues(self, make_queues: Callable[..., EndpointQueues]) -> EndpointQueues:

@@ -25,19 +25,14 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
-from farcall.plugins import FarcallPluginManager, get_plugin_manager
 
-from farcall_service.app import select_broker
 from farcall_service.brokers.interface import Broker, ResultStreams
-from farcall_service.settings import Settings
-from farcall_service.storage import open_store
-from farcall_service.storage.interface import Store, Task
+from farcall_service.storage.interface import Task
+from farcall_service.testing.broker_contract import BrokerFixtures
 
 #: Seconds a message, a refusal or an expiry may take.
 PATIENCE = 10.0
@@ -93,10 +88,9 @@ async def consume(url: str, queue: str, count: int) -> list[Any]:
         return received
 
 
-class StreamContract:
+class StreamContract(BrokerFixtures):
     """Subclass, set ``name``; override ``settings`` for the broker's URL."""
 
-    name: ClassVar[str]
     #: Queue expiry (seconds) of the expiry test; the broker may round it up.
     short_expiry: ClassVar[float] = 1.0
 
@@ -105,37 +99,17 @@ class StreamContract:
         pytest.importorskip("aio_pika", reason="the stream contract consumes with aio-pika")
 
     @pytest.fixture
-    def plugin_manager(self) -> FarcallPluginManager:
-        return get_plugin_manager()
-
-    @pytest.fixture
-    def settings(self, tmp_path: Path) -> Settings:
-        return Settings(home=tmp_path, broker=self.name)
-
-    @pytest.fixture
-    def store(self, settings: Settings) -> Iterator[Store]:
-        store = open_store(settings.database_url)
-        yield store
-        store.close()
-
-    @pytest.fixture
-    def make_streams(self, plugin_manager: FarcallPluginManager, settings: Settings,
-                     store: Store) -> Iterator[Callable[..., ResultStreams]]:
-        """Starts a broker (``settings`` changed by keywords) and gives its streams;
-        stops them all at the end."""
-        built: list[Broker] = []
+    def make_streams(self, make_broker: Callable[..., Broker]) -> Callable[..., ResultStreams]:
+        """Starts a broker (``settings`` changed by keywords) and gives its result streams."""
 
         def make(**changes: Any) -> ResultStreams:
-            broker = select_broker(plugin_manager, replace(settings, **changes), store)
-            built.append(broker)
+            broker = make_broker(**changes)
             if broker.streams is None:
                 pytest.skip(f"the {self.name!r} broker has no result streams")
             broker.start()
             return broker.streams
 
-        yield make
-        for broker in built:
-            broker.stop()
+        return make
 
     @pytest.fixture
     def streams(self, make_streams: Callable[..., ResultStreams]) -> ResultStreams:
