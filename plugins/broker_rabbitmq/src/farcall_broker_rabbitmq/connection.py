@@ -116,6 +116,18 @@ class Connection:
         #: How many times the connection was made again after the server dropped it.
         self.reconnections = 0
 
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an AMQP coroutine on this connection's loop and await it from the
+        caller's; raise BrokerError when the broker cannot be reached (or this
+        connection is stopped)."""
+        try:
+            return await self.io.run(coro)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            raise BrokerError(f"RabbitMQ at {self.address.where}: "
+                              f"{type(exc).__name__}: {exc}") from None
     def open(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect, or raise :class:`BrokerError` saying why and what to do."""
         if self.io.stopped:  # opened again after close

@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -127,7 +127,7 @@ class RabbitMQEndpointQueues:
         return username, self._credentials.password(username, PERIOD)
 
     async def open(self, endpoint_id: str) -> dict[str, Any]:
-        await self._on_io(self._declare(task_queue(endpoint_id)))
+        await self._connection.run(self._declare(task_queue(endpoint_id)))
         username, password = self._creds(endpoint_id)
         await self._management.set_permissions(
             username, password,
@@ -165,7 +165,7 @@ class RabbitMQEndpointQueues:
 
     async def forward(self, endpoint_id: str, tasks: Sequence[ClaimedTask]) -> None:
         if tasks:
-            await self._on_io(self._forward(endpoint_id, list(tasks)))
+            await self._connection.run(self._forward(endpoint_id, list(tasks)))
 
     async def _forward(self, endpoint_id: str, tasks: list[ClaimedTask]) -> None:
         if self._publisher is None or self._publisher.is_closed:
@@ -185,7 +185,7 @@ class RabbitMQEndpointQueues:
 
     async def consume(self, results: ResultsHandler, heartbeats: HeartbeatHandler) -> None:
         loop = asyncio.get_running_loop()
-        await self._on_io(self._consume(loop, results, heartbeats))
+        await self._connection.run(self._consume(loop, results, heartbeats))
 
     async def _consume(self, loop: asyncio.AbstractEventLoop, results: ResultsHandler,
                        heartbeats: HeartbeatHandler) -> None:
@@ -231,16 +231,7 @@ class RabbitMQEndpointQueues:
             return
         await message.ack()
 
-    # -- plumbing --------------------------------------------------------------------
 
-    async def _on_io(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            await self._connection.io.run(coro)
-        except BrokerError:
-            raise
-        except Exception as exc:
-            raise BrokerError(f"RabbitMQ at {self._address.where}: "
-                              f"{type(exc).__name__}: {exc}") from None
 
 
 def _task_id(body: bytes) -> str:

@@ -16,8 +16,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import aio_pika
 import aiormq
@@ -72,7 +71,7 @@ class RabbitMQStreams:
     # -- queues ----------------------------------------------------------------------
 
     async def open(self, owner_id: str, task_group_id: str) -> None:
-        await self._on_io(self._declare(queue_prefix(owner_id) + task_group_id))
+        await self._connection.run(self._declare(queue_prefix(owner_id) + task_group_id))
 
     async def _declare(self, name: str) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -92,7 +91,7 @@ class RabbitMQStreams:
 
     async def publish(self, tasks: Sequence[Task]) -> None:
         if tasks:
-            await self._on_io(self._publish(list(tasks)))
+            await self._connection.run(self._publish(list(tasks)))
 
     async def _publish(self, tasks: list[Task]) -> None:
         if self._publisher is None or self._publisher.is_closed:
@@ -133,15 +132,3 @@ class RabbitMQStreams:
         for name in await self._management.queues(queue_prefix(owner_id)):
             await self._management.delete_queue(name)
 
-    # -- plumbing --------------------------------------------------------------------
-
-    async def _on_io(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run an AMQP coroutine on the connection's loop; raise BrokerError when the
-        broker cannot be reached (or this one is stopped)."""
-        try:
-            await self._connection.io.run(coro)
-        except BrokerError:
-            raise
-        except Exception as exc:
-            raise BrokerError(f"RabbitMQ at {self._address.where}: "
-                              f"{type(exc).__name__}: {exc}") from None
