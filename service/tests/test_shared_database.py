@@ -95,3 +95,36 @@ def test_a_followed_result_recorded_elsewhere_without_a_wake_up_is_pushed(
         assert push["push"] == "results"
         assert push["results"][task_id]["result"] == "9"
         assert time.monotonic() - started < following.RECHECK * 3
+
+
+def test_a_waiting_claim_is_handed_its_tasks_only_once_their_submission_has_committed(
+        alice: Caller, ep_fn: tuple[str, str], ctx: object, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoint may report them through another process, which refuses results of
+    tasks it cannot find: a task handed over before its commit would lose its result."""
+    import threading
+
+    from farcall_testkit.service import hold_next_call
+
+    ep, fn = ep_fn
+    claims = ctx.lifecycle.broker.tasks  # type: ignore[attr-defined]
+    alice.claim(ep)  # enter session s1
+    got: list[list[dict[str, object]]] = []
+    poller = threading.Thread(target=lambda: got.append(alice.claim(ep, wait=60)))
+    poller.start()
+    deadline = time.monotonic() + 20
+    while not claims.offering(ep):
+        assert time.monotonic() < deadline, "the claim never waited"
+        time.sleep(0.01)
+    begun, release = hold_next_call(monkeypatch, ctx.store, "submit")  # type: ignore[attr-defined]
+    submitting = threading.Thread(target=lambda: alice.submit(ep, fn, 1))
+    submitting.start()
+    assert begun.wait(20)
+    time.sleep(0.3)
+    assert not got, "a claim was handed tasks whose submission has not committed"
+    release.set()
+    poller.join(20)
+    submitting.join(20)
+    [handed] = got
+    assert len(handed) == 1
+    assert ctx.store.get_task(handed[0]["task_id"]) is not None  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from farcall_service import access
 from farcall_service.auth import Identity
@@ -125,12 +125,19 @@ async def submit(
     if handed:
         track(lc.submissions_in_flight,
               [task.id for mine in handed.values() for task in mine], work)
-    for eid, taker in takers.items():
-        lc.broker.tasks.hand(taker, [
-            ClaimedTask(task.id, task.function_id,
-                        checked.functions[task.function_id].code + task.payload, options)
-            for task in handed[eid]
-        ])
+    claimed = {eid: [ClaimedTask(task.id, task.function_id,
+                                 checked.functions[task.function_id].code + task.payload,
+                                 options)
+                     for task in handed[eid]]
+               for eid in takers}
+    if lc.broker.single_process:
+        # Every report of these tasks comes through this process, which records it
+        # after this commit (``submissions_in_flight``): hand them over at once.
+        _hand(lc, takers, claimed)
+    else:
+        # The endpoint may report them through another process, which would refuse
+        # results for tasks not committed yet: hand them over once they are.
+        work.add_done_callback(partial(_hand_once_committed, lc, takers, claimed))
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
@@ -277,6 +284,21 @@ def _settle_folded(lc: TaskLifecycle,
     if not work.cancelled() and work.exception() is None:
         for item, recorded in work.result():
             settle(lc, item, recorded)
+
+
+def _hand(lc: TaskLifecycle, takers: dict[str, Taken],
+          claimed: dict[str, list[ClaimedTask]]) -> None:
+    for eid, taker in takers.items():
+        lc.broker.tasks.hand(taker, claimed[eid])
+
+
+def _hand_once_committed(lc: TaskLifecycle, takers: dict[str, Taken],
+                         claimed: dict[str, list[ClaimedTask]],
+                         work: asyncio.Future[Any]) -> None:
+    """Resolve the taken claims after the submission's transaction: with their tasks
+    when it committed, with nothing when it failed (they claim again)."""
+    ok = not work.cancelled() and work.exception() is None
+    _hand(lc, takers, claimed if ok else {eid: [] for eid in takers})
 
 
 def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:
