@@ -8,7 +8,7 @@ COMPAT := .venv-compat
 COMPAT_SDK := globus-compute-sdk==4.19.*
 
 # Every distribution in the repository, installed editable with its test extras.
-DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/dev plugins/auth_native plugins/auth_client_creds
+DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/broker_rabbitmq plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
 .PHONY: install compat test soak demo bench bench-quick bench-compare lint clean
