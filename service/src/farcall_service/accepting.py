@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from farcall_service import access
 from farcall_service.auth import Identity
-from farcall_service.brokers.interface import Taken
+from farcall_service.brokers.interface import BrokerError, Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
 from farcall_service.errors import ApiError, bad_request
@@ -89,15 +89,23 @@ async def submit(
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
+    stream: bool = False,
 ) -> tuple[str, list[str]]:
-    """Check and store ``requests``; return the task group id and task ids, in order."""
+    """Check and store ``requests``; return the task group id and task ids, in order.
+    ``stream``: the group's results also go to its queue on ``lc.broker.streams``."""
     ctx = lc.ctx
-    if (len(requests) <= CHECK_ON_LOOP
+    if not lc.broker.single_process:
+        # Another process may have deleted an endpoint this one still caches: tasks
+        # queued on it then would never end. Its row is read in the check's thread.
+        checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options, True)
+    elif (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
     else:
         checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options)
+    if stream:
+        await open_stream(lc, checked.owner_id, checked.group, checked.now)
     tasks = checked.tasks
     lc.memory.accepted(
         checked.owner_id, checked.group, checked.now,
@@ -128,20 +136,54 @@ async def submit(
     return checked.group, [task.id for _eid, task in tasks]
 
 
+async def open_stream(lc: TaskLifecycle, owner_id: str, group: str, now: float) -> None:
+    """Mark the group streamed and declare its queue, both before any of its tasks is
+    stored: a result can then neither miss the outbox nor reach a queue not there yet.
+    The queue is declared at every submission (idempotent, and it keeps a queue
+    nobody reads yet from expiring); the mark only once per process."""
+    streams = lc.broker.streams
+    assert streams is not None
+    if (owner_id, group) not in lc.streamed_groups:
+        if not await lc.ctx.in_thread(lc.ctx.store.stream_group, group, owner_id, now):
+            raise ApiError(409, "TASK_GROUP_TAKEN",
+                           f"task group {group} was made by another user, so its results "
+                           "cannot be streamed to you: submit to a new task group")
+        if len(lc.streamed_groups) >= STREAMED_GROUPS_KEPT:
+            lc.streamed_groups.clear()
+        lc.streamed_groups.add((owner_id, group))
+    try:
+        await streams.open(owner_id, group)
+    except BrokerError as exc:
+        raise broker_unavailable(exc) from None
+
+
+def broker_unavailable(exc: BrokerError) -> ApiError:
+    """503: the message broker is away (the database still has every result)."""
+    return ApiError(503, "BROKER_UNAVAILABLE", f"the message broker cannot be reached: {exc}",
+                    {"Retry-After": "5"})
+
+
+#: How many streamed groups a process remembers having marked, at most.
+STREAMED_GROUPS_KEPT = 10_000
+
+
 def check(
     ctx: ServiceContext,
     who: Identity,
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
+    fresh_endpoints: bool = False,
 ) -> Checked:
     """May the caller run every request? Reads through the caches (the store on a
-    miss, and for a task group named by the caller)."""
+    miss, and for a task group named by the caller); ``fresh_endpoints`` reads the
+    endpoints from the store."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
-        endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
+        found = ctx.store.get_endpoint(eid) if fresh_endpoints else ctx.endpoint(eid)
+        endpoints[eid] = access.visible_endpoint(who, found, eid)
     functions = {}
     for fid in dict.fromkeys(r.function_id for r in requests):
         functions[fid] = access.visible_function(who, ctx.function(fid), fid)
