@@ -59,15 +59,24 @@ def register(api: Api, fn: Callable[..., Any], **extra: Any) -> str:
     return str(api.call("POST", "/v3/functions", json=body)["function_uuid"])
 
 
+#: What both SDKs retry (farcall's ``http_transport.RETRY_STATUSES``, globus-sdk's
+#: ``transient_error_status_codes``), besides a dropped connection.
+RETRIED = (429, 500, 502, 503, 504)
+
+
 class Retrying:
-    """Calls through the proxy that retry what a dying process left unanswered
-    (a dropped connection, 502/503), counting the retries. A retried submission may
+    """Calls through the proxy that retry what the SDKs retry (a dropped connection,
+    429/500/502/503/504), counting the retries by cause. A retried submission may
     have been accepted the first time: its tasks are orphans, which must end too."""
 
     def __init__(self, api: Api, patience: float = 120.0) -> None:
         self.api = api
         self.patience = patience
-        self.retries = 0
+        self.causes: collections.Counter[str] = collections.Counter()
+
+    @property
+    def retries(self) -> int:
+        return sum(self.causes.values())
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         deadline = time.monotonic() + self.patience
@@ -78,9 +87,9 @@ class Retrying:
                 answer = None
             if answer is not None and answer.status_code == 200:
                 return answer.json()
-            if answer is not None and answer.status_code not in (502, 503, 504):
+            if answer is not None and answer.status_code not in RETRIED:
                 raise AssertionError(f"{method} {path}: {answer.status_code} {answer.text}")
-            self.retries += 1
+            self.causes["dropped" if answer is None else str(answer.status_code)] += 1
             assert time.monotonic() < deadline, f"{method} {path} unanswered for {self.patience} s"
             time.sleep(0.2)
 

@@ -10,9 +10,11 @@ database holds; ``OutcomeWatch`` looks for any such change while the batch runs.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,6 +25,9 @@ from farcall_testkit.scaled import TERMINAL, Ledger, OutcomeWatch, ScaledStack
 
 TASKS = kit.scale(1000, 5000)
 CHUNK = 50
+#: Submitting threads, each with connections of its own: requests are in flight on
+#: every process when one dies.
+SUBMITTERS = 3
 FAULTS = ("service", "endpoint", "broker", "database")
 
 
@@ -32,7 +37,7 @@ def stamp(i, log):
 
     with open(log, "a") as handle:  # one short append per execution
         handle.write(f"{i}\n")
-    time.sleep(0.002)
+    time.sleep(0.01)  # a backlog builds: the fault finds tasks claimed and running
     return i, uuid.uuid4().hex
 
 
@@ -42,12 +47,18 @@ class Fault:
     def __init__(self, stack: ScaledStack, endpoint: EndpointProcess, kind: str) -> None:
         self.stack, self.endpoint, self.kind = stack, endpoint, kind
         self.detail: dict[str, Any] = {}
+        self.victim = -1
 
     def inject(self) -> None:
         if self.kind == "service":
-            self.stack.kill(1)
-            self.detail["killed_port"] = self.stack.services[1].port
+            self.victim = self.stack.busiest()
+            self.detail["connections_cut"] = self.stack.proxy.open_connections()[
+                self.stack.services[self.victim].port]
+            self.stack.kill(self.victim)
         elif self.kind == "endpoint":
+            self.detail["claimed_at_kill"] = Ledger(self.stack.db_url).fetch(
+                "SELECT count(*) FROM tasks WHERE endpoint_id = :e AND status = 'running'",
+                e=self.endpoint.endpoint_id)[0][0]
             self.endpoint.kill_main()
             self.endpoint.start()
         elif self.kind == "broker":
@@ -56,8 +67,8 @@ class Fault:
             self.detail["backends_terminated"] = self.stack.terminate_backends()
 
     def undo(self) -> None:
-        if self.kind == "service":
-            self.stack.services[1].start()
+        if self.victim >= 0:
+            self.stack.services[self.victim].start()
 
 
 @pytest.mark.parametrize("kind", FAULTS)
@@ -66,6 +77,8 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
     endpoint = scaled.endpoint(f"crash-{kind}", max_batch=100, prefetch=50)
     endpoint.start()
     calls = kit.Retrying(scaled.api())
+    callers = [calls]  # one per submitting thread, with its own connections
+    mine = threading.local()
     fn = kit.register(calls.api, stamp)
     ledger = Ledger(scaled.db_url)
     fault = Fault(scaled, endpoint, kind)
@@ -79,13 +92,24 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
     injector = threading.Thread(target=_guarded(lambda: midway.wait(120) and fault.inject(),
                                                 failed))
     injector.start()
-    try:
-        for start in range(0, TASKS, CHUNK):
-            numbers = range(start, min(start + CHUNK, TASKS))
-            ids = calls.submit(endpoint.endpoint_id, fn, [(i, str(log)) for i in numbers])
-            accepted.update(zip(ids, numbers, strict=True))
+    lock = threading.Lock()
+
+    def submit(chunk: range) -> None:
+        caller = getattr(mine, "caller", None)
+        if caller is None:
+            caller = mine.caller = kit.Retrying(scaled.api())
+            with lock:
+                callers.append(caller)
+        ids = caller.submit(endpoint.endpoint_id, fn, [(i, str(log)) for i in chunk])
+        with lock:
+            accepted.update(zip(ids, chunk, strict=True))
             if len(accepted) >= TASKS * 2 // 5:
                 midway.set()  # the fault lands while the rest is being submitted
+
+    chunks = [range(start, min(start + CHUNK, TASKS)) for start in range(0, TASKS, CHUNK)]
+    try:
+        with ThreadPoolExecutor(SUBMITTERS) as pool:
+            list(pool.map(submit, chunks))
         injector.join(120)
         assert not failed, failed
         kit.wait_for(lambda: ledger.fetch(
@@ -122,12 +146,15 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
     assert {t: r for t, r in ledger.tasks().items() if t in rows} == rows
 
     executions = log.read_text().split()
+    causes = sum((c.causes for c in callers), collections.Counter[str]())
     after = scaled.proxy.snapshot()
     proxy_retried = sum(after.get(k, 0) - before.get(k, 0) for k in ("cut", "bad_gateway"))
     kit.record(f"crash: {kind}", tasks=len(accepted), orphans=len(set(rows) - set(accepted)),
                lost=len(lost), recorded_twice=len(watch.changes),
                executions=len(executions), re_executions=len(executions) - len(rows),
-               requests_retried=calls.retries, proxy_cut_or_502=proxy_retried,
+               requests_retried=sum(c.retries for c in callers),
+               **{f"retried_{cause}": n for cause, n in sorted(causes.items())},
+               proxy_cut_or_502=proxy_retried,
                seconds=seconds, **fault.detail)
 
 
