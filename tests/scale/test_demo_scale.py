@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "demo_scale.py"
 
 
