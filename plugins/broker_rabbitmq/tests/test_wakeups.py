@@ -163,7 +163,7 @@ def test_start_says_where_rabbitmq_is_unreachable(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     broker = make_broker(f"amqp://guest:s3cret-pw@127.0.0.1:{port}/")
-    with pytest.raises(BrokerError, match=rf"RabbitMQ at 127.0.0.1:{port} unreachable.*"
+    with pytest.raises(BrokerError, match=rf"RabbitMQ at 127\.0\.0\.1:{port} unreachable: .*"
                                           r"start it or fix --broker") as raised:
         broker.start()
     assert "s3cret-pw" not in str(raised.value)
@@ -175,8 +175,8 @@ def test_start_says_rabbitmq_refused_bad_credentials_without_showing_them(
     where = urlsplit(broker_url)
     wrong = where._replace(netloc=f"guest:wrong-s3cret@{where.hostname}:{where.port}")
     broker = make_broker(wrong.geturl())
-    with pytest.raises(BrokerError, match=r"RabbitMQ at .* refused.*start it or fix --broker"
-                       ) as raised:
+    refused = r"RabbitMQ at 127\.0\.0\.1:\d+ refused: .*start it or fix --broker"
+    with pytest.raises(BrokerError, match=refused) as raised:
         broker.start()
     assert "wrong-s3cret" not in str(raised.value)
 
@@ -217,3 +217,29 @@ def test_results_are_published_again_after_rabbitmq_closes_every_connection(
         assert [unpack_result(m.body)["task_id"] for m in received] == [first.id, second.id]
 
     asyncio.run(after())
+
+
+def test_start_says_when_the_vhost_does_not_exist(
+    broker_url: str, make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    where = urlsplit(broker_url)
+    broker = make_broker(where._replace(path="/farcall-no-such-vhost").geturl())
+    with pytest.raises(BrokerError, match=r"refused: vhost 'farcall-no-such-vhost' does not "
+                                          r"exist or user 'guest' may not use it"):
+        broker.start()
+
+
+def test_a_stopped_broker_starts_again(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+    here.stop()
+    here.start()
+
+    async def scenario() -> None:
+        woken = there.tasks.waiter("ep")
+        here.tasks.notify("ep")
+        await asyncio.wait_for(woken, PATIENCE)
+        there.tasks.discard("ep", woken)
+
+    asyncio.run(scenario())
