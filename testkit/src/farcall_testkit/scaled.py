@@ -155,24 +155,35 @@ class ScaledStack:
     def close_broker_connections(self) -> int:
         """Close every connection to the stack's vhost, as ``rabbitmqctl
         close_all_connections`` does (only this vhost's: others share the server);
-        returns how many were open."""
-        vhost = unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
-        found = len(self.broker_connections())
+        returns how many were open (the services' and any client's, such as an
+        Executor's result stream)."""
         ctl = shutil.which("rabbitmqctl")
         if ctl is not None:
-            done = subprocess.run([ctl, "close_all_connections", "--vhost", vhost,
-                                   "--limit", "100000", "fault injected by a farcall test"],
-                                  capture_output=True, text=True, timeout=60)
-            if done.returncode == 0:
-                return found
-        for connection in self.broker_connections():
-            self._management("DELETE", f"/api/connections/{quote(connection, safe='')}")
-        return found
+            listed = self._ctl(ctl, "list_connections", "--vhost", self.vhost, "-q", "user")
+            found = len(listed.splitlines()) - 1  # a header line, then one per connection
+            self._ctl(ctl, "close_all_connections", "--vhost", self.vhost, "--limit", "100000",
+                      "fault injected by a farcall test")
+            return max(found, 0)
+        names = self.broker_connections()  # the management API's view (refreshed every ~5 s)
+        for name in names:
+            self._management("DELETE", f"/api/connections/{quote(name, safe='')}")
+        return len(names)
+
+    @property
+    def vhost(self) -> str:
+        return unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
+
+    @staticmethod
+    def _ctl(ctl: str, *args: str) -> str:
+        done = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
 
     def broker_connections(self) -> list[str]:
         """Names of the connections open on the stack's vhost (management API)."""
-        vhost = unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
-        listed = self._management("GET", f"/api/vhosts/{quote(vhost, safe='')}/connections")
+        listed = self._management(
+            "GET", f"/api/vhosts/{quote(self.vhost, safe='')}/connections")
         return [str(c["name"]) for c in listed or []]
 
     def _management(self, method: str, path: str) -> Any:
