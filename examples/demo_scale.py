@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -248,6 +249,9 @@ def preflight() -> None:
 
 
 def main() -> int:
+    # Stopped with SIGTERM (Ctrl-C is KeyboardInterrupt), it still stops its processes
+    # and removes the scratch database and vhost on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     home = Path(tempfile.mkdtemp(prefix="farcall-demo-scale-"))
     os.environ["FARCALL_HOME"] = str(home)
     for var in ("FARCALL_BASE_URL", "FARCALL_TOKEN"):
@@ -259,6 +263,9 @@ def main() -> int:
     except Missing as exc:
         print(f"\nCannot run the demo: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nStopped; everything the demo made is removed.", file=sys.stderr)
+        return 130
     except Exception as exc:
         print(f"\nFAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from typing import Any
 
 import scale_kit as kit
@@ -100,3 +101,49 @@ def test_a_farcall_executor_on_process_3_gets_results_from_an_endpoint_on_proces
     delays = [resolved[i] - rows[task_id] for i, task_id in enumerate(ids)]
     assert max(delays) < PROMPT_S, delays
     kit.record("cross-process executor", futures=len(futures), max_delay_s=max(delays))
+
+
+def test_results_of_tasks_handed_to_a_claim_are_kept_when_reported_through_another_process(
+        scaled: ScaledStack) -> None:
+    """A submission hands its tasks to a claim waiting in its own process before its
+    commit; the endpoint may report them through another process (its channels land
+    where the proxy sends them). Those results must be recorded, not refused as
+    unknown (refused, the endpoint drops them and the tasks wait for the requeue)."""
+    submitter, reporter = scaled.api(0), scaled.api(1)
+    endpoint_id = str(uuid.uuid4())
+    submitter.register_endpoint(endpoint_id, "handed")
+    fn = kit.register(submitter, square_later)
+    outcome = submitter.serializer.serialize(0)
+    answers: list[dict[str, Any]] = []
+
+    def claim_then_report() -> None:  # as an endpoint whose two channels differ
+        tasks = submitter.call("POST", f"/farcall/v1/endpoints/{endpoint_id}/claim",
+                               json={"session": "s1", "max_tasks": 100, "wait": 10})["tasks"]
+        answers.append(reporter.call(
+            "POST", f"/farcall/v1/endpoints/{endpoint_id}/results",
+            json={"session": "s1", "results": [
+                {"task_id": t["task_id"], "status": "success", "result": outcome}
+                for t in tasks]}))
+
+    waiting = threading.Thread(target=claim_then_report)
+    waiting.start()
+    time.sleep(1.0)  # the claim waits in process 1
+    # Hold the submission's commit back (its transaction waits for this lock), as a
+    # busy database does, so the report arrives before the commit, as it can.
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(scaled.db_url, poolclass=sa.pool.NullPool)
+    ids: list[str] = []
+    with engine.connect() as lock:
+        lock.exec_driver_sql("BEGIN")
+        lock.exec_driver_sql("LOCK TABLE task_groups IN EXCLUSIVE MODE")
+        submitting = threading.Thread(target=lambda: ids.extend(
+            submitter.submit(endpoint_id, fn, [(i,) for i in range(100)])))
+        submitting.start()
+        waiting.join(30)
+        lock.exec_driver_sql("COMMIT")
+    engine.dispose()
+    submitting.join(30)
+    [answer] = answers
+    assert answer["rejected"] == [], f"{len(answer['rejected'])} results refused as unknown"
+    assert sorted(answer["acknowledged"]) == sorted(ids)

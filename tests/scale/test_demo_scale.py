@@ -12,8 +12,16 @@ SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "demo_scale.py"
 
 
 def run(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **env})
+    """Run the demo; past the timeout, stop it with SIGTERM so it removes what it made."""
+    demo = subprocess.Popen([sys.executable, str(SCRIPT)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    try:
+        out, err = demo.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        demo.terminate()
+        out, err = demo.communicate(timeout=60)
+        err += "\n(stopped: the demo did not finish within 240 s)"
+    return subprocess.CompletedProcess(demo.args, demo.returncode, out, err)
 
 
 def test_demo_scale_runs_every_step_on_three_processes(postgresql: Any, rabbitmq: Any) -> None:
