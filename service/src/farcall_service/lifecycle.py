@@ -29,6 +29,7 @@ from farcall_service import accepting, dispatching, waiting
 from farcall_service.brokers.interface import Broker, StreamAccess
 from farcall_service.dispatching import EmptyQueues
 from farcall_service.following import Follower
+from farcall_service.forwarding import AMQP_SESSION, Forwarder, cancel
 from farcall_service.publishing import Publisher
 from farcall_service.recording import Recorder, commit_alone
 from farcall_service.storage.interface import (
@@ -75,8 +76,12 @@ class TaskLifecycle:
         #: (owner, group) pairs marked streamed here: a mark is never undone, so a
         #: later submission to the group skips the store's transaction.
         self.streamed_groups: set[tuple[str, str]] = set()
+        #: Forwards tasks to endpoints that take them over AMQP (None: the broker
+        #: has no endpoint queues).
+        self.forwarder = Forwarder(self, broker.endpoints) if broker.endpoints else None
         self._reaper: asyncio.Task[None] | None = None
         self._publishing: asyncio.Task[None] | None = None
+        self._forwarding: asyncio.Task[None] | None = None
 
     @property
     def memory_decides(self) -> bool:
@@ -97,16 +102,15 @@ class TaskLifecycle:
         self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
         if self.publisher is not None:
             self._publishing = asyncio.create_task(self.publisher.run())
+        if self.forwarder is not None:
+            self._forwarding = asyncio.create_task(self.forwarder.run())
 
     async def stop(self) -> None:
         """After the last request: commit what waits, publish the outbox once more,
         then stop the broker."""
-        for task in (self._reaper, self._publishing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._reaper = self._publishing = None
+        for task in (self._reaper, self._publishing, self._forwarding):
+            await cancel(task)
+        self._reaper = self._publishing = self._forwarding = None
         try:
             await self.ctx.in_thread(commit_alone, self, self.recorder.take())
             if self.publisher is not None:
@@ -173,6 +177,32 @@ class TaskLifecycle:
         await streams.open(owner_id, task_group_id)
         return True
 
+    # -- endpoints that take their tasks over AMQP (``Broker.endpoints``) ----------
+
+    async def open_endpoint_queue(self, endpoint_id: str) -> dict[str, Any] | None:
+        """Make ``endpoint_id`` take its tasks over AMQP from now on: its queue and
+        broker user, and its session (:data:`forwarding.AMQP_SESSION`), which puts
+        back in the queue what another session held. Its ``amqp_creds``; None when
+        the broker has no endpoint queues. Raises ``BrokerError`` when the broker
+        cannot be reached."""
+        queues = self.broker.endpoints
+        if queues is None:
+            return None
+        creds = await queues.open(endpoint_id)
+        # A forwarding claim of nothing: the session becomes AMQP's (the old one's
+        # tasks go back to the queue) without marking the endpoint seen; its own
+        # heartbeats do that.
+        await self.ctx.in_thread(self.ctx.store.claim, endpoint_id, AMQP_SESSION, 0,
+                                 time.time(), _forward_nothing)
+        self.broker.tasks.notify(endpoint_id)  # the forwarders look at its queue
+        return creds
+
+    async def close_endpoint_queue(self, endpoint_id: str) -> None:
+        """The endpoint is deleted: its broker user and queue go (if it had them)."""
+        queues = self.broker.endpoints
+        if queues is not None:
+            await queues.forget(endpoint_id)
+
     def outbox_filled(self) -> None:
         """A commit put results in the outbox: publish them now. Safe from any thread."""
         if self.publisher is not None:
@@ -193,8 +223,10 @@ class TaskLifecycle:
         self.outbox_filled()  # its failed tasks of streamed groups
 
     def online(self, endpoint_id: str) -> bool:
-        """Whether a claim of ``endpoint_id`` is waiting here right now."""
-        return self.broker.tasks.has_waiters(endpoint_id)
+        """Whether a claim of ``endpoint_id`` is waiting here right now (not the
+        forwarder's: an AMQP endpoint is online by its heartbeats)."""
+        watched = self.forwarder is not None and endpoint_id in self.forwarder.watching
+        return not watched and self.broker.tasks.has_waiters(endpoint_id)
 
     def records(self, task_ids: Sequence[str]) -> dict[str, Task]:
         """Finished records held in memory, perhaps not committed yet: a read takes
@@ -207,3 +239,7 @@ class TaskLifecycle:
         commits, they do not answer questions."""
         self.memory.clear()
         self.empty_queues.clear()
+
+
+def _forward_nothing(_tasks: list[ClaimedTask]) -> None:
+    """The ``forward`` of a claim that only takes over the endpoint's session."""

@@ -96,6 +96,10 @@ class EndpointRegistration(_Body):
     endpoint_uuid: uuid.UUID | None = Field(
         None, description="Register under this id instead of a new one."
     )
+    amqp_tasks: bool = Field(
+        False, description="Take tasks from an AMQP queue (the service's broker must be "
+        "RabbitMQ); the answer then carries the endpoint's amqp_creds.",
+    )
 
 
 class ContainerRegistration(_Body):

@@ -1,8 +1,9 @@
 """The ``rabbitmq`` broker: any number of service processes on one PostgreSQL database.
 
 The database stays the truth and the queue (claims with ``FOR UPDATE SKIP LOCKED``);
-RabbitMQ carries the movement: wake-ups between processes (``wakeups``) and result
-streams for the official Executor (``streams``). Since other processes serve the same
+RabbitMQ carries the movement: wake-ups between processes (``wakeups``), result
+streams for the official Executor (``streams``) and task queues for endpoints that
+take their tasks over AMQP (``endpoint_queues``). Since other processes serve the same
 database, ``single_process`` is False: nothing this process remembers may answer for
 the others.
 """
@@ -19,6 +20,7 @@ from farcall_service.settings import Settings
 from farcall_broker_rabbitmq.address import DEFAULT_URL, BrokerAddress
 from farcall_broker_rabbitmq.connection import CONNECT_TIMEOUT, Connection
 from farcall_broker_rabbitmq.credentials import StreamCredentials
+from farcall_broker_rabbitmq.endpoint_queues import RabbitMQEndpointQueues
 from farcall_broker_rabbitmq.management import Management
 from farcall_broker_rabbitmq.streams import RabbitMQStreams
 from farcall_broker_rabbitmq.wakeups import Fanout, SharedResultWakeups, SharedTaskWakeups
@@ -45,6 +47,9 @@ class RabbitMQBroker:
             self._connection, self.address, management,
             StreamCredentials(self.address.password, settings.stream_credential_ttl),
             settings.stream_queue_expiry)
+        self.endpoints = RabbitMQEndpointQueues(
+            self._connection, self.address, management,
+            StreamCredentials(self.address.password, settings.stream_credential_ttl))
         self._lock = threading.Lock()
         self._started = False
 
@@ -71,6 +76,7 @@ class RabbitMQBroker:
             try:
                 self._connection.io.call(self._fanout.declare(), CONNECT_TIMEOUT)
                 self._connection.io.call(self.streams.prepare(), CONNECT_TIMEOUT)
+                self._connection.io.call(self.endpoints.prepare(), CONNECT_TIMEOUT)
             except Exception as exc:
                 self._connection.close()
                 raise BrokerError(
@@ -83,5 +89,6 @@ class RabbitMQBroker:
         with self._lock:
             self._fanout.close()
             self.streams.close()
+            self.endpoints.close()
             self._connection.close()
             self._started = False

@@ -57,10 +57,16 @@ class Management:
     async def set_user(self, name: str, password: str, read: str) -> None:
         """Create or update ``name``, with no tags (no management access) and, on this
         vhost, nothing to configure, nothing to write, and ``read`` to read."""
+        await self.set_permissions(name, password, configure="^$", write="^$", read=read)
+
+    async def set_permissions(self, name: str, password: str, *, configure: str,
+                              write: str, read: str) -> None:
+        """Create or update ``name``, with no tags (no management access) and these
+        permissions (regular expressions of names) on this vhost."""
         user = quote(name, safe="")
         await self.call("PUT", f"/api/users/{user}", {"password": password, "tags": ""})
         await self.call("PUT", f"/api/permissions/{self._vhost()}/{user}",
-                        {"configure": "^$", "write": "^$", "read": read})
+                        {"configure": configure, "write": write, "read": read})
 
     async def delete_user(self, name: str) -> None:
         """Delete ``name``; its connections are closed by the server."""

@@ -34,11 +34,11 @@ Lifecycle of a broker, in order:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from farcall_service.storage.interface import ClaimedTask, Task
+from farcall_service.storage.interface import ClaimedTask, Outcome, Task
 
 #: Called with every notification of the results of an owner: the recorded tasks,
 #: or None for "look again, in the database".
@@ -174,6 +174,50 @@ class ResultStreams(Protocol):
         """``owner_id`` is removed: their broker credentials and queues go."""
 
 
+#: Called with the endpoint a results message came from (as the broker vouches) and
+#: its outcomes; returns once they are recorded (the message is acknowledged then).
+ResultsHandler = Callable[[str, list[Outcome]], Awaitable[None]]
+#: Called with the endpoint a heartbeat came from and the status it reports.
+HeartbeatHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class EndpointQueues(Protocol):
+    """Tasks to endpoints over AMQP, results and heartbeats back, as the official
+    endpoint speaks it: a durable task queue per endpoint, one results queue and one
+    heartbeat queue consumed by every service process (competing consumers).
+
+    The database stays the truth: a task is published to its endpoint's queue while
+    its claim is uncommitted (``TaskStore.claim(forward=...)``) and a result is
+    acknowledged only after its commit, so both are at least once; the store
+    records a result once. An endpoint's credentials read only its task queue and
+    write only results and heartbeats; the broker tells which endpoint sent each
+    message (a property the broker validates), never the message itself.
+
+    Coroutines run on the caller's event loop; an implementation may do its I/O
+    elsewhere and raises :class:`BrokerError` when the broker cannot be reached.
+    """
+
+    async def open(self, endpoint_id: str) -> dict[str, Any]:
+        """Make the endpoint's task queue and broker user (idempotent) and return
+        its ``amqp_creds``: ``endpoint_id`` and ``task_queue_info``,
+        ``result_queue_info``, ``heartbeat_queue_info`` (each ``connection_url``,
+        ``queue`` or ``exchange``, ``queue_publish_kwargs``), as the official
+        endpoint reads them. The same credentials every time for one endpoint."""
+
+    async def forward(self, endpoint_id: str, tasks: Sequence[ClaimedTask]) -> None:
+        """Publish ``tasks`` to the endpoint's queue; returns once the broker has
+        confirmed every message, raises when it has not."""
+
+    async def consume(self, results: ResultsHandler, heartbeats: HeartbeatHandler) -> None:
+        """Start consuming results and heartbeats, calling the handlers on the
+        caller's event loop until the broker stops. A message is acknowledged once
+        its handler returns, and dropped (with a warning) when it comes from no
+        endpoint or cannot be read; a handler that raises has it delivered again."""
+
+    async def forget(self, endpoint_id: str) -> None:
+        """The endpoint is deleted: its broker user and task queue go."""
+
+
 class Broker(Protocol):
     """Tasks to endpoints, results to waiters, wake-ups between service processes."""
 
@@ -195,6 +239,11 @@ class Broker(Protocol):
     def streams(self) -> ResultStreams | None:
         """Result streams for AMQP consumers (the official Executor), or None when this
         broker has none (the service then answers 501 for them)."""
+
+    @property
+    def endpoints(self) -> EndpointQueues | None:
+        """Task queues for endpoints that take their tasks over AMQP, or None when
+        this broker has none (registrations asking for them are refused)."""
 
     def start(self) -> None:
         """Reach whatever the broker needs; raise :class:`BrokerError` when it cannot

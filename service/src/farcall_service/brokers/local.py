@@ -13,6 +13,8 @@ class LocalBroker:
     single_process = True
     #: No AMQP result streams: ``--broker amqp://...`` has them.
     streams = None
+    #: No AMQP endpoint queues either.
+    endpoints = None
 
     def __init__(self, database_url: str) -> None:
         #: Claims, per endpoint id.

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from anyio.from_thread import run as run_on_loop
 from fastapi import APIRouter
 
 from farcall_service import access
+from farcall_service.accepting import broker_unavailable
 from farcall_service.auth import Identity, Who
+from farcall_service.brokers.interface import BrokerError
 from farcall_service.context import Ctx, ServiceContext
 from farcall_service.errors import ApiError, not_found
 from farcall_service.models import EndpointRegistration
 from farcall_service.storage.interface import Endpoint
 
 router = APIRouter(tags=["endpoints"])
+log = logging.getLogger(__name__)
 
 DELETED_REASON = "farcall: the endpoint was deleted before this task ran"
 
@@ -38,6 +43,10 @@ def _save(
         raise not_found("endpoint", endpoint_id)
     elif not body.endpoint_name:
         raise ApiError(422, "INVALID_REQUEST", "endpoint_name is required to register")
+    if body.amqp_tasks and ctx.broker.endpoints is None:
+        raise ApiError(501, "NOT_IMPLEMENTED",
+                       "this farcall service has no AMQP broker for endpoint task queues "
+                       "(start it with --broker amqp://user:pass@host:5672/vhost)")
     ctx.json_limits.check("metadata", body.metadata)
     allowed = _allowed(body, existing)
     if body.allowed_functions:
@@ -62,7 +71,7 @@ def _save(
     )
     ctx.store.save_endpoint(endpoint)
     ctx.endpoints.invalidate(endpoint_id)
-    return {
+    answer: dict[str, Any] = {
         "endpoint_id": endpoint.id,
         "name": endpoint.name,
         "display_name": endpoint.display_name,
@@ -70,6 +79,12 @@ def _save(
         "restricted": endpoint.allowed_functions is not None,
         "allowed_functions": list(endpoint.allowed_functions or ()),
     }
+    if body.amqp_tasks:
+        try:
+            answer["amqp_creds"] = run_on_loop(ctx.lifecycle.open_endpoint_queue, endpoint_id)
+        except BrokerError as exc:
+            raise broker_unavailable(exc) from None
+    return answer
 
 
 def _allowed(body: EndpointRegistration, existing: Endpoint | None) -> tuple[str, ...] | None:
@@ -200,6 +215,10 @@ def delete_endpoint(
     ctx.store.delete_endpoint(eid, time.time(), DELETED_REASON)
     ctx.endpoints.invalidate(eid)
     ctx.lifecycle.endpoint_deleted(eid)  # waits on its tasks look again: they failed
+    try:
+        run_on_loop(ctx.lifecycle.close_endpoint_queue, eid)
+    except BrokerError as exc:
+        log.warning("endpoint %s is deleted but its broker user and queue stay: %s", eid, exc)
     return {"result": 302}
 
 

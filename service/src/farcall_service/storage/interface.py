@@ -314,12 +314,23 @@ class TaskStore(Protocol):
         exceptions), as the quotas count them."""
 
     def claim(
-        self, endpoint_id: str, session: str, max_tasks: int, now: float
+        self, endpoint_id: str, session: str, max_tasks: int, now: float,
+        forward: Callable[[list[ClaimedTask]], object] | None = None,
     ) -> list[ClaimedTask]:
         """Take up to ``max_tasks`` queued tasks for ``session``, oldest first, each
         with its payload after its function's code. A new session first requeues
         everything claimed under the endpoint's older sessions, and becomes the
-        endpoint's. Concurrent claims never get the same task."""
+        endpoint's. Concurrent claims never get the same task.
+
+        ``forward``, if given, is called with the tasks taken *before* the claim
+        commits (holding their rows where the database locks rows): if it raises,
+        nothing is claimed and the error propagates. The service forwards tasks to
+        an AMQP queue so: a crash before the commit leaves them queued, to be
+        forwarded again (at least once). Such a claim does not mark the endpoint
+        seen: the forwarder is not the endpoint."""
+
+    def endpoints_in_session(self, session: str) -> list[str]:
+        """The ids of the endpoints (not deleted) whose current session is ``session``."""
 
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float

@@ -57,6 +57,10 @@ ENTER_SESSION = (
     sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))
     .values(session_id=_b("b_session"), last_seen=_b("b_now"))
 )
+ENTER_SESSION_UNSEEN = (
+    sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))
+    .values(session_id=_b("b_session"))
+)
 TOUCH_ENDPOINT = (
     sa.update(t.endpoints)
     .where(_ep_c.id == _b("b_endpoint_id"),
@@ -179,17 +183,21 @@ def requeue(conn: sa.Connection, *where: Any) -> int:
     return int(result.rowcount)
 
 
-def enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float) -> int:
-    """Mark the endpoint alive; a new session takes over and frees the old one's tasks.
-    Returns how many tasks went back to the queue.
+def enter_session(conn: sa.Connection, endpoint_id: str, session: str, now: float,
+                  seen: bool = True) -> int:
+    """Mark the endpoint alive (unless not ``seen``); a new session takes over and
+    frees the old one's tasks. Returns how many tasks went back to the queue.
 
     The endpoint's row is written before its tasks, as in recording results and
     locking an endpoint: on PostgreSQL, where these take row locks, one order
     everywhere means two of them cannot deadlock.
     """
     row = conn.execute(ENDPOINT_SESSION, {"endpoint_id": endpoint_id}).first()
-    conn.execute(ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
-                                 "b_now": now})
+    if seen:
+        conn.execute(ENTER_SESSION, {"b_endpoint_id": endpoint_id, "b_session": session,
+                                     "b_now": now})
+    elif row is None or row.session_id != session:
+        conn.execute(ENTER_SESSION_UNSEEN, {"b_endpoint_id": endpoint_id, "b_session": session})
     if row is None or row.session_id == session:
         return 0
     return requeue(

@@ -263,7 +263,8 @@ class TaskSql(SqlConnections):
     # -- hand-off -------------------------------------------------------------------
 
     def claim(
-        self, endpoint_id: str, session: str, max_tasks: int, now: float
+        self, endpoint_id: str, session: str, max_tasks: int, now: float,
+        forward: Callable[[list[ClaimedTask]], object] | None = None,
     ) -> list[ClaimedTask]:
         # Most claims find nothing (they then wait for a submission to hand them work):
         # a read says so without taking the write lock from a results report.
@@ -273,7 +274,8 @@ class TaskSql(SqlConnections):
         if current is not None and current.session_id == session and queued is None:
             return []
         with self._write(durable=False) as conn:
-            q.enter_session(conn, endpoint_id, session, now)
+            # A forwarder is not the endpoint: it does not make it seen.
+            q.enter_session(conn, endpoint_id, session, now, seen=forward is None)
             rows = self._hot.rows(
                 conn, q.QUEUED_FOR_CLAIM, {"endpoint_id": endpoint_id, "max_tasks": max_tasks}
             )
@@ -288,16 +290,25 @@ class TaskSql(SqlConnections):
                 else ()
             )
             containers = {row.id: container_from_row(row) for row in found}
-        return [
-            ClaimedTask(
-                id=row.id,
-                function_id=row.function_id,
-                payload=row.code + row.payload,
-                options=_task_options(row.options),
-                container=containers.get(row.container_id) if row.container_id else None,
-            )
-            for row in rows
-        ]
+            claimed = [
+                ClaimedTask(
+                    id=row.id,
+                    function_id=row.function_id,
+                    payload=row.code + row.payload,
+                    options=_task_options(row.options),
+                    container=containers.get(row.container_id) if row.container_id else None,
+                )
+                for row in rows
+            ]
+            if forward is not None:
+                forward(claimed)  # raising rolls back: the tasks stay queued
+        return claimed
+
+    def endpoints_in_session(self, session: str) -> list[str]:
+        e = t.endpoints.c
+        with self._read() as conn:
+            return list(conn.execute(sa.select(e.id).where(
+                e.session_id == session, e.deleted.is_(False)).order_by(e.id)).scalars())
 
     def heartbeat(
         self, endpoint_id: str, session: str, details: dict[str, Any], now: float

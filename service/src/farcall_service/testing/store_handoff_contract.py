@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from farcall_service.storage.interface import (
     QUEUED,
     RUNNING,
+    ClaimedTask,
     Container,
     Endpoint,
     NewTask,
@@ -33,6 +36,35 @@ class HandOffStoreContract(StoreFixtures):
         assert store.claim(eid, "s", 10, seeded.now) == []
         assert {store.get_task(i).status for i in ids} == {RUNNING}  # type: ignore[union-attr]
         assert store.count_outstanding(eid) == 5
+
+    def test_a_claim_forwards_its_tasks_before_it_commits(self, seeded: Seeded) -> None:
+        store, eid = seeded.store, seeded.endpoint.id
+        ids = seeded.submit(3)
+        seen: list[list[str]] = []
+
+        def refuse(tasks: list[ClaimedTask]) -> None:
+            seen.append([t.id for t in tasks])
+            raise ConnectionError("the broker did not confirm")
+
+        with pytest.raises(ConnectionError):
+            store.claim(eid, "amqp", 2, seeded.now, forward=refuse)
+        assert seen == [ids[:2]]
+        assert {store.get_task(i).status for i in ids} == {QUEUED}  # type: ignore[union-attr]
+        forwarded = store.claim(eid, "amqp", 5, seeded.now,
+                                forward=lambda tasks: seen.append([t.id for t in tasks]))
+        assert [t.id for t in forwarded] == ids and seen[-1] == ids
+        assert {store.get_task(i).status for i in ids} == {RUNNING}  # type: ignore[union-attr]
+        endpoint = store.get_endpoint(eid)
+        assert endpoint is not None and endpoint.session_id == "amqp"
+        assert endpoint.last_seen is None  # the forwarder is not the endpoint
+
+    def test_endpoints_are_found_by_their_session(self, seeded: Seeded) -> None:
+        store, eid = seeded.store, seeded.endpoint.id
+        assert store.endpoints_in_session("amqp") == []
+        store.heartbeat(eid, "amqp", {}, seeded.now)
+        assert store.endpoints_in_session("amqp") == [eid]
+        store.delete_endpoint(eid, seeded.now, "gone")
+        assert store.endpoints_in_session("amqp") == []
 
     def test_a_claim_takes_only_its_endpoint_s_tasks(self, seeded: Seeded) -> None:
         store = seeded.store
