@@ -131,8 +131,13 @@ class Fault:
             self.endpoint.start()
         elif self.kind == "broker":
             self.detail["connections_closed"] = self.stack.close_broker_connections()
-        else:
+        elif self.kind == "service broker":
+            self.detail["connections_closed"] = self.stack.close_broker_connections(
+                services_only=True)
+        elif self.kind == "database":
             self.detail["backends_terminated"] = self.stack.terminate_backends()
+        else:
+            raise ValueError(f"no fault named {self.kind!r}")
 
     def undo(self) -> None:
         if self.victim >= 0:

@@ -152,20 +152,29 @@ class ScaledStack:
         time.sleep(pause)
         self.services[i].start()
 
-    def close_broker_connections(self) -> int:
+    def close_broker_connections(self, services_only: bool = False) -> int:
         """Close every connection to the stack's vhost, as ``rabbitmqctl
-        close_all_connections`` does (only this vhost's: others share the server);
-        returns how many were open (the services' and any client's, such as an
-        Executor's result stream)."""
+        close_all_connections`` does (only this vhost's: others share the server), or
+        with ``services_only`` only the service processes' (those of the broker URL's
+        user, not an Executor's result stream); returns how many it closed."""
         ctl = shutil.which("rabbitmqctl")
+        user = unquote(urlsplit(self.broker_url).username or "guest")
         if ctl is not None:
-            listed = self._ctl(ctl, "list_connections", "--vhost", self.vhost, "-q", "user")
-            found = len(listed.splitlines()) - 1  # a header line, then one per connection
-            self._ctl(ctl, "close_all_connections", "--vhost", self.vhost, "--limit", "100000",
-                      "fault injected by a farcall test")
-            return max(found, 0)
-        names = self.broker_connections()  # the management API's view (refreshed every ~5 s)
-        for name in names:
+            lines = self._ctl(ctl, "list_connections", "--vhost", self.vhost, "-q",
+                              "pid", "user").splitlines()[1:]  # a header line first
+            rows = [line.split("\t") for line in lines if line.strip()]
+            if not services_only:
+                self._ctl(ctl, "close_all_connections", "--vhost", self.vhost, "--limit",
+                          "100000", "fault injected by a farcall test")
+                return len(rows)
+            mine = [pid for pid, who in rows if who == user]
+            for pid in mine:
+                self._ctl(ctl, "close_connection", pid, "fault injected by a farcall test")
+            return len(mine)
+        listed = self._management(
+            "GET", f"/api/vhosts/{quote(self.vhost, safe='')}/connections") or []
+        names = [str(c["name"]) for c in listed if not services_only or c["user"] == user]
+        for name in names:  # the management API's view (refreshed every ~5 s)
             self._management("DELETE", f"/api/connections/{quote(name, safe='')}")
         return len(names)
 
