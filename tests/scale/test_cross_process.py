@@ -140,10 +140,11 @@ def test_results_of_tasks_handed_to_a_claim_are_kept_when_reported_through_anoth
         submitting = threading.Thread(target=lambda: ids.extend(
             submitter.submit(endpoint_id, fn, [(i,) for i in range(100)])))
         submitting.start()
-        waiting.join(30)
+        waiting.join(2.0)  # long enough for a claim handed its tasks early to report
         lock.exec_driver_sql("COMMIT")
     engine.dispose()
     submitting.join(30)
+    waiting.join(30)
     [answer] = answers
     assert answer["rejected"] == [], f"{len(answer['rejected'])} results refused as unknown"
     assert sorted(answer["acknowledged"]) == sorted(ids)

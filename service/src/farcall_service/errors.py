@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -100,6 +101,31 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
 
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value (PostgreSQL: a NUL character in text, a number
+    out of range): the transaction rolled back, nothing is lost, the caller can fix
+    the request. The driver's first line says what; the statement is not echoed."""
+    assert isinstance(exc, sa_exc.DataError)
+    reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "invalid value"
+    log.info("%s %s: the database refused a value: %s", request.method, request.url.path,
+             reason)
+    return error_response(422, "UNSTORABLE_VALUE",
+                          f"a value in the request cannot be stored: {reason}")
+
+
+async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+    """The connection to the database broke (a restart, a terminated backend): the
+    transaction did not commit, and the pool replaces the connection; a retry works."""
+    assert isinstance(exc, sa_exc.DBAPIError)
+    if not exc.connection_invalidated:
+        return await _unexpected(request, exc)
+    log.warning("%s %s: the database connection was lost: %s", request.method,
+                request.url.path, type(exc.orig).__name__)
+    return error_response(503, "DATABASE_UNAVAILABLE",
+                          "the service lost its database connection; try again",
+                          {"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return error_response(500, "INTERNAL_ERROR", "internal error; the service log has details")
@@ -109,4 +135,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DataError, _unstorable)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_away)
     app.add_exception_handler(Exception, _unexpected)
