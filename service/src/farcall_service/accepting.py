@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from farcall_service import access
 from farcall_service.auth import Identity
-from farcall_service.brokers.interface import Taken
+from farcall_service.brokers.interface import BrokerError, Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
 from farcall_service.errors import ApiError, bad_request
@@ -89,8 +89,10 @@ async def submit(
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
+    stream: bool = False,
 ) -> tuple[str, list[str]]:
-    """Check and store ``requests``; return the task group id and task ids, in order."""
+    """Check and store ``requests``; return the task group id and task ids, in order.
+    ``stream``: the group's results also go to its queue on ``lc.broker.streams``."""
     ctx = lc.ctx
     if (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
@@ -98,6 +100,8 @@ async def submit(
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
     else:
         checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options)
+    if stream:
+        await open_stream(lc, checked.owner_id, checked.group, checked.now)
     tasks = checked.tasks
     lc.memory.accepted(
         checked.owner_id, checked.group, checked.now,
@@ -126,6 +130,37 @@ async def submit(
     work.add_done_callback(partial(_settle_folded, lc))
     await committed
     return checked.group, [task.id for _eid, task in tasks]
+
+
+async def open_stream(lc: TaskLifecycle, owner_id: str, group: str, now: float) -> None:
+    """Mark the group streamed and declare its queue, both before any of its tasks is
+    stored: a result can then neither miss the outbox nor reach a queue not there yet.
+    The queue is declared at every submission (idempotent, and it keeps a queue
+    nobody reads yet from expiring); the mark only once per process."""
+    streams = lc.broker.streams
+    assert streams is not None
+    if (owner_id, group) not in lc.streamed_groups:
+        if not await lc.ctx.in_thread(lc.ctx.store.stream_group, group, owner_id, now):
+            raise ApiError(409, "TASK_GROUP_TAKEN",
+                           f"task group {group} was made by another user, so its results "
+                           "cannot be streamed to you: submit to a new task group")
+        if len(lc.streamed_groups) >= STREAMED_GROUPS_KEPT:
+            lc.streamed_groups.clear()
+        lc.streamed_groups.add((owner_id, group))
+    try:
+        await streams.open(owner_id, group)
+    except BrokerError as exc:
+        raise broker_unavailable(exc) from None
+
+
+def broker_unavailable(exc: BrokerError) -> ApiError:
+    """503: the message broker is away (the database still has every result)."""
+    return ApiError(503, "BROKER_UNAVAILABLE", f"the message broker cannot be reached: {exc}",
+                    {"Retry-After": "5"})
+
+
+#: How many streamed groups a process remembers having marked, at most.
+STREAMED_GROUPS_KEPT = 10_000
 
 
 def check(

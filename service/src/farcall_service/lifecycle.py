@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from farcall_service import accepting, dispatching, waiting
-from farcall_service.brokers.interface import Broker
+from farcall_service.brokers.interface import Broker, StreamAccess
 from farcall_service.dispatching import EmptyQueues
 from farcall_service.following import Follower
+from farcall_service.publishing import Publisher
 from farcall_service.recording import Recorder, commit_alone
 from farcall_service.storage.interface import (
     ClaimedTask,
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from farcall_service.context import ServiceContext
 
 log = logging.getLogger(__name__)
+
+#: Seconds a stopping service spends publishing what is left in the outbox.
+STOP_PUBLISH_WAIT = 5.0
 
 
 class TaskLifecycle:
@@ -66,7 +70,13 @@ class TaskLifecycle:
         #: Task id -> done when the submission of a task handed to a claim before its
         #: commit has committed (or failed): a result for it is committed only after.
         self.submissions_in_flight: dict[str, asyncio.Future[Any]] = {}
+        #: Moves the result outbox to the broker's streams (None: it has none).
+        self.publisher = Publisher(self, broker.streams) if broker.streams else None
+        #: (owner, group) pairs marked streamed here: a mark is never undone, so a
+        #: later submission to the group skips the store's transaction.
+        self.streamed_groups: set[tuple[str, str]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        self._publishing: asyncio.Task[None] | None = None
 
     @property
     def memory_decides(self) -> bool:
@@ -85,25 +95,38 @@ class TaskLifecycle:
         """Start the broker and the requeue reaper; on the event loop, before serving."""
         self.broker.start()
         self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
+        if self.publisher is not None:
+            self._publishing = asyncio.create_task(self.publisher.run())
 
     async def stop(self) -> None:
-        """After the last request: commit what waits, then stop the broker."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
+        """After the last request: commit what waits, publish the outbox once more,
+        then stop the broker."""
+        for task in (self._reaper, self._publishing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reaper = self._publishing = None
         try:
             await self.ctx.in_thread(commit_alone, self, self.recorder.take())
+            if self.publisher is not None:
+                # What is left goes with another process's sweep, or at the next start.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.publisher.drain(), STOP_PUBLISH_WAIT)
         finally:
             self.broker.stop()
 
     # -- the task's path -----------------------------------------------------------
 
     async def submit(self, who: Identity, requests: Sequence[Request],
-                     task_group_id: str | None, options: TaskOptions) -> tuple[str, list[str]]:
-        """Check and store ``requests``; the task group id and task ids, in order."""
-        return await accepting.submit(self, who, requests, task_group_id, options)
+                     task_group_id: str | None, options: TaskOptions,
+                     create_queue: bool = False) -> tuple[str, list[str]]:
+        """Check and store ``requests``; the task group id and task ids, in order.
+        ``create_queue``: the group's results also go to its AMQP queue, when the
+        broker has result streams (else it is ignored, as the official service did
+        without a broker)."""
+        return await accepting.submit(self, who, requests, task_group_id, options,
+                                      create_queue and self.broker.streams is not None)
 
     async def claim(self, endpoint_id: str, session: str, max_tasks: int,
                     wait: float) -> list[ClaimedTask]:
@@ -131,6 +154,31 @@ class TaskLifecycle:
         """Pushes the results of one SDK channel's tasks (``following``)."""
         return Follower(self)
 
+    # -- result streams (``Broker.streams``) ---------------------------------------
+
+    async def stream_access(self, owner_id: str) -> StreamAccess | None:
+        """Where ``owner_id`` reads their result queues; None when the broker has no
+        streams. Raises ``BrokerError`` when the broker cannot be reached."""
+        streams = self.broker.streams
+        return None if streams is None else await streams.access(owner_id)
+
+    async def reopen_stream(self, owner_id: str, task_group_id: str) -> bool:
+        """Declare a streamed group's queue again (it expires when nobody reads it
+        for ``stream_queue_expiry``): the official Executor reloads a group's tasks
+        and then reads its queue. Whether the group is ``owner_id``'s and streamed."""
+        streams = self.broker.streams
+        if streams is None:
+            return False
+        if not await self.ctx.in_thread(self.ctx.store.group_streamed, task_group_id, owner_id):
+            return False
+        await streams.open(owner_id, task_group_id)
+        return True
+
+    def outbox_filled(self) -> None:
+        """A commit put results in the outbox: publish them now. Safe from any thread."""
+        if self.publisher is not None:
+            self.publisher.kick()
+
     # -- what others change or ask -------------------------------------------------
 
     def endpoint_changed(self, endpoint_id: str) -> None:
@@ -143,6 +191,7 @@ class TaskLifecycle:
         self.broker.tasks.notify(endpoint_id)
         for owner in self.memory.endpoint_deleted(endpoint_id):
             self.broker.results.notify(owner)
+        self.outbox_filled()  # its failed tasks of streamed groups
 
     def online(self, endpoint_id: str) -> bool:
         """Whether a claim of ``endpoint_id`` is waiting here right now."""

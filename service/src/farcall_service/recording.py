@@ -124,6 +124,8 @@ def settle(lc: TaskLifecycle, item: Pending, outcome: RecordedOutcomes | BaseExc
                         "commit", item.report.endpoint_id, len(refused))
         lc.memory.finished(outcome.finished)  # before the wake-up
         wake_owners(lc, outcome.finished)
+        if outcome.streamed:
+            lc.outbox_filled()
     with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
         item.done.get_loop().call_soon_threadsafe(_resolve, item.done, outcome)
 

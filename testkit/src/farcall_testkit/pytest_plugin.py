@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from farcall_testkit.servers import PostgreSQL
+    from farcall_testkit.servers import PostgreSQL, RabbitMQ
 
 #: The interpreter with the official globus-compute-sdk, set by ``make test``.
 COMPAT_PYTHON = "FARCALL_COMPAT_PYTHON"
@@ -33,6 +33,20 @@ def postgresql() -> Iterator[PostgreSQL]:
     from farcall_testkit.servers import PostgreSQL
 
     server = PostgreSQL.from_environment()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMQ]:
+    """The RabbitMQ server to make scratch vhosts on; every vhost made, and every user
+    named with the run's prefix, is deleted at the end of the run. Unreachable: the
+    tests skip, or fail with ``FARCALL_REQUIRE_SERVERS=1``."""
+    from farcall_testkit.servers import RabbitMQ
+
+    server = RabbitMQ.from_environment()
     try:
         yield server
     finally:

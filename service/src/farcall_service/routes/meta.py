@@ -1,4 +1,4 @@
-"""Service information: version negotiation and the (absent) AMQP result stream."""
+"""Service information: version negotiation, and where AMQP result streams are read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 import farcall_service
-from farcall_service.auth import authenticate
+from farcall_service.accepting import broker_unavailable
+from farcall_service.auth import Who, authenticate
+from farcall_service.brokers.interface import BrokerError
+from farcall_service.context import Ctx
 from farcall_service.errors import ApiError
 
 router = APIRouter(tags=["service"], dependencies=[Depends(authenticate)])
@@ -32,13 +35,21 @@ def version(service: Annotated[str | None, Query(max_length=64)] = None) -> dict
 
 @router.get(
     "/v2/get_amqp_result_connection_url",
-    summary="Not available: farcall streams no results over AMQP yet",
-    responses={501: {"description": "No message broker is configured."}},
+    summary="Where to read your task groups' results over AMQP (the official Executor)",
+    responses={501: {"description": "The service runs without a message broker."},
+               503: {"description": "The message broker cannot be reached."}},
 )
-def amqp_result_url() -> dict[str, str]:
-    raise ApiError(
-        501,
-        "NOT_IMPLEMENTED",
-        "this farcall service has no AMQP broker; poll task results with "
-        "GET /v2/tasks/{id} or POST /v2/batch_status",
-    )
+async def amqp_result_url(who: Who, ctx: Ctx) -> dict[str, str]:
+    try:
+        access = await ctx.lifecycle.stream_access(who.user_id)
+    except BrokerError as exc:
+        raise broker_unavailable(exc) from None
+    if access is None:
+        raise ApiError(
+            501,
+            "NOT_IMPLEMENTED",
+            "this farcall service has no AMQP broker (start it with --broker "
+            "amqp://user:pass@host:5672/vhost to stream results); poll task results "
+            "with GET /v2/tasks/{id} or POST /v2/batch_status",
+        )
+    return {"connection_url": access.connection_url, "queue_prefix": access.queue_prefix}

@@ -10,8 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import access
-from farcall_service.accepting import Request, canonical_id, check_task_count
+from farcall_service.accepting import (
+    Request,
+    broker_unavailable,
+    canonical_id,
+    check_task_count,
+)
 from farcall_service.auth import Identity, Who
+from farcall_service.brokers.interface import BrokerError
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.documents import task_document
@@ -49,7 +55,7 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
     ]
     group, task_ids = await ctx.lifecycle.submit(
         who, requests, str(body.task_group_id) if body.task_group_id else None,
-        _options(ctx, body, len(requests)))
+        _options(ctx, body, len(requests)), body.create_queue)
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
@@ -89,7 +95,8 @@ async def submit_v2(
     check_task_count(len(body.tasks), ctx.settings.max_tasks_per_submission)
     requests = [Request(str(ep), str(fn), payload) for fn, ep, payload in body.tasks]
     group, task_ids = await ctx.lifecycle.submit(
-        who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions())
+        who, requests, str(body.task_group_id) if body.task_group_id else None, TaskOptions(),
+        body.create_websocket_queue)
     return {
         "response": "success",
         "task_group_id": group,
@@ -175,7 +182,7 @@ async def sdk_channel(websocket: WebSocket) -> None:
 
 
 @router.get("/v2/taskgroup/{task_group_id}", summary="The tasks of a task group")
-def get_task_group(
+async def get_task_group(
     task_group_id: uuid.UUID,
     who: Who,
     ctx: Ctx,
@@ -183,11 +190,17 @@ def get_task_group(
     gid = str(task_group_id)
     # Only the caller's own tasks: a group they have none in is one that does not
     # exist, whoever else has used its id.
-    mine = ctx.store.task_group_tasks(gid, who.user_id)
+    mine = await run_in_threadpool(ctx.store.task_group_tasks, gid, who.user_id)
     if not mine:
         raise not_found("task_group", gid)
+    try:
+        # The official Executor reloads a group, then reads its queue: declare it
+        # again in case it expired meanwhile.
+        streamed = await ctx.lifecycle.reopen_stream(who.user_id, gid)
+    except BrokerError as exc:
+        raise broker_unavailable(exc) from None
     return {
         "taskgroup_id": gid,
-        "create_websockets_queue": False,
+        "create_websockets_queue": streamed,
         "tasks": [{"id": task.id, "created_at": task.created_at} for task in mine],
     }

@@ -16,7 +16,7 @@ without touching the HTTP layer. The contract every method shares:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from farcall_service.storage.records import (
@@ -134,7 +134,8 @@ class IdentityStore(Protocol):
         transaction: their static tokens are deleted, OAuth tokens revoked, codes
         forgotten, passwords and memberships dropped, clients deleted; their functions
         and endpoints are deleted, and every unfinished task of theirs, or on one of
-        their endpoints, fails with ``reason`` as its exception."""
+        their endpoints, fails with ``reason`` as its exception (those of streamed
+        groups go to the outbox, as in :meth:`TaskStore.record_reports`)."""
 
 
 @runtime_checkable
@@ -239,7 +240,7 @@ class CatalogueStore(Protocol):
 
     def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None:
         """Soft delete; its tasks that have not ended fail now with ``reason`` as
-        their exception."""
+        their exception (those of streamed groups go to the outbox)."""
 
     def lock_endpoint(self, endpoint_id: str, until: float) -> None:
         """Stop the endpoint until ``until``: drop its session and put the tasks it
@@ -334,8 +335,25 @@ class TaskStore(Protocol):
         A result is recorded once: an outcome for a task that has ended (or ended
         earlier in the same report) is a duplicate; one for a task that is unknown
         or not its endpoint's is rejected. Returns one :class:`RecordedOutcomes` per
-        report, in order, with the tasks recorded as they are now stored.
+        report, in order, with the tasks recorded as they are now stored. The ended
+        tasks of streamed groups (:meth:`stream_group`) get outbox rows in the same
+        transaction (:attr:`RecordedOutcomes.streamed` says so).
         """
+
+    def stream_group(self, task_group_id: str, owner_id: str, now: float) -> bool:
+        """Mark the task group *streamed* (making it, ``owner_id``'s, if new): from now
+        on each of the owner's tasks in it that ends (reported, or failed by the
+        service) gets a row in the result outbox, in the transaction that ends it.
+        False, marking nothing, when the group is another user's."""
+
+    def group_streamed(self, task_group_id: str, owner_id: str) -> bool:
+        """Whether the task group is ``owner_id``'s and streamed."""
+
+    def drain_outbox(self, limit: int, publish: Callable[[list[Task]], object]) -> int:
+        """Take up to ``limit`` outbox rows, oldest first, that no other transaction
+        holds; call ``publish`` with their ended tasks (those still stored) and delete
+        the rows in the same transaction, only if ``publish`` returned: if it raises,
+        the rows stay and the error propagates. How many rows went."""
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         """Requeue the claimed tasks of endpoints not seen since ``cutoff``, except

@@ -193,6 +193,8 @@ class RecordedOutcomes:
     rejected: list[str]
     #: The tasks recorded now, as stored: waiting SDKs are answered from these.
     finished: list[Task] = field(default_factory=list)
+    #: Whether some of them went to the result outbox (their groups are streamed).
+    streamed: bool = False
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,8 @@ task_groups = sa.Table(
     # Not indexed: groups are looked up by id, and the index cost every submission a page.
     sa.Column("owner_id", ID, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    #: Its owner's results also go out on an AMQP queue (``result_outbox``).
+    sa.Column("streamed", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 tasks = sa.Table(
@@ -147,6 +149,15 @@ usage = sa.Table(
     sa.Column("user_id", ID, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("unfinished_tasks", sa.BigInteger, nullable=False),
     sa.Column("stored_bytes", sa.BigInteger, nullable=False),
+)
+
+#: Ended tasks of streamed task groups whose results are not published yet: written in
+#: the transaction that ends them, deleted once the broker has confirmed them.
+result_outbox = sa.Table(
+    "result_outbox",
+    metadata,
+    sa.Column("task_id", ID, primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 oauth_clients = sa.Table(

@@ -81,12 +81,19 @@ MARK_CLAIMED = (
 # The endpoint is compared in Python: given ``endpoint_id = ?`` as well, SQLite's
 # planner walks the endpoint's whole queue index instead of looking up the ids, and
 # recording results slowed down with every task the endpoint had ever run.
+_group_c = t.task_groups.c
+#: Whether a task's result goes to the outbox: its group is streamed, and the group's
+#: owner is the task's (another user's tasks in that group id are no part of it).
+STREAMED = sa.and_(_group_c.streamed, _group_c.owner_id == _task_c.owner_id)
 REPORTED_TASKS = (
     sa.select(_task_c.id, _task_c.endpoint_id, _task_c.status, _task_c.owner_id,
-              _task_c.function_id, _task_c.task_group_id, _task_c.created_at)
+              _task_c.function_id, _task_c.task_group_id, _task_c.created_at,
+              STREAMED.label("streamed"))
+    .join(t.task_groups, _group_c.id == _task_c.task_group_id)
     .where(_task_c.id.in_(_b("ids", expanding=True)))
-    .with_for_update()
+    .with_for_update(of=t.tasks)
 )
+OUTBOX_ADD = sa.insert(t.result_outbox)
 TASKS = sa.select(*TASK_COLUMNS).where(_task_c.id.in_(_b("ids", expanding=True)))
 FINISHED_TASKS = sa.select(*TASK_COLUMNS).where(
     _task_c.id.in_(_b("ids", expanding=True)),
@@ -146,8 +153,15 @@ def change_usage(hot: Prepared, conn: sa.Connection,
 def fail_unfinished(hot: Prepared, conn: sa.Connection, reason: str, now: float,
                     *where: Any) -> None:
     """Fail the unfinished tasks matching ``where`` with ``reason``, and take them off
-    their owners' unfinished usage (their ``reason`` is stored in its place)."""
+    their owners' unfinished usage (their ``reason`` is stored in its place); those of
+    streamed groups go to the outbox."""
     ending = (*where, t.UNFINISHED)
+    # Their results go out on their groups' streams, as reported ones do.
+    conn.execute(t.result_outbox.insert().from_select(
+        ["task_id", "created_at"],
+        sa.select(_task_c.id, sa.literal(now, sa.Float))
+        .join(t.task_groups, _group_c.id == _task_c.task_group_id)
+        .where(*ending, STREAMED)))
     owners = conn.execute(sa.select(_task_c.owner_id, sa.func.count())
                           .where(*ending).group_by(_task_c.owner_id)).all()
     conn.execute(sa.update(t.tasks).where(*ending)

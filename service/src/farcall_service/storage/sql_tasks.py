@@ -8,7 +8,7 @@ statements are built once in :mod:`~farcall_service.storage.sql_queue`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -194,6 +194,47 @@ class TaskSql(SqlConnections):
             )
             return [q.task_from_row(row) for row in rows]
 
+    # -- result streams ---------------------------------------------------------------
+
+    def stream_group(self, task_group_id: str, owner_id: str, now: float) -> bool:
+        g = t.task_groups.c
+        with self._write() as conn:
+            self._make_group(conn, task_group_id, owner_id, now)
+            marked = conn.execute(sa.update(t.task_groups)
+                                  .where(g.id == task_group_id, g.owner_id == owner_id)
+                                  .values(streamed=True))
+            return bool(marked.rowcount)
+
+    def group_streamed(self, task_group_id: str, owner_id: str) -> bool:
+        g = t.task_groups.c
+        with self._read() as conn:
+            found = conn.execute(sa.select(g.streamed).where(
+                g.id == task_group_id, g.owner_id == owner_id)).scalar()
+        return bool(found)
+
+    def drain_outbox(self, limit: int, publish: Callable[[list[Task]], object]) -> int:
+        o = t.result_outbox.c
+        with self._read() as conn:  # most sweeps find nothing: no write lock for that
+            if conn.execute(sa.select(o.task_id).limit(1)).first() is None:
+                return 0
+        with self._write() as conn:
+            ids = list(conn.execute(
+                sa.select(o.task_id).order_by(o.created_at, o.task_id).limit(limit)
+                .with_for_update(skip_locked=True)).scalars())
+            if not ids:
+                return 0
+            found: dict[str, Task] = {}
+            for chunk in q.chunks(ids):
+                found.update((row.id, q.task_from_row(row))
+                             for row in conn.execute(q.TASKS, {"ids": chunk}))
+            # A task pruned since has nothing left to publish: its row just goes.
+            tasks = [found[task_id] for task_id in ids if task_id in found]
+            if tasks:
+                publish(tasks)  # raising rolls back: the rows stay for the next try
+            for chunk in q.chunks(ids):
+                conn.execute(sa.delete(t.result_outbox).where(o.task_id.in_(chunk)))
+        return len(ids)
+
     # -- hand-off -------------------------------------------------------------------
 
     def claim(
@@ -294,6 +335,10 @@ class TaskSql(SqlConnections):
             change[0] -= 1
             change[1] += (len(o.result or "") + len(o.exception or "")
                           + len(o.exception_data or ""))
+        streamed = [o.task_id for o in fresh if found[o.task_id].streamed]
+        if streamed:
+            self._hot.run(conn, q.OUTBOX_ADD,
+                          [{"task_id": task_id, "created_at": now} for task_id in streamed])
         finished = [
             Task(o.task_id, found[o.task_id].owner_id, found[o.task_id].function_id,
                  endpoint_id, found[o.task_id].task_group_id, o.status,
@@ -301,7 +346,7 @@ class TaskSql(SqlConnections):
                  o.exception_data)
             for o in fresh
         ]
-        return RecordedOutcomes(recorded, duplicates, rejected, finished)
+        return RecordedOutcomes(recorded, duplicates, rejected, finished, bool(streamed))
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         e = t.endpoints.c

@@ -18,7 +18,8 @@ fixture with a new, empty store for each test::
 :class:`StoreContract` runs every suite; each suite also runs alone
 (:class:`IdentityStoreContract`, :class:`OAuthStoreContract`,
 :class:`CatalogueStoreContract`, :class:`TaskStoreContract`,
-:class:`HandOffStoreContract`). The suites make their records through the store's
+:class:`HandOffStoreContract`, :class:`QuotaStoreContract`,
+:class:`OutboxStoreContract`). The suites make their records through the store's
 own methods, so each needs a whole :class:`~farcall_service.storage.interface.Store`.
 """
 
@@ -37,6 +38,7 @@ from farcall_service.testing.store_identity_contract import (
     IdentityStoreContract,
     OAuthStoreContract,
 )
+from farcall_service.testing.store_outbox_contract import OutboxStoreContract
 from farcall_service.testing.store_quota_contract import QuotaStoreContract
 from farcall_service.testing.store_task_contract import TaskStoreContract
 
@@ -45,6 +47,7 @@ __all__ = [
     "HandOffStoreContract",
     "IdentityStoreContract",
     "OAuthStoreContract",
+    "OutboxStoreContract",
     "QuotaStoreContract",
     "StoreContract",
     "TaskStoreContract",
@@ -58,6 +61,7 @@ class StoreContract(
     TaskStoreContract,
     HandOffStoreContract,
     QuotaStoreContract,
+    OutboxStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 

@@ -1,0 +1,165 @@
+"""A round-robin TCP reverse proxy on 127.0.0.1, in front of several service processes.
+
+It works at the TCP level, so HTTP keep-alive and WebSocket channels pass through
+untouched: each new client connection goes to the next upstream that accepts a
+connection, so a dead process is skipped and a client is not pinned to one process
+(a connection stays with the process it reached, as behind any TCP balancer). When no
+upstream accepts, the client gets ``502 Bad Gateway`` and the connection closes, as
+nginx answers; clients retry that as they would a proxy's.
+
+The proxy runs its own event loop in a thread; :attr:`counts` says what it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Sequence
+
+from farcall_testkit.service import free_port
+
+BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\n"
+               b"content-length: 56\r\nconnection: close\r\n\r\n"
+               b'{"code":"BAD_GATEWAY","message":"no upstream answered"}\n')
+CHUNK = 64 * 1024
+
+
+class RoundRobinProxy:
+    """Listens on ``127.0.0.1:port`` and passes each connection to one of ``upstreams``
+    (``(host, port)`` pairs), in turn; use as a context manager.
+
+    ``counts``: ``connections`` accepted, ``refused`` upstream connection attempts that
+    failed, ``bad_gateway`` answers sent, ``cut`` connections the upstream closed while a
+    request sent on them was unanswered (the process died under it: the client must
+    retry), and ``to:<port>`` connections per upstream.
+    """
+
+    def __init__(self, upstreams: Sequence[tuple[str, int]], port: int | None = None,
+                 connect_timeout: float = 2.0) -> None:
+        if not upstreams:
+            raise ValueError("a proxy needs at least one upstream")
+        self.upstreams = list(upstreams)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connect_timeout = connect_timeout
+        self.counts: Counter[str] = Counter()
+        self._next = 0
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name=f"proxy-{self.port}")
+        self._server: asyncio.base_events.Server | None = None
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+
+    # -- control, from any thread ------------------------------------------------------
+
+    def start(self) -> RoundRobinProxy:
+        self._thread.start()
+        done = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
+        done.result(10)
+        return self
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def __enter__(self) -> RoundRobinProxy:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- the event loop ----------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port,
+                                                  backlog=1024)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for client, upstream in list(self._pairs):
+            client.close()
+            upstream.close()
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
+    def _turns(self) -> list[tuple[str, int]]:
+        """Every upstream once, starting with the next one's turn."""
+        with self._lock:
+            first = self._next
+            self._next = (self._next + 1) % len(self.upstreams)
+        return self.upstreams[first:] + self.upstreams[:first]
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for host, port in self._turns():
+            try:
+                opened = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                self.connect_timeout)
+            except (OSError, asyncio.TimeoutError):
+                self._count("refused")
+                continue
+            self._count(f"to:{port}")
+            return opened
+        return None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._count("connections")
+        opened = await self._connect()
+        if opened is None:
+            self._count("bad_gateway")
+            with contextlib.suppress(OSError):
+                # Read what came, so closing does not reset the answer away.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(reader.read(CHUNK), 0.5)
+                writer.write(BAD_GATEWAY)
+                await writer.drain()
+            writer.close()
+            return
+        up_reader, up_writer = opened
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        waiting = [False]  # the client sent bytes the upstream has not answered yet
+        upward = asyncio.ensure_future(self._pipe(reader, up_writer, waiting, True))
+        try:
+            await self._pipe(up_reader, writer, waiting, False)
+            if waiting[0]:
+                self._count("cut")  # the upstream went away under a request
+        finally:
+            upward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await upward
+            self._pairs.discard(pair)
+            writer.close()
+            up_writer.close()
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
+                    waiting: list[bool], upward: bool) -> None:
+        """Copy until end of stream or an error; the client's end is passed on as
+        end of stream, so the upstream still answers what it was sent."""
+        try:
+            while data := await source.read(CHUNK):
+                waiting[0] = upward
+                sink.write(data)
+                await sink.drain()
+            if upward and sink.can_write_eof():
+                sink.write_eof()
+                return
+        except OSError:
+            pass
+        if upward:
+            # The client is gone: nobody will read the answer.
+            sink.close()
