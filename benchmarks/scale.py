@@ -17,14 +17,13 @@ futures, its results through the AMQP result queues. Then Celery 5 on the same R
 (``peers/celery_bench.py``, ``FARCALL_PEERS_PYTHON``), with either result backend.
 
 The run makes a scratch PostgreSQL database and RabbitMQ vhost per scaled stack and
-removes them, and the RabbitMQ users the service made for the run's user. Prints a
+removes them, and the RabbitMQ users the service made on them (the testkit's servers). Prints a
 table with the targets of issue #19 and writes it as JSON. ``--quick``: a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
@@ -36,9 +35,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.error
-import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +47,9 @@ from e2e import say, start_stack  # noqa: E402
 
 POSTGRESQL = os.environ.get("FARCALL_BENCH_POSTGRESQL_URL",
                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-AMQP = ("127.0.0.1", 5672, "guest", "guest")
-MANAGEMENT = "http://127.0.0.1:15672"
+AMQP = os.environ.get("FARCALL_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+MANAGEMENT = os.environ.get("FARCALL_BENCH_RABBITMQ_MANAGEMENT_URL",
+                            "http://guest:guest@127.0.0.1:15672")
 
 
 def noop(x: Any) -> Any:
@@ -76,51 +73,6 @@ def reachable(host: str, port: int) -> bool:
 
 
 # -- scratch servers ---------------------------------------------------------------------
-
-
-class RabbitMQ:
-    """The management API of the machine's RabbitMQ: scratch vhosts, removed at the end."""
-
-    def __init__(self) -> None:
-        _host, _port, user, password = AMQP
-        self.user = user
-        self._auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.vhosts: list[str] = []
-
-    def call(self, method: str, path: str, body: object = None) -> Any:
-        request = urllib.request.Request(
-            MANAGEMENT + path, method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Basic {self._auth}",
-                     "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            text = answer.read()
-        return json.loads(text) if text else None
-
-    def make_vhost(self) -> str:
-        """A new vhost the run's user may use fully; its amqp:// URL."""
-        name = f"farcall-bench-{uuid.uuid4().hex[:8]}"
-        self.call("PUT", f"/api/vhosts/{name}", {})
-        self.vhosts.append(name)
-        self.call("PUT", f"/api/permissions/{name}/{self.user}",
-                  {"configure": ".*", "write": ".*", "read": ".*"})
-        host, port, user, password = AMQP
-        return f"amqp://{user}:{password}@{host}:{port}/{name}"
-
-    def delete_user(self, name: str) -> None:
-        self._delete(f"/api/users/{name}")
-
-    def close(self) -> None:
-        for name in self.vhosts:
-            self._delete(f"/api/vhosts/{name}")
-        self.vhosts.clear()
-
-    def _delete(self, path: str) -> None:
-        try:
-            self.call("DELETE", path)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
 
 
 # -- the stacks --------------------------------------------------------------------------
@@ -161,63 +113,34 @@ def embedded_side() -> Side:
     return Side("embedded", stack.base_url, token, endpoint_id, stop)
 
 
-class ScaledServices:
-    """``processes`` ``farcall server start`` processes on one database and vhost, a
-    user and its token, and a ``process`` endpoint (2 workers) on the last process."""
-
-    def __init__(self, processes: int, db_url: str, broker_url: str) -> None:
-        self.count = processes
-        self.db_url = db_url
-        self.broker_url = broker_url
-        self.home = Path(tempfile.mkdtemp(prefix=f"farcall-bench-scaled{processes}-"))
-        self.services: list[Any] = []
-        self.endpoint: Any = None
-        self.owner_id = ""
-
-    def start(self) -> tuple[str, str, str]:
-        """Start everything; (the SDK's URL, the token, the endpoint id)."""
-        from farcall_dev.stack import DevStack
-        from farcall_service import admin
-        from farcall_service.storage import open_store
-        from farcall_testkit.service import ServiceProcess
-
-        store = open_store(self.db_url)  # migrates, before several processes start at once
-        try:
-            self.owner_id = admin.add_user(store, "bench").id
-            token = admin.create_token(store, "bench")
-        finally:
-            store.close()
-        args = ["--db", self.db_url, "--broker", self.broker_url]
-        for _ in range(self.count):
-            self.services.append(ServiceProcess(self.home, args=args).start())
-        # DevStack starts and configures an endpoint as farcall dev does; its port is the
-        # last service process's.
-        self.endpoint = DevStack(port=self.services[-1].port, workers=2, home=self.home)
-        endpoint_id = self.endpoint.start_endpoint(token)
-        return self.services[0].url, token, endpoint_id
-
-    def stop(self) -> None:
-        if self.endpoint is not None:
-            self.endpoint.stop()
-        for service in self.services:
-            service.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
-
-
-def scaled_side(processes: int, postgresql: Any, rabbitmq: RabbitMQ | None,
+def scaled_side(processes: int, postgresql: Any, rabbitmq: Any | None,
                 cleanup: list[Callable[[], None]]) -> Side:
+    """``processes`` service processes (the testkit's ScaledStack, with the service's
+    default settings), the SDK on the first, a 2-worker endpoint on the last. Not
+    through the testkit's proxy: it runs in this process and would take the SDK's
+    CPU; a deployment's proxy (nginx) is another program."""
+    from farcall_testkit.scaled import ScaledStack
+
     db_url = postgresql.create_database()
-    broker = rabbitmq.make_vhost() if rabbitmq is not None else "local"
-    services = ScaledServices(processes, db_url, broker)
     cleanup.append(lambda: postgresql.drop_database(db_url))
+    broker = rabbitmq.create_vhost() if rabbitmq is not None else "local"
     if rabbitmq is not None:
-        cleanup.append(lambda: rabbitmq.delete_user(f"farcall-user-{services.owner_id}"))
+        cleanup.append(lambda: rabbitmq.delete_vhost(broker))
+    home = Path(tempfile.mkdtemp(prefix=f"farcall-bench-scaled{processes}-"))
+    stack = ScaledStack(home, db_url, broker, processes=processes, args=(), user_name="bench")
+
+    def stop() -> None:
+        stack.close()
+        shutil.rmtree(home, ignore_errors=True)
+
     try:
-        sdk_url, token, endpoint_id = services.start()
+        stack.start()
+        endpoint = stack.endpoint("bench", via=processes - 1, workers=2,
+                                  heartbeat_period=2.0).start()
     except BaseException:
-        services.stop()
+        stop()
         raise
-    return Side(f"scaled-{processes}", sdk_url, token, endpoint_id, services.stop)
+    return Side(f"scaled-{processes}", stack.url_of(0), stack.token, endpoint.endpoint_id, stop)
 
 
 # -- measurements ------------------------------------------------------------------------
@@ -363,11 +286,11 @@ def missing_servers(celery: bool) -> list[str]:
 
 
 def measure(opts: argparse.Namespace, n: int, samples: int, rounds: int) -> dict[str, Any]:
-    from farcall_testkit.servers import PostgreSQL
+    from farcall_testkit.servers import PostgreSQL, RabbitMQ
 
     compat = os.environ.get("FARCALL_COMPAT_PYTHON")
     postgresql = PostgreSQL(POSTGRESQL)
-    rabbitmq = None if opts.local_broker else RabbitMQ()
+    rabbitmq = None if opts.local_broker else RabbitMQ(AMQP, MANAGEMENT)
     sides: list[Side] = []
     cleanup: list[Callable[[], None]] = []
     try:
