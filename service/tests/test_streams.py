@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from farcall.plugins import get_plugin_manager, hookimpl
+from farcall.plugins import FarcallPluginManager, get_plugin_manager, hookimpl
 from farcall_service import admin
 from farcall_service.app import create_app
 from farcall_service.brokers.interface import BrokerError, StreamAccess
@@ -75,7 +75,8 @@ def streams() -> ListedStreams:
 
 
 @pytest.fixture
-def client(settings: Settings, streams: ListedStreams) -> Iterator[TestClient]:
+def plugins(streams: ListedStreams) -> FarcallPluginManager:
+    """A plugin manager with the ``listed`` broker."""
     class Plugin:
         @hookimpl
         def farcall_brokers(self) -> list[BrokerType]:
@@ -84,7 +85,12 @@ def client(settings: Settings, streams: ListedStreams) -> Iterator[TestClient]:
 
     pm = get_plugin_manager(load_entrypoints=False)
     pm.register(Plugin(), name="listed-broker")
-    app = create_app(replace(settings, broker="listed"), plugin_manager=pm)
+    return pm
+
+
+@pytest.fixture
+def client(settings: Settings, plugins: FarcallPluginManager) -> Iterator[TestClient]:
+    app = create_app(replace(settings, broker="listed"), plugin_manager=plugins)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -241,3 +247,25 @@ def test_without_streams_create_queue_is_ignored_and_the_amqp_route_is_501(
         submit(carol, ep, fn, create_queue=True)
         body = assert_error(carol.get("/v2/get_amqp_result_connection_url"), 501)
         assert "--broker amqp://" in body["message"]
+
+
+def test_removing_a_user_ends_their_result_streams(
+        settings: Settings, plugins: FarcallPluginManager, streams: ListedStreams) -> None:
+    from farcall_service.storage import open_store
+
+    store = open_store(settings.database_url)
+    try:
+        user = admin.add_user(store, "dave")
+        admin.create_client(store, "dave", "robot")
+        who = admin.identities(store, user)
+        assert len(who) == 2 and who[0] == user.id
+        admin.remove_user(store, "dave", force=True)
+        listed = replace(settings, broker="listed")
+        assert admin.forget_result_streams(listed, store, who, plugins)
+        assert streams.forgotten == who
+        streams.down = True
+        with pytest.raises(admin.AdminError, match="could not be ended"):
+            admin.forget_result_streams(listed, store, who, plugins)
+        assert not admin.forget_result_streams(settings, store, who, plugins)  # local
+    finally:
+        store.close()

@@ -13,11 +13,13 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from farcall.errors import FarcallError
 
 from farcall_service.oauth import CLIENT_PRINCIPAL_DOMAIN
 from farcall_service.oauth.passwords import hash_password
+from farcall_service.settings import Settings
 from farcall_service.storage.interface import (
     Group,
     Holdings,
@@ -27,6 +29,9 @@ from farcall_service.storage.interface import (
     User,
 )
 from farcall_service.tokens import PREFIX, hash_token, new_token
+
+if TYPE_CHECKING:
+    from farcall.plugins import FarcallPluginManager
 
 CLIENT_SECRET_PREFIX = "fcs_"
 #: How many leading hex digits of a static token's hash name it (``token list``).
@@ -96,6 +101,50 @@ def remove_user(store: Store, user_name_or_id: str, force: bool = False) -> tupl
         )
     store.remove_user(user.id, time.time(), REMOVED_REASON)
     return user, held
+
+
+def identities(store: Store, user: User) -> list[str]:
+    """The user's id and their OAuth clients' principals: whoever may have result
+    streams that the user's removal ends (read before the removal deletes the clients)."""
+    return [user.id, *(client.principal_id for client in store.list_oauth_clients(user.id))]
+
+
+def forget_result_streams(settings: Settings, store: Store, owner_ids: list[str],
+                          plugin_manager: FarcallPluginManager | None = None) -> bool:
+    """End the removed identities' result streams (their broker credentials and
+    queues), with the broker ``settings.broker`` names, started for this command only.
+    False when that broker has no streams. Raises :class:`AdminError` when it cannot
+    be reached: the streams then end on their own (credentials at the end of their
+    period, ``stream_credential_ttl``; queues after ``stream_queue_expiry`` unused).
+    """
+    import asyncio
+
+    from farcall.plugins import get_plugin_manager
+
+    from farcall_service.app import select_broker
+    from farcall_service.brokers.interface import BrokerError
+
+    broker = select_broker(plugin_manager or get_plugin_manager(), settings, store)
+    streams = broker.streams
+    if streams is None:
+        return False
+
+    async def forget_all() -> None:
+        for owner_id in owner_ids:
+            await streams.forget(owner_id)
+
+    try:
+        broker.start()
+        try:
+            asyncio.run(forget_all())
+        finally:
+            broker.stop()
+    except BrokerError as exc:
+        raise AdminError(
+            f"the user is removed, but their result streams could not be ended ({exc}): "
+            "their broker credentials stop working within stream_credential_ttl and their "
+            "queues go after stream_queue_expiry unused") from None
+    return True
 
 
 def describe(held: Holdings) -> str:

@@ -107,7 +107,11 @@ def user_set_password(name: str, password_stdin: bool, db_url: str | None) -> No
               help="Also delete the user's functions and endpoints and fail their unfinished "
               "tasks and those queued on their endpoints.")
 @db_option
-def user_remove(name: str, force: bool, db_url: str | None) -> None:
+@click.option("--broker", default=None, metavar="NAME|URL",
+              help="The service's broker, as given to 'farcall server start': with result "
+              "streams (amqp://...), the user's broker credentials and queues go too "
+              "[env FARCALL_SERVICE_BROKER; default: local].")
+def user_remove(name: str, force: bool, db_url: str | None, broker: str | None) -> None:
     """Remove USER: their tokens, logins, password, OAuth clients and memberships end.
 
     Refused while they have functions, endpoints, unfinished tasks or OAuth clients,
@@ -115,10 +119,14 @@ def user_remove(name: str, force: bool, db_url: str | None) -> None:
     """
     from farcall_service import admin
 
+    settings = settings_from_env(db_url=db_url, broker=broker)
     with _store(db_url) as store:
+        who = admin.identities(store, admin.find_user(store, name))
         found, held = admin.remove_user(store, name, force)
-    what = f" (and {admin.describe(held)})" if held else ""
-    click.echo(f"user {found.name} removed{what}")
+        what = f" (and {admin.describe(held)})" if held else ""
+        click.echo(f"user {found.name} removed{what}")
+        if admin.forget_result_streams(settings, store, who):
+            click.echo("their result streams (broker credentials and queues) are removed")
 
 
 @click.group("client")

@@ -1,0 +1,30 @@
+"""farcall plugin: the ``rabbitmq`` broker (``--broker amqp://user:pass@host:5672/vhost``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from farcall.plugins import hookimpl
+from farcall_service.kinds import BrokerType
+
+if TYPE_CHECKING:
+    from farcall_service.brokers.interface import Broker
+    from farcall_service.settings import Settings
+    from farcall_service.storage.interface import Store
+
+
+def _build(settings: Settings, store: Store) -> Broker:
+    from farcall_broker_rabbitmq.broker import RabbitMQBroker
+
+    return RabbitMQBroker(settings)
+
+
+@hookimpl
+def farcall_brokers() -> Iterable[BrokerType]:
+    return [BrokerType(
+        "rabbitmq", _build,
+        "any number of service processes on one database; wake-ups and result streams "
+        "over RabbitMQ",
+        schemes=("amqp", "amqps"),
+    )]

@@ -1,0 +1,39 @@
+"""A stored task's result as the official Executor reads it from its queue: a
+messagepack (protocol v1) ``result`` message, ``b"\\x01"`` and one line of JSON.
+
+A failure sets ``error_details`` (``RemoteExecutionError``, the last line of the
+traceback as the user message) and ``data`` to the traceback text, as
+``globus_compute_common.messagepack`` expects; a success's ``data`` is the serialized
+result, exactly as stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from farcall_service.storage.interface import Task
+
+#: messagepack protocol version 1.
+VERSION = b"\x01"
+FAILED = "failed"
+NO_TRACEBACK = "the task failed without a traceback"
+
+
+def result_fields(task: Task) -> dict[str, Any]:
+    """The ``data`` of a ``result`` message."""
+    error: dict[str, str] | None = None
+    if task.status == FAILED:
+        data = task.exception or NO_TRACEBACK
+        lines = [line for line in data.strip().splitlines() if line.strip()]
+        error = {"code": "RemoteExecutionError",
+                 "user_message": lines[-1].strip() if lines else NO_TRACEBACK}
+    else:
+        data = task.result or ""
+    return {"task_id": task.id, "data": data, "details": task.details,
+            "error_details": error, "task_statuses": None}
+
+
+def result_message(task: Task) -> bytes:
+    body = {"message_type": "result", "data": result_fields(task)}
+    return VERSION + json.dumps(body, separators=(",", ":")).encode()

@@ -1,0 +1,189 @@
+"""Wake-ups shared between service processes over a fanout exchange.
+
+Every notification is applied to this process's notifiers at once (``Notifier``: its
+waiting claims, result waits and listeners) *and* published on the fanout exchange
+``farcall.wakeups``; each process consumes an exclusive, auto-deleted queue bound to
+it and applies the other processes' notifications to its own notifiers (its own come
+back too, and are skipped by the origin id they carry).
+
+The messages are transient and unconfirmed: a lost wake-up costs latency, never a
+task, because claims and result waits time out and look in the database. A results
+notification carries the recorded tasks when they are small, so a listener elsewhere
+need not read them back; otherwise None, "look again, in the database".
+
+Offers (``offer``/``take``/``hand``/``withdraw``) stay local: a submission hands its
+tasks straight to a claim waiting in its own process only; a claim elsewhere is woken
+and claims them from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from farcall_service.brokers.interface import ClaimOffer, ResultListener, Taken
+from farcall_service.brokers.notifier import Notifier
+from farcall_service.storage.interface import ClaimedTask, Task
+
+from farcall_broker_rabbitmq.connection import Connection
+
+log = logging.getLogger(__name__)
+
+#: The fanout exchange every service process of a vhost publishes its wake-ups on.
+EXCHANGE = "farcall.wakeups"
+#: Recorded tasks ride along with a results notification up to this size (JSON bytes).
+MAX_CARRIED = 64 * 1024
+#: Seconds a wake-up may wait for the connection before it is dropped.
+PUBLISH_TIMEOUT = 5.0
+
+
+def encode_tasks(tasks: list[Task] | None) -> list[dict[str, Any]] | None:
+    """The tasks as JSON values, or None when there are none or they are too big."""
+    if tasks is None:
+        return None
+    carried = [dataclasses.asdict(task) for task in tasks]
+    if len(json.dumps(carried, separators=(",", ":"))) > MAX_CARRIED:
+        return None
+    return carried
+
+
+def decode_tasks(carried: list[dict[str, Any]] | None) -> list[Task] | None:
+    return None if carried is None else [Task(**fields) for fields in carried]
+
+
+class Fanout:
+    """This process's side of ``farcall.wakeups``: publishes, consumes, applies."""
+
+    def __init__(self, connection: Connection, origin: str) -> None:
+        self._connection = connection
+        self.origin = origin
+        self.tasks = SharedTaskWakeups(Notifier(), self)
+        self.results = SharedResultWakeups(Notifier(), self)
+        self._exchange: AbstractExchange | None = None
+
+    async def declare(self) -> None:
+        """Declare the exchange and this process's queue, and consume it (on the I/O
+        loop); the robust connection declares them again after a reconnection."""
+        channel = await self._connection.channel(publisher_confirms=False)
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+        queue = await channel.declare_queue(
+            f"{EXCHANGE}.{self.origin}", exclusive=True, auto_delete=True)
+        await queue.bind(exchange)
+        await queue.consume(self._received, no_ack=True)
+        self._exchange = exchange
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Send a notification to the other processes; from any thread, never blocks."""
+        if self._exchange is None:
+            return
+        body = json.dumps({"origin": self.origin, **message}, separators=(",", ":")).encode()
+        with contextlib.suppress(RuntimeError):  # stopped: nobody to tell
+            self._connection.io.submit(self._publish(body))
+
+    async def _publish(self, body: bytes) -> None:
+        exchange = self._exchange
+        if exchange is None:
+            return
+        try:
+            await exchange.publish(
+                aio_pika.Message(body, content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+                routing_key="", mandatory=False, timeout=PUBLISH_TIMEOUT)
+        except Exception as exc:  # a lost wake-up: the waits look in the database
+            log.debug("a wake-up was not published: %s: %s", type(exc).__name__, exc)
+
+    async def _received(self, message: AbstractIncomingMessage) -> None:
+        try:
+            notification = json.loads(message.body)
+            if notification.get("origin") == self.origin:
+                return
+            key = str(notification["key"])
+            if notification["channel"] == "tasks":
+                self.tasks.notifier.notify(key)
+            elif notification["channel"] == "results":
+                self.results.notifier.notify(key, decode_tasks(notification.get("tasks")))
+        except Exception as exc:  # a malformed message must not stop the consumer
+            log.warning("ignored a malformed wake-up: %s: %s", type(exc).__name__, exc)
+
+    def close(self) -> None:
+        self._exchange = None
+        self.tasks.notifier.close()
+        self.results.notifier.close()
+
+
+class SharedTaskWakeups:
+    """``TaskWakeups``: claims waiting here; notifications reach every process."""
+
+    def __init__(self, notifier: Notifier, fanout: Fanout) -> None:
+        self.notifier = notifier
+        self._fanout = fanout
+
+    def waiter(self, endpoint_id: str) -> asyncio.Future[Any]:
+        return self.notifier.waiter(endpoint_id)
+
+    def discard(self, endpoint_id: str, waiter: asyncio.Future[Any]) -> None:
+        self.notifier.discard(endpoint_id, waiter)
+
+    def offer(self, waiter: asyncio.Future[Any], offer: ClaimOffer) -> None:
+        self.notifier.offer(waiter, offer)
+
+    def take(self, endpoint_id: str) -> Taken | None:
+        return self.notifier.take(endpoint_id)
+
+    def hand(self, taken: Taken, tasks: list[ClaimedTask]) -> None:
+        self.notifier.hand(taken, tasks)
+
+    def withdraw(self, waiter: asyncio.Future[Any]) -> bool:
+        return self.notifier.withdraw(waiter)
+
+    def notify(self, endpoint_id: str) -> None:
+        self.notifier.notify(endpoint_id)
+        self._fanout.publish({"channel": "tasks", "key": endpoint_id})
+
+    def notifications(self, endpoint_id: str) -> int:
+        """Counts the other processes' notifications too, as they arrive."""
+        return self.notifier.notifications(endpoint_id)
+
+    def has_waiters(self, endpoint_id: str) -> bool:
+        return self.notifier.has_waiters(endpoint_id)
+
+    def waiting_keys(self) -> frozenset[str]:
+        return self.notifier.waiting_keys()
+
+    def offering(self, endpoint_id: str) -> bool:
+        return self.notifier.offering(endpoint_id)
+
+
+class SharedResultWakeups:
+    """``ResultWakeups``: waits and listeners here; notifications reach every process."""
+
+    def __init__(self, notifier: Notifier, fanout: Fanout) -> None:
+        self.notifier = notifier
+        self._fanout = fanout
+
+    def waiter(self, owner_id: str) -> asyncio.Future[Any]:
+        return self.notifier.waiter(owner_id)
+
+    def discard(self, owner_id: str, waiter: asyncio.Future[Any]) -> None:
+        self.notifier.discard(owner_id, waiter)
+
+    def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
+        self.notifier.notify(owner_id, tasks)
+        self._fanout.publish(
+            {"channel": "results", "key": owner_id, "tasks": encode_tasks(tasks)})
+
+    def listen(self, owner_id: str, callback: ResultListener) -> None:
+        self.notifier.listen(owner_id, callback)
+
+    def unlisten(self, owner_id: str, callback: ResultListener) -> None:
+        self.notifier.unlisten(owner_id, callback)
+
+    def listening(self, owner_id: str) -> int:
+        return self.notifier.listening(owner_id)
