@@ -297,3 +297,58 @@ def test_upgrade_counts_each_owner_s_usage_from_the_tasks(tmp_path: Path) -> Non
         assert store.usage("u") == (2, 3 * 2 + 5)
     finally:
         store.close()
+
+
+def test_every_migration_runs_in_turn_with_data_in_place(empty_database_url: str) -> None:
+    """A database made by the first release, with users, tasks and results in it,
+    is brought to the current schema one revision at a time, and the store then
+    serves what it held: read, claimed, recorded, streamed."""
+    from alembic.script import ScriptDirectory
+    from farcall_service.storage.migrate import upgrade
+    from farcall_service.testing.store_outbox_contract import drained
+
+    revisions = [script.revision for script in
+                 reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))]
+    assert revisions[0] == "0001" and revisions[-1] == head_revision()
+    engine = sa.create_engine(empty_database_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as conn:
+            run = conn.execute
+            run(sa.text("INSERT INTO users (id, name, created_at) VALUES ('u', 'ada', 0)"))
+            run(sa.text("INSERT INTO tokens (token_hash, user_id, created_at)"
+                        " VALUES (:h, 'u', 0)"), {"h": "h" * 64})
+            run(sa.text("INSERT INTO functions (id, owner_id, name, code, metadata, public,"
+                        " created_at, deleted) VALUES ('f', 'u', 'f', 'c\n', '{}', :no, 0, :no)"),
+                {"no": False})
+            run(sa.text("INSERT INTO endpoints (id, owner_id, name, metadata, public,"
+                        " locked_until, heartbeat, created_at, deleted)"
+                        " VALUES ('e', 'u', 'e', '{}', :no, 0, '{}', 0, :no)"), {"no": False})
+            run(sa.text("INSERT INTO task_groups (id, owner_id, created_at)"
+                        " VALUES ('g', 'u', 0)"))
+            for tid, status, result in (("t1", "waiting-for-ep", None),
+                                        ("t2", "waiting-for-ep", None),
+                                        ("t3", "success", "12345")):
+                run(sa.text(
+                    "INSERT INTO tasks (id, owner_id, function_id, endpoint_id, task_group_id,"
+                    " payload, options, status, result, created_at) VALUES"
+                    " (:id, 'u', 'f', 'e', 'g', 'pp', '{}', :status, :result, 0)"),
+                    {"id": tid, "status": status, "result": result})
+        for revision in revisions[1:]:
+            upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    store = open_store(empty_database_url)
+    try:
+        assert current_revision(store.engine) == head_revision()
+        assert store.user_for_token("h" * 64) == store.get_user("ada")
+        assert store.usage("u") == (2, 3 * 2 + 5)
+        assert [task.id for task in store.task_group_tasks("g", "u")] == ["t1", "t2", "t3"]
+        assert store.get_task("t3").result == "12345"  # type: ignore[union-attr]
+        assert not store.group_streamed("g", "u")
+        assert store.stream_group("g", "u", 1.0)  # an old group may be streamed
+        assert [task.id for task in store.claim("e", "s", 10, 1.0)] == ["t1", "t2"]
+        store.record_reports([Report("e", "s", [Outcome("t1", "success", "r")], 2.0)])
+        assert [task.id for task in drained(store)] == ["t1"]
+    finally:
+        store.close()

@@ -35,5 +35,4 @@ def test_a_scratch_vhost_is_the_users_and_goes_with_the_users_of_the_run(
     left = unquote(urlsplit(server.create_vhost()).path.lstrip("/"))
     server.close()
     assert left not in _vhosts(rabbitmq)
-    assert rabbitmq.users() == [] and server.prefix not in str(
-        rabbitmq._request("GET", "/api/users"))
+    assert server.prefix not in str(rabbitmq._request("GET", "/api/users"))

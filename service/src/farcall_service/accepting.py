@@ -94,7 +94,11 @@ async def submit(
     """Check and store ``requests``; return the task group id and task ids, in order.
     ``stream``: the group's results also go to its queue on ``lc.broker.streams``."""
     ctx = lc.ctx
-    if (len(requests) <= CHECK_ON_LOOP
+    if not lc.broker.single_process:
+        # Another process may have deleted an endpoint this one still caches: tasks
+        # queued on it then would never end. Its row is read in the check's thread.
+        checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options, True)
+    elif (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
@@ -169,14 +173,17 @@ def check(
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
+    fresh_endpoints: bool = False,
 ) -> Checked:
     """May the caller run every request? Reads through the caches (the store on a
-    miss, and for a task group named by the caller)."""
+    miss, and for a task group named by the caller); ``fresh_endpoints`` reads the
+    endpoints from the store."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
-        endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
+        found = ctx.store.get_endpoint(eid) if fresh_endpoints else ctx.endpoint(eid)
+        endpoints[eid] = access.visible_endpoint(who, found, eid)
     functions = {}
     for fid in dict.fromkeys(r.function_id for r in requests):
         functions[fid] = access.visible_function(who, ctx.function(fid), fid)

@@ -123,8 +123,7 @@ class TaskLifecycle:
                      create_queue: bool = False) -> tuple[str, list[str]]:
         """Check and store ``requests``; the task group id and task ids, in order.
         ``create_queue``: the group's results also go to its AMQP queue, when the
-        broker has result streams (else it is ignored, as the official service did
-        without a broker)."""
+        broker has result streams (else it is ignored)."""
         return await accepting.submit(self, who, requests, task_group_id, options,
                                       create_queue and self.broker.streams is not None)
 

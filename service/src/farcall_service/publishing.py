@@ -14,6 +14,7 @@ and the commit of the delete.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -90,5 +91,9 @@ class Publisher:
                              tasks: Sequence[Task]) -> None:
         """The store's callback, in its worker thread: publish on the event loop and
         wait for the broker's confirmation (the delete commits only after it)."""
-        asyncio.run_coroutine_threadsafe(
-            self._streams.publish(tasks), loop).result(PUBLISH_TIMEOUT)
+        confirmed = asyncio.run_coroutine_threadsafe(self._streams.publish(tasks), loop)
+        try:
+            confirmed.result(PUBLISH_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            confirmed.cancel()
+            raise

@@ -51,7 +51,7 @@ class RoundRobinProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name=f"proxy-{self.port}")
         self._server: asyncio.base_events.Server | None = None
-        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._pairs: dict[tuple[asyncio.StreamWriter, asyncio.StreamWriter], int] = {}
 
     # -- control, from any thread ------------------------------------------------------
 
@@ -74,6 +74,12 @@ class RoundRobinProxy:
         with self._lock:
             return dict(self.counts)
 
+    def open_connections(self) -> Counter[int]:
+        """Connections open now, by upstream port (the busiest process is the one whose
+        death cuts most)."""
+        with self._lock:
+            return Counter(self._pairs.values())
+
     def __enter__(self) -> RoundRobinProxy:
         return self.start()
 
@@ -89,7 +95,9 @@ class RoundRobinProxy:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for client, upstream in list(self._pairs):
+        with self._lock:
+            pairs = list(self._pairs)
+        for client, upstream in pairs:
             client.close()
             upstream.close()
 
@@ -104,16 +112,16 @@ class RoundRobinProxy:
             self._next = (self._next + 1) % len(self.upstreams)
         return self.upstreams[first:] + self.upstreams[:first]
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int] | None:
         for host, port in self._turns():
             try:
-                opened = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                self.connect_timeout)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                        self.connect_timeout)
             except (OSError, asyncio.TimeoutError):
                 self._count("refused")
                 continue
             self._count(f"to:{port}")
-            return opened
+            return reader, writer, port
         return None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -129,9 +137,10 @@ class RoundRobinProxy:
                 await writer.drain()
             writer.close()
             return
-        up_reader, up_writer = opened
+        up_reader, up_writer, port = opened
         pair = (writer, up_writer)
-        self._pairs.add(pair)
+        with self._lock:
+            self._pairs[pair] = port
         waiting = [False]  # the client sent bytes the upstream has not answered yet
         upward = asyncio.ensure_future(self._pipe(reader, up_writer, waiting, True))
         try:
@@ -142,7 +151,8 @@ class RoundRobinProxy:
             upward.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await upward
-            self._pairs.discard(pair)
+            with self._lock:
+                self._pairs.pop(pair, None)
             writer.close()
             up_writer.close()
 

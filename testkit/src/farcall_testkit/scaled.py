@@ -133,6 +133,11 @@ class ScaledStack:
         """SIGKILL process ``i`` (its whole process group)."""
         self.services[i].kill()
 
+    def busiest(self) -> int:
+        """The process with the most connections open through the proxy now."""
+        open_now = self.proxy.open_connections()
+        return max(range(len(self.services)), key=lambda i: open_now[self.services[i].port])
+
     def restart(self, i: int, pause: float = 0.0) -> None:
         """SIGKILL process ``i``, wait ``pause`` seconds, start it again on its port."""
         self.kill(i)

@@ -1,4 +1,7 @@
-"""farcall plugin: the ``rabbitmq`` broker (``--broker amqp://user:pass@host:5672/vhost``)."""
+"""farcall plugin: the ``rabbitmq`` broker (``--broker amqp://user:pass@host:5672/vhost``).
+
+Loading the plugin imports nothing heavy: aio-pika only when a service builds the broker.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from farcall.plugins import hookimpl
-from farcall_service.kinds import BrokerType
 
 if TYPE_CHECKING:
     from farcall_service.brokers.interface import Broker
+    from farcall_service.kinds import BrokerType
     from farcall_service.settings import Settings
     from farcall_service.storage.interface import Store
 
@@ -22,6 +25,8 @@ def _build(settings: Settings, store: Store) -> Broker:
 
 @hookimpl
 def farcall_brokers() -> Iterable[BrokerType]:
+    from farcall_service.kinds import BrokerType
+
     return [BrokerType(
         "rabbitmq", _build,
         "any number of service processes on one database; wake-ups and result streams "

@@ -56,6 +56,11 @@ class RabbitMQBroker:
     def results(self) -> SharedResultWakeups:
         return self._fanout.results
 
+    @property
+    def reconnections(self) -> int:
+        """How many times the connection to RabbitMQ was made again after a drop."""
+        return self._connection.reconnections
+
     def start(self) -> None:
         """Connect and start hearing the other processes; blocks until then, or raises
         :class:`BrokerError` saying why."""
@@ -65,16 +70,18 @@ class RabbitMQBroker:
             self._connection.open()
             try:
                 self._connection.io.call(self._fanout.declare(), CONNECT_TIMEOUT)
+                self._connection.io.call(self.streams.prepare(), CONNECT_TIMEOUT)
             except Exception as exc:
                 self._connection.close()
                 raise BrokerError(
-                    f"RabbitMQ at {self.address.where} refused the wake-up exchange "
-                    f"{type(exc).__name__}: {exc}; check the user's permissions on vhost "
+                    f"RabbitMQ at {self.address.where} refused the wake-up exchange or a "
+                    f"channel: {type(exc).__name__}: {exc}; check the user's permissions on vhost "
                     f"{self.address.vhost!r}") from None
             self._started = True
 
     def stop(self) -> None:
         with self._lock:
             self._fanout.close()
+            self.streams.close()
             self._connection.close()
             self._started = False

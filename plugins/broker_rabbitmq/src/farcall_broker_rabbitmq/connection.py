@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from farcall_service.brokers.interface import BrokerError
 
@@ -75,8 +76,8 @@ class IOThread:
         return await asyncio.wrap_future(self.submit(coro))
 
     @property
-    def current(self) -> bool:
-        return threading.current_thread() is self._thread
+    def stopped(self) -> bool:
+        return self.loop.is_closed()
 
     async def _cancel_pending(self) -> None:
         """Cancel what is still running here (wake-ups not yet sent: dropped)."""
@@ -86,7 +87,10 @@ class IOThread:
         await asyncio.gather(*pending, return_exceptions=True)
 
     def stop(self) -> None:
-        if not self._started or self.loop.is_closed():
+        if self.loop.is_closed():
+            return
+        if not self._started:
+            self.loop.close()
             return
         with contextlib.suppress(Exception):
             self.call(self._cancel_pending(), 10)
@@ -109,18 +113,31 @@ class Connection:
         self.io = IOThread(name)
         self._name = name
         self._connection: AbstractRobustConnection | None = None
+        #: How many times the connection was made again after the server dropped it.
+        self.reconnections = 0
 
     def open(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Connect, or raise :class:`BrokerError` saying why and what to do."""
+        if self.io.stopped:  # opened again after close
+            self.io = IOThread(self._name)
         self.io.start()
         try:
             self.io.call(self._connect(timeout), timeout + 5)
         except Exception as exc:
-            refused = not isinstance(exc, (OSError, TimeoutError, concurrent.futures.TimeoutError))
+            # An AMQP answer (bad credentials, no such vhost) is a refusal; no answer
+            # (nothing listens, the connection drops, a timeout) is unreachable: aiormq
+            # raises the bare AMQPConnectionError for those.
+            refused = (isinstance(exc, aiormq.exceptions.AMQPError)
+                       and type(exc) is not aiormq.exceptions.AMQPConnectionError)
+            detail = _describe(exc, self.address.password)
+            if isinstance(exc, aiormq.exceptions.ProtocolSyntaxError):  # closed at open
+                detail = (f"vhost {self.address.vhost!r} does not exist or user "
+                          f"{self.address.username!r} may not use it ({detail})")
+            self.close()
             raise BrokerError(
                 f"RabbitMQ at {self.address.where} "
                 f"{'refused' if refused else 'unreachable'}: "
-                f"{_describe(exc, self.address.password)}; start it or fix --broker"
+                f"{detail}; start it or fix --broker"
             ) from None
         log.info("connected to RabbitMQ at %s, vhost %r", self.address.where, self.address.vhost)
 
@@ -131,6 +148,11 @@ class Connection:
             reconnect_interval=RECONNECT_INTERVAL,
             client_properties={"connection_name": self._name},
         )
+        self._connection.reconnect_callbacks.add(self._reconnected)
+
+    def _reconnected(self, _connection: object) -> None:
+        self.reconnections += 1
+        log.info("reconnected to RabbitMQ at %s", self.address.where)
 
     @property
     def connected(self) -> bool:

@@ -6,7 +6,8 @@ Queues are ``farcall.results.{owner_id}.{task_group_id}``, declared with ``x-exp
 Results are persistent messages on the default exchange, with publisher confirms
 awaited together; a message for a queue that has expired is dropped (the database
 holds the result). Credentials: ``credentials.StreamCredentials``; the RabbitMQ user is
-set through the management API at the first ``access`` of each period in a process.
+set through the management API by the first ``access`` of each period in a process,
+and again by one more than ``RECHECK`` seconds after.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for the broker's confirmation of a batch.
 CONFIRM_TIMEOUT = 30.0
+#: Seconds a process trusts that a stream user it set still exists.
+RECHECK = 60.0
 
 
 def queue_prefix(owner_id: str) -> str:
@@ -51,9 +54,20 @@ class RabbitMQStreams:
         self._management = management
         self._credentials = credentials
         self._expiry_ms = max(1, round(queue_expiry * 1000))
-        #: The period whose password this process has set, per owner.
-        self._set: dict[str, int] = {}
+        #: Per owner: the period whose password this process has set, and when.
+        self._set: dict[str, tuple[int, float]] = {}
+        #: Seconds before a set user is set again: the server may have lost it (a
+        #: reset node) or another process removed it, and this process cannot know.
+        self.recheck = RECHECK
         self._publisher: AbstractRobustChannel | None = None
+
+    async def prepare(self) -> None:
+        """Open the publishing channel (on the I/O loop), so the first results do not
+        race to open it."""
+        self._publisher = await self._connection.channel(publisher_confirms=True)
+
+    def close(self) -> None:
+        self._publisher = None
 
     # -- queues ----------------------------------------------------------------------
 
@@ -106,10 +120,11 @@ class RabbitMQStreams:
         username = stream_username(owner_id, self._address.user_prefix)
         period = self._credentials.period()
         password = self._credentials.password(username, period)
-        if self._set.get(owner_id) != period:
+        known = self._set.get(owner_id)
+        if known is None or known[0] != period or time.monotonic() - known[1] > self.recheck:
             read = f"^{re.escape(queue_prefix(owner_id))}"
             await self._management.set_user(username, password, read)
-            self._set[owner_id] = period
+            self._set[owner_id] = (period, time.monotonic())
         return StreamAccess(self._address.url(username, password), queue_prefix(owner_id))
 
     async def forget(self, owner_id: str) -> None:

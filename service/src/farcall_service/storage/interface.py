@@ -350,10 +350,11 @@ class TaskStore(Protocol):
         """Whether the task group is ``owner_id``'s and streamed."""
 
     def drain_outbox(self, limit: int, publish: Callable[[list[Task]], object]) -> int:
-        """Take up to ``limit`` outbox rows, oldest first, that no other transaction
+        """Take up to ``limit`` outbox rows, oldest first, that no concurrent drain
         holds; call ``publish`` with their ended tasks (those still stored) and delete
-        the rows in the same transaction, only if ``publish`` returned: if it raises,
-        the rows stay and the error propagates. How many rows went."""
+        the rows only once ``publish`` has returned (where the database locks rows, in
+        the transaction that took them): if it raises, the rows stay and the error
+        propagates. How many rows went."""
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         """Requeue the claimed tasks of endpoints not seen since ``cutoff``, except

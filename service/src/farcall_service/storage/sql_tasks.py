@@ -8,6 +8,7 @@ statements are built once in :mod:`~farcall_service.storage.sql_queue`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,11 @@ from farcall_service.storage.sql_engine import SqlConnections
 
 class TaskSql(SqlConnections):
     """Every task's state lives in one row; a claim or a result is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        #: One outbox drain at a time on SQLite (``drain_outbox``).
+        self._drain_lock = threading.Lock()
 
     def submit(
         self,
@@ -213,27 +219,46 @@ class TaskSql(SqlConnections):
         return bool(found)
 
     def drain_outbox(self, limit: int, publish: Callable[[list[Task]], object]) -> int:
-        o = t.result_outbox.c
         with self._read() as conn:  # most sweeps find nothing: no write lock for that
-            if conn.execute(sa.select(o.task_id).limit(1)).first() is None:
+            if conn.execute(sa.select(t.result_outbox.c.task_id).limit(1)).first() is None:
                 return 0
+        if self._sqlite:
+            # SQLite's write lock stops every writer: it is not held across the
+            # broker's round trip. One drain at a time here instead (at least once
+            # holds either way; other processes on one SQLite file may repeat one).
+            with self._drain_lock:
+                with self._read() as conn:
+                    ids, tasks = self._outbox_rows(conn, limit)
+                if tasks:
+                    publish(tasks)
+                with self._write() as conn:
+                    self._outbox_delete(conn, ids)
+            return len(ids)
         with self._write() as conn:
-            ids = list(conn.execute(
-                sa.select(o.task_id).order_by(o.created_at, o.task_id).limit(limit)
-                .with_for_update(skip_locked=True)).scalars())
-            if not ids:
-                return 0
-            found: dict[str, Task] = {}
-            for chunk in q.chunks(ids):
-                found.update((row.id, q.task_from_row(row))
-                             for row in conn.execute(q.TASKS, {"ids": chunk}))
-            # A task pruned since has nothing left to publish: its row just goes.
-            tasks = [found[task_id] for task_id in ids if task_id in found]
+            ids, tasks = self._outbox_rows(conn, limit)
             if tasks:
                 publish(tasks)  # raising rolls back: the rows stay for the next try
-            for chunk in q.chunks(ids):
-                conn.execute(sa.delete(t.result_outbox).where(o.task_id.in_(chunk)))
+            self._outbox_delete(conn, ids)
         return len(ids)
+
+    def _outbox_rows(self, conn: sa.Connection, limit: int) -> tuple[list[str], list[Task]]:
+        """The oldest ``limit`` outbox rows no other transaction holds (locked until
+        the commit, where the database locks rows), and the tasks still stored of them:
+        a task pruned since has nothing left to publish, its row just goes."""
+        o = t.result_outbox.c
+        ids = list(conn.execute(
+            sa.select(o.task_id).order_by(o.created_at, o.task_id).limit(limit)
+            .with_for_update(skip_locked=True)).scalars())
+        found: dict[str, Task] = {}
+        for chunk in q.chunks(ids):
+            found.update((row.id, q.task_from_row(row))
+                         for row in conn.execute(q.TASKS, {"ids": chunk}))
+        return ids, [found[task_id] for task_id in ids if task_id in found]
+
+    @staticmethod
+    def _outbox_delete(conn: sa.Connection, ids: list[str]) -> None:
+        for chunk in q.chunks(ids):
+            conn.execute(sa.delete(t.result_outbox).where(t.result_outbox.c.task_id.in_(chunk)))
 
     # -- hand-off -------------------------------------------------------------------
 

@@ -8,14 +8,14 @@ import threading
 
 import pytest
 
-from farcall_service.storage.interface import Outcome, Report, Task
+from farcall_service.storage.interface import Outcome, Report, Store, Task
 from farcall_service.testing.store_fixtures import Seeded, StoreFixtures, at_once, new_id, seed
 
 
-def drained(seeded: Seeded, limit: int = 100) -> list[Task]:
+def drained(store: Store, limit: int = 100) -> list[Task]:
     """Everything in the outbox, published into a list."""
     got: list[Task] = []
-    while seeded.store.drain_outbox(limit, got.extend):
+    while store.drain_outbox(limit, got.extend):
         pass
     return got
 
@@ -35,13 +35,13 @@ class OutboxStoreContract(StoreFixtures):
             Outcome(ok, "success", "r"), Outcome(failed, "failed", exception="boom"),
             Outcome(plain[0], "success", "r")], seeded.now + 1)])
         assert recorded.streamed
-        got = drained(seeded)
+        got = drained(seeded.store)
         assert sorted(t.id for t in got) == sorted([ok, failed])
         by_id = {t.id: t for t in got}
         assert by_id[ok].result == "r" and by_id[ok].status == "success"
         assert by_id[failed].exception == "boom"
         assert by_id[ok].task_group_id == group
-        assert drained(seeded) == []  # deleted once published
+        assert drained(seeded.store) == []  # deleted once published
         assert left not in by_id
 
     def test_plain_groups_leave_the_outbox_empty(self, seeded: Seeded) -> None:
@@ -51,7 +51,7 @@ class OutboxStoreContract(StoreFixtures):
         (recorded,) = store.record_reports([Report(eid, "s", [Outcome(task, "success", "r")],
                                                    seeded.now)])
         assert not recorded.streamed
-        assert drained(seeded) == []
+        assert drained(seeded.store) == []
         assert not store.group_streamed(store.get_task(task).task_group_id,  # type: ignore[union-attr]
                                         seeded.user.id)
 
@@ -68,7 +68,7 @@ class OutboxStoreContract(StoreFixtures):
 
         with pytest.raises(ConnectionError):
             store.drain_outbox(10, refuse)
-        assert [t.id for t in drained(seeded)] == [task]
+        assert [t.id for t in drained(seeded.store)] == [task]
 
     def test_the_outbox_is_taken_oldest_first_in_batches(self, seeded: Seeded) -> None:
         store, eid = seeded.store, seeded.endpoint.id
@@ -91,13 +91,13 @@ class OutboxStoreContract(StoreFixtures):
         store.stream_group(group, seeded.user.id, seeded.now)
         on_deleted = seeded.submit(2, group)
         store.delete_endpoint(seeded.endpoint.id, seeded.now, "endpoint deleted")
-        assert sorted(t.id for t in drained(seeded)) == sorted(on_deleted)
+        assert sorted(t.id for t in drained(seeded.store)) == sorted(on_deleted)
         bob = seed(store, "bob", seeded.now)
         theirs = new_id()
         assert store.stream_group(theirs, bob.user.id, seeded.now)
         removed = bob.submit(2, theirs)
         store.remove_user(bob.user.id, seeded.now, "user removed")
-        got = drained(seeded)
+        got = drained(seeded.store)
         assert sorted(t.id for t in got) == sorted(removed)
         assert {t.exception for t in got} == {"user removed"}
         assert {t.status for t in got} == {"failed"}
@@ -125,7 +125,7 @@ class OutboxStoreContract(StoreFixtures):
         (recorded,) = store.record_reports([Report(bob.endpoint.id, "s", [
             Outcome(theirs, "success", "r")], seeded.now)])
         assert recorded.recorded == [theirs] and not recorded.streamed
-        assert drained(seeded) == []
+        assert drained(seeded.store) == []
 
     def test_concurrent_drains_never_publish_a_row_twice(self, seeded: Seeded) -> None:
         store, eid = seeded.store, seeded.endpoint.id

@@ -1,0 +1,49 @@
+"""Result messages are what the official SDK's messagepack loads: checked by
+``globus_compute_common.messagepack.unpack`` itself, in .venv-compat."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+from farcall_broker_rabbitmq.messages import result_message
+from farcall_service.storage.interface import Task
+
+UNPACK = """
+import base64, json, sys
+from globus_compute_common import messagepack
+out = []
+for line in sys.stdin:
+    result = messagepack.unpack(base64.b64decode(line))
+    out.append({"task_id": str(result.task_id), "data": result.data,
+                "details": result.details, "is_error": result.is_error,
+                "error": result.error_details.model_dump() if result.error_details else None})
+print(json.dumps(out))
+"""
+
+TRACEBACK = ("Traceback (most recent call last):\n  File \"<string>\", line 2, in f\n"
+             "ZeroDivisionError: division by zero\n")
+
+
+def test_the_official_messagepack_loads_results_and_failures(compat_python: str) -> None:
+    tasks = [
+        Task("3f1c3b8e-8f43-4a57-9d2e-6a0b5c1d2e3f", "owner", "f", "ep", "g", "success", 1.0,
+             result="00\nresult-bytes", details={"os": "linux", "python_version": "3.11"},
+             completion_t=2.0),
+        Task("9a2b7c6d-1e0f-4a3b-8c5d-7e6f5a4b3c2d", "owner", "f", "ep", "g", "failed", 1.0,
+             exception=TRACEBACK, completion_t=2.0),
+        Task("0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "owner", "f", "ep", "g", "failed", 1.0),
+    ]
+    lines = "".join(base64.b64encode(result_message(t)).decode() + "\n" for t in tasks)
+    loaded = json.loads(subprocess.run(
+        [compat_python, "-c", UNPACK], input=lines, capture_output=True, text=True,
+        check=True, timeout=120).stdout)
+    success, failure, bare = loaded
+    assert success == {"task_id": tasks[0].id, "data": "00\nresult-bytes",
+                       "details": {"os": "linux", "python_version": "3.11"},
+                       "is_error": False, "error": None}
+    assert failure["is_error"] and failure["data"] == TRACEBACK
+    assert failure["error"] == {"code": "RemoteExecutionError",
+                                "user_message": "ZeroDivisionError: division by zero"}
+    assert bare["is_error"] and bare["data"] == bare["error"]["user_message"]

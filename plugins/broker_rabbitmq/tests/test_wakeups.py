@@ -1,0 +1,245 @@
+"""Two service processes on one vhost (two brokers, each with its own connection and
+origin): what one notifies wakes the other, and keeps doing so after RabbitMQ drops
+every connection."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from farcall_broker_rabbitmq.broker import RabbitMQBroker
+from farcall_service.brokers.interface import BrokerError
+from farcall_service.settings import Settings
+from farcall_service.storage.interface import Task
+
+PATIENCE = 10.0
+
+
+@pytest.fixture
+def make_broker(tmp_path: Path) -> Iterator[Callable[[str], RabbitMQBroker]]:
+    built: list[RabbitMQBroker] = []
+
+    def make(url: str) -> RabbitMQBroker:
+        broker = RabbitMQBroker(Settings(home=tmp_path, broker=url))
+        built.append(broker)
+        return broker
+
+    yield make
+    for broker in built:
+        broker.stop()
+
+
+@pytest.fixture
+def pair(broker_url: str,
+         make_broker: Callable[[str], RabbitMQBroker]) -> tuple[RabbitMQBroker, RabbitMQBroker]:
+    first, second = make_broker(broker_url), make_broker(broker_url)
+    first.start()
+    second.start()
+    return first, second
+
+
+def _task(task_id: str, result: str = "42") -> Task:
+    return Task(task_id, "alice", "function", "endpoint", "group", "success", 1.5, result,
+                details={"os": "linux"}, completion_t=2.25)
+
+
+def _from_thread(fn: Callable[[], Any]) -> None:
+    thread = threading.Thread(target=fn)
+    thread.start()
+    thread.join(PATIENCE)
+
+
+def test_a_tasks_notification_in_one_process_wakes_a_claim_in_the_other(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+
+    async def scenario() -> None:
+        before = there.tasks.notifications("ep")
+        woken, mine = there.tasks.waiter("ep"), here.tasks.waiter("ep")
+        other = there.tasks.waiter("other-ep")
+        _from_thread(lambda: here.tasks.notify("ep"))
+        assert mine.done() or await asyncio.wait_for(mine, PATIENCE) is None  # at once
+        await asyncio.wait_for(woken, PATIENCE)
+        assert there.tasks.notifications("ep") == before + 1  # counted where it arrived
+        await asyncio.sleep(0.2)
+        assert here.tasks.notifications("ep") == 1  # its own is not applied twice
+        assert not other.done()
+        for broker, key, future in ((there, "ep", woken), (here, "ep", mine),
+                                    (there, "other-ep", other)):
+            broker.tasks.discard(key, future)
+
+    asyncio.run(scenario())
+
+
+def test_a_results_notification_reaches_the_other_processs_listener_with_equal_tasks(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+    done = [_task("t1"), _task("t2", result="x" * 100)]
+
+    async def scenario() -> None:
+        heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
+        there.results.listen("alice", heard.put_nowait)
+        wait = there.results.waiter("alice")
+        _from_thread(lambda: here.results.notify("alice", done))
+        assert await asyncio.wait_for(wait, PATIENCE) == done
+        assert await asyncio.wait_for(heard.get(), PATIENCE) == done
+        _from_thread(lambda: here.results.notify("alice"))
+        assert await asyncio.wait_for(heard.get(), PATIENCE) is None
+        there.results.discard("alice", wait)
+        there.results.unlisten("alice", heard.put_nowait)
+
+    asyncio.run(scenario())
+
+
+def test_results_too_big_to_carry_arrive_as_look_again(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+    big = [_task("t1", result="x" * (70 * 1024))]
+
+    async def scenario() -> None:
+        mine, theirs = here.results.waiter("alice"), there.results.waiter("alice")
+        _from_thread(lambda: here.results.notify("alice", big))
+        assert await asyncio.wait_for(mine, PATIENCE) == big  # in its own process: as is
+        assert await asyncio.wait_for(theirs, PATIENCE) is None  # elsewhere: look again
+        here.results.discard("alice", mine)
+        there.results.discard("alice", theirs)
+
+    asyncio.run(scenario())
+
+
+def test_wake_ups_flow_again_after_rabbitmq_closes_every_connection(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker], broker_url: str,
+) -> None:
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is not installed here: cannot make RabbitMQ drop connections")
+    here, there = pair
+    vhost = unquote(urlsplit(broker_url).path.lstrip("/"))
+    closed = subprocess.run(
+        [rabbitmqctl, "close_all_connections", "-p", vhost, "farcall reconnection test"],
+        capture_output=True, text=True, timeout=60)
+    if closed.returncode != 0:
+        pytest.skip(f"rabbitmqctl could not close connections: {closed.stderr.strip()}")
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        # Both have noticed and connected again (else a wake-up could slip through on
+        # a connection about to close, and prove nothing).
+        while not (here.reconnections and there.reconnections):
+            assert time.monotonic() - started < 30, "no reconnection within 30 s"
+            await asyncio.sleep(0.05)
+        while time.monotonic() - started < 30:
+            woken = there.tasks.waiter("ep")
+            try:
+                here.tasks.notify("ep")
+                await asyncio.wait_for(woken, 0.5)
+                return time.monotonic() - started
+            except asyncio.TimeoutError:
+                continue
+            finally:
+                there.tasks.discard("ep", woken)
+        pytest.fail("no wake-up got through 30 s after the connections were closed")
+
+    took = asyncio.run(scenario())
+    assert took < 15, f"wake-ups came back after {took:.1f} s"
+
+
+def test_start_says_where_rabbitmq_is_unreachable(
+    make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    broker = make_broker(f"amqp://guest:s3cret-pw@127.0.0.1:{port}/")
+    with pytest.raises(BrokerError, match=rf"RabbitMQ at 127\.0\.0\.1:{port} unreachable: .*"
+                                          r"start it or fix --broker") as raised:
+        broker.start()
+    assert "s3cret-pw" not in str(raised.value)
+
+
+def test_start_says_rabbitmq_refused_bad_credentials_without_showing_them(
+    broker_url: str, make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    where = urlsplit(broker_url)
+    wrong = where._replace(netloc=f"guest:wrong-s3cret@{where.hostname}:{where.port}")
+    broker = make_broker(wrong.geturl())
+    refused = r"RabbitMQ at 127\.0\.0\.1:\d+ refused: .*start it or fix --broker"
+    with pytest.raises(BrokerError, match=refused) as raised:
+        broker.start()
+    assert "wrong-s3cret" not in str(raised.value)
+
+
+def test_results_are_published_again_after_rabbitmq_closes_every_connection(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker], broker_url: str,
+) -> None:
+    from farcall_service.testing.stream_contract import consume, ended, unpack_result
+
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is not installed here: cannot make RabbitMQ drop connections")
+    broker = pair[0]
+    owner, group = "0b8f1a52-51f5-4b8e-9f3a-5d8c3f1f7a10", "5f0e7b2c-1d3a-4e59-8c47-2b6a9d0e4c31"
+    first, second = ended(owner, group), ended(owner, group, failed=True)
+
+    async def before() -> None:
+        await broker.streams.open(owner, group)
+        await broker.streams.publish([first])
+
+    asyncio.run(before())
+    vhost = unquote(urlsplit(broker_url).path.lstrip("/"))
+    closed = subprocess.run(
+        [rabbitmqctl, "close_all_connections", "-p", vhost, "farcall reconnection test"],
+        capture_output=True, text=True, timeout=60)
+    if closed.returncode != 0:
+        pytest.skip(f"rabbitmqctl could not close connections: {closed.stderr.strip()}")
+
+    async def after() -> None:
+        deadline = time.monotonic() + 30
+        while not broker.reconnections:
+            assert time.monotonic() < deadline, "no reconnection within 30 s"
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(broker.streams.publish([second]), PATIENCE)
+        access = await broker.streams.access(owner)
+        received = await asyncio.wait_for(
+            consume(access.connection_url, access.queue_prefix + group, 2), PATIENCE)
+        assert [unpack_result(m.body)["task_id"] for m in received] == [first.id, second.id]
+
+    asyncio.run(after())
+
+
+def test_start_says_when_the_vhost_does_not_exist(
+    broker_url: str, make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    where = urlsplit(broker_url)
+    broker = make_broker(where._replace(path="/farcall-no-such-vhost").geturl())
+    with pytest.raises(BrokerError, match=r"refused: vhost 'farcall-no-such-vhost' does not "
+                                          r"exist or user 'guest' may not use it"):
+        broker.start()
+
+
+def test_a_stopped_broker_starts_again(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+    here.stop()
+    here.start()
+
+    async def scenario() -> None:
+        woken = there.tasks.waiter("ep")
+        here.tasks.notify("ep")
+        await asyncio.wait_for(woken, PATIENCE)
+        there.tasks.discard("ep", woken)
+
+    asyncio.run(scenario())
