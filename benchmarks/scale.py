@@ -352,6 +352,8 @@ def main() -> int:
             "and run again.")
         return 2
 
+    # Other work on the machine shows in the figures: the load is written with them.
+    load_at_start = list(os.getloadavg())
     figures: dict[str, Any] = measure(opts, n, samples, rounds)
     if not opts.no_celery:
         for backend in ("redis", "rpc"):
@@ -363,7 +365,8 @@ def main() -> int:
     opts.json.write_text(json.dumps({
         "benchmark": "scale", "tasks": n, "round_trips": samples, "rounds": rounds,
         "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "load_at_start": load_at_start,
+                    "load_at_end": list(os.getloadavg())},
         "figures": figures,
     }, indent=2))
     print(f"\nwritten to {opts.json}")
