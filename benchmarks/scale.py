@@ -240,6 +240,8 @@ def summary(side: Side, n: int) -> dict[str, float]:
         "p50_ms": percentile(f["latency"], 0.5) * 1e3,
         "p99_ms": percentile(f["latency"], 0.99) * 1e3,
         "executor_throughput": n / statistics.median(f["executor_s"]),
+        # Each round's, beside the medians: they move with the machine's load.
+        "throughput_by_round": [round(n / x) for x in f["batch_s"]],
     }
     if f.get("official_s"):
         out["official_executor_throughput"] = n / statistics.median(f["official_s"])
