@@ -15,7 +15,7 @@ BENCH_ENV := FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python FARCALL_PEERS_
 DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/broker_rabbitmq plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
-.PHONY: install compat peers test soak demo bench bench-quick bench-compare lint clean
+.PHONY: install compat peers test soak demo demo-scale bench bench-quick bench-compare lint clean
 
 install: $(VENV)/.installed
 
@@ -45,13 +45,18 @@ $(PEERS)/.installed: Makefile
 test: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long form of tests/reliability: larger batches, longer load, more fuzzing; prints
-# the figures (tasks, faults, losses, duplicates, 5xx, latencies) at the end.
+# The long form of tests/reliability and tests/scale: larger batches, longer load, more
+# fuzzing; prints the figures (tasks, faults, losses, duplicates, 5xx, latencies) at the end.
 soak: install compat
-	FARCALL_SOAK=1 FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
+	FARCALL_SOAK=1 FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest tests/reliability tests/scale $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python examples/demo.py
+
+# The demo against three service processes on PostgreSQL and RabbitMQ (a scratch
+# database and vhost, removed at the end); says what to start when a server is missing.
+demo-scale: install
+	$(BIN)/python examples/demo_scale.py
 
 # scale.py needs PostgreSQL, RabbitMQ (with its management API) and Redis on loopback.
 bench: install compat peers

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 #: database (it is emptied before each test), instead of a SQLite file per test.
 TEST_DB_URL = os.environ.get("FARCALL_SERVICE_TEST_DB_URL", "")
 #: Which in-process tests also run on a scratch PostgreSQL database (``[postgresql]``
-#: in their ids) when a server answers: ``all`` (the default: about 2.5 minutes more
+#: in their ids) when a server answers: ``all`` (the default: about a minute more
 #: on 2 cores), ``store`` (the modules in :data:`POSTGRESQL_MODULES`), or ``none``.
 POSTGRESQL_PASS = os.environ.get("FARCALL_SERVICE_TEST_POSTGRESQL", "").strip().lower() or "all"
 #: The modules of the ``store`` pass: those that reach the store's transactions in

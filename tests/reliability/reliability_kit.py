@@ -184,6 +184,34 @@ def live_stack(home: Path, args: Sequence[str] = (), env: dict[str, str] | None 
         stack.close()
 
 
+#: The stacks the suites that only speak HTTP run against: the embedded one (one
+#: process, SQLite, the local broker) and the scaled one (three processes on
+#: PostgreSQL and RabbitMQ behind a round-robin proxy).
+STACKS = ("embedded", "scaled")
+
+
+@contextmanager
+def any_stack(kind: str, request: Any, home: Path, env: dict[str, str] | None = None
+              ) -> Iterator[Any]:
+    """A started stack of ``kind`` (see ``STACKS``); the scaled one on scratch servers
+    of the ``postgresql`` and ``rabbitmq`` fixtures (skipped without them)."""
+    if kind == "embedded":
+        with live_stack(home, env=env) as stack:
+            yield stack
+        return
+    from farcall_testkit.scaled import scaled_stack
+
+    postgresql = request.getfixturevalue("postgresql")
+    rabbitmq = request.getfixturevalue("rabbitmq")
+    with scaled_stack(home, postgresql, rabbitmq, args=SERVICE_ARGS, env=env) as stack:
+        yield stack
+
+
+def database_url(stack: Any) -> str:
+    """The SQLAlchemy URL of a stack's database."""
+    return getattr(stack, "db_url", "") or f"sqlite:///{db_path(stack.home)}"
+
+
 def register(api: Api, fn: Callable[..., Any], **extra: Any) -> str:
     """Register ``fn`` as source text, so workers need nothing of the test modules."""
     body = {"function_name": fn.__name__, "function_code": inspect.getsource(fn),

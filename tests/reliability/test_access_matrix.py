@@ -9,15 +9,18 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import reliability_kit as kit
+import requests
 from farcall_service import admin
 from farcall_service.app import create_app
 from farcall_service.settings import Settings
+from farcall_service.storage import open_store
 from farcall_testkit.service import COMPUTE_SCOPE, Caller, payload
 from fastapi.testclient import TestClient
 
@@ -32,7 +35,7 @@ NO_USER_DATA = {("GET", "/v2/version"), ("GET", "/v2/get_amqp_result_connection_
 
 @dataclass
 class World:
-    client: TestClient
+    client: Any  # a TestClient, or _Http to the scaled stack
     callers: dict[str, Caller]
     hidden: dict[str, list[str]]  # kind -> owner's ids some viewer may not see
     fn: dict[str, str]
@@ -41,12 +44,11 @@ class World:
     secrets: list[str]  # private names and descriptions
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=kit.STACKS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
     home: Path = tmp_path_factory.mktemp("access")
-    settings = Settings(home=home, cache_ttl=0.0, rate_limit=0, max_claim_wait=0.1)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        store = client.app.state.farcall.store  # type: ignore[attr-defined]
+    with _service(request, home) as (client, store):
         callers: dict[str, Caller] = {}
         for name in ("owner", "member", "outsider"):
             user = admin.add_user(store, name)
@@ -81,6 +83,43 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                   "task_group": [submitted["task_group_id"]]}
         yield World(client, callers, hidden, fn, ep, group.id,
                     ["zebra-private", "zebra-group", "zebra-box", "/opt/zebra"])
+
+
+@contextmanager
+def _service(request: pytest.FixtureRequest, home: Path) -> Iterator[tuple[Any, Any]]:
+    """An HTTP client of the stack under test and its store. The scaled stack's client
+    opens a connection per request, so the proxy spreads them over every process."""
+    if request.param == "embedded":
+        settings = Settings(home=home, cache_ttl=0.0, rate_limit=0, max_claim_wait=0.1)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            yield client, client.app.state.farcall.store  # type: ignore[attr-defined]
+        return
+    env = {"FARCALL_SERVICE_CACHE_TTL": "0", "FARCALL_SERVICE_MAX_CLAIM_WAIT": "0.1"}
+    with kit.any_stack("scaled", request, home, env=env) as stack:
+        store, client = open_store(stack.db_url), _Http(stack.url)
+        try:
+            yield client, store
+        finally:
+            client.session.close()
+            store.close()
+
+
+class _Http:
+    """The test client's calls, over HTTP to ``url``: a connection per request."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.headers["Connection"] = "close"
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=60, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("POST", path, **kw)
 
 
 def _routes(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import reliability_kit as kit
+import sqlalchemy as sa
 from farcall.serialize import pack_buffers
 from farcall_testkit.endpoint import Api
 from farcall_testkit.service import FARCALL, assert_error
@@ -38,7 +38,7 @@ def big(n):
 
 @dataclass
 class Target:
-    stack: kit.Stack
+    stack: Any  # kit.Stack, or farcall_testkit.scaled.ScaledStack
     api: Api
     endpoint_id: str
     echo: str
@@ -56,9 +56,10 @@ class Target:
         kit.assert_still_serving(self.api, self.endpoint_id, self.plus_one)
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    with kit.live_stack(tmp_path_factory.mktemp("hostile")) as stack:
+@pytest.fixture(scope="module", params=kit.STACKS)
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Target]:
+    with kit.any_stack(request.param, request, tmp_path_factory.mktemp("hostile")) as stack:
         endpoint = stack.endpoint("hostile", allowed_serializers=ALLOWED)
         endpoint.start()
         unrestricted = stack.endpoint("unrestricted", workers=1)
@@ -296,9 +297,14 @@ def test_deep_details_and_deep_rows_read_back(target: Target) -> None:
     doc = api.wait([task], timeout=60)[task]
     assert doc["status"] == "success" and "farcall_dropped" in doc["details"], doc
     fn = kit.register(api, echo, public=True)
-    with sqlite3.connect(kit.db_path(target.stack.home), timeout=30) as conn:
-        conn.execute("UPDATE functions SET metadata = ? WHERE id = ?", (_nested(300), fn))
-        conn.execute("UPDATE tasks SET details = ? WHERE id = ?", (_nested(300), task))
+    engine = sa.create_engine(kit.database_url(target.stack), poolclass=sa.pool.NullPool)
+    value = "CAST(:v AS json)" if engine.dialect.name == "postgresql" else ":v"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE functions SET metadata = {value} WHERE id = :i"),
+                     {"v": _nested(300), "i": fn})
+        conn.execute(sa.text(f"UPDATE tasks SET details = {value} WHERE id = :i"),
+                     {"v": _nested(300), "i": task})
+    engine.dispose()
     reads = [api.http.get(f"{url}/v2/functions/{fn}", timeout=60),
              api.http.get(f"{url}/v2/tasks/{task}", timeout=60),
              api.http.post(f"{url}/v2/batch_status", json={"task_ids": [task]}, timeout=60)]

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
-from farcall_testkit.endpoint import Api
+from farcall_testkit.endpoint import Api, EndpointProcess
+from farcall_testkit.scaled import Ledger, ScaledStack
 
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 T = TypeVar("T")
@@ -106,3 +107,33 @@ class Retrying:
                                json={"task_ids": task_ids[start:start + 5000]})
             out.update(answer["results"])
         return out
+
+
+class Fault:
+    """Injects one fault and undoes it (a killed process starts again)."""
+
+    def __init__(self, stack: ScaledStack, endpoint: EndpointProcess, kind: str) -> None:
+        self.stack, self.endpoint, self.kind = stack, endpoint, kind
+        self.detail: dict[str, Any] = {}
+        self.victim = -1
+
+    def inject(self) -> None:
+        if self.kind == "service":
+            self.victim = self.stack.busiest()
+            self.detail["connections_cut"] = self.stack.proxy.open_connections()[
+                self.stack.services[self.victim].port]
+            self.stack.kill(self.victim)
+        elif self.kind == "endpoint":
+            self.detail["claimed_at_kill"] = Ledger(self.stack.db_url).fetch(
+                "SELECT count(*) FROM tasks WHERE endpoint_id = :e AND status = 'running'",
+                e=self.endpoint.endpoint_id)[0][0]
+            self.endpoint.kill_main()
+            self.endpoint.start()
+        elif self.kind == "broker":
+            self.detail["connections_closed"] = self.stack.close_broker_connections()
+        else:
+            self.detail["backends_terminated"] = self.stack.terminate_backends()
+
+    def undo(self) -> None:
+        if self.victim >= 0:
+            self.stack.services[self.victim].start()

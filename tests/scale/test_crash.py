@@ -15,12 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 import scale_kit as kit
 from farcall import Client
-from farcall_testkit.endpoint import EndpointProcess
 from farcall_testkit.scaled import TERMINAL, Ledger, OutcomeWatch, ScaledStack
 
 TASKS = kit.scale(1000, 5000)
@@ -41,36 +39,6 @@ def stamp(i, log):
     return i, uuid.uuid4().hex
 
 
-class Fault:
-    """Injects one fault and undoes it (a killed process starts again)."""
-
-    def __init__(self, stack: ScaledStack, endpoint: EndpointProcess, kind: str) -> None:
-        self.stack, self.endpoint, self.kind = stack, endpoint, kind
-        self.detail: dict[str, Any] = {}
-        self.victim = -1
-
-    def inject(self) -> None:
-        if self.kind == "service":
-            self.victim = self.stack.busiest()
-            self.detail["connections_cut"] = self.stack.proxy.open_connections()[
-                self.stack.services[self.victim].port]
-            self.stack.kill(self.victim)
-        elif self.kind == "endpoint":
-            self.detail["claimed_at_kill"] = Ledger(self.stack.db_url).fetch(
-                "SELECT count(*) FROM tasks WHERE endpoint_id = :e AND status = 'running'",
-                e=self.endpoint.endpoint_id)[0][0]
-            self.endpoint.kill_main()
-            self.endpoint.start()
-        elif self.kind == "broker":
-            self.detail["connections_closed"] = self.stack.close_broker_connections()
-        else:
-            self.detail["backends_terminated"] = self.stack.terminate_backends()
-
-    def undo(self) -> None:
-        if self.victim >= 0:
-            self.stack.services[self.victim].start()
-
-
 @pytest.mark.parametrize("kind", FAULTS)
 def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kind: str) -> None:
     log = scaled.home / f"executions-{kind}.log"
@@ -81,7 +49,7 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
     mine = threading.local()
     fn = kit.register(calls.api, stamp)
     ledger = Ledger(scaled.db_url)
-    fault = Fault(scaled, endpoint, kind)
+    fault = kit.Fault(scaled, endpoint, kind)
     before = scaled.proxy.snapshot()
     watch = OutcomeWatch(ledger)
     watch.start()

@@ -15,6 +15,7 @@ unknown.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -45,6 +46,8 @@ from farcall_service.storage.interface import (
 
 if TYPE_CHECKING:
     from farcall_service.lifecycle import TaskLifecycle
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,12 @@ async def open_stream(lc: TaskLifecycle, owner_id: str, group: str, now: float) 
 
 
 def broker_unavailable(exc: BrokerError) -> ApiError:
-    """503: the message broker is away (the database still has every result)."""
-    return ApiError(503, "BROKER_UNAVAILABLE", f"the message broker cannot be reached: {exc}",
-                    {"Retry-After": "5"})
+    """503: the message broker is away (the database still has every result). The
+    broker's own words name hosts and vhosts: they go to the log, not to the caller."""
+    log.warning("the message broker cannot be reached: %s", exc)
+    return ApiError(503, "BROKER_UNAVAILABLE",
+                    "the service's message broker cannot be reached; try again shortly "
+                    "(results are kept meanwhile)", {"Retry-After": "5"})
 
 
 #: How many streamed groups a process remembers having marked, at most.

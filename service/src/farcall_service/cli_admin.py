@@ -24,6 +24,13 @@ db_option = click.option(
 )
 
 
+broker_option = click.option(
+    "--broker", default=None, metavar="NAME|URL",
+    help="The service's broker, as given to 'farcall server start': with result streams "
+    "(amqp://...), the identity's broker credentials and queues go too "
+    "[env FARCALL_SERVICE_BROKER; default: local].")
+
+
 def settings_from_env(**overrides: Any) -> Any:
     from farcall_service.settings import Settings
 
@@ -107,10 +114,7 @@ def user_set_password(name: str, password_stdin: bool, db_url: str | None) -> No
               help="Also delete the user's functions and endpoints and fail their unfinished "
               "tasks and those queued on their endpoints.")
 @db_option
-@click.option("--broker", default=None, metavar="NAME|URL",
-              help="The service's broker, as given to 'farcall server start': with result "
-              "streams (amqp://...), the user's broker credentials and queues go too "
-              "[env FARCALL_SERVICE_BROKER; default: local].")
+@broker_option
 def user_remove(name: str, force: bool, db_url: str | None, broker: str | None) -> None:
     """Remove USER: their tokens, logins, password, OAuth clients and memberships end.
 
@@ -174,13 +178,17 @@ def client_list(user_name: str, db_url: str | None) -> None:
 @client.command("delete")
 @click.argument("client_id")
 @db_option
-def client_delete(client_id: str, db_url: str | None) -> None:
+@broker_option
+def client_delete(client_id: str, db_url: str | None, broker: str | None) -> None:
     """Delete a client and revoke every token issued to it."""
     from farcall_service import admin
 
+    settings = settings_from_env(db_url=db_url, broker=broker)
     with _store(db_url) as store:
-        admin.delete_client(store, client_id)
-    click.echo(f"client {client_id} deleted")
+        found = admin.delete_client(store, client_id)
+        click.echo(f"client {client_id} deleted")
+        if admin.forget_result_streams(settings, store, [found.principal_id]):
+            click.echo("its result streams (broker credentials and queues) are removed")
 
 
 @click.group("token")

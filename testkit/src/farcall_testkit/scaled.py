@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -42,14 +43,16 @@ class ScaledStack:
     front, the user ``user_name`` and its token; use as a context manager."""
 
     def __init__(self, home: Path, db_url: str, broker_url: str, processes: int = 3,
-                 args: Sequence[str] = SERVICE_ARGS, user_name: str = "alice") -> None:
+                 args: Sequence[str] = SERVICE_ARGS, user_name: str = "alice",
+                 env: Mapping[str, str] | None = None) -> None:
         self.home = home
         self.db_url = db_url
         self.broker_url = broker_url
         self.args = [*args, "--db", db_url, "--broker", broker_url]
         self.user_name = user_name
         self.token = ""
-        self.services = [ServiceProcess(home, args=self.args) for _ in range(processes)]
+        self.services = [ServiceProcess(home, args=self.args, env=env)
+                         for _ in range(processes)]
         self.proxy = RoundRobinProxy([("127.0.0.1", s.port) for s in self.services])
         self.endpoints: list[EndpointProcess] = []
 
@@ -105,6 +108,11 @@ class ScaledStack:
         """The proxy's URL: what clients that must not be pinned to a process use."""
         return self.proxy.url
 
+    @property
+    def service(self) -> ServiceProcess:
+        """The first process, for tests written for one (its pid, its own port)."""
+        return self.services[0]
+
     def url_of(self, i: int) -> str:
         """Process ``i``'s own URL."""
         return self.services[i].url
@@ -147,24 +155,35 @@ class ScaledStack:
     def close_broker_connections(self) -> int:
         """Close every connection to the stack's vhost, as ``rabbitmqctl
         close_all_connections`` does (only this vhost's: others share the server);
-        returns how many were open."""
-        vhost = unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
-        found = len(self.broker_connections())
+        returns how many were open (the services' and any client's, such as an
+        Executor's result stream)."""
         ctl = shutil.which("rabbitmqctl")
         if ctl is not None:
-            done = subprocess.run([ctl, "close_all_connections", "--vhost", vhost,
-                                   "--limit", "100000", "fault injected by a farcall test"],
-                                  capture_output=True, text=True, timeout=60)
-            if done.returncode == 0:
-                return found
-        for connection in self.broker_connections():
-            self._management("DELETE", f"/api/connections/{quote(connection, safe='')}")
-        return found
+            listed = self._ctl(ctl, "list_connections", "--vhost", self.vhost, "-q", "user")
+            found = len(listed.splitlines()) - 1  # a header line, then one per connection
+            self._ctl(ctl, "close_all_connections", "--vhost", self.vhost, "--limit", "100000",
+                      "fault injected by a farcall test")
+            return max(found, 0)
+        names = self.broker_connections()  # the management API's view (refreshed every ~5 s)
+        for name in names:
+            self._management("DELETE", f"/api/connections/{quote(name, safe='')}")
+        return len(names)
+
+    @property
+    def vhost(self) -> str:
+        return unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
+
+    @staticmethod
+    def _ctl(ctl: str, *args: str) -> str:
+        done = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
 
     def broker_connections(self) -> list[str]:
         """Names of the connections open on the stack's vhost (management API)."""
-        vhost = unquote(urlsplit(self.broker_url).path.lstrip("/")) or "/"
-        listed = self._management("GET", f"/api/vhosts/{quote(vhost, safe='')}/connections")
+        listed = self._management(
+            "GET", f"/api/vhosts/{quote(self.vhost, safe='')}/connections")
         return [str(c["name"]) for c in listed or []]
 
     def _management(self, method: str, path: str) -> Any:
@@ -183,6 +202,37 @@ class ScaledStack:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         return sum(1 for (done,) in rows if done)
+
+
+def broker_installed() -> bool:
+    """Whether an installed broker serves ``amqp://`` URLs (farcall-broker-rabbitmq)."""
+    from farcall.plugins import get_plugin_manager
+    from farcall_service.kinds import BROKERS
+    from farcall_service.plugin import ensure_registered
+
+    manager = get_plugin_manager()
+    ensure_registered(manager)
+    return any("amqp" in record.schemes for record in manager.records(BROKERS).values())
+
+
+@contextmanager
+def scaled_stack(home: Path, postgresql: Any, rabbitmq: Any, processes: int = 3,
+                 args: Sequence[str] = SERVICE_ARGS, env: Mapping[str, str] | None = None
+                 ) -> Iterator[ScaledStack]:
+    """A started stack on a scratch database and vhost of the ``postgresql`` and
+    ``rabbitmq`` fixtures' servers, both removed when it stops. Without the RabbitMQ
+    broker installed, the test is skipped."""
+    import pytest
+
+    if not broker_installed():
+        pytest.skip("no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq")
+    db_url, broker_url = postgresql.create_database(), rabbitmq.create_vhost()
+    try:
+        with ScaledStack(home, db_url, broker_url, processes, args, env=env) as stack:
+            yield stack
+    finally:
+        postgresql.drop_database(db_url)
+        rabbitmq.delete_vhost(broker_url)
 
 
 class Ledger:

@@ -137,13 +137,11 @@ class RabbitMQStreams:
 
     async def _on_io(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run an AMQP coroutine on the connection's loop; raise BrokerError when the
-        broker cannot be reached."""
+        broker cannot be reached (or this one is stopped)."""
         try:
             await self._connection.io.run(coro)
         except BrokerError:
             raise
-        except RuntimeError as exc:
-            raise BrokerError(f"the RabbitMQ broker is stopped: {exc}") from None
-        except (aiormq.exceptions.AMQPError, OSError, asyncio.TimeoutError) as exc:
+        except Exception as exc:
             raise BrokerError(f"RabbitMQ at {self._address.where}: "
                               f"{type(exc).__name__}: {exc}") from None

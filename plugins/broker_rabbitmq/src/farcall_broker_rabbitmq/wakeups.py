@@ -47,9 +47,13 @@ def encode_tasks(tasks: list[Task] | None) -> list[dict[str, Any]] | None:
     """The tasks as JSON values, or None when there are none or they are too big."""
     if tasks is None:
         return None
-    carried = [dataclasses.asdict(task) for task in tasks]
-    if len(json.dumps(carried, separators=(",", ":"))) > MAX_CARRIED:
-        return None
+    carried, size = [], 2
+    for task in tasks:  # stop at the first that does not fit: a batch may be huge
+        fields = dataclasses.asdict(task)
+        size += len(json.dumps(fields, separators=(",", ":"))) + 1
+        if size > MAX_CARRIED:
+            return None
+        carried.append(fields)
     return carried
 
 

@@ -252,7 +252,9 @@ class StreamContract:
 
         asyncio.run(scenario())
 
-    def test_a_forgotten_user_cannot_connect(self, streams: ResultStreams) -> None:
+    def test_a_forgotten_user_cannot_connect_and_their_queues_are_gone(
+        self, streams: ResultStreams
+    ) -> None:
         import aio_pika
 
         owner, group = str(uuid.uuid4()), str(uuid.uuid4())
@@ -265,6 +267,13 @@ class StreamContract:
             await streams.forget(owner)
             with pytest.raises(Exception, match="(?i)ACCESS_REFUSED|authentication|refused"):
                 await aio_pika.connect(access.connection_url, timeout=PATIENCE)
+            # Their queues went too: credentials made again find none.
+            again = await streams.access(owner)
+            connection = await aio_pika.connect(again.connection_url, timeout=PATIENCE)
+            async with connection:
+                channel = await connection.channel()
+                with pytest.raises(Exception, match="NOT_FOUND"):
+                    await channel.get_queue(again.queue_prefix + group, ensure=True)
 
         asyncio.run(scenario())
 
