@@ -233,9 +233,9 @@ def official_executor(side: Side, n: int, python: str) -> None:
     side.add("official_cpu_s", measured["cpu"])
 
 
-def summary(side: Side, n: int) -> dict[str, float]:
+def summary(side: Side, n: int) -> dict[str, Any]:
     f = side.figures
-    out = {
+    out: dict[str, Any] = {
         "throughput": n / statistics.median(f["batch_s"]),
         "p50_ms": percentile(f["latency"], 0.5) * 1e3,
         "p99_ms": percentile(f["latency"], 0.99) * 1e3,
