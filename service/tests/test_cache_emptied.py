@@ -7,17 +7,7 @@ import json
 import threading
 from typing import Any
 
-from farcall_testkit.service import Caller, hold_next_call, payload
-
-
-def receive(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
-    """The next message, failing (rather than hanging) when none comes in time."""
-    box: list[Any] = []
-    reader = threading.Thread(target=lambda: box.append(ws.receive_text()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    assert box, f"nothing came within {timeout} s"
-    return json.loads(box[0])  # type: ignore[no-any-return]
+from farcall_testkit.service import Caller, hold_next_call, payload, receive
 
 
 def _wait(caller: Caller, ids: list[str], timeout: float) -> dict[str, Any]:

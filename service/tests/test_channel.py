@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from farcall_service.storage import schema
-from farcall_testkit.service import Caller, payload
+from farcall_testkit.service import CHANNEL_HELLO, Caller, payload, sdk_channel
 from starlette.websockets import WebSocketDisconnect
 
 
@@ -23,15 +23,11 @@ def channel(caller: Caller, ep: str, token: str | None = None) -> Iterator[Any]:
         yield ws
 
 
-#: A channel's first message: it is open, and messages over the body limit are refused.
-HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
-
-
 @contextmanager
 def open_channel(caller: Caller, ep: str) -> Iterator[Any]:
     """An endpoint channel past its handshake."""
     with channel(caller, ep) as ws:
-        assert json.loads(ws.receive_text()) == HELLO
+        assert json.loads(ws.receive_text()) == CHANNEL_HELLO
         yield ws
 
 
@@ -118,13 +114,6 @@ def test_a_removed_token_stops_working_on_an_open_channel(
         with store.engine.begin() as conn:
             conn.execute(sa.delete(schema.tokens))
         assert ask(ws, {"op": "claim", "session": "s1"})["error"]["status"] == 401
-
-
-@contextmanager
-def sdk_channel(caller: Caller) -> Iterator[Any]:
-    with caller.client.websocket_connect("/farcall/v1/channel", headers=caller.headers) as ws:
-        assert json.loads(ws.receive_text()) == HELLO
-        yield ws
 
 
 def test_submissions_and_waits_travel_over_the_sdk_channel(

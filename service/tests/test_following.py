@@ -7,8 +7,6 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,36 +14,8 @@ import sqlalchemy as sa
 from farcall_service import admin, following
 from farcall_service.channel import NOT_READING, Opened
 from farcall_service.storage import schema
-from farcall_testkit.service import Caller, hold_next_call, payload
+from farcall_testkit.service import Caller, hold_next_call, payload, receive, sdk_channel
 from starlette.websockets import WebSocketDisconnect
-
-HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
-
-
-@contextmanager
-def sdk_channel(caller: Caller) -> Iterator[Any]:
-    with caller.client.websocket_connect("/farcall/v1/channel", headers=caller.headers) as ws:
-        assert json.loads(ws.receive_text()) == HELLO
-        yield ws
-
-
-def receive(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
-    """The next message, failing (rather than hanging) when none comes in time."""
-    box: list[Any] = []
-
-    def read() -> None:
-        try:
-            box.append(json.loads(ws.receive_text()))
-        except BaseException as exc:  # handed to the test below
-            box.append(exc)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    assert box, f"nothing came within {timeout} s"
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]
 
 
 def follow(ws: Any, ep: str, fn: str, *args: int) -> dict[str, Any]:

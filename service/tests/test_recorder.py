@@ -36,7 +36,7 @@ def test_a_report_commits_with_the_next_submission(
 ) -> None:
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    monkeypatch.setattr(recording, "FOLD_DELAY", 30.0)  # no commit of its own in this test
+    monkeypatch.setattr(ctx.lifecycle.recorder, "delay", 30.0)  # no commit of its own in this test
     [task] = alice.submit(ep, fn, 3).json()["tasks"][fn]
     assert claim(alice, ep) == [task]
     folded: list[int] = []
@@ -80,7 +80,7 @@ def test_a_folded_transaction_that_fails_commits_each_write_alone(
     the report, which commits in a transaction of its own."""
     ep, fn = ep_fn
     ctx = alice.client.app.state.farcall
-    monkeypatch.setattr(recording, "FOLD_DELAY", 30.0)
+    monkeypatch.setattr(ctx.lifecycle.recorder, "delay", 30.0)
     [task] = alice.submit(ep, fn, 3).json()["tasks"][fn]
     assert claim(alice, ep) == [task]
     submit = ctx.store.submit
@@ -155,3 +155,9 @@ def test_tasks_handed_to_a_session_replaced_meanwhile_are_queued(
     submitting.join(20)
     assert submissions[0].status_code == 200
     assert claim(alice, ep, "new") == [task]
+
+
+def test_reports_wait_for_a_submission_only_where_the_database_has_one_writer() -> None:
+    assert recording.one_writer("sqlite:////tmp/farcall.db")
+    assert not recording.one_writer("postgresql+psycopg://postgres@127.0.0.1/farcall")
+

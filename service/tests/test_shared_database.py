@@ -65,3 +65,33 @@ def test_a_wait_sees_a_result_recorded_by_another_process(
     assert answer.status_code == 200
     assert answer.json()["results"][task_id]["status"] == "success"
     admin.remove_user(store, "alice", force=True)
+
+
+def test_a_followed_result_recorded_elsewhere_without_a_wake_up_is_pushed(
+        alice: Caller, ep_fn: tuple[str, str], ctx: object) -> None:
+    """A wake-up between processes may be lost (a broker connection dropped): a
+    channel that follows tasks looks in the database once it has heard nothing for
+    ``following.RECHECK`` seconds, so the SDK still has every result pushed."""
+    import json
+
+    from farcall_service import following
+    from farcall_service.storage.interface import Outcome, Report
+    from farcall_testkit.service import payload, receive, sdk_channel
+
+    ep, fn = ep_fn
+    store = ctx.store  # type: ignore[attr-defined]
+    with sdk_channel(alice) as ws:
+        ws.send_text(json.dumps({"op": "submit", "endpoint_id": ep, "follow": True,
+                                 "tasks": {fn: [payload(3)]}}))
+        answer = receive(ws)
+        assert answer["following"] is True
+        [task_id] = answer["tasks"][fn]
+        # Another process runs and records it, and its wake-up never comes.
+        store.claim(ep, "elsewhere", 1, time.time())
+        store.record_reports([Report(ep, "elsewhere", [Outcome(task_id, "success", "9")],
+                                     time.time())])
+        started = time.monotonic()
+        push = receive(ws, timeout=following.RECHECK * 5)
+        assert push["push"] == "results"
+        assert push["results"][task_id]["result"] == "9"
+        assert time.monotonic() - started < following.RECHECK * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -100,3 +101,14 @@ def test_an_upstream_closing_under_a_request_counts_as_cut(
             fresh_get(proxy.url + "/hang")
         assert proxy.snapshot().get("cut") == 1
         assert fresh_get(proxy.url + "/").status_code == 200  # the proxy goes on
+
+
+def test_an_idle_keep_alive_connection_is_closed_by_the_proxy_first(
+        upstreams: list[ThreadingHTTPServer]) -> None:
+    with RoundRobinProxy(ports(upstreams), idle_timeout=0.3) as proxy, \
+            requests.Session() as http:
+        first = http.get(proxy.url + "/", timeout=10).text
+        time.sleep(1.0)
+        second = http.get(proxy.url + "/", timeout=10).text  # the pool saw it closed
+    assert proxy.counts["connections"] == 2 and first != second
+    assert proxy.counts.get("cut", 0) == 0

@@ -10,7 +10,12 @@ would be woken, so the SDK has it without asking.
 Only tasks this process accepted and holds in its memory of unfinished tasks are
 followed (the memory is a cache: a task it does not know is waited for as usual):
 the wake-ups a wait relies on then reach the channel too (a deleted
-endpoint's tasks wake it to look again, in the database). The channel's token is
+endpoint's tasks wake it to look again, in the database). When other processes
+share the database (``Broker.single_process`` is False) their results reach the
+channel over the broker, and one look in the database right after the listen
+catches a result recorded elsewhere before it; as their wake-ups may be lost (a
+broker connection dropped), a channel that followed tasks and heard nothing for
+``RECHECK`` seconds looks in the database again. The channel's token is
 checked again before each push; when it no longer stands, the channel is closed,
 as when the client stops reading its pushes, and the SDK asks as it would without.
 """
@@ -36,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_FOLLOWED = 10_000
 #: The close code for a channel whose token no longer stands ("policy violation").
 TOKEN_GONE = 1008
+#: Seconds a channel following tasks may hear nothing before it looks in the
+#: database, when other processes share it (a lost wake-up costs this much).
+RECHECK = 2.0
 
 
 class Follower:
@@ -48,6 +56,8 @@ class Follower:
         self._owner: str | None = None
         self._followed: set[str] = set()
         self._checks: set[asyncio.Future[Any]] = set()  # referenced until done
+        self._heard_at = 0.0
+        self._recheck: asyncio.TimerHandle | None = None
 
     def attach(self, channel: Opened) -> None:
         """Push on ``channel`` (``channel.serve``'s ``opened``) until it closes."""
@@ -65,29 +75,49 @@ class Follower:
             self._owner = owner_id
             self._lc.broker.results.listen(owner_id, self._heard)
         # Listening before looking: a result that comes in between is seen by one.
-        done = self._lc.memory.look(task_ids, owner_id) if self._lc.memory_decides else None
+        done = self._lc.memory.look(task_ids, owner_id)
         if done is None:  # not all known here: the SDK waits for them as it would
             return {}
         ended = {task.id for task in done}
-        self._followed.update(tid for tid in task_ids if tid not in ended)
+        pending = [tid for tid in task_ids if tid not in ended]
+        self._followed.update(pending)
+        if pending and not self._lc.memory_decides:
+            # Another process may have recorded one between the commit and the listen
+            # above, and this memory would not know: one look in the database covers it.
+            self._later(self._look_again(pending))
+            self._heard_at = asyncio.get_running_loop().time()
+            if self._recheck is None:
+                self._recheck = asyncio.get_running_loop().call_later(RECHECK, self._quiet)
         return {"following": True, "results": {task.id: task_document(task) for task in done}}
 
     def _heard(self, tasks: list[Task] | None) -> None:
         """A notification of the owner's results (None: look again, in the database)."""
         if not self._followed:
             return
+        self._heard_at = asyncio.get_running_loop().time()
         if tasks is None:
-            self._later(self._look_again())
+            self._later(self._look_again(list(self._followed)))
             return
         ended = [task for task in tasks if task.id in self._followed]
         if ended:
             self._followed.difference_update(task.id for task in ended)
             self._push(ended)
 
-    async def _look_again(self) -> None:
+    def _quiet(self) -> None:
+        """Every ``RECHECK`` seconds while tasks are followed and other processes share
+        the database: a channel that heard nothing for that long looks again."""
+        self._recheck = None
+        if not self._followed or self._channel is None or self._channel.closed:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._heard_at >= RECHECK:
+            self._heard_at = loop.time()
+            self._later(self._look_again(list(self._followed)))
+        self._recheck = loop.call_later(RECHECK, self._quiet)
+
+    async def _look_again(self, task_ids: list[str]) -> None:
         assert self._owner is not None
-        self._heard(await self._ctx.in_thread(
-            ended_tasks, self._lc, list(self._followed), self._owner))
+        self._heard(await self._ctx.in_thread(ended_tasks, self._lc, task_ids, self._owner))
 
     def _push(self, tasks: list[Task]) -> None:
         channel = self._channel
@@ -119,6 +149,9 @@ class Follower:
 
     def _stop(self) -> None:
         self._followed.clear()
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
         for check in self._checks:
             check.cancel()
         if self._owner is not None:

@@ -6,7 +6,10 @@ waits for the disk, and a run-and-wait loop made two in a row per round trip: th
 result's, then the next submission's, which waited for the write lock meanwhile.
 So a report waits up to ``FOLD_DELAY`` seconds for a submission and is recorded in
 its transaction (one commit for both), else in a transaction of its own, together
-with the other reports waiting then.
+with the other reports waiting then. That is for a database with one writer at a
+time (SQLite); on one that commits concurrent transactions side by side
+(PostgreSQL) a report waits for nobody: it is committed in the next turn of the loop
+with whatever other reports came in that turn.
 
 A transaction that fails with reports folded in is tried again without them, and
 each report alone, so one write's failure is not another's. A report whose commit
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from farcall_service.storage import url_scheme
 from farcall_service.storage.interface import RecordedOutcomes, Report, Task
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ class Recorder:
 
     def __init__(self, lc: TaskLifecycle) -> None:
         self._lc = lc
+        #: Seconds a report waits for a submission to share its commit with.
+        self.delay = FOLD_DELAY if one_writer(lc.ctx.settings.database_url) else 0.0
         self._pending: list[Pending] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -90,7 +96,12 @@ class Recorder:
     def _add(self, item: Pending) -> None:
         self._pending.append(item)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FOLD_DELAY, self.flush)
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
+
+
+def one_writer(database_url: str) -> bool:
+    """Whether the database takes one writing transaction at a time (SQLite)."""
+    return url_scheme(database_url) == "sqlite"
 
 
 def commit_alone(lc: TaskLifecycle, pending: list[Pending]) -> None:

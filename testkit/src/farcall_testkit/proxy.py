@@ -3,7 +3,9 @@
 It works at the TCP level, so HTTP keep-alive and WebSocket channels pass through
 untouched: each new client connection goes to the next upstream that accepts a
 connection, so a dead process is skipped and a client is not pinned to one process
-(a connection stays with the process it reached, as behind any TCP balancer). When no
+(a connection stays with the process it reached, as behind any TCP balancer; an idle
+HTTP keep-alive connection is closed after ``idle_timeout``, before the service would
+close it, as nginx's ``keepalive_timeout`` does). When no
 upstream accepts, the client gets ``502 Bad Gateway`` and the connection closes, as
 nginx answers; clients retry that as they would a proxy's.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -24,6 +27,10 @@ BAD_GATEWAY = (b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\n"
                b"content-length: 56\r\nconnection: close\r\n\r\n"
                b'{"code":"BAD_GATEWAY","message":"no upstream answered"}\n')
 CHUNK = 64 * 1024
+#: Idle keep-alive connections are closed after this long: below the service's
+#: ``keep_alive_timeout`` (5 s by default), so the service never closes one first.
+IDLE_TIMEOUT_S = 3.0
+IDLE_CHECK_S = 0.25
 
 
 class RoundRobinProxy:
@@ -37,13 +44,14 @@ class RoundRobinProxy:
     """
 
     def __init__(self, upstreams: Sequence[tuple[str, int]], port: int | None = None,
-                 connect_timeout: float = 2.0) -> None:
+                 connect_timeout: float = 2.0, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         if not upstreams:
             raise ValueError("a proxy needs at least one upstream")
         self.upstreams = list(upstreams)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout
         self.counts: Counter[str] = Counter()
         self._next = 0
         self._lock = threading.Lock()
@@ -141,28 +149,34 @@ class RoundRobinProxy:
         pair = (writer, up_writer)
         with self._lock:
             self._pairs[pair] = port
-        waiting = [False]  # the client sent bytes the upstream has not answered yet
-        upward = asyncio.ensure_future(self._pipe(reader, up_writer, waiting, True))
+        link = _Link()
+        upward = asyncio.ensure_future(self._pipe(reader, up_writer, link, True))
+        watchdog = asyncio.ensure_future(self._close_when_idle(link, writer, up_writer))
         try:
-            await self._pipe(up_reader, writer, waiting, False)
-            if waiting[0]:
+            await self._pipe(up_reader, writer, link, False)
+            if link.waiting:
                 self._count("cut")  # the upstream went away under a request
         finally:
-            upward.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await upward
+            for task in (upward, watchdog):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             with self._lock:
                 self._pairs.pop(pair, None)
             writer.close()
             up_writer.close()
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                    waiting: list[bool], upward: bool) -> None:
+                    link: _Link, upward: bool) -> None:
         """Copy until end of stream or an error; the client's end is passed on as
         end of stream, so the upstream still answers what it was sent."""
         try:
             while data := await source.read(CHUNK):
-                waiting[0] = upward
+                if upward and not link.seen_request:
+                    link.seen_request = True
+                    link.tunnel = b"upgrade: websocket" in data[:8192].lower()
+                link.waiting = upward
+                link.last = time.monotonic()
                 sink.write(data)
                 await sink.drain()
             if upward and sink.can_write_eof():
@@ -173,3 +187,31 @@ class RoundRobinProxy:
         if upward:
             # The client is gone: nobody will read the answer.
             sink.close()
+
+    async def _close_when_idle(self, link: _Link, client: asyncio.StreamWriter,
+                               upstream: asyncio.StreamWriter) -> None:
+        """Close an idle HTTP keep-alive connection before the upstream's own
+        keep-alive timeout does: a request sent as the upstream closes would be lost
+        on the way (the client cannot tell it from a process dying under it), while
+        a connection the proxy closes is seen closed by the client's pool, as one
+        closed by the service itself. WebSocket channels are left open."""
+        while True:
+            await asyncio.sleep(IDLE_CHECK_S)
+            if link.tunnel:
+                return
+            if not link.waiting and time.monotonic() - link.last > self.idle_timeout:
+                client.close()
+                upstream.close()
+                return
+
+
+class _Link:
+    """What the proxy knows of one connection it relays."""
+
+    def __init__(self) -> None:
+        #: The client sent bytes the upstream has not answered yet.
+        self.waiting = False
+        self.seen_request = False
+        #: A WebSocket (upgraded) connection: no idle timeout.
+        self.tunnel = False
+        self.last = time.monotonic()

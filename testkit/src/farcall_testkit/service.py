@@ -10,6 +10,8 @@ the farcall serializer, the smallest thing that behaves like an endpoint. Needs 
 from __future__ import annotations
 
 import collections
+import contextlib
+import json
 import os
 import re
 import signal
@@ -20,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,38 @@ class Caller:
                            json={"session": session, "results": results})
         assert answer.status_code == 200, answer.text
         return answer.json()
+
+
+#: The first message of an SDK channel (``/farcall/v1/channel``).
+CHANNEL_HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
+
+
+@contextlib.contextmanager
+def sdk_channel(caller: Caller) -> Iterator[Any]:
+    """The caller's SDK channel on an in-process app, its greeting checked."""
+    with caller.client.websocket_connect("/farcall/v1/channel", headers=caller.headers) as ws:
+        assert json.loads(ws.receive_text()) == CHANNEL_HELLO
+        yield ws
+
+
+def receive(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """The next message of a test client's WebSocket, failing (rather than hanging)
+    when none comes in time; a closed socket's error is raised."""
+    box: list[Any] = []
+
+    def read() -> None:
+        try:
+            box.append(json.loads(ws.receive_text()))
+        except BaseException as exc:  # handed to the caller below
+            box.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert box, f"nothing came within {timeout} s"
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def payload(*args: Any, **kwargs: Any) -> str:
