@@ -6,12 +6,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 COMPAT := .venv-compat
 COMPAT_SDK := globus-compute-sdk==4.19.*
+# Peers measured by make bench that farcall does not depend on, in a venv of their own.
+PEERS := .venv-peers
+PEER_PACKAGES := celery[redis]==5.*
+BENCH_ENV := FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python FARCALL_PEERS_PYTHON=$(CURDIR)/$(PEERS)/bin/python
 
 # Every distribution in the repository, installed editable with its test extras.
 DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/broker_rabbitmq plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
-.PHONY: install compat test soak demo demo-scale bench bench-quick bench-compare lint clean
+.PHONY: install compat peers test soak demo demo-scale bench bench-quick bench-compare lint clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +34,14 @@ $(COMPAT)/.installed: Makefile
 	$(COMPAT)/bin/python -m pip install --quiet '$(COMPAT_SDK)'
 	touch $@
 
+peers: $(PEERS)/.installed
+
+$(PEERS)/.installed: Makefile
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet '$(PEER_PACKAGES)'
+	touch $@
+
 test: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -46,13 +58,16 @@ demo: install
 demo-scale: install
 	$(BIN)/python examples/demo_scale.py
 
-bench: install compat
-	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py
-	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py
+# scale.py needs PostgreSQL, RabbitMQ (with its management API) and Redis on loopback.
+bench: install compat peers
+	$(BENCH_ENV) $(BIN)/python benchmarks/serialize.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/e2e.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/scale.py
 
-bench-quick: install compat
-	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/serialize.py --quick
-	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python benchmarks/e2e.py --quick
+bench-quick: install compat peers
+	$(BENCH_ENV) $(BIN)/python benchmarks/serialize.py --quick
+	$(BENCH_ENV) $(BIN)/python benchmarks/e2e.py --quick
+	$(BENCH_ENV) $(BIN)/python benchmarks/scale.py --quick
 
 # Two commits' speed taking turns round by round, each in its own venv under
 # benchmarks/.venvs/ (built on first use): BASE is the old commit, NEW the new one (the
@@ -73,4 +88,4 @@ lint: install
 	$(BIN)/mypy $(MYPY_SOURCES)
 
 clean:
-	rm -rf $(VENV) $(COMPAT) build dist .pytest_cache
+	rm -rf $(VENV) $(COMPAT) $(PEERS) build dist .pytest_cache
