@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from farcall_endpoint.spool import spooled_count
 from farcall_testkit.endpoint import start_service
+from farcall_testkit.waiting import wait_for
 
 
 def slow_identity(i):
@@ -17,16 +18,6 @@ def slow_identity(i):
 
     time.sleep(0.002)
     return i
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.05)
 
 
 def count_done(api, ids) -> int:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from farcall_testkit.endpoint import Api, EndpointProcess, create_user
 from farcall_testkit.service import ServiceProcess
+from farcall_testkit.waiting import wait_for as wait_for  # the tests call kit.wait_for
 
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 T = TypeVar("T")
@@ -50,16 +51,6 @@ def record(section: str, **values: Any) -> None:
                 bucket[name] += value
             else:
                 bucket[name] = value
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.05)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

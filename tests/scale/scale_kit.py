@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import requests
 from farcall_testkit.endpoint import Api, EndpointProcess
 from farcall_testkit.scaled import Ledger, ScaledStack
+from farcall_testkit.waiting import wait_for as wait_for  # the tests call kit.wait_for
 
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 T = TypeVar("T")
@@ -41,16 +42,6 @@ def record(section: str, **values: Any) -> None:
 
 def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.1)
 
 
 def register(api: Api, fn: Callable[..., Any], **extra: Any) -> str:
