@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from farcall_testkit.endpoint import Api, EndpointProcess, create_user
+from farcall_testkit.scaled import Ledger
 from farcall_testkit.service import ServiceProcess
 from farcall_testkit.waiting import wait_for as wait_for  # the tests call kit.wait_for
 
@@ -76,53 +77,19 @@ def query(home: Path, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...
         conn.close()
 
 
+def ledger(home: Path) -> Ledger:
+    """The service's SQLite database, read as the scaled tests read PostgreSQL."""
+    return Ledger(f"sqlite:///{db_path(home)}")
+
+
 def task_rows(home: Path) -> dict[str, tuple[str, str | None, str | None]]:
     """Every task in the database: id -> (status, result, exception). Asserts ids are unique."""
-    rows = query(home, "SELECT id, status, result, exception FROM tasks")
-    ids = [row[0] for row in rows]
-    assert len(ids) == len(set(ids)), "a task id has more than one row"
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+    return ledger(home).tasks()
 
 
 def count_terminal(home: Path) -> int:
     return int(query(home, "SELECT count(*) FROM tasks WHERE status IN ('success', 'failed')")
                [0][0])
-
-
-class OutcomeWatch(threading.Thread):
-    """Polls the database and notes any task whose terminal outcome changes afterwards:
-    a result recorded twice would show up as a change."""
-
-    def __init__(self, home: Path, period: float = 0.25) -> None:
-        super().__init__(daemon=True, name="outcome-watch")
-        self.home = home
-        self.period = period
-        self.seen: dict[str, tuple[str, str | None, str | None]] = {}
-        self.changes: list[str] = []
-        self.snapshots = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.check()
-            self._halt.wait(self.period)
-
-    def check(self) -> None:
-        try:
-            rows = query(self.home, "SELECT id, status, result, exception FROM tasks "
-                                    "WHERE status IN ('success', 'failed')")
-        except sqlite3.Error:
-            return  # mid-restart; try again
-        self.snapshots += 1
-        for task_id, *outcome in rows:
-            before = self.seen.setdefault(task_id, tuple(outcome))  # type: ignore[arg-type]
-            if before != tuple(outcome):
-                self.changes.append(task_id)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(10)
-        self.check()
 
 
 # -- a live service and endpoint ------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import reliability_kit as kit
 import requests
+from farcall_testkit.scaled import OutcomeWatch
 
 COMPONENTS = ("service", "endpoint", "worker")
 PHASES = ("submit", "dispatch", "results")
@@ -75,7 +76,7 @@ def test_crash_matrix(stack: kit.Stack, component: str, phase: str) -> None:
     api = stack.api()
     fn = kit.register(api, stamp)
     crasher = Crasher(stack, endpoint, component)
-    watch = kit.OutcomeWatch(stack.home)
+    watch = OutcomeWatch(kit.ledger(stack.home), period=0.25)
     watch.start()
     accepted: dict[str, int] = {}
     try:
