@@ -7,6 +7,7 @@ and stops everything. Exits 0 only if every step worked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 
@@ -127,16 +129,21 @@ def prepare_sharing(home: Path) -> tuple[str, str]:
     from farcall_service import admin
     from farcall_service.storage import open_store
 
-    store = open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")
-    try:
-        for user in ("dev", "guest"):
-            admin.add_user(store, user)
-        group = admin.add_group(store, "demo-lab")
-        for user in ("dev", "guest"):
-            admin.add_member(store, "demo-lab", user)
-        return group.id, admin.create_token(store, "guest")
-    finally:
-        store.close()
+    with contextlib.closing(open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")) as store:
+        admin.add_user(store, "dev")
+        return share_with_guest(store)
+
+
+def share_with_guest(store: Any) -> tuple[str, str]:
+    """Add the user ``guest`` and a group ``demo-lab`` of ``dev`` and ``guest``; the
+    group's id and the guest's token."""
+    from farcall_service import admin
+
+    admin.add_user(store, "guest")
+    group = admin.add_group(store, "demo-lab")
+    for user in ("dev", "guest"):
+        admin.add_member(store, "demo-lab", user)
+    return group.id, admin.create_token(store, "guest")
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ Servers (defaults: this machine's loopback): ``FARCALL_DEMO_POSTGRESQL_URL``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,19 +163,11 @@ def _host(url: str, port: int) -> str:
 
 
 def prepare_users(stack: Any) -> tuple[str, str]:
-    """The ``dev`` user, and a group shared with a guest (as ``demo.prepare_sharing``)."""
-    from farcall_service import admin
+    """A group of the stack's ``dev`` user and a guest (as ``demo.prepare_sharing``)."""
     from farcall_service.storage import open_store
 
-    store = open_store(stack.db_url)
-    try:
-        admin.add_user(store, "guest")
-        group = admin.add_group(store, "demo-lab")
-        for user in ("dev", "guest"):
-            admin.add_member(store, "demo-lab", user)
-        return group.id, admin.create_token(store, "guest")
-    finally:
-        store.close()
+    with contextlib.closing(open_store(stack.db_url)) as store:
+        return demo.share_with_guest(store)
 
 
 def write_profile(home: Path, url: str, token: str, endpoint_id: str) -> None:
