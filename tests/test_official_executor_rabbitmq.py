@@ -76,13 +76,6 @@ def database_url(postgresql: PostgreSQL) -> Iterator[str]:
     postgresql.drop_database(url)
 
 
-@pytest.fixture
-def broker_url(rabbitmq: RabbitMQ) -> Iterator[str]:
-    url = rabbitmq.create_vhost()
-    yield url
-    rabbitmq.delete_vhost(url)
-
-
 def run_executor(url: str, token: str, workdir: Path, worker_token: str,
                  timeout: float = 240.0) -> tuple[dict[str, Any], list[MiniWorker]]:
     script = workdir / "official_executor.py"

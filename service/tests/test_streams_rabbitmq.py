@@ -21,13 +21,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 
 @pytest.fixture
-def broker_url(rabbitmq: RabbitMQ) -> Iterator[str]:
-    url = rabbitmq.create_vhost()
-    yield url
-    rabbitmq.delete_vhost(url)
-
-
-@pytest.fixture
 def alice(tmp_path: Path, postgresql_url: str, broker_url: str) -> Iterator[Caller]:
     settings = Settings(home=tmp_path, db_url=postgresql_url, broker=broker_url,
                         cache_ttl=0.0, rate_limit=0, max_claim_wait=5.0)

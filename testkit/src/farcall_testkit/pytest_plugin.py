@@ -51,3 +51,11 @@ def rabbitmq() -> Iterator[RabbitMQ]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def broker_url(rabbitmq: RabbitMQ) -> Iterator[str]:
+    """The ``amqp://`` URL of a new RabbitMQ vhost for one test, deleted after it."""
+    url = rabbitmq.create_vhost()
+    yield url
+    rabbitmq.delete_vhost(url)
