@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from farcall_service import recording
+from farcall_service.settings import Settings
 from farcall_testkit.service import Caller, hold_next_call
 
 
@@ -157,7 +158,12 @@ def test_tasks_handed_to_a_session_replaced_meanwhile_are_queued(
     assert claim(alice, ep, "new") == [task]
 
 
-def test_reports_wait_for_a_submission_only_where_the_database_has_one_writer() -> None:
-    assert recording.one_writer("sqlite:////tmp/farcall.db")
-    assert not recording.one_writer("postgresql+psycopg://postgres@127.0.0.1/farcall")
-
+def test_reports_wait_for_a_submission_only_where_the_database_has_one_writer(
+    alice: Caller, settings: Settings
+) -> None:
+    """SQLite takes one writer at a time, so a report waits to share a submission's
+    commit; on PostgreSQL it commits at once."""
+    ctx = alice.client.app.state.farcall
+    sqlite = settings.database_url.startswith("sqlite")
+    assert ctx.store.one_writer is sqlite
+    assert ctx.lifecycle.recorder.delay == (recording.FOLD_DELAY if sqlite else 0.0)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from farcall_service.storage import url_scheme
 from farcall_service.storage.interface import RecordedOutcomes, Report, Task
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ class Recorder:
     def __init__(self, lc: TaskLifecycle) -> None:
         self._lc = lc
         #: Seconds a report waits for a submission to share its commit with.
-        self.delay = FOLD_DELAY if one_writer(lc.ctx.settings.database_url) else 0.0
+        self.delay = FOLD_DELAY if lc.ctx.store.one_writer else 0.0
         self._pending: list[Pending] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -97,11 +96,6 @@ class Recorder:
         self._pending.append(item)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
-
-
-def one_writer(database_url: str) -> bool:
-    """Whether the database takes one writing transaction at a time (SQLite)."""
-    return url_scheme(database_url) == "sqlite"
 
 
 def commit_alone(lc: TaskLifecycle, pending: list[Pending]) -> None:

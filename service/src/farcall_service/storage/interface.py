@@ -377,5 +377,10 @@ class TaskStore(Protocol):
 class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, Protocol):
     """Everything the service persists."""
 
+    @property
+    def one_writer(self) -> bool:
+        """Whether the database takes one writing transaction at a time (SQLite): a
+        report then waits briefly to share a submission's commit (``recording``)."""
+
     def close(self) -> None:
         """Release connections and files; the store is not used afterwards."""

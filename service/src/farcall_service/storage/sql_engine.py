@@ -80,6 +80,11 @@ class SqlConnections:
         #: The hot path's statements, run on SQLite's own connection.
         self._hot = Prepared(self.engine.dialect, direct=self._sqlite)
 
+    @property
+    def one_writer(self) -> bool:
+        """SQLite takes one writing transaction at a time; PostgreSQL commits side by side."""
+        return self._sqlite
+
     def close(self) -> None:
         self.engine.dispose()
 
