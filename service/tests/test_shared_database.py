@@ -4,12 +4,13 @@ False): the answers that must come from the database do."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 from farcall.plugins import get_plugin_manager, hookimpl
-from farcall_service import admin
+from farcall_service import admin, dispatching
 from farcall_service.app import create_app
 from farcall_service.brokers.local import LocalBroker
 from farcall_service.kinds import BrokerType
@@ -97,34 +98,65 @@ def test_a_followed_result_recorded_elsewhere_without_a_wake_up_is_pushed(
         assert time.monotonic() - started < following.RECHECK * 3
 
 
-def test_a_waiting_claim_is_handed_its_tasks_only_once_their_submission_has_committed(
+class _Forgetful(dict):  # type: ignore[type-arg]
+    """A ``submissions_in_flight`` that keeps nothing: this process then records
+    reports as another process would, knowing nothing of the submission."""
+
+    def __setitem__(self, _key: object, _value: object) -> None:
+        pass
+
+
+def test_a_result_reported_through_another_process_before_its_submission_commits_waits(
         alice: Caller, ep_fn: tuple[str, str], ctx: object, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The endpoint may report them through another process, which refuses results of
-    tasks it cannot find: a task handed over before its commit would lose its result."""
+    """A waiting claim is handed its task before the submission commits; the
+    endpoint's report of it, through a process that cannot see the task yet, is
+    recorded once the commit is through, not refused (which would cost a requeue and
+    a second run)."""
     import threading
 
     from farcall_testkit.service import hold_next_call
 
     ep, fn = ep_fn
-    claims = ctx.lifecycle.broker.tasks  # type: ignore[attr-defined]
+    lc = ctx.lifecycle  # type: ignore[attr-defined]
+    monkeypatch.setattr(lc, "submissions_in_flight", _Forgetful())
     alice.claim(ep)  # enter session s1
     got: list[list[dict[str, object]]] = []
     poller = threading.Thread(target=lambda: got.append(alice.claim(ep, wait=60)))
     poller.start()
     deadline = time.monotonic() + 20
-    while not claims.offering(ep):
+    while not lc.broker.tasks.offering(ep):
         assert time.monotonic() < deadline, "the claim never waited"
         time.sleep(0.01)
     begun, release = hold_next_call(monkeypatch, ctx.store, "submit")  # type: ignore[attr-defined]
     submitting = threading.Thread(target=lambda: alice.submit(ep, fn, 1))
     submitting.start()
     assert begun.wait(20)
-    time.sleep(0.3)
-    assert not got, "a claim was handed tasks whose submission has not committed"
-    release.set()
     poller.join(20)
+    [handed] = got  # handed over before the commit
+    task_id = str(handed[0]["task_id"])
+    assert ctx.store.get_task(task_id) is None  # type: ignore[attr-defined]
+    answers: list[dict[str, object]] = []
+    reporter = threading.Thread(target=lambda: answers.append(alice.report(
+        ep, [{"task_id": task_id, "status": "success", "result": "11\n9"}])))
+    reporter.start()
+    time.sleep(0.3)
+    assert not answers, "the report was answered before its task was committed"
+    release.set()
     submitting.join(20)
-    [handed] = got
-    assert len(handed) == 1
-    assert ctx.store.get_task(handed[0]["task_id"]) is not None  # type: ignore[attr-defined]
+    reporter.join(20)
+    [answer] = answers
+    assert answer == {"acknowledged": [task_id], "rejected": []}
+    assert ctx.store.get_task(task_id).status == "success"  # type: ignore[attr-defined]
+
+
+def test_a_result_for_an_unknown_old_task_is_refused_at_once(
+        alice: Caller, ep_fn: tuple[str, str]) -> None:
+    """Only ids young enough to be on their way to the database are waited for."""
+    ep, _fn = ep_fn
+    alice.claim(ep)
+    made_long_ago = str(uuid.UUID(int=(1 << 80) | 0x7 << 76 | 0b10 << 62))
+    started = time.monotonic()
+    answer = alice.report(ep, [{"task_id": made_long_ago, "status": "success", "result": "x"}])
+    assert answer["rejected"] == [made_long_ago]
+    assert time.monotonic() - started < dispatching.COMMIT_WINDOW

@@ -1,10 +1,11 @@
 """Two service processes on one vhost (two brokers, each with its own connection and
 origin): what one notifies wakes the other, and keeps doing so after RabbitMQ drops
-every connection."""
+every connection; a process alone publishes no wake-ups."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -44,7 +45,68 @@ def pair(broker_url: str,
     first, second = make_broker(broker_url), make_broker(broker_url)
     first.start()
     second.start()
+    _until(lambda: first.peers.any() and second.peers.any(), "the brokers never met")
     return first, second
+
+
+def _until(condition: Callable[[], bool], failure: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.01)
+
+
+def test_a_process_alone_publishes_no_wake_ups_and_one_that_says_bye_is_forgotten(
+    broker_url: str, make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    """What goes over ``farcall.wakeups``, seen by a queue bound to it as another
+    process's would be, but which says no ``hello``."""
+    import aio_pika
+
+    from farcall_broker_rabbitmq.wakeups import EXCHANGE
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        connection = await aio_pika.connect(broker_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(
+                EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+            queue = await channel.declare_queue(exclusive=True)
+            await queue.bind(exchange)
+
+            async def heard(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                seen.append(json.loads(message.body)["channel"])
+
+            await queue.consume(heard, no_ack=True)
+            alone = make_broker(broker_url)
+            alone.start()
+            await _wait_for(lambda: "hello" in seen)
+            _from_thread(lambda: alone.results.notify("alice", [_task("t1")]))
+            _from_thread(lambda: alone.tasks.notify("ep"))
+            await asyncio.sleep(0.3)
+            assert seen == ["hello"], "a process alone published wake-ups"
+            other = make_broker(broker_url)
+            other.start()
+            await _wait_for(lambda: alone.peers.any() and other.peers.any())
+            _from_thread(lambda: alone.tasks.notify("ep"))
+            await _wait_for(lambda: "tasks" in seen)
+            _from_thread(other.stop)
+            await _wait_for(lambda: "bye" in seen)
+            await _wait_for(lambda: not alone.peers.any())  # at once, not in 15 s
+            seen.clear()
+            _from_thread(lambda: alone.tasks.notify("ep"))
+            await asyncio.sleep(0.3)
+            return seen
+
+    assert asyncio.run(scenario()) == []
+
+
+async def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, "not within PATIENCE"
+        await asyncio.sleep(0.01)
 
 
 def _task(task_id: str, result: str = "42") -> Task:

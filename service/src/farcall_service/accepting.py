@@ -22,20 +22,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from farcall_service import access
 from farcall_service.auth import Identity
 from farcall_service.brokers.interface import BrokerError, Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
-from farcall_service.errors import ApiError, bad_request
+from farcall_service.errors import ApiError, bad_request, not_found
 from farcall_service.ids import time_ordered_uuid
 from farcall_service.payloads import check_task_payload
 from farcall_service.recording import Pending, commit_alone, settle, track
 from farcall_service.storage.interface import (
     ClaimedTask,
     Endpoint,
+    EndpointGone,
     Function,
     NewTask,
     Quota,
@@ -97,11 +98,7 @@ async def submit(
     """Check and store ``requests``; return the task group id and task ids, in order.
     ``stream``: the group's results also go to its queue on ``lc.broker.streams``."""
     ctx = lc.ctx
-    if not lc.broker.single_process:
-        # Another process may have deleted an endpoint this one still caches: tasks
-        # queued on it then would never end. Its row is read in the check's thread.
-        checked = await ctx.in_thread(check, ctx, who, requests, task_group_id, options, True)
-    elif (len(requests) <= CHECK_ON_LOOP
+    if (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
         checked = check(ctx, who, requests, task_group_id, options)  # no hop to a thread
@@ -130,14 +127,11 @@ async def submit(
                                  options)
                      for task in handed[eid]]
                for eid in takers}
-    if lc.broker.single_process:
-        # Every report of these tasks comes through this process, which records it
-        # after this commit (``submissions_in_flight``): hand them over at once.
-        _hand(lc, takers, claimed)
-    else:
-        # The endpoint may report them through another process, which would refuse
-        # results for tasks not committed yet: hand them over once they are.
-        work.add_done_callback(partial(_hand_once_committed, lc, takers, claimed))
+    # Handed at once, before the commit: the endpoint runs them while the commit is
+    # on its way. A report of them through this process is recorded after the commit
+    # (``submissions_in_flight``); through another one, it waits there until the
+    # commit is visible (``dispatching.report``).
+    _hand(lc, takers, claimed)
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
@@ -186,17 +180,16 @@ def check(
     requests: Sequence[Request],
     task_group_id: str | None,
     options: TaskOptions,
-    fresh_endpoints: bool = False,
 ) -> Checked:
     """May the caller run every request? Reads through the caches (the store on a
-    miss, and for a task group named by the caller); ``fresh_endpoints`` reads the
-    endpoints from the store."""
+    miss, and for a task group named by the caller). An endpoint deleted by another
+    process since it was cached is caught by the store's transaction
+    (``EndpointGone``)."""
     if not requests:
         raise bad_request("NO_TASKS", "the submission contains no tasks")
     endpoints = {}
     for eid in dict.fromkeys(r.endpoint_id for r in requests):
-        found = ctx.store.get_endpoint(eid) if fresh_endpoints else ctx.endpoint(eid)
-        endpoints[eid] = access.visible_endpoint(who, found, eid)
+        endpoints[eid] = access.visible_endpoint(who, ctx.endpoint(eid), eid)
     functions = {}
     for fid in dict.fromkeys(r.function_id for r in requests):
         functions[fid] = access.visible_function(who, ctx.function(fid), fid)
@@ -265,6 +258,9 @@ def _store(lc: TaskLifecycle, checked: Checked, claimed: dict[str, tuple[str, li
         lc.memory.forget(task.id for _eid, task in checked.tasks)
         if isinstance(exc, QuotaExceeded):
             raise quota_error(exc) from None
+        if isinstance(exc, EndpointGone):
+            lc.ctx.endpoints.invalidate(exc.endpoint_id)
+            raise not_found("endpoint", exc.endpoint_id) from None
         raise
     queued = Counter(eid for eid, _task in checked.tasks)
     for eid, (_session, handed) in claimed.items():
@@ -290,15 +286,6 @@ def _hand(lc: TaskLifecycle, takers: dict[str, Taken],
           claimed: dict[str, list[ClaimedTask]]) -> None:
     for eid, taker in takers.items():
         lc.broker.tasks.hand(taker, claimed[eid])
-
-
-def _hand_once_committed(lc: TaskLifecycle, takers: dict[str, Taken],
-                         claimed: dict[str, list[ClaimedTask]],
-                         work: asyncio.Future[Any]) -> None:
-    """Resolve the taken claims after the submission's transaction: with their tasks
-    when it committed, with nothing when it failed (they claim again)."""
-    ok = not work.cancelled() and work.exception() is None
-    _hand(lc, takers, claimed if ok else {eid: [] for eid in takers})
 
 
 def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:

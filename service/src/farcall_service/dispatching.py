@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -65,7 +67,7 @@ async def claim(
 
 
 async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],
-                 now: float) -> RecordedOutcomes:
+                 now: float, handed_early: bool = True) -> RecordedOutcomes:
     """Results from ``endpoint_id``: told to the waits now, recorded soon after
     (``recording``); returns what was recorded, once it has committed.
 
@@ -93,7 +95,58 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
         track(in_flight, [task.id for task in told], work)
         # The commit and its aftermath outlive a closed channel in any case.
         work = asyncio.shield(work)
-    return await work
+    recorded = await work
+    if recorded.rejected and handed_early and not lc.broker.single_process:
+        recorded = await _record_when_visible(lc, Report(endpoint_id, session, outcomes, now),
+                                              recorded)
+    return recorded
+
+
+#: Seconds after its creation (its id is time-ordered) a task unknown to the store
+#: may still be on its way there: its submission's commit, in another process.
+COMMIT_WINDOW = 10.0
+
+
+async def _record_when_visible(lc: TaskLifecycle, report: Report,
+                               recorded: RecordedOutcomes) -> RecordedOutcomes:
+    """Record again, after short waits, results refused as unknown whose tasks are
+    young enough to be still uncommitted.
+
+    A claim is handed its tasks before their submission commits (``accepting``), and
+    with several processes its endpoint may report through another process than the
+    submission's (a reconnection, a balancer), which can then read the database
+    before the commit. Refusing would cost the task a requeue and a second run; a
+    forged or stale id costs only this report's answer a wait.
+    """
+    delay = 0.002
+    while True:
+        refused = set(recorded.rejected)
+        now = time.time()
+        young = [o for o in report.outcomes
+                 if o.task_id in refused and _age(o.task_id, now) < COMMIT_WINDOW]
+        if not young:
+            return recorded
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+        again = await lc.recorder.record(
+            Report(report.endpoint_id, report.session, young, report.now), [], set())
+        taken = set(again.recorded) | set(again.duplicates)
+        recorded = RecordedOutcomes(
+            recorded.recorded + again.recorded, recorded.duplicates + again.duplicates,
+            [task_id for task_id in recorded.rejected if task_id not in taken],
+            recorded.finished + again.finished, recorded.streamed or again.streamed)
+
+
+def _age(task_id: str, now: float) -> float:
+    """Seconds since a task id was made (version 7 UUIDs carry their millisecond);
+    infinite for any other id, which this service did not make."""
+    try:
+        value = uuid.UUID(task_id)
+    except ValueError:
+        return math.inf
+    if value.version != 7:
+        return math.inf
+    return now - (value.int >> 80) / 1000
 
 
 async def requeue_forever(lc: TaskLifecycle) -> None:

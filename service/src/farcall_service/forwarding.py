@@ -152,7 +152,8 @@ class Forwarder:
         biggest = self._lc.ctx.settings.max_body_bytes
         outcomes = [_within(replace(o, details=limits.outcome_fields(o.details, None)[0]),
                             biggest) for o in outcomes]
-        recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes)
+        recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes,
+                                         handed_early=False)
         for task_id in recorded.rejected:
             log.warning("refused a result from endpoint %s for task %s: the task was not "
                         "sent to that endpoint (or is unknown)", endpoint_id, task_id)

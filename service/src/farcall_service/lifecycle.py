@@ -136,11 +136,14 @@ class TaskLifecycle:
         """Queued tasks for ``endpoint_id``, long-polling up to ``wait`` seconds."""
         return await dispatching.claim(self, endpoint_id, session, max_tasks, wait)
 
-    async def report(self, endpoint_id: str, session: str,
-                     outcomes: list[Outcome]) -> RecordedOutcomes:
+    async def report(self, endpoint_id: str, session: str, outcomes: list[Outcome],
+                     handed_early: bool = True) -> RecordedOutcomes:
         """Results from ``endpoint_id`` (already checked to be the caller's): told to
-        the waits at once, answered once committed."""
-        return await dispatching.report(self, endpoint_id, session, outcomes, time.time())
+        the waits at once, answered once committed. ``handed_early``: its tasks may
+        have been handed to it before their submission committed (a claim's; not
+        those forwarded over AMQP, which are read from the database)."""
+        return await dispatching.report(self, endpoint_id, session, outcomes, time.time(),
+                                        handed_early)
 
     def heartbeat(self, endpoint_id: str, session: str, details: dict[str, Any]) -> None:
         """The endpoint is alive; blocking (a store call). A new session puts the old

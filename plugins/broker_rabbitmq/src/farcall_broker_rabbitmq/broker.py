@@ -22,6 +22,7 @@ from farcall_broker_rabbitmq.connection import CONNECT_TIMEOUT, Connection
 from farcall_broker_rabbitmq.credentials import StreamCredentials
 from farcall_broker_rabbitmq.endpoint_queues import RabbitMQEndpointQueues
 from farcall_broker_rabbitmq.management import Management
+from farcall_broker_rabbitmq.peers import Peers
 from farcall_broker_rabbitmq.streams import RabbitMQStreams
 from farcall_broker_rabbitmq.wakeups import Fanout, SharedResultWakeups, SharedTaskWakeups
 
@@ -60,6 +61,11 @@ class RabbitMQBroker:
     @property
     def results(self) -> SharedResultWakeups:
         return self._fanout.results
+
+    @property
+    def peers(self) -> Peers:
+        """The other service processes this one hears on the wake-up fanout."""
+        return self._fanout.peers
 
     @property
     def reconnections(self) -> int:

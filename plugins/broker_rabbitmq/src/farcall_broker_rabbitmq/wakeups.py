@@ -4,7 +4,8 @@ Every notification is applied to this process's notifiers at once (``Notifier``:
 waiting claims, result waits and listeners) *and* published on the fanout exchange
 ``farcall.wakeups``; each process consumes an exclusive, auto-deleted queue bound to
 it and applies the other processes' notifications to its own notifiers (its own come
-back too, and are skipped by the origin id they carry).
+back too, and are skipped by the origin id they carry). A process that knows of no
+other (``peers``) publishes nothing.
 
 The messages are transient and unconfirmed: a lost wake-up costs latency, never a
 task, because claims and result waits time out and look in the database. A results
@@ -32,6 +33,7 @@ from farcall_service.brokers.notifier import Notifier
 from farcall_service.storage.interface import ClaimedTask, Task
 
 from farcall_broker_rabbitmq.connection import Connection
+from farcall_broker_rabbitmq.peers import ANNOUNCE, Peers
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ EXCHANGE = "farcall.wakeups"
 MAX_CARRIED = 64 * 1024
 #: Seconds a wake-up may wait for the connection before it is dropped.
 PUBLISH_TIMEOUT = 5.0
+#: Seconds a stopping process waits to say ``bye`` (the others forget it anyway).
+BYE_TIMEOUT = 1.0
 
 
 #: A ``Task``'s fields, in order: a carried task is the list of their values.
@@ -83,6 +87,9 @@ class Fanout:
         self.tasks = SharedTaskWakeups(Notifier(), self)
         self.results = SharedResultWakeups(Notifier(), self)
         self._exchange: AbstractExchange | None = None
+        #: The other processes on the fanout: with none, there is nobody to wake.
+        self.peers = Peers()
+        self._announcer: asyncio.Task[None] | None = None
 
     async def declare(self) -> None:
         """Declare the exchange and this process's queue, and consume it (on the I/O
@@ -95,14 +102,29 @@ class Fanout:
         await queue.bind(exchange)
         await queue.consume(self._received, no_ack=True)
         self._exchange = exchange
+        if self._announcer is None:
+            self._announcer = asyncio.ensure_future(self._announce_forever())
+
+    async def _announce_forever(self) -> None:
+        """``hello`` now and every ``ANNOUNCE`` seconds (cancelled when the I/O
+        thread stops): the others keep this process among their peers."""
+        while True:
+            await self._say("hello")
+            await asyncio.sleep(ANNOUNCE)
+
+    async def _say(self, what: str) -> None:
+        await self._publish(self._encode({"channel": what}))
+
+    def _encode(self, message: dict[str, Any]) -> bytes:
+        return json.dumps({"origin": self.origin, **message}, separators=(",", ":")).encode()
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Send a notification to the other processes; from any thread, never blocks."""
-        if self._exchange is None:
+        """Send a notification to the other processes, if any; from any thread,
+        never blocks."""
+        if self._exchange is None or not self.peers.any():
             return
-        body = json.dumps({"origin": self.origin, **message}, separators=(",", ":")).encode()
         with contextlib.suppress(RuntimeError):  # stopped: nobody to tell
-            self._connection.io.submit(self._publish(body))
+            self._connection.io.submit(self._publish(self._encode(message)))
 
     async def _publish(self, body: bytes) -> None:
         exchange = self._exchange
@@ -119,17 +141,29 @@ class Fanout:
     async def _received(self, message: AbstractIncomingMessage) -> None:
         try:
             notification = json.loads(message.body)
-            if notification.get("origin") == self.origin:
+            origin, channel = str(notification["origin"]), notification["channel"]
+            if origin == self.origin:
+                return
+            if channel == "bye":
+                self.peers.gone(origin)
+                return
+            if self.peers.heard(origin):  # a newcomer: tell it this process is here
+                await self._say("hello")
+            if channel == "hello":
                 return
             key = str(notification["key"])
-            if notification["channel"] == "tasks":
+            if channel == "tasks":
                 self.tasks.notifier.notify(key)
-            elif notification["channel"] == "results":
+            elif channel == "results":
                 self.results.notifier.notify(key, decode_tasks(notification.get("tasks")))
         except Exception as exc:  # a malformed message must not stop the consumer
             log.warning("ignored a malformed wake-up: %s: %s", type(exc).__name__, exc)
 
     def close(self) -> None:
+        """Say ``bye`` (so the others stop waking this process at once), then stop."""
+        if self._exchange is not None:
+            with contextlib.suppress(Exception):
+                self._connection.io.call(self._say("bye"), BYE_TIMEOUT)
         self._exchange = None
         self.tasks.notifier.close()
         self.results.notifier.close()
@@ -193,8 +227,9 @@ class SharedResultWakeups:
 
     def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
         self.notifier.notify(owner_id, tasks)
-        self._fanout.publish(
-            {"channel": "results", "key": owner_id, "tasks": encode_tasks(tasks)})
+        if self._fanout.peers.any():  # else the tasks' encoding is wasted
+            self._fanout.publish(
+                {"channel": "results", "key": owner_id, "tasks": encode_tasks(tasks)})
 
     def listen(self, owner_id: str, callback: ResultListener) -> None:
         self.notifier.listen(owner_id, callback)

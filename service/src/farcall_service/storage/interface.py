@@ -27,6 +27,7 @@ from farcall_service.storage.records import (
     ClaimedTask,
     Container,
     Endpoint,
+    EndpointGone,
     Function,
     Group,
     Holdings,
@@ -70,6 +71,7 @@ __all__ = [
     "Submitted",
     "Task",
     "Quota",
+    "EndpointGone",
     "QuotaExceeded",
     "TaskOptions",
     "TaskStore",
@@ -278,7 +280,10 @@ class TaskStore(Protocol):
         another user before is no obstacle: each user's tasks in a group are theirs
         alone, so a group id tells nothing of anyone else. Raises
         :class:`QuotaExceeded`, storing nothing, if the owner's unfinished tasks or
-        stored characters would pass ``quota``. The store keeps each owner's usage
+        stored characters would pass ``quota``, and :class:`EndpointGone` if an
+        endpoint is deleted, checked in the transaction so that a deletion committed
+        by another process meanwhile cannot leave tasks queued on an endpoint that
+        will never run them. The store keeps each owner's usage
         (:meth:`usage`) in the transactions that change it, so the check reads no task.
         """
 

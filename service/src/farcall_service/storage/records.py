@@ -162,6 +162,15 @@ class Quota:
     stored_bytes: int = 0
 
 
+class EndpointGone(Exception):
+    """A submission names an endpoint deleted meanwhile (by this or another service
+    process); nothing was stored."""
+
+    def __init__(self, endpoint_id: str) -> None:
+        super().__init__(f"endpoint {endpoint_id} was deleted")
+        self.endpoint_id = endpoint_id
+
+
 class QuotaExceeded(Exception):
     """A submission would take its owner past a :class:`Quota`; nothing was stored.
 

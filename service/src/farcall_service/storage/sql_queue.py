@@ -53,6 +53,10 @@ NEW_GROUP_UNLESS_MADE = postgresql.insert(t.task_groups).on_conflict_do_nothing(
     index_elements=[t.task_groups.c.id])
 NEW_TASK = sa.insert(t.tasks)
 ENDPOINT_SESSION = sa.select(_ep_c.session_id).where(_ep_c.id == _b("endpoint_id"))
+#: A submission's look at each of its endpoints; on PostgreSQL a deletion waits for
+#: the submission's commit (then fails its tasks), or the submission sees it.
+ENDPOINT_STATE = (sa.select(_ep_c.session_id, _ep_c.deleted).where(_ep_c.id == _b("endpoint_id"))
+                  .with_for_update(read=True))
 ENTER_SESSION = (
     sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))
     .values(session_id=_b("b_session"), last_seen=_b("b_now"))

@@ -21,6 +21,7 @@ from farcall_service.storage.records import (
     RUNNING,
     TERMINAL_STATES,
     ClaimedTask,
+    EndpointGone,
     NewTask,
     Outcome,
     Quota,
@@ -64,10 +65,14 @@ class TaskSql(SqlConnections):
             self._make_group(conn, task_group_id, owner_id, now)
             # Tasks handed to a waiting claim are stored as claimed by its session, if
             # that session is still the endpoint's (a newer one would never ask for them).
+            claimed = claimed or {}
             claimed_by: dict[str, str] = {}
-            for endpoint_id, (session, task_ids) in (claimed or {}).items():
-                current = self._hot.first(conn, q.ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
-                if current is not None and current.session_id == session:
+            for endpoint_id in dict.fromkeys(eid for eid, _task in tasks):
+                state = self._hot.first(conn, q.ENDPOINT_STATE, {"endpoint_id": endpoint_id})
+                if state is None or state.deleted:
+                    raise EndpointGone(endpoint_id)
+                session, task_ids = claimed.get(endpoint_id, ("", []))
+                if state.session_id == session and session:
                     claimed_by.update(dict.fromkeys(task_ids, session))
                 elif task_ids:
                     stale.add(endpoint_id)
@@ -147,15 +152,16 @@ class TaskSql(SqlConnections):
                     now: float) -> None:
         """Make the task group, ``owner_id``'s, if it is new. Whoever made it, each
         user's tasks in a group are theirs alone (:meth:`task_group_tasks`)."""
-        if self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id}) is not None:
-            return
         values = {"id": group_id, "owner_id": owner_id, "created_at": now}
-        if self._sqlite:  # the write lock keeps out whoever else could make it now
-            self._hot.run(conn, q.NEW_GROUP, values)
+        if not self._sqlite:
+            # A concurrent submission may be making the same group: this insert waits
+            # for it to commit, then leaves its row alone (as it leaves an old one).
+            self._hot.run(conn, q.NEW_GROUP_UNLESS_MADE, values)
             return
-        # A concurrent submission may be making the same group: this insert waits for
-        # it to commit, then leaves its row alone.
-        conn.execute(q.NEW_GROUP_UNLESS_MADE, values)
+        # The write lock keeps out whoever else could make it now.
+        if self._hot.first(conn, q.GROUP_OWNER, {"group_id": group_id}) is None:
+            self._hot.run(conn, q.NEW_GROUP, values)
+
 
     def get_task_group_owner(self, task_group_id: str) -> str | None:
         with self._read() as conn:

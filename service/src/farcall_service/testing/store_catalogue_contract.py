@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from farcall_service.storage.interface import (
     QUEUED,
     RUNNING,
     Container,
     Endpoint,
+    EndpointGone,
     Function,
     Outcome,
     Report,
@@ -141,6 +144,17 @@ class CatalogueStoreContract(StoreFixtures):
             assert task is not None
             assert (task.status, task.exception, task.completion_t) == (
                 "failed", "endpoint deleted", seeded.now + 1)
+
+    def test_a_submission_to_a_deleted_endpoint_stores_nothing(self, seeded: Seeded) -> None:
+        """Checked in the submission's transaction: a service process that still
+        caches the endpoint (another process deleted it) cannot queue tasks on it."""
+        store, eid = seeded.store, seeded.endpoint.id
+        store.delete_endpoint(eid, seeded.now, "endpoint deleted")
+        with pytest.raises(EndpointGone) as raised:
+            seeded.submit(2)
+        assert raised.value.endpoint_id == eid
+        assert store.count_outstanding(eid) == 0
+        assert store.usage(seeded.user.id) == (0, 0)
 
     def test_a_locked_endpoint_loses_its_session_and_claimed_tasks(
             self, seeded: Seeded) -> None:
