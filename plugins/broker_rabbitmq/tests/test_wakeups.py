@@ -62,7 +62,6 @@ def test_a_process_alone_publishes_no_wake_ups_and_one_that_says_bye_is_forgotte
     """What goes over ``farcall.wakeups``, seen by a queue bound to it as another
     process's would be, but which says no ``hello``."""
     import aio_pika
-
     from farcall_broker_rabbitmq.wakeups import EXCHANGE
 
     async def scenario() -> list[str]:
