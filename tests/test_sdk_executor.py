@@ -5,7 +5,10 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import io
+import json
+import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -284,3 +287,52 @@ def test_an_executor_shows_progress_when_asked(setup, monkeypatch):
     last = shown.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
     assert re.fullmatch(r"\[#{30}\] 4 tasks: 2 done, 2 failed in \S+ \(\d+\.\d/s\)\s*", last), last
     assert shown.getvalue().endswith("\n")
+
+
+OFFICIAL_BATCH = """
+import json, sys
+
+import globus_sdk
+from globus_compute_sdk import Client
+from globus_compute_sdk.sdk import client as client_module
+
+url, token, eid, fid, options = sys.argv[1:6]
+options = json.loads(options)
+client_module.get_web_service_url = lambda *_args, **_kwargs: url
+gcc = Client(authorizer=globus_sdk.AccessTokenAuthorizer(token))
+batch = gcc.create_batch(**options)
+batch.add(fid, args=(3,))
+answer = gcc.batch_run(eid, batch)
+print(json.dumps(answer["tasks"][fid]))
+"""
+
+
+@pytest.mark.compat
+@pytest.mark.skipif(not os.environ.get("FARCALL_COMPAT_PYTHON"),
+                    reason="FARCALL_COMPAT_PYTHON is not set")
+def test_options_reach_the_endpoint_as_the_official_sdk_sends_them(setup, tmp_path):
+    svc, token, client, _eid = setup
+    eid = client.transport.request(
+        "POST", "/v3/endpoints", json={"endpoint_name": "as-official"})["endpoint_id"]
+    fid = client.register_function(square_or_fail)
+    options = {"resource_specification": {"num_nodes": 2, "ranks_per_node": 2},
+               "user_endpoint_config": {"account": "lab-7", "nested": {"walltime": 60}}}
+    script = tmp_path / "official_batch.py"
+    script.write_text(OFFICIAL_BATCH)
+    done = subprocess.run(
+        [os.environ["FARCALL_COMPAT_PYTHON"], str(script), svc.url, token, eid, fid,
+         json.dumps(options)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "GLOBUS_SDK_ENVIRONMENT": "production"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (official_tid,) = json.loads(done.stdout.strip().splitlines()[-1])
+    ex = Executor(eid, client, **options)
+    try:
+        ours = ex.submit_to_registered_function(fid, args=(3,))
+        assert sent(ours, 10)
+        _session, tasks = claim(svc, token, eid, 2)
+        by_id = {task["task_id"]: task for task in tasks}
+        for field in ("resource_specification", "user_endpoint_config"):
+            assert by_id[ours.task_id][field] == by_id[official_tid][field] == options[field]
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
