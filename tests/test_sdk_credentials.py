@@ -29,22 +29,36 @@ from farcall_auth_native.manager import NativeLoginManager  # noqa: E402
 from farcall_testkit.service import FARCALL, ServiceProcess, admin, service_env  # noqa: E402
 
 PASSWORD = "alice's password"
-CREDENTIAL_VARS = ("FARCALL_TOKEN", "FARCALL_BASE_URL", "FARCALL_AUTH_URL",
-                   "GLOBUS_SDK_SERVICE_URL_AUTH", "GLOBUS_COMPUTE_CLIENT_ID",
-                   "GLOBUS_COMPUTE_CLIENT_SECRET", "FUNCX_SDK_CLIENT_ID",
-                   "FUNCX_SDK_CLIENT_SECRET")
+CREDENTIAL_VARS = (
+    "FARCALL_TOKEN",
+    "FARCALL_BASE_URL",
+    "FARCALL_AUTH_URL",
+    "GLOBUS_SDK_SERVICE_URL_AUTH",
+    "GLOBUS_COMPUTE_CLIENT_ID",
+    "GLOBUS_COMPUTE_CLIENT_SECRET",
+    "FUNCX_SDK_CLIENT_ID",
+    "FUNCX_SDK_CLIENT_SECRET",
+)
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     home = tmp_path_factory.mktemp("credentials-service")
-    subprocess.run([*FARCALL, "server", "user", "add", "alice", "--password-stdin"],
-                   input=PASSWORD + "\n", env=service_env(home), check=True,
-                   capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        [*FARCALL, "server", "user", "add", "alice", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=service_env(home),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     admin(home, "user", "add", "bob")
     with ServiceProcess(home) as svc:
-        svc.tokens = {name: admin(home, "token", "create", name).splitlines()[-1].strip()
-                      for name in ("alice", "bob")}
+        svc.tokens = {
+            name: admin(home, "token", "create", name).splitlines()[-1].strip()
+            for name in ("alice", "bob")
+        }
         yield svc
 
 
@@ -109,7 +123,8 @@ def test_an_explicit_token_wins_over_client_credentials(
     settings = {"base_url": "http://127.0.0.1:9", "token": "fc_mine"}
     from_environment = choose_login_manager(pm, {**settings, "token_source": "environment"})
     assert type(from_environment).__name__ == "ClientCredentialsLoginManager", (
-        "client credentials come first among the environment's")
+        "client credentials come first among the environment's"
+    )
     explicit = choose_login_manager(pm, {**settings, "token_source": "argument"})
     assert isinstance(explicit, StaticTokenLoginManager)
     assert explicit.get_authorizer().get_authorization_header() == "Bearer fc_mine"
@@ -119,8 +134,9 @@ def test_the_dev_profile_s_token_is_sent_only_to_its_service(
     client_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dev_url = "http://127.0.0.1:5999"
-    (client_home / "dev.json").write_text(json.dumps(
-        {"base_url": dev_url, "token": "fc_dev", "endpoint_id": "e" * 8}))
+    (client_home / "dev.json").write_text(
+        json.dumps({"base_url": dev_url, "token": "fc_dev", "endpoint_id": "e" * 8})
+    )
     mine = load_profile()
     assert (mine.base_url, mine.token, mine.endpoint_id) == (dev_url, "fc_dev", "e" * 8)
     assert mine.source.endswith("dev.json")

@@ -47,7 +47,6 @@ WAIT_S = 10.0
 GIVE_UP_S = 120.0
 
 
-
 class _Options(NamedTuple):
     """What a submission carries besides its tasks; tasks sent together share it.
     The dicts are kept as JSON text: hashable, and a snapshot of what was set."""
