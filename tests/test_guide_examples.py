@@ -60,13 +60,13 @@ def as_farcall(code: str) -> str:
     return code.replace(TUTORIAL_ENDPOINT, "{ENDPOINT_ID}")
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory):
-    """``farcall dev`` with a group the dev user belongs to, made before it starts."""
+@contextlib.contextmanager
+def farcall_dev(home: Path):
+    """``farcall dev`` in ``home``, with a group the dev user belongs to, made before
+    it starts; yields its profile and the group's id."""
     from farcall_service import admin
     from farcall_service.storage import open_store
 
-    home = tmp_path_factory.mktemp("guide-home")
     store = open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")
     admin.add_user(store, "dev")
     group = admin.add_group(store, "guide-lab")
@@ -90,7 +90,7 @@ def dev(tmp_path_factory):
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "farcall dev failed"
             time.sleep(0.2)
-        yield home, profile, group.id
+        yield profile, group.id
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -98,6 +98,23 @@ def dev(tmp_path_factory):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """``farcall dev`` for the official guide's examples."""
+    home = tmp_path_factory.mktemp("guide-home")
+    with farcall_dev(home) as (profile, group_id):
+        yield home, profile, group_id
+
+
+@pytest.fixture(scope="module")
+def docs_dev(tmp_path_factory):
+    """``farcall dev`` of its own for farcall's guide, whose functions would otherwise
+    show in the official guide's searches."""
+    home = tmp_path_factory.mktemp("docs-home")
+    with farcall_dev(home) as (profile, group_id):
+        yield home, profile, group_id
 
 
 def run_block(code: str, namespace: dict) -> str:
@@ -191,11 +208,11 @@ def markdown_blocks(path: Path) -> list[str]:
     ]
 
 
-def test_the_user_guide_runs_as_written(dev, monkeypatch):
+def test_the_user_guide_runs_as_written(docs_dev, monkeypatch):
     """Every python block of docs/user-guide.md, in order, in one session, unchanged;
     the only name the reader brings is ``group_id``, which the guide says comes from
     ``farcall server group add``."""
-    home, profile, group_id = dev
+    home, profile, group_id = docs_dev
     monkeypatch.setenv("FARCALL_HOME", str(home))
     monkeypatch.delenv("FARCALL_BASE_URL", raising=False)
     monkeypatch.delenv("FARCALL_TOKEN", raising=False)
@@ -228,8 +245,8 @@ def test_the_user_guide_runs_as_written(dev, monkeypatch):
         "the batching example succeeds: its function takes one argument")
 
 
-def test_the_quickstart_runs_as_written(dev, monkeypatch):
-    home, _profile, _group = dev
+def test_the_quickstart_runs_as_written(docs_dev, monkeypatch):
+    home, _profile, _group = docs_dev
     monkeypatch.setenv("FARCALL_HOME", str(home))
     monkeypatch.delenv("FARCALL_BASE_URL", raising=False)
     monkeypatch.delenv("FARCALL_TOKEN", raising=False)
