@@ -478,3 +478,5 @@ def test_a_batch_past_the_service_s_cap_of_tasks_is_split_and_stored_once(
         with sqlite3.connect(home / "service" / "farcall.db") as db:
             stored = {row[0] for row in db.execute("SELECT id FROM tasks")}
         assert stored == set(ids) | set(more) and len(stored) == 60
+        # Every part joined the task group the service made for the first one.
+        assert sorted(client.get_task_group_tasks(batch.task_group_id)) == sorted(stored)
