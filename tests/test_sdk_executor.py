@@ -261,13 +261,17 @@ def test_the_task_group_is_adopted_and_its_tasks_reload_elsewhere(setup, monkeyp
     later = Executor(eid, client)
     try:
         assert later.task_group_id == group, "a new Executor joins the adopted group"
+        own = later.submit(square_or_fail, 5)
+        assert sent(own, 10)
         with serving(svc, token, eid):
             reloaded = later.reload_tasks()
-            assert sorted(f.task_id for f in reloaded) == sorted(f.task_id for f in futures)
+            assert sorted(f.task_id for f in reloaded) == sorted(
+                f.task_id for f in [*futures, own])
+            assert any(f is own for f in reloaded), "an open task keeps its future"
             done, not_done = concurrent.futures.wait(reloaded, timeout=60)
         assert not not_done
         results = {f.task_id: f.result() for f in reloaded}
-        assert [results[f.task_id] for f in futures] == [4, 9, 16]
+        assert [results[f.task_id] for f in [*futures, own]] == [4, 9, 16, 25]
     finally:
         later.shutdown(wait=True, cancel_futures=True)
     with pytest.raises(FarcallError, match="task_group_id must be a UUID"):
