@@ -198,7 +198,7 @@ DOCS = REPO / "docs"
 
 
 def markdown_blocks(path: Path) -> list[str]:
-    """The ```python blocks of a Markdown file, in order; an interactive session
+    """The ```python blocks of a Markdown file, in order; an interactive example
     (``>>>`` prompts) keeps its statements only, as a reader would type them."""
     blocks = re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.S | re.M)
     return [
@@ -209,7 +209,7 @@ def markdown_blocks(path: Path) -> list[str]:
 
 
 def test_the_user_guide_runs_as_written(docs_dev, monkeypatch):
-    """Every python block of docs/user-guide.md, in order, in one session, unchanged;
+    """Every python block of docs/user-guide.md, in order, in one namespace, unchanged;
     the only name the reader brings is ``group_id``, which the guide says comes from
     ``farcall server group add``."""
     home, profile, group_id = docs_dev
