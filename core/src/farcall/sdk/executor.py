@@ -226,13 +226,13 @@ class Executor(_BaseExecutor):
         options = _Options(self._endpoint_id, self._task_group_id, self._resource_json,
                            self._config_json)
         future: Future[Any] = Future()
-        if self._progress is not None:
-            self._progress.expect()
-            future.add_done_callback(self._progress.future_done)
         with self._lock:
             if self._shutdown:  # again: the sender may be gone, and nothing would send it
                 raise RuntimeError("cannot submit to an Executor after shutdown")
             self._queued.append((future, fid, args, kwargs, options))
+            if self._progress is not None:  # counted before the sender can end it
+                self._progress.expect()
+                future.add_done_callback(self._progress.future_done)
             self._wake()
         return future
 
