@@ -60,13 +60,13 @@ def as_farcall(code: str) -> str:
     return code.replace(TUTORIAL_ENDPOINT, "{ENDPOINT_ID}")
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory):
-    """``farcall dev`` with a group the dev user belongs to, made before it starts."""
+@contextlib.contextmanager
+def farcall_dev(home: Path):
+    """``farcall dev`` in ``home``, with a group the dev user belongs to, made before
+    it starts; yields its profile and the group's id."""
     from farcall_service import admin
     from farcall_service.storage import open_store
 
-    home = tmp_path_factory.mktemp("guide-home")
     store = open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")
     admin.add_user(store, "dev")
     group = admin.add_group(store, "guide-lab")
@@ -90,7 +90,7 @@ def dev(tmp_path_factory):
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "farcall dev failed"
             time.sleep(0.2)
-        yield home, profile, group.id
+        yield profile, group.id
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -98,6 +98,23 @@ def dev(tmp_path_factory):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """``farcall dev`` for the official guide's examples."""
+    home = tmp_path_factory.mktemp("guide-home")
+    with farcall_dev(home) as (profile, group_id):
+        yield home, profile, group_id
+
+
+@pytest.fixture(scope="module")
+def docs_dev(tmp_path_factory):
+    """``farcall dev`` of its own for farcall's guide, whose functions would otherwise
+    show in the official guide's searches."""
+    home = tmp_path_factory.mktemp("docs-home")
+    with farcall_dev(home) as (profile, group_id):
+        yield home, profile, group_id
 
 
 def run_block(code: str, namespace: dict) -> str:
@@ -173,3 +190,65 @@ def test_the_guides_custom_login_manager(dev, monkeypatch):
     run_block(block, ns)
     fx = ns["fx"]
     assert any(ep["uuid"] == profile["endpoint_id"] for ep in fx.get_endpoints())
+
+
+# -- farcall's own guide and quickstart ---------------------------------------------------
+
+DOCS = REPO / "docs"
+
+
+def markdown_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a Markdown file, in order; an interactive example
+    (``>>>`` prompts) keeps its statements only, as a reader would type them."""
+    blocks = re.findall(r"^```python\n(.*?)^```$", path.read_text(), flags=re.S | re.M)
+    return [
+        "\n".join(ln[4:] for ln in block.splitlines() if ln.startswith((">>> ", "... ")))
+        if ">>>" in block else block
+        for block in blocks
+    ]
+
+
+def test_the_user_guide_runs_as_written(docs_dev, monkeypatch):
+    """Every python block of docs/user-guide.md, in order, in one namespace, unchanged;
+    the only name the reader brings is ``group_id``, which the guide says comes from
+    ``farcall server group add``."""
+    home, profile, group_id = docs_dev
+    monkeypatch.setenv("FARCALL_HOME", str(home))
+    monkeypatch.delenv("FARCALL_BASE_URL", raising=False)
+    monkeypatch.delenv("FARCALL_TOKEN", raising=False)
+    blocks = markdown_blocks(DOCS / "user-guide.md")
+    ns: dict = {"__name__": "__guide__", "group_id": group_id}
+    printed = []
+    for block in blocks:
+        try:
+            printed.append(run_block(block, ns))
+        except Exception as exc:
+            raise AssertionError(f"this block of docs/user-guide.md failed:\n{block}") from exc
+    out = "\n".join(printed)
+    import platform
+
+    assert ns["local_endpoint"] == profile["endpoint_id"]
+    assert platform.platform() in out or "task pending" in out
+    assert "Hello Bob Smith" in out or "task pending" in out
+    assert "['Hello Ada 0', 'Hello Ada 1', 'Hello Ada 2']\n[1, 2]\n" in out
+    assert re.search(r"not sent: .*generator.*\n9\n", out), out
+    assert re.search(r"^16 25 [0-9a-f-]{36}$", out, flags=re.M), out
+    assert "\n36\n" in out and "\n[0, 1, 4]\n" in out
+    assert f"\n{sum(n * n for n in range(50))}\n" in out
+    assert out.endswith("True\n"), "the custom login manager's Client works"
+
+    gcc = ns["gcc"]
+    batch_res = ns["batch_res"]
+    gcc.wait(batch_res, timeout=60, progress=False)
+    results = gcc.get_batch_result(batch_res)
+    assert [results[t]["result"] for t in batch_res] == [0, 1, 4, 9, 16], (
+        "the batching example succeeds: its function takes one argument")
+
+
+def test_the_quickstart_runs_as_written(docs_dev, monkeypatch):
+    home, _profile, _group = docs_dev
+    monkeypatch.setenv("FARCALL_HOME", str(home))
+    monkeypatch.delenv("FARCALL_BASE_URL", raising=False)
+    monkeypatch.delenv("FARCALL_TOKEN", raising=False)
+    (block,) = markdown_blocks(DOCS / "quickstart.md")
+    assert run_block(block, {"__name__": "__quickstart__"}) == "Hello World\n"

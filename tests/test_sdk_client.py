@@ -6,6 +6,7 @@ through the hand-off routes, so what is tested is the SDK's side of every call.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -252,15 +253,31 @@ def test_wait_shows_progress_on_a_terminal_only(alice, endpoint_id, worker, monk
             return True
 
     func_id = alice.register_function(identity)
+    failing = alice.register_function(fails)
     for stream, expected in ((Terminal(), True), (io.StringIO(), False)):
         monkeypatch.setattr("sys.stderr", stream)
         batch = alice.create_batch()
         for x in range(3):
             batch.add(x, endpoint_id=endpoint_id, function_id=func_id)
+        batch.add("no", endpoint_id=endpoint_id, function_id=failing)
         ids = alice.batch_run(batch)
         alice.wait(ids, timeout=60)
         shown = stream.getvalue()
-        assert ("3/3 tasks done" in shown) is expected, shown
+        assert ("4 tasks: 3 done, 1 failed in " in shown) is expected, shown
+        if expected:  # the rate, and the line ended
+            assert re.search(r"4 tasks: 3 done, 1 failed in \S+ \(\d+\.\d/s\)\s*\n$", shown)
+
+
+def test_the_progress_line_counts_failures_and_shows_rate_and_eta():
+    from farcall.sdk.progress import progress_line
+
+    assert progress_line(400, 200, 200, 8.0).endswith("400 tasks: 200 done, 200 failed in 8.0s "
+                                                       "(50.0/s)")
+    running = progress_line(400, 150, 50, 4.0)
+    assert running.startswith("[###############...............] ")
+    assert running.endswith("400 tasks: 150 done, 50 failed, 200 pending; 50.0/s, ETA 4.0s")
+    assert progress_line(10, 0, 0, 0.0).endswith("0 done, 0 failed, 10 pending; 0.0/s, ETA ?")
+    assert progress_line(100_000, 100, 0, 10.0).endswith("ETA 2h46m")
 
 
 def test_submissions_and_waits_travel_over_the_channel(service, endpoint_id, worker):
@@ -461,3 +478,5 @@ def test_a_batch_past_the_service_s_cap_of_tasks_is_split_and_stored_once(
         with sqlite3.connect(home / "service" / "farcall.db") as db:
             stored = {row[0] for row in db.execute("SELECT id FROM tasks")}
         assert stored == set(ids) | set(more) and len(stored) == 60
+        # Every part joined the task group the service made for the first one.
+        assert sorted(client.get_task_group_tasks(batch.task_group_id)) == sorted(stored)

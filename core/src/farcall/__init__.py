@@ -22,10 +22,11 @@ _LAZY = {
     "FarcallAPIError": "farcall.sdk.errors",
     "UntrustedResultError": "farcall.sdk.errors",
     "Executor": "farcall.sdk.executor",
+    "SerializationError": "farcall.errors",
 }
 
-__all__ = ["Client", "Executor", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
-           "__version__"]
+__all__ = ["Client", "Executor", "SerializationError", "TaskExecutionFailed", "TaskPending",
+           "UntrustedResultError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -39,10 +39,12 @@ from farcall.plugins.types import (
 log = logging.getLogger(__name__)
 
 #: The core's own plugins, registered in code. Their hooks are ``trylast`` so that an
-#: installed plugin providing the same name takes precedence.
+#: installed plugin providing the same name takes precedence (all but
+#: ``FARCALL_TOKEN``'s link of the login chain, which comes before stored logins).
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "farcall.serialize.builtin_plugin",
     "farcall.sdk.builtin_plugin",
+    "farcall.sdk.environment_plugin",
     "farcall.cli_plugin",
 )
 CORE_DISTRIBUTION = "farcall"

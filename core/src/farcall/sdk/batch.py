@@ -25,7 +25,12 @@ def canonical_id(value: Any, what: str) -> str:
 
 
 class Batch:
-    """Tasks in the order they were added; each may name its own endpoint and function."""
+    """Tasks in the order they were added; each may name its own endpoint and function.
+
+    ``task_group_id`` is the group its tasks join; when None, the service makes one
+    for the first request of ``batch_run``, and it is set here so that every request
+    of the batch joins the same group.
+    """
 
     def __init__(
         self,
@@ -34,6 +39,7 @@ class Batch:
         task_group_id: str | None = None,
         resource_specification: dict[str, Any] | None = None,
         result_serializers: list[str] | None = None,
+        user_endpoint_config: dict[str, Any] | None = None,
     ) -> None:
         self._serializer = serializer
         self._no_kwargs: str | None = None  # most calls have none: serialized once
@@ -41,6 +47,7 @@ class Batch:
         self.task_group_id = task_group_id
         self.resource_specification = resource_specification
         self.result_serializers = result_serializers
+        self.user_endpoint_config = user_endpoint_config
 
     def add(self, *args: Any, endpoint_id: Any, function_id: Any, **kwargs: Any) -> None:
         """Add a call of ``function_id`` on ``endpoint_id`` with these arguments."""

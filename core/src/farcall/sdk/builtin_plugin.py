@@ -52,5 +52,6 @@ def farcall_login_managers() -> Iterable[LoginManagerType]:
 
 @hookimpl(trylast=True)
 def farcall_login_manager(settings: Mapping[str, Any]) -> LoginManager | None:
-    """Last in the chain: a static token, when one is configured."""
+    """Last in the chain: a static token, when one is configured (the ``farcall dev``
+    profile's; ``FARCALL_TOKEN`` is asked earlier, see :mod:`farcall.sdk.environment_plugin`)."""
     return _static(settings)

@@ -16,7 +16,12 @@ from typing import Any
 from farcall.plugins import get_plugin_manager
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.sdk.catalogue import CatalogueCalls
-from farcall.sdk.login import authorizer_of, choose_login_manager
+from farcall.sdk.login import (
+    FROM_ARGUMENT,
+    FROM_ENVIRONMENT,
+    authorizer_of,
+    choose_login_manager,
+)
 from farcall.sdk.profile import load_profile
 from farcall.sdk.results import ResultCalls
 from farcall.sdk.running import RunCalls
@@ -34,7 +39,8 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
     """Register functions, run them on endpoints, and collect their results.
 
     With no arguments the Client finds its service and credentials itself (see
-    :mod:`farcall.sdk.profile`). ``login_manager`` replaces the credential chain;
+    :mod:`farcall.sdk.profile`). Explicit credentials win: ``login_manager`` or
+    ``token=...`` replace the credential chain (:mod:`farcall.sdk.login`);
     ``force_login=True`` logs out first and drops every cached lookup. ``transport``
     and ``result_cache`` name plugins (defaults: ``FARCALL_TRANSPORT`` or ``http``,
     ``FARCALL_RESULT_CACHE`` or ``memory``). Every plugin, serialization strategies
@@ -76,6 +82,10 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
         self.settings: dict[str, Any] = {
             "token": profile.token, "base_url": self.base_url, **settings
         }
+        if settings.get("token"):
+            self.settings["token_source"] = FROM_ARGUMENT
+        elif profile.source == FROM_ENVIRONMENT:
+            self.settings["token_source"] = FROM_ENVIRONMENT
         self.login_manager = login_manager or choose_login_manager(
             self.plugin_manager, self.settings
         )

@@ -8,13 +8,20 @@ reads them whenever it has nothing to send (a new submission wakes it). Tasks th
 service does not follow (no channel, more than it follows at a time, a connection
 that dropped) are awaited by a second thread with long-polls.
 
-It needs nothing from the Client beyond its public API: ``batch_run``, ``wait_any``,
-``result_entry`` and the channel session (``client.session``: ``on_results``,
-``listen``, ``following``).
+Options that travel with a submission (the endpoint, the task group, the
+``resource_specification`` and ``user_endpoint_config``) are taken when ``submit`` is
+called, as the official Executor takes them; tasks that differ in them are sent in
+separate requests. A task whose arguments cannot be serialized fails on its own, with
+:class:`~farcall.errors.SerializationError`; the others are sent.
+
+It needs nothing from the Client beyond its public API: ``create_batch``,
+``batch_run``, ``wait_any``, ``result_entry``, ``get_task_group_tasks`` and the
+channel session (``client.session``: ``on_results``, ``listen``, ``following``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -23,11 +30,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from farcall.sdk.batch import canonical_id
 from farcall.sdk.client import Client
 from farcall.sdk.errors import ServiceUnreachable
+from farcall.sdk.progress import Progress
 from farcall.sdk.results import WAIT_WINDOW
 
 log = logging.getLogger(__name__)
@@ -38,17 +46,72 @@ WAIT_S = 10.0
 #: Seconds the service may stay unreachable before the futures it holds fail.
 GIVE_UP_S = 120.0
 
-_Work = tuple[Future[Any], str, tuple[Any, ...], dict[str, Any]]
+
+class _Options(NamedTuple):
+    """What a submission carries besides its tasks; tasks sent together share it.
+    The dicts are kept as JSON text: hashable, and a snapshot of what was set."""
+
+    endpoint_id: str
+    task_group_id: str | None
+    resource_specification: str | None
+    user_endpoint_config: str | None
+
+
+_Work = tuple[Future[Any], str, tuple[Any, ...], dict[str, Any], _Options]
+
+
+def _json_dict(value: Any, what: str) -> str | None:
+    """``value`` (a JSON-serializable dict, or None) as JSON text; TypeError otherwise,
+    as the official Executor raises."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} must be a dict, not {type(value).__name__}")
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serializable: {exc}") from exc
 
 
 class Executor(_BaseExecutor):
-    def __init__(self, endpoint_id: Any, client: Client | None = None, *,
-                 batch_size: int = MAX_BATCH) -> None:
+    """Runs functions on one endpoint, returning ``concurrent.futures.Future`` objects.
+
+    The official Executor's options, with its names and meaning:
+    ``task_group_id`` (None: the service makes one, which this Executor and later ones
+    adopt), ``resource_specification`` and ``user_endpoint_config`` (JSON-serializable
+    dicts, sent with each submission), ``label``, ``batch_size``. ``amqp_port`` is
+    accepted and unused: results come down the channel the tasks were submitted on.
+    ``progress=True`` (farcall's) draws a progress line on standard error.
+    """
+
+    #: The last task group an Executor adopted: new Executors join it unless given
+    #: one, as the official Executor's do (``reload_tasks`` finds their tasks).
+    _default_task_group_id: str | None = None
+
+    def __init__(
+        self,
+        endpoint_id: Any = None,
+        client: Client | None = None,
+        task_group_id: Any = None,
+        resource_specification: dict[str, Any] | None = None,
+        user_endpoint_config: dict[str, Any] | None = None,
+        label: str = "",
+        batch_size: int = MAX_BATCH,
+        amqp_port: int | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
         if client is None:
             client = Client()
         self.client = client
-        self.endpoint_id = canonical_id(endpoint_id, "endpoint_id")
-        self.batch_size = batch_size
+        self.endpoint_id = endpoint_id
+        self.task_group_id = task_group_id or Executor._default_task_group_id
+        self.resource_specification = resource_specification
+        self.user_endpoint_config = user_endpoint_config
+        self.label = label
+        self.batch_size = max(1, batch_size)
+        self.amqp_port = amqp_port
+        self._progress = Progress() if progress else None
         self._function_ids: dict[Callable[..., Any], str] = {}
         self._register_lock = threading.Lock()
         self._lock = threading.Condition()
@@ -67,6 +130,67 @@ class Executor(_BaseExecutor):
         self._sender.start()
         self._collector.start()
 
+    def __repr__(self) -> str:
+        label = f"{self.label}; " if self.label else ""
+        return (f"Executor<{label}ep_id:{self.endpoint_id}; tg_id:{self.task_group_id}; "
+                f"bs:{self.batch_size}>")
+
+    # -- options ------------------------------------------------------------------------
+
+    @property
+    def endpoint_id(self) -> str | None:
+        """Where tasks run: a canonical UUID string, settable (ids in any form)."""
+        return self._endpoint_id
+
+    @endpoint_id.setter
+    def endpoint_id(self, value: Any) -> None:
+        self._endpoint_id = None if value is None else canonical_id(value, "endpoint_id")
+
+    @property
+    def task_group_id(self) -> str | None:
+        """The task group new tasks join: set it to reattach to an earlier group (see
+        :meth:`reload_tasks`); None lets the service make one, adopted from its answer."""
+        return self._task_group_id
+
+    @task_group_id.setter
+    def task_group_id(self, value: Any) -> None:
+        group = None if value is None else canonical_id(value, "task_group_id")
+        self._task_group_id = group
+        if group is not None:
+            Executor._default_task_group_id = group
+
+    @property
+    def resource_specification(self) -> dict[str, Any] | None:
+        """Resources each task asks the endpoint for (``num_nodes``, ...); a
+        JSON-serializable dict or None."""
+        return self._resource_specification
+
+    @resource_specification.setter
+    def resource_specification(self, value: dict[str, Any] | None) -> None:
+        self._resource_json = _json_dict(value, "resource_specification")
+        self._resource_specification = value
+
+    @property
+    def user_endpoint_config(self) -> dict[str, Any] | None:
+        """Values for the endpoint's user configuration template, as its administrator
+        allows; a JSON-serializable dict or None."""
+        return self._user_endpoint_config
+
+    @user_endpoint_config.setter
+    def user_endpoint_config(self, value: dict[str, Any] | None) -> None:
+        self._config_json = _json_dict(value, "user_endpoint_config")
+        self._user_endpoint_config = value
+
+    @property
+    def amqp_port(self) -> int | None:
+        """Accepted for the official Executor's callers and unused: farcall pushes
+        results down the channel tasks were submitted on, with no AMQP connection."""
+        return self._amqp_port
+
+    @amqp_port.setter
+    def amqp_port(self, value: int | None) -> None:
+        self._amqp_port = value
+
     # -- public API ---------------------------------------------------------------------
 
     def function_id(self, fn: Callable[..., Any]) -> str:
@@ -81,16 +205,61 @@ class Executor(_BaseExecutor):
             return fid
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on the endpoint; ``fn`` is registered once."""
         if self._shutdown:
             raise RuntimeError("cannot submit to an Executor after shutdown")
-        fid = self.function_id(fn)
+        return self._enqueue(self.function_id(fn), args, kwargs)
+
+    def submit_to_registered_function(
+        self, function_id: Any, args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Future[Any]:
+        """Run a function registered already (yours, your group's, or a public one)."""
+        return self._enqueue(canonical_id(function_id, "function_id"), args or (), kwargs or {})
+
+    def _enqueue(self, fid: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
+        if self._shutdown:
+            raise RuntimeError("cannot submit to an Executor after shutdown")
+        if self._endpoint_id is None:
+            raise ValueError("No endpoint_id set: Executor(endpoint_id=...), or set "
+                             "executor.endpoint_id before submitting")
+        options = _Options(self._endpoint_id, self._task_group_id, self._resource_json,
+                           self._config_json)
         future: Future[Any] = Future()
         with self._lock:
             if self._shutdown:  # again: the sender may be gone, and nothing would send it
                 raise RuntimeError("cannot submit to an Executor after shutdown")
-            self._queued.append((future, fid, args, kwargs))
+            self._queued.append((future, fid, args, kwargs, options))
+            if self._progress is not None:  # counted before the sender can end it
+                self._progress.expect()
+                future.add_done_callback(self._progress.future_done)
             self._wake()
         return future
+
+    def reload_tasks(self, task_group_id: Any = None) -> list[Future[Any]]:
+        """Futures for every task of the task group (``task_group_id``, which this
+        Executor then adopts, or its own): to pick up the results of tasks submitted
+        earlier, by another process or before a restart. Tasks still open in this
+        Executor keep their futures; the others get new ones, completed as their
+        results come."""
+        if task_group_id is not None:
+            self.task_group_id = task_group_id
+        group = self.task_group_id
+        if group is None:
+            raise ValueError("must specify a task_group_id in order to reload tasks")
+        task_ids = self.client.get_task_group_tasks(group)
+        futures = []
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot reload tasks into an Executor after shutdown")
+            for tid in task_ids:
+                future = self._followed.get(tid) or self._waited.get(tid)
+                if future is None:
+                    future = self._waited[tid] = Future()
+                    future.task_id = tid  # type: ignore[attr-defined]
+                futures.append(future)
+            self._lock.notify_all()
+        return futures
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -107,6 +276,8 @@ class Executor(_BaseExecutor):
         if wait:
             self._sender.join()
             self._collector.join()
+            if self._progress is not None:
+                self._progress.close()
 
     # -- background work ----------------------------------------------------------------
 
@@ -156,24 +327,47 @@ class Executor(_BaseExecutor):
                 self._wake_w.close()
 
     def _send(self, work: list[_Work]) -> None:
-        work = [item for item in work if not item[0].cancelled()]
-        if not work:
+        groups: dict[_Options, list[_Work]] = {}
+        for item in work:
+            if not item[0].cancelled():
+                groups.setdefault(item[4], []).append(item)
+        for options, items in groups.items():
+            self._send_group(options, items)
+
+    def _send_group(self, options: _Options, work: list[_Work]) -> None:
+        """Send tasks that share their options in one batch."""
+        endpoint_id, group, resource_json, config_json = options
+        batch = self.client.create_batch(
+            task_group_id=group or self._task_group_id,
+            resource_specification=json.loads(resource_json) if resource_json else None,
+            user_endpoint_config=json.loads(config_json) if config_json else None,
+        )
+        sent = []
+        for item in work:
+            future, fid, args, kwargs, _options = item
+            try:
+                batch.add(*args, endpoint_id=endpoint_id, function_id=fid, **kwargs)
+            except Exception as exc:  # SerializationError: this task alone fails
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
+                continue
+            sent.append(item)
+        if not sent:
             return
-        batch = self.client.create_batch()
-        for _future, fid, args, kwargs in work:
-            batch.add(*args, endpoint_id=self.endpoint_id, function_id=fid, **kwargs)
         try:
             task_ids = self.client.batch_run(batch)
         except BaseException as exc:  # the service refused: fail these futures
-            for future, *_ in work:
+            for future, *_ in sent:
                 if future.set_running_or_notify_cancel():
                     future.set_exception(exc)
             return
+        if batch.task_group_id and batch.task_group_id != self._task_group_id:
+            self.task_group_id = batch.task_group_id  # the one the service made
         following = self._following()
         early, self._early = self._early, {}
         ended = []
         with self._lock:
-            for (future, *_), tid in zip(work, task_ids, strict=True):
+            for (future, *_), tid in zip(sent, task_ids, strict=True):
                 future.task_id = tid  # type: ignore[attr-defined]
                 if tid in following:
                     self._followed[tid] = future

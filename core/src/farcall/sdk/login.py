@@ -5,9 +5,12 @@ A login manager is anything with ``ensure_logged_in()``, ``logout()`` and
 written for the User Guide's protocol, which offer ``get_web_client(base_url=...)``
 instead of ``get_authorizer()``, work too: the web client's authorizer is used.
 
-Without ``Client(login_manager=...)`` the ``farcall_login_manager`` firstresult hook
-chooses: client credentials from the environment first, then ``farcall login``'s
-stored tokens, then a static token (see docs/auth.md).
+Explicit credentials win, then the environment's, then stored logins:
+``Client(login_manager=...)``, a manager named by ``login_manager="NAME"``, a token
+passed as an argument (``Client(token=...)``); else the ``farcall_login_manager``
+firstresult hook chooses: client credentials from the environment, ``FARCALL_TOKEN``,
+``farcall login``'s stored tokens, then the ``farcall dev`` profile's token (see
+docs/auth.md). ``settings["token_source"]`` says where ``settings["token"]`` came from.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from farcall.errors import FarcallError
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.plugins.types import Authorizer, LoginManager
 from farcall.sdk.plain_http import check_url
+
+#: ``settings["token_source"]``: a token passed as an argument, which wins over every
+#: login manager of the chain; one from ``FARCALL_TOKEN``, which wins over stored
+#: logins. Any other token (the ``farcall dev`` profile's) is the chain's last resort.
+FROM_ARGUMENT = "argument"
+FROM_ENVIRONMENT = "environment"
 
 
 class StaticTokenAuthorizer:
@@ -54,6 +63,13 @@ class StaticTokenLoginManager:
 def static_token_factory(settings: Mapping[str, Any]) -> LoginManager | None:
     token = settings.get("token")
     return StaticTokenLoginManager(token) if token else None
+
+
+def environment_token_factory(settings: Mapping[str, Any]) -> LoginManager | None:
+    """The static token, when it came from ``FARCALL_TOKEN``."""
+    if settings.get("token_source") != FROM_ENVIRONMENT:
+        return None
+    return static_token_factory(settings)
 
 
 def authorizer_of(login_manager: Any, base_url: str) -> Authorizer:
@@ -92,13 +108,17 @@ def auth_base_url(settings: Mapping[str, Any]) -> str:
 
 
 def choose_login_manager(pm: FarcallPluginManager, settings: Mapping[str, Any]) -> LoginManager:
-    """The configured manager by name, or the first in the chain that applies."""
+    """The configured manager by name, a token given as an argument, or the first in
+    the chain that applies."""
     name = settings.get("login_manager")
     if name:
         manager = pm.get_login_manager(name).factory(settings)
         if manager is None:
             raise FarcallError(f"login manager {name!r} has no credentials to use here")
         return manager
+    token = settings.get("token")
+    if token and settings.get("token_source") == FROM_ARGUMENT:
+        return StaticTokenLoginManager(token)
     manager = pm.login_manager_for(settings)
     if manager is not None:
         return manager

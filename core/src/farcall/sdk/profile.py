@@ -1,7 +1,9 @@
 """Where the SDK finds its service and credentials when it is not told.
 
 In order: explicit arguments, ``FARCALL_BASE_URL`` / ``FARCALL_TOKEN``, then the
-profile ``farcall dev`` writes at ``$FARCALL_HOME/dev.json``.
+profile ``farcall dev`` writes at ``$FARCALL_HOME/dev.json``. The profile's token and
+endpoint belong to the profile's service: they are not used for another URL, where
+sending the token would hand it to a stranger.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Profile:
     base_url: str
     token: str | None = None
     endpoint_id: str | None = None
+    #: Where the token came from: ``"environment"``, the profile's path, or
+    #: ``"defaults"`` (no token).
     source: str = "defaults"
 
 
@@ -41,21 +45,15 @@ def load_profile(base_url: str | None = None) -> Profile:
 def _load_profile(base_url: str | None) -> Profile:
     env_url, env_token = os.environ.get("FARCALL_BASE_URL"), os.environ.get("FARCALL_TOKEN")
     dev = _read_dev_profile()
-    if env_url or env_token:
-        return Profile(
-            base_url=(base_url or env_url or dev.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
-            token=env_token or dev.get("token"),
-            endpoint_id=dev.get("endpoint_id"),
-            source="environment",
-        )
-    if dev:
-        return Profile(
-            base_url=(base_url or dev.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
-            token=dev.get("token"),
-            endpoint_id=dev.get("endpoint_id"),
-            source=str(farcall_home() / "dev.json"),
-        )
-    return Profile(base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"))
+    dev_url = str(dev.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    url = (base_url or env_url or dev_url).rstrip("/")
+    ours = bool(dev) and url == dev_url  # the dev profile describes this service
+    endpoint_id = dev.get("endpoint_id") if ours else None
+    if env_token:
+        return Profile(url, env_token, endpoint_id, "environment")
+    if ours and dev.get("token"):
+        return Profile(url, dev["token"], endpoint_id, str(farcall_home() / "dev.json"))
+    return Profile(url, None, endpoint_id)
 
 
 def _read_dev_profile() -> dict[str, str]:

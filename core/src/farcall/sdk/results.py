@@ -19,6 +19,7 @@ from farcall.sdk.errors import (
     TaskPending,
     UntrustedResultError,
 )
+from farcall.sdk.progress import Progress
 from farcall.sdk.session import TERMINAL
 
 if TYPE_CHECKING:
@@ -196,30 +197,29 @@ class ResultCalls:
     ) -> dict[str, Entry]:
         """Wait until every task has ended and return their ``get_batch_result`` entries.
 
-        Shows a progress bar on a terminal (nothing otherwise); raises TimeoutError
-        after ``timeout`` seconds.
+        Shows a progress line on a terminal (nothing otherwise): tasks done and
+        failed, the rate and the time left (:mod:`farcall.sdk.progress`). Raises
+        TimeoutError after ``timeout`` seconds.
         """
         ids = [canonical_id(t, "task_id") for t in task_ids]
         deadline = None if timeout is None else time.monotonic() + timeout
-        show = progress and sys.stderr.isatty()
+        bar = Progress(len(ids)) if progress and sys.stderr.isatty() else None
         results: dict[str, Entry] = {}
-        while True:
-            remaining = [tid for tid in ids if tid not in results]
-            if show:
-                _progress(len(ids) - len(remaining), len(ids))
-            if not remaining:
-                if show:
-                    sys.stderr.write("\n")
-                return {tid: results[tid] for tid in ids}
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise TimeoutError(f"{len(remaining)} of {len(ids)} tasks still pending")
-            window = remaining[:WAIT_WINDOW]
-            results.update(self.wait_any(window, timeout=min(left or WAIT_STEP, WAIT_STEP)))
-
-
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = width * done // total if total else width
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} tasks done")
-    sys.stderr.flush()
+        failed = 0
+        try:
+            while True:
+                remaining = [tid for tid in ids if tid not in results]
+                if bar is not None:
+                    bar.update(len(results) - failed, failed)
+                if not remaining:
+                    return {tid: results[tid] for tid in ids}
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"{len(remaining)} of {len(ids)} tasks still pending")
+                window = remaining[:WAIT_WINDOW]
+                ended = self.wait_any(window, timeout=min(left or WAIT_STEP, WAIT_STEP))
+                failed += sum(entry["status"] != "success" for entry in ended.values())
+                results.update(ended)
+        finally:
+            if bar is not None:
+                bar.close()

@@ -14,6 +14,7 @@ from farcall.sdk.batch import Batch, canonical_id
 from farcall.sdk.errors import FarcallAPIError
 
 if TYPE_CHECKING:
+    from farcall.plugins.types import Transport
     from farcall.sdk.session import ChannelSession
     from farcall.sdk.trust import EndpointTrust
     from farcall.serialize import Serializer
@@ -34,19 +35,26 @@ class RunCalls:
     serializer: Serializer
     session: ChannelSession
     trust: EndpointTrust
+    transport: Transport
 
     def create_batch(
         self,
         task_group_id: Any = None,
         resource_specification: dict[str, Any] | None = None,
         result_serializers: list[str] | None = None,
+        user_endpoint_config: dict[str, Any] | None = None,
     ) -> Batch:
+        """A batch to fill with ``add`` and submit with :meth:`batch_run`. Its options
+        travel with each of its tasks, as the official SDK sends them:
+        ``resource_specification`` (what each task asks the endpoint for) and
+        ``user_endpoint_config`` (values for the endpoint's user configuration)."""
         group = None if task_group_id is None else canonical_id(task_group_id, "task_group_id")
         return Batch(
             self.serializer,
             task_group_id=group,
             resource_specification=resource_specification,
             result_serializers=result_serializers,
+            user_endpoint_config=user_endpoint_config,
         )
 
     def run(self, *args: Any, endpoint_id: Any, function_id: Any, **kwargs: Any) -> str:
@@ -54,6 +62,13 @@ class RunCalls:
         batch = self.create_batch()
         batch.add(*args, endpoint_id=endpoint_id, function_id=function_id, **kwargs)
         return self.batch_run(batch)[0]
+
+    def get_task_group_tasks(self, task_group_id: Any) -> list[str]:
+        """The ids of your tasks in a task group (farcall's; the official SDK reads
+        them only inside ``Executor.reload_tasks``)."""
+        gid = canonical_id(task_group_id, "task_group_id")
+        answer = self.transport.request("GET", f"/v2/taskgroup/{gid}")
+        return [str(task["id"]) for task in answer.get("tasks", [])]
 
     def batch_run(self, batch: Batch) -> list[str]:
         """Submit a batch; the task ids come back in the order tasks were added.
@@ -103,11 +118,15 @@ class RunCalls:
             body["task_group_id"] = batch.task_group_id
         if batch.resource_specification:
             body["resource_specification"] = batch.resource_specification
+        if batch.user_endpoint_config:
+            body["user_endpoint_config"] = batch.user_endpoint_config
         # To an endpoint the caller does not trust, ask for results that run no code.
         serializers = batch.result_serializers or self.trust.result_serializers(endpoint_id)
         if serializers:
             body["result_serializers"] = serializers
         answer = self.session.ask("submit", body, SUBMIT_TIMEOUT)
+        if not batch.task_group_id and answer.get("task_group_id"):
+            batch.task_group_id = str(answer["task_group_id"])  # the batch's other parts join it
         submitted = []
         for index, (function_id, position) in zip(indices, slots, strict=True):
             tid = out[index] = answer["tasks"][function_id][position]
