@@ -1,0 +1,106 @@
+"""The environment a task's function runs in: what shell and MPI functions read.
+
+The official endpoint sets ``GC_TASK_UUID`` for every task and, for a task with an
+MPI ``resource_specification``, ``$PARSL_MPI_PREFIX`` (and ``$PARSL_MPIEXEC_PREFIX``):
+the launcher command an ``MPIFunction`` puts before its own. A farcall endpoint runs
+MPI applications on its own host with ``mpiexec`` (MPICH's Hydra; Open MPI's
+``mpiexec`` takes the same ``-n``), so a specification may ask for one node only.
+
+The variables live in the worker process's environment while the task runs, as in
+the official endpoint: a process-engine worker runs one task at a time. Engines that
+run tasks side by side in one process (the thread engine) take turns for tasks that
+carry MPI variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["MPI_KEYS", "mpi_prefix", "task_environment"]
+
+#: The ``resource_specification`` keys of an MPI task (the official MPI engine's).
+MPI_KEYS = frozenset({"num_nodes", "ranks_per_node", "num_ranks", "launcher_options"})
+#: Variables this module sets and restores around a task.
+VARIABLES = ("GC_TASK_UUID", "PARSL_MPI_PREFIX", "PARSL_MPIEXEC_PREFIX")
+
+_mpi_turn = threading.Lock()
+
+
+def _count(spec: Mapping[str, Any], key: str) -> int | None:
+    raw = spec.get(key)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"resource_specification[{key!r}] must be a whole number, not {raw!r}"
+        ) from None
+    if value < 1 or value != float(raw):
+        raise ValueError(
+            f"resource_specification[{key!r}] must be a whole number of at least 1, not {raw!r}"
+        )
+    return value
+
+
+def mpi_prefix(spec: Mapping[str, Any] | None) -> str | None:
+    """The launcher prefix for an MPI task, None for a task that asks for no MPI;
+    raises ValueError with what to change for one this endpoint cannot run."""
+    if not spec or not MPI_KEYS & spec.keys():
+        return None
+    nodes = _count(spec, "num_nodes") or 1
+    per_node = _count(spec, "ranks_per_node")
+    ranks = _count(spec, "num_ranks")
+    if nodes != 1:
+        raise ValueError(
+            f"this endpoint runs MPI applications on its own host: "
+            f"resource_specification['num_nodes'] must be 1, not {nodes}"
+        )
+    if ranks is None:
+        ranks = per_node or 1
+    elif per_node is not None and per_node != ranks:
+        raise ValueError(
+            f"resource_specification asks for {ranks} ranks on one node "
+            f"but {per_node} ranks per node"
+        )
+    options = spec.get("launcher_options") or ""
+    if not isinstance(options, str):
+        raise ValueError("resource_specification['launcher_options'] must be a string")
+    # Options are the submitter's own shell words: the task's command is theirs anyway.
+    return shlex.join(["mpiexec", "-n", str(ranks)]) + (f" {options}" if options else "")
+
+
+def task_environment(
+    task_id: str, spec: Mapping[str, Any] | None
+) -> contextlib.AbstractContextManager[None]:
+    """The task's variables, set for the duration of its call; raises ValueError now,
+    before anything is set, for a resource specification this endpoint cannot honour."""
+    prefix = mpi_prefix(spec)
+    values = {"GC_TASK_UUID": task_id}
+    if prefix is not None:
+        values.update(PARSL_MPI_PREFIX=prefix, PARSL_MPIEXEC_PREFIX=prefix)
+    return _applied(values, _mpi_turn if prefix is not None else contextlib.nullcontext())
+
+
+@contextlib.contextmanager
+def _applied(
+    values: Mapping[str, str], turn: contextlib.AbstractContextManager[Any]
+) -> Iterator[None]:
+    with turn:
+        saved = {name: os.environ.get(name) for name in VARIABLES}
+        for name in VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
