@@ -26,13 +26,19 @@ COMPAT_PYTHON = os.environ.get("FARCALL_COMPAT_PYTHON", "")
 PROCESS_ENGINE = {"type": "process", "workers": 2}
 
 
-def _require_mpiexec() -> None:
+def _have_mpiexec() -> bool:
+    """Whether mpiexec is here; fails the test where it must be (FARCALL_REQUIRE_MPI=1)."""
     if shutil.which("mpiexec"):
-        return
-    reason = "mpiexec is not installed (Debian: apt-get install mpich)"
+        return True
     if os.environ.get("FARCALL_REQUIRE_MPI", "") == "1":
-        pytest.fail(f"{reason}, and FARCALL_REQUIRE_MPI=1", pytrace=False)
-    pytest.skip(reason)
+        pytest.fail("mpiexec is not installed (Debian: apt-get install mpich), and "
+                    "FARCALL_REQUIRE_MPI=1", pytrace=False)
+    return False
+
+
+def _require_mpiexec() -> None:
+    if not _have_mpiexec():
+        pytest.skip("mpiexec is not installed (Debian: apt-get install mpich)")
 
 
 def _results(client: Client, task_ids: list[str]) -> list[Any]:
@@ -100,7 +106,7 @@ OFFICIAL_CLIENT = textwrap.dedent(
     url, token, endpoint_id = sys.argv[1:4]
     client_module.get_web_service_url = lambda *_args, **_kwargs: url
 
-    from globus_compute_sdk import Client, ShellFunction, ShellResult
+    from globus_compute_sdk import Client, MPIFunction, ShellFunction, ShellResult
     from globus_compute_sdk.errors import TaskPending
 
     gcc = Client(authorizer=globus_sdk.AccessTokenAuthorizer(token))
@@ -108,6 +114,11 @@ OFFICIAL_CLIENT = textwrap.dedent(
     fails = gcc.register_function(ShellFunction("exit 5"))
     tasks = [gcc.run(endpoint_id=endpoint_id, function_id=echo, x="official"),
              gcc.run(endpoint_id=endpoint_id, function_id=fails)]
+    if sys.argv[4:] == ["mpi"]:
+        ranks = gcc.register_function(MPIFunction("bash -c 'echo $PMI_RANK of $PMI_SIZE'"))
+        batch = gcc.create_batch(resource_specification={"num_nodes": 1, "ranks_per_node": 2})
+        batch.add(ranks)
+        tasks += gcc.batch_run(endpoint_id, batch)["tasks"][ranks]
     out = []
     deadline = time.monotonic() + 120
     for task in tasks:
@@ -138,14 +149,19 @@ def test_the_official_shell_function_runs_on_a_farcall_endpoint(
     script = tmp_path / "official_shell.py"
     script.write_text(OFFICIAL_CLIENT)
     env = {**os.environ, "HOME": str(tmp_path), "GLOBUS_SDK_ENVIRONMENT": "production"}
+    mpi = ["mpi"] if _have_mpiexec() else []
     ran = subprocess.run([COMPAT_PYTHON, str(script), service.url, service.token,
-                          endpoint.endpoint_id], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=240)
+                          endpoint.endpoint_id, *mpi], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=240)
     assert ran.returncode == 0, f"{ran.stderr}\n{endpoint.log()}"
-    echo, fails = json.loads(ran.stdout.strip().splitlines()[-1])
+    echo, fails, *ranks = json.loads(ran.stdout.strip().splitlines()[-1])
 
     assert echo["type"] == "globus_compute_sdk.sdk.shell_function.ShellResult"
     assert echo["is_shell_result"] is True
     assert (echo["cmd"], echo["stdout"], echo["returncode"]) == ("echo official", "official\n", 0)
     assert echo["exception_name"] is None
     assert (fails["returncode"], fails["exception_name"]) == (5, "subprocess.CalledProcessError")
+    if mpi:  # the official Client's resource_specification reached the worker
+        [mpi_result] = ranks
+        assert mpi_result["is_shell_result"] and mpi_result["returncode"] == 0
+        assert sorted(mpi_result["stdout"].splitlines()) == ["0 of 2", "1 of 2"]
