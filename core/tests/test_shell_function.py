@@ -33,8 +33,13 @@ def test_a_non_zero_exit_is_a_result_that_names_the_failure() -> None:
 
 def test_snippet_lines_keeps_the_last_lines_and_return_dict_gives_plain_data() -> None:
     result = ShellFunction("seq 1 5000", snippet_lines=3, return_dict=True)()
-    assert result == {"cmd": "seq 1 5000", "stdout": "4998\n4999\n5000\n", "stderr": "",
-                      "returncode": 0, "exception_name": None}
+    assert result == {
+        "cmd": "seq 1 5000",
+        "stdout": "4998\n4999\n5000\n",
+        "stderr": "",
+        "returncode": 0,
+        "exception_name": None,
+    }
 
 
 def test_walltime_stops_the_command_and_everything_it_started(tmp_path: Path) -> None:
@@ -55,9 +60,7 @@ def test_named_output_files_are_kept_and_appended_temporary_ones_removed(
     fn = ShellFunction("echo run {n}; pwd", stdout="logs/out.txt")
     fn(n=1)
     result = fn(n=2)
-    assert (sandbox / "logs" / "out.txt").read_text() == (
-        f"run 1\n{sandbox}\nrun 2\n{sandbox}\n"
-    )
+    assert (sandbox / "logs" / "out.txt").read_text() == (f"run 1\n{sandbox}\nrun 2\n{sandbox}\n")
     assert result.stdout.endswith(f"run 2\n{sandbox}\n")
     assert result.stderr == ""  # no warning about sandboxing mixed into the output
     assert sorted(p.name for p in sandbox.iterdir()) == ["logs"]

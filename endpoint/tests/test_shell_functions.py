@@ -31,8 +31,10 @@ def _have_mpiexec() -> bool:
     if shutil.which("mpiexec"):
         return True
     if os.environ.get("FARCALL_REQUIRE_MPI", "") == "1":
-        pytest.fail("mpiexec is not installed (Debian: apt-get install mpich), and "
-                    "FARCALL_REQUIRE_MPI=1", pytrace=False)
+        pytest.fail(
+            "mpiexec is not installed (Debian: apt-get install mpich), and FARCALL_REQUIRE_MPI=1",
+            pytrace=False,
+        )
     return False
 
 
@@ -52,9 +54,11 @@ def test_shell_functions_run_on_an_endpoint(service, make_endpoint) -> None:
     echo = client.register_function(ShellFunction("echo {x}"))
     fails = client.register_function(ShellFunction("echo no >&2; exit 4", name="fails"))
     as_dict = client.register_function(ShellFunction("echo {x}", return_dict=True))
-    tasks = [client.run(endpoint_id=endpoint.endpoint_id, function_id=echo, x="hello"),
-             client.run(endpoint_id=endpoint.endpoint_id, function_id=fails),
-             client.run(endpoint_id=endpoint.endpoint_id, function_id=as_dict, x=7)]
+    tasks = [
+        client.run(endpoint_id=endpoint.endpoint_id, function_id=echo, x="hello"),
+        client.run(endpoint_id=endpoint.endpoint_id, function_id=fails),
+        client.run(endpoint_id=endpoint.endpoint_id, function_id=as_dict, x=7),
+    ]
     hello, failed, plain = _results(client, tasks)
 
     assert isinstance(hello, ShellResult)
@@ -63,8 +67,13 @@ def test_shell_functions_run_on_an_endpoint(service, make_endpoint) -> None:
     # A non-zero exit is a result, as the official SDK returns it, not a failed task.
     assert (failed.returncode, failed.stderr) == (4, "no\n")
     assert failed.exception_name == "subprocess.CalledProcessError"
-    assert plain == {"cmd": "echo 7", "stdout": "7\n", "stderr": "", "returncode": 0,
-                     "exception_name": None}
+    assert plain == {
+        "cmd": "echo 7",
+        "stdout": "7\n",
+        "stderr": "",
+        "returncode": 0,
+        "exception_name": None,
+    }
     assert client.get_function(echo)["function_name"] == "ShellFunction"
 
 
@@ -139,9 +148,11 @@ OFFICIAL_CLIENT = textwrap.dedent(
 
 @pytest.mark.compat
 @pytest.mark.skipif(not COMPAT_PYTHON, reason="FARCALL_COMPAT_PYTHON is not set")
-@pytest.mark.skipif(importlib.util.find_spec("globus_compute_sdk") is None,
-                    reason="the endpoint's workers need the official SDK to run its "
-                    "ShellFunction: pip install 'farcall-endpoint[globus-compute]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("globus_compute_sdk") is None,
+    reason="the endpoint's workers need the official SDK to run its "
+    "ShellFunction: pip install 'farcall-endpoint[globus-compute]'",
+)
 def test_the_official_shell_function_runs_on_a_farcall_endpoint(
     service, make_endpoint, tmp_path: Path
 ) -> None:
@@ -150,9 +161,14 @@ def test_the_official_shell_function_runs_on_a_farcall_endpoint(
     script.write_text(OFFICIAL_CLIENT)
     env = {**os.environ, "HOME": str(tmp_path), "GLOBUS_SDK_ENVIRONMENT": "production"}
     mpi = ["mpi"] if _have_mpiexec() else []
-    ran = subprocess.run([COMPAT_PYTHON, str(script), service.url, service.token,
-                          endpoint.endpoint_id, *mpi], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=240)
+    ran = subprocess.run(
+        [COMPAT_PYTHON, str(script), service.url, service.token, endpoint.endpoint_id, *mpi],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
     assert ran.returncode == 0, f"{ran.stderr}\n{endpoint.log()}"
     echo, fails, *ranks = json.loads(ran.stdout.strip().splitlines()[-1])
 

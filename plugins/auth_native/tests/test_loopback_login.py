@@ -49,18 +49,32 @@ BROWSER_SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     home = tmp_path_factory.mktemp("loopback-service")
-    subprocess.run([*FARCALL, "server", "user", "add", "carol", "--password-stdin"],
-                   input=PASSWORD + "\n", env=service_env(home), check=True,
-                   capture_output=True, text=True, timeout=60)
+    subprocess.run(
+        [*FARCALL, "server", "user", "add", "carol", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=service_env(home),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     with ServiceProcess(home, env={"FARCALL_SERVICE_LOG_LEVEL": "WARNING"}) as proc:
         yield proc
 
 
 def _env(home: Path, service: ServiceProcess, browser: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FARCALL_", "GLOBUS_", "FUNCX_", "SSH_"))}
-    env.update(FARCALL_HOME=str(home), FARCALL_BASE_URL=service.url, BROWSER=browser,
-               STANDIN_PASSWORD=PASSWORD, STANDIN_RECORD=str(home / "browser.json"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FARCALL_", "GLOBUS_", "FUNCX_", "SSH_"))
+    }
+    env.update(
+        FARCALL_HOME=str(home),
+        FARCALL_BASE_URL=service.url,
+        BROWSER=browser,
+        STANDIN_PASSWORD=PASSWORD,
+        STANDIN_RECORD=str(home / "browser.json"),
+    )
     return env
 
 
@@ -71,19 +85,25 @@ def _stand_in(tmp_path: Path) -> str:
 
 
 def _whoami(env: dict[str, str]) -> str:
-    ran = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    ran = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     return ran.stdout
 
 
-def test_login_opens_the_browser_and_catches_the_redirect(service: ServiceProcess,
-                                                         tmp_path: Path) -> None:
+def test_login_opens_the_browser_and_catches_the_redirect(
+    service: ServiceProcess, tmp_path: Path
+) -> None:
     import json
 
     env = _env(tmp_path, service, _stand_in(tmp_path))
-    login = subprocess.run([*FARCALL, "login"], env=env, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=120)
+    login = subprocess.run(
+        [*FARCALL, "login"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert login.returncode == 0, login.stderr
     assert "Logged in" in login.stdout and "Paste" not in login.stdout
 
@@ -112,19 +132,35 @@ def _sign_in_for_code(url: str) -> str:
     return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
 
 
-@pytest.mark.parametrize(("args", "browser", "extra", "why"), [
-    (["--no-browser"], "stand-in", {}, None),
-    ([], "/nonexistent/browser %s", {}, "could not be started"),
-    ([], "stand-in", {"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, "SSH session"),
-], ids=["no-browser", "browser-fails", "ssh"])
+@pytest.mark.parametrize(
+    ("args", "browser", "extra", "why"),
+    [
+        (["--no-browser"], "stand-in", {}, None),
+        ([], "/nonexistent/browser %s", {}, "could not be started"),
+        ([], "stand-in", {"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, "SSH session"),
+    ],
+    ids=["no-browser", "browser-fails", "ssh"],
+)
 def test_without_a_browser_login_falls_back_to_pasting_the_code(
-    service: ServiceProcess, tmp_path: Path, args: list[str], browser: str,
-    extra: dict[str, str], why: str | None,
+    service: ServiceProcess,
+    tmp_path: Path,
+    args: list[str],
+    browser: str,
+    extra: dict[str, str],
+    why: str | None,
 ) -> None:
-    env = {**_env(tmp_path, service, _stand_in(tmp_path) if browser == "stand-in" else browser),
-           **extra}
-    login = subprocess.Popen([*FARCALL, "login", *args], env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **_env(tmp_path, service, _stand_in(tmp_path) if browser == "stand-in" else browser),
+        **extra,
+    }
+    login = subprocess.Popen(
+        [*FARCALL, "login", *args],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         before = ""
         url = ""
@@ -155,15 +191,20 @@ def test_the_redirect_is_taken_only_with_this_logins_state() -> None:
         forged = requests.get(base, params={"code": "forged", "state": "guess"}, timeout=10)
         stray = requests.get(f"{base}/favicon.ico", timeout=10)
         assert (forged.status_code, stray.status_code) == (404, 404)
-        real = requests.get(base, params={"code": "fcc_real", "state": redirect.state},
-                            timeout=10)
+        real = requests.get(base, params={"code": "fcc_real", "state": redirect.state}, timeout=10)
         assert real.status_code == 200 and "Logged in" in real.text
         assert redirect.wait(timeout=10) == "fcc_real"
 
     with LoopbackRedirect() as redirect:
-        refused = requests.get(redirect.redirect_uri, timeout=10, params={
-            "error": "access_denied", "error_description": "the user said no",
-            "state": redirect.state})
+        refused = requests.get(
+            redirect.redirect_uri,
+            timeout=10,
+            params={
+                "error": "access_denied",
+                "error_description": "the user said no",
+                "state": redirect.state,
+            },
+        )
         assert refused.status_code == 400
         with pytest.raises(FarcallError, match="login failed: the user said no"):
             redirect.wait(timeout=10)
