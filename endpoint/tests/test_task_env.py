@@ -41,13 +41,16 @@ def test_a_specification_this_endpoint_cannot_honour_says_what_to_change(spec, m
         mpi_prefix(spec)
 
 
-def test_variables_are_set_for_the_call_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GC_TASK_UUID", "outer")
+def test_the_prefix_is_there_only_for_the_task_that_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GC_TASK_UUID", raising=False)
     monkeypatch.delenv("PARSL_MPI_PREFIX", raising=False)
     with task_environment("t-1", {"num_ranks": 2}):
         assert os.environ["GC_TASK_UUID"] == "t-1"
         assert os.environ["PARSL_MPI_PREFIX"] == "mpiexec -n 2"
-    assert os.environ["GC_TASK_UUID"] == "outer"
+        assert os.environ["PARSL_MPIEXEC_PREFIX"] == "mpiexec -n 2"
     assert "PARSL_MPI_PREFIX" not in os.environ
     with task_environment("t-2", None):
+        assert os.environ["GC_TASK_UUID"] == "t-2"
         assert "PARSL_MPI_PREFIX" not in os.environ

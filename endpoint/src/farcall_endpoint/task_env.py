@@ -14,19 +14,18 @@ carry MPI variables.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MPI_KEYS", "mpi_prefix", "task_environment"]
+__all__ = ["MPI_KEYS", "TaskEnvironment", "mpi_prefix", "task_environment"]
 
 #: The ``resource_specification`` keys of an MPI task (the official MPI engine's).
 MPI_KEYS = frozenset({"num_nodes", "ranks_per_node", "num_ranks", "launcher_options"})
-#: Variables this module sets and restores around a task.
-VARIABLES = ("GC_TASK_UUID", "PARSL_MPI_PREFIX", "PARSL_MPIEXEC_PREFIX")
+#: What an MPI task's command reads: the launcher prefix (the official endpoint's names).
+MPI_VARIABLES = ("PARSL_MPI_PREFIX", "PARSL_MPIEXEC_PREFIX")
 
 _mpi_turn = threading.Lock()
 
@@ -75,32 +74,33 @@ def mpi_prefix(spec: Mapping[str, Any] | None) -> str | None:
     return shlex.join(["mpiexec", "-n", str(ranks)]) + (f" {options}" if options else "")
 
 
-def task_environment(
-    task_id: str, spec: Mapping[str, Any] | None
-) -> contextlib.AbstractContextManager[None]:
-    """The task's variables, set for the duration of its call; raises ValueError now,
-    before anything is set, for a resource specification this endpoint cannot honour."""
-    prefix = mpi_prefix(spec)
-    values = {"GC_TASK_UUID": task_id}
-    if prefix is not None:
-        values.update(PARSL_MPI_PREFIX=prefix, PARSL_MPIEXEC_PREFIX=prefix)
-    return _applied(values, _mpi_turn if prefix is not None else contextlib.nullcontext())
+def task_environment(task_id: str, spec: Mapping[str, Any] | None) -> TaskEnvironment:
+    """The task's variables, to set around its call; raises ValueError now, before
+    anything is set, for a resource specification this endpoint cannot honour."""
+    return TaskEnvironment(task_id, mpi_prefix(spec))
 
 
-@contextlib.contextmanager
-def _applied(
-    values: Mapping[str, str], turn: contextlib.AbstractContextManager[Any]
-) -> Iterator[None]:
-    with turn:
-        saved = {name: os.environ.get(name) for name in VARIABLES}
-        for name in VARIABLES:
-            os.environ.pop(name, None)
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+class TaskEnvironment:
+    """Sets ``GC_TASK_UUID`` (left set afterwards, as the official endpoint leaves it:
+    the next task overwrites it) and, for an MPI task, the launcher prefixes, removed
+    afterwards so that the next task only has them if it asks. Cheap on purpose: it
+    wraps every task."""
+
+    __slots__ = ("_prefix", "_task_id")
+
+    def __init__(self, task_id: str, prefix: str | None) -> None:
+        self._task_id = task_id
+        self._prefix = prefix
+
+    def __enter__(self) -> None:
+        if self._prefix is not None:
+            _mpi_turn.acquire()
+            for name in MPI_VARIABLES:
+                os.environ[name] = self._prefix
+        os.environ["GC_TASK_UUID"] = self._task_id
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._prefix is not None:
+            for name in MPI_VARIABLES:
+                os.environ.pop(name, None)
+            _mpi_turn.release()
