@@ -77,9 +77,12 @@ def test_shell_functions_run_on_an_endpoint(service, make_endpoint) -> None:
     assert client.get_function(echo)["function_name"] == "ShellFunction"
 
 
-def test_an_mpi_function_runs_two_ranks_with_the_endpoint_prefix(service, make_endpoint) -> None:
+@pytest.mark.parametrize("engine", ["process", "thread"])
+def test_an_mpi_function_runs_two_ranks_with_the_endpoint_prefix(
+    service, make_endpoint, engine: str
+) -> None:
     _require_mpiexec()
-    endpoint = make_endpoint("mpi", engine=PROCESS_ENGINE).start()
+    endpoint = make_endpoint("mpi", engine={"type": engine, "workers": 2}).start()
     client = Client(service.url, token=service.token)
     ranks = client.register_function(MPIFunction("bash -c 'echo {word} $PMI_RANK of $PMI_SIZE'"))
     batch = client.create_batch(resource_specification={"num_nodes": 1, "ranks_per_node": 2})

@@ -7,9 +7,9 @@ MPI applications on its own host with ``mpiexec`` (MPICH's Hydra; Open MPI's
 ``mpiexec`` takes the same ``-n``), so a specification may ask for one node only.
 
 The variables live in the worker process's environment while the task runs, as in
-the official endpoint: a process-engine worker runs one task at a time. Engines that
-run tasks side by side in one process (the thread engine) take turns for tasks that
-carry MPI variables.
+the official endpoint: a process-engine worker runs one task at a time. Where tasks
+run side by side in one process (the thread engine, Dask's threads), an MPI task runs
+alone, so that no other task's commands see its prefix.
 """
 
 from __future__ import annotations
@@ -27,7 +27,39 @@ MPI_KEYS = frozenset({"num_nodes", "ranks_per_node", "num_ranks", "launcher_opti
 #: What an MPI task's command reads: the launcher prefix (the official endpoint's names).
 MPI_VARIABLES = ("PARSL_MPI_PREFIX", "PARSL_MPIEXEC_PREFIX")
 
-_mpi_turn = threading.Lock()
+
+class _Turns:
+    """Tasks of one process run side by side, except an MPI task, which runs alone;
+    one waiting goes before tasks that come after it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._mpi_running = False
+        self._mpi_waiting = 0
+
+    def enter(self, mpi: bool) -> None:
+        with self._changed:
+            if mpi:
+                self._mpi_waiting += 1
+                self._changed.wait_for(lambda: not self._mpi_running and not self._running)
+                self._mpi_waiting -= 1
+                self._mpi_running = True
+            else:
+                self._changed.wait_for(lambda: not self._mpi_running and not self._mpi_waiting)
+                self._running += 1
+
+    def leave(self, mpi: bool) -> None:
+        with self._changed:
+            if mpi:
+                self._mpi_running = False
+            else:
+                self._running -= 1
+            if self._mpi_waiting or mpi:
+                self._changed.notify_all()
+
+
+_turns = _Turns()
 
 
 def _count(spec: Mapping[str, Any], key: str) -> int | None:
@@ -93,8 +125,8 @@ class TaskEnvironment:
         self._prefix = prefix
 
     def __enter__(self) -> None:
+        _turns.enter(self._prefix is not None)
         if self._prefix is not None:
-            _mpi_turn.acquire()
             for name in MPI_VARIABLES:
                 os.environ[name] = self._prefix
         os.environ["GC_TASK_UUID"] = self._task_id
@@ -103,4 +135,4 @@ class TaskEnvironment:
         if self._prefix is not None:
             for name in MPI_VARIABLES:
                 os.environ.pop(name, None)
-            _mpi_turn.release()
+        _turns.leave(self._prefix is not None)
