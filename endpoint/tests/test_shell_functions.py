@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farcall import Client, MPIFunction, ShellFunction, ShellResult
+from farcall import Client, Executor, MPIFunction, ShellFunction, ShellResult
 
 COMPAT_PYTHON = os.environ.get("FARCALL_COMPAT_PYTHON", "")
 PROCESS_ENGINE = {"type": "process", "workers": 2}
@@ -75,6 +75,11 @@ def test_shell_functions_run_on_an_endpoint(service, make_endpoint) -> None:
         "exception_name": None,
     }
     assert client.get_function(echo)["function_name"] == "ShellFunction"
+
+    # The official SDK's own example: a ShellFunction submitted to an Executor.
+    with Executor(endpoint.endpoint_id, client=client) as ex:
+        future = ex.submit(ShellFunction("echo {x} from the executor"), x="hi")
+        assert future.result(timeout=120).stdout == "hi from the executor\n"
 
 
 @pytest.mark.parametrize("engine", ["process", "thread"])
