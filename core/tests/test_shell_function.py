@@ -80,6 +80,28 @@ def test_names_are_checked_and_the_function_pickles_for_the_endpoint() -> None:
     assert fn(x=1).stdout == "1\n"
 
 
+def test_str_and_repr_match_the_official_sdk() -> None:
+    """Where the endpoint's venv has the official SDK (the endpoint's globus-compute
+    extra, installed with the tests), compare with it directly."""
+    official = pytest.importorskip("globus_compute_sdk.sdk.shell_function")
+    for args, kwargs in [
+        (("echo {x}",), {}),
+        (("line1\nline2\n" * 8,), {"walltime": 3, "stdout": "o.txt", "name": "many"}),
+    ]:
+        ours, theirs = ShellFunction(*args, **kwargs), official.ShellFunction(*args, **kwargs)
+        assert (str(ours), repr(ours)) == (str(theirs), repr(theirs))
+    for returncode in (0, 2):
+        result = dict(
+            cmd="x",
+            stdout="a\n" * 30,
+            stderr="b" * 2000,
+            returncode=returncode,
+            exception_name="subprocess.CalledProcessError",
+        )
+        ours, theirs = ShellResult(**result), official.ShellResult(**result)
+        assert (str(ours), repr(ours)) == (str(theirs), repr(theirs))
+
+
 def test_an_mpi_function_runs_under_the_prefix_the_endpoint_sets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

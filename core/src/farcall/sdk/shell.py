@@ -120,6 +120,26 @@ class ShellFunction:
         parts += [f"snippet_lines={self.snippet_lines}", f"cmd={self.cmd!r}"]
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def __str__(self) -> str:
+        parts = [self.__name__]
+        if self.walltime is not None:
+            parts.append(f" wall time: {self.walltime}")
+        for field in ("stdout", "stderr"):
+            if getattr(self, field) is not None:
+                parts.append(f"    {field}: {getattr(self, field)!r}")
+        parts.append(f"     lines: {self.snippet_lines!r}")
+        header = "   command: "
+        full = self.cmd.strip()
+        cmd = "\n".join(full[:SUMMARY_CHARS].splitlines()[:SUMMARY_LINES])
+        if cmd != full:
+            cmd += "\n[... truncated; see .cmd for full script ...]"
+        if "\n" in cmd:
+            indent = "\n" + " " * len(header)
+            cmd = cmd.strip().replace("\n", indent)
+            cmd = f"-----{indent}{cmd}{indent}-----"
+        parts.append(header + cmd)
+        return "\n".join(parts)
+
     def __call__(self, **kwargs: Any) -> ShellResult | dict[str, Any]:
         """Run the command with ``kwargs`` filled in (on the endpoint)."""
         return self.execute_cmd_line(self.cmd.format(**kwargs))
