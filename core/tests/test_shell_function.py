@@ -31,6 +31,11 @@ def test_a_non_zero_exit_is_a_result_that_names_the_failure() -> None:
     assert repr(result).startswith("ShellResult(returncode=3, cmd='echo partial;")
 
 
+def test_a_command_reads_an_empty_stdin_never_the_workers() -> None:
+    result = ShellFunction("cat; echo read-all", walltime=60)()
+    assert (result.returncode, result.stdout) == (0, "read-all\n")
+
+
 def test_snippet_lines_keeps_the_last_lines_and_return_dict_gives_plain_data() -> None:
     result = ShellFunction("seq 1 5000", snippet_lines=3, return_dict=True)()
     assert result == {

@@ -14,7 +14,8 @@ Where the official implementation misbehaves, this one does better, on purpose:
   two files per task in the worker's directory);
 - the sandbox directory (``GC_TASK_SANDBOX_DIR``) is the command's working directory
   without changing the worker's own, and no warning is written into ``stderr`` when
-  the endpoint has none.
+  the endpoint has none;
+- the command's stdin is empty, never the endpoint's terminal.
 
 Everything here runs on the endpoint too, so it imports only the standard library.
 """
@@ -157,11 +158,13 @@ class ShellFunction:
         return dict(vars(result)) if self.return_dict else result
 
     def _run(self, cmd: str, out: IO[str], err: IO[str], cwd: str | None) -> tuple[int, str | None]:
-        # A session of its own, so that a timeout stops everything the command started.
+        # A session of its own, so that a timeout stops everything the command started;
+        # no stdin, so that nothing (mpiexec forwards it) reads the endpoint's terminal.
         proc = subprocess.Popen(
             cmd,
             shell=True,
             executable="/bin/bash",
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             cwd=cwd,
