@@ -146,7 +146,8 @@ OFFICIAL_CLIENT = textwrap.dedent(
             except TaskPending:
                 assert time.monotonic() < deadline, "the task did not finish"
                 time.sleep(0.2)
-        out.append({"type": f"{type(result).__module__}.{type(result).__name__}",
+        out.append({"task_id": task,
+                    "type": f"{type(result).__module__}.{type(result).__name__}",
                     "is_shell_result": isinstance(result, ShellResult),
                     **vars(result)})
     print(json.dumps(out))
@@ -162,8 +163,13 @@ OFFICIAL_CLIENT = textwrap.dedent(
     "ShellFunction: pip install 'farcall-endpoint[globus-compute]'",
 )
 def test_the_official_shell_function_runs_on_a_farcall_endpoint(
-    service, make_endpoint, tmp_path: Path
+    service, make_endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The official ShellFunction leaves <task id>.*.stdout/.stderr files in the worker's
+    # directory, which is the one the endpoint was started in: here, the test's.
+    workdir = tmp_path / "endpoint-cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     endpoint = make_endpoint("official-shell", engine=PROCESS_ENGINE).start()
     script = tmp_path / "official_shell.py"
     script.write_text(OFFICIAL_CLIENT)
@@ -189,3 +195,9 @@ def test_the_official_shell_function_runs_on_a_farcall_endpoint(
         [mpi_result] = ranks
         assert mpi_result["is_shell_result"] and mpi_result["returncode"] == 0
         assert sorted(mpi_result["stdout"].splitlines()) == ["0 of 2", "1 of 2"]
+    # ... named after GC_TASK_UUID, which the endpoint set to each task's id.
+    left = sorted(p.name.split(".", 1)[0] + p.suffix for p in workdir.iterdir())
+    ids = [task["task_id"] for task in (echo, fails, *ranks)]
+    assert left == sorted(
+        f"{task_id}{suffix}" for task_id in ids for suffix in (".stderr", ".stdout")
+    )
