@@ -26,8 +26,9 @@ def _manager(base_url: str | None) -> Any:
 @click.option("--no-browser", is_flag=True,
               help="Do not open a browser: print the URL and read the code it shows.")
 def login(base_url: str | None, force: bool, no_browser: bool) -> None:
-    """Log in: sign in in the browser this opens (its redirect comes back to a
-    loopback port), or open the printed URL anywhere and paste the code shown."""
+    """Log in: sign in in the browser this opens, which brings the code back to a
+    loopback port here; with --no-browser (or where no browser opens), open the printed
+    URL anywhere and paste the code shown."""
     manager = _manager(base_url)
     if manager.has_tokens() and not force:
         click.echo(f"Already logged in to {manager.auth_url} (use --force to log in again).")
