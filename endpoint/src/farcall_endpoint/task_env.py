@@ -9,7 +9,8 @@ MPI applications on its own host with ``mpiexec`` (MPICH's Hydra; Open MPI's
 The variables live in the worker process's environment while the task runs, as in
 the official endpoint: a process-engine worker runs one task at a time. Where tasks
 run side by side in one process (the thread engine, Dask's threads), an MPI task runs
-alone, so that no other task's commands see its prefix.
+alone, so that no other task's commands see its prefix; ``GC_TASK_UUID`` there is the
+latest task's (the official ``ShellFunction`` only names its output files with it).
 """
 
 from __future__ import annotations
