@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from farcall.sdk.client import Client
     from farcall.sdk.errors import TaskExecutionFailed, TaskPending, UntrustedResultError
     from farcall.sdk.executor import Executor
+    from farcall.sdk.mpi import MPIFunction
+    from farcall.sdk.shell import ShellFunction, ShellResult
 
 _LAZY = {
     "Client": "farcall.sdk.client",
@@ -23,10 +25,14 @@ _LAZY = {
     "UntrustedResultError": "farcall.sdk.errors",
     "Executor": "farcall.sdk.executor",
     "SerializationError": "farcall.errors",
+    "ShellFunction": "farcall.sdk.shell",
+    "ShellResult": "farcall.sdk.shell",
+    "MPIFunction": "farcall.sdk.mpi",
 }
 
-__all__ = ["Client", "Executor", "SerializationError", "TaskExecutionFailed", "TaskPending",
-           "UntrustedResultError", "__version__"]
+__all__ = ["Client", "Executor", "MPIFunction", "SerializationError", "ShellFunction",
+           "ShellResult", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,8 @@ from farcall.serialize import Serializer, unpack_buffers
 from farcall.serialize.allowlist import expand_allowlist, strategy_spec
 from farcall.serialize.registry import StrategyRegistry
 
+from farcall_endpoint.task_env import task_environment
+
 __all__ = ["Execution", "run_task"]
 
 #: The official endpoint's default result serializer, DillDataBase64.
@@ -109,7 +111,8 @@ class Execution:
     def run(self, task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
         """Deserialize, call, serialize: the outcome document of one task.
 
-        ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; ``settings`` holds
+        ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; the function runs in the
+        environment :mod:`farcall_endpoint.task_env` sets up. ``settings`` holds
         ``allowed_serializers`` (list or None), ``max_result_size`` (bytes) and
         ``endpoint_id`` (named in errors).
         """
@@ -138,7 +141,12 @@ class Execution:
             return failed(f"farcall endpoint refused the task: its payload could not be "
                           f"deserialized here: {type(exc).__name__}: {exc}")
         try:
-            value = fn(*args, **kwargs)
+            environment = task_environment(task_id, task.get("resource_specification"))
+        except ValueError as exc:
+            return failed(f"farcall endpoint refused the task: {exc}")
+        try:
+            with environment:
+                value = fn(*args, **kwargs)
         except BaseException as exc:  # SystemExit included: the task failed, not the worker
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -50,6 +50,7 @@ class Task:
             "task_id": self.task_id,
             "payload": self.payload,
             "result_serializers": self.result_serializers,
+            "resource_specification": self.resource_specification,
             "received": self.received,
         }
 

@@ -1,4 +1,6 @@
-"""`farcall login` through the real login page in headless Chromium, then `farcall whoami`.
+"""`farcall login` through the real login page in headless Chromium, then `farcall whoami`:
+pasting the code the page shows (``--no-browser``), and the page's redirect caught on
+a loopback port.
 
 Skipped, with the reason, where Chromium, chromedriver or selenium is missing
 (.ci/run installs Debian's chromium and chromium-driver).
@@ -110,7 +112,7 @@ def _authorize_url(service: ServiceProcess, challenge: str) -> str:
 
 def _cli_env(home: Path, service: ServiceProcess) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FARCALL_", "GLOBUS_", "FUNCX_"))}
+           if not k.startswith(("FARCALL_", "GLOBUS_", "FUNCX_", "SSH_"))}
     env.update(FARCALL_HOME=str(home), FARCALL_BASE_URL=service.url)
     return env
 
@@ -118,8 +120,9 @@ def _cli_env(home: Path, service: ServiceProcess) -> dict[str, str]:
 def test_login_in_a_browser_then_whoami(service: ServiceProcess, browser: Any,
                                         tmp_path: Path) -> None:
     env = _cli_env(tmp_path, service)
-    login = subprocess.Popen([*FARCALL, "login"], env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    login = subprocess.Popen([*FARCALL, "login", "--no-browser"], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     try:
         url = ""
         while not url:
@@ -183,3 +186,33 @@ def test_login_in_a_browser_then_whoami(service: ServiceProcess, browser: Any,
     again = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode != 0 and "farcall login" in again.stderr
+
+
+def test_chromium_follows_the_sign_in_redirect_back_to_the_loopback_port(
+        service: ServiceProcess, browser: Any, tmp_path: Path) -> None:
+    """The browser `farcall login` opens is Chromium, driven here: ``$BROWSER`` is a
+    command that succeeds without showing anything, so the test opens the printed URL."""
+    env = {**_cli_env(tmp_path, service), "BROWSER": f"{shutil.which('true')} %s"}
+    login = subprocess.Popen([*FARCALL, "login"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = ""
+        while not url:
+            line = login.stdout.readline()
+            assert line, login.stderr.read()
+            found = re.search(r"(https?://\S+/auth/v2/oauth2/authorize\S+)", line)
+            url = found.group(1) if found else ""
+        assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url
+        _sign_in(browser, url, "alice", PASSWORD)
+        assert _text(browser, "login-result") == "Logged in"
+        assert browser.current_url.startswith("http://127.0.0.1:")
+        out, err = login.communicate(timeout=60)
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    assert login.returncode == 0, err
+    assert "Logged in" in out and "Paste" not in out
+    whoami = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert whoami.returncode == 0 and whoami.stdout.startswith("alice ("), whoami.stderr

@@ -23,8 +23,12 @@ def _manager(base_url: str | None) -> Any:
 @click.command("login")
 @url_option
 @click.option("--force", is_flag=True, help="Log in again even when tokens are stored.")
-def login(base_url: str | None, force: bool) -> None:
-    """Log in: open the printed URL, sign in, paste the code shown."""
+@click.option("--no-browser", is_flag=True,
+              help="Do not open a browser: print the URL and read the code it shows.")
+def login(base_url: str | None, force: bool, no_browser: bool) -> None:
+    """Log in: sign in in the browser this opens, which brings the code back to a
+    loopback port here; with --no-browser (or where no browser opens), open the printed
+    URL anywhere and paste the code shown."""
     manager = _manager(base_url)
     if manager.has_tokens() and not force:
         click.echo(f"Already logged in to {manager.auth_url} (use --force to log in again).")
@@ -32,6 +36,7 @@ def login(base_url: str | None, force: bool) -> None:
     manager.login_interactively(
         echo=click.echo,
         read_code=lambda text: click.prompt(text.rstrip(": "), prompt_suffix=": "),
+        browser=not no_browser,
     )
     click.echo(f"Logged in to {manager.auth_url}.")
 

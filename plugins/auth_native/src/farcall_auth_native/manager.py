@@ -27,6 +27,8 @@ COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2
 COMPUTE_RESOURCE_SERVER = "funcx_service"
 AUTH_RESOURCE_SERVER = "auth.globus.org"
 SCOPES = (COMPUTE_SCOPE, "openid", "profile")
+#: Seconds ``farcall login`` waits for the browser's sign-in to come back.
+BROWSER_LOGIN_TIMEOUT = 600.0
 
 
 class NotLoggedIn(FarcallError):
@@ -140,17 +142,42 @@ class NativeLoginManager:
 
     # -- the flow ------------------------------------------------------------------------
 
-    def start_flow(self) -> str:
-        """Begin a native-app flow (PKCE); return the URL to open."""
-        self.auth_client.oauth2_start_flow(requested_scopes=list(SCOPES), refresh_tokens=True)
+    def start_flow(self, redirect_uri: str | None = None, state: str | None = None) -> str:
+        """Begin a native-app flow (PKCE); return the URL to open. Without
+        ``redirect_uri`` the provider's own page shows the code to paste."""
+        import globus_sdk
+
+        self.auth_client.oauth2_start_flow(
+            requested_scopes=list(SCOPES),
+            refresh_tokens=True,
+            redirect_uri=redirect_uri or globus_sdk.MISSING,
+            state=state or "_default",
+        )
         return str(self.auth_client.oauth2_get_authorize_url())
 
     def login_interactively(
         self,
         echo: Callable[[str], Any] = print,
         read_code: Callable[[str], str] = input,
+        browser: bool = True,
     ) -> None:
-        """Print the URL to open, read the code the sign-in page shows, store tokens."""
+        """Sign in and store tokens: in a browser opened here whose redirect is caught
+        on a loopback port, else (``browser=False``, or no browser can be opened) by
+        pasting the code the sign-in page shows."""
+        if browser:
+            from farcall_auth_native.loopback import LoopbackRedirect, NoBrowser, open_browser
+
+            try:
+                with LoopbackRedirect() as redirect:
+                    url = self.start_flow(redirect.redirect_uri, redirect.state)
+                    open_browser(url)
+                    echo(f"Sign in in the browser that opened; if none did, open:\n\n  {url}\n")
+                    code = redirect.wait(BROWSER_LOGIN_TIMEOUT)
+            except NoBrowser as exc:
+                echo(f"Not opening a browser: {exc}.")
+            else:
+                self.finish_flow(code)
+                return
         url = self.start_flow()
         echo(f"Open this URL in a browser and sign in:\n\n  {url}\n")
         self.finish_flow(read_code("Paste the authorization code here: "))

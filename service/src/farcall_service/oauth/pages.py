@@ -23,12 +23,14 @@ FLOW_FIELDS = (
     "access_type",
 )
 
+#: A signed-in form redirects to the client's redirect URI, which browsers check against
+#: ``form-action`` too: this service's code page, or a native app's loopback port.
 HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
+    "form-action 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
 
