@@ -13,6 +13,7 @@ from typing import Any
 import scale_kit as kit
 from farcall import Client, Executor
 from farcall_testkit.scaled import Ledger, ScaledStack
+from farcall_testkit.waiting import wait_for
 
 #: Within this long of the result's commit, every waiter has it.
 PROMPT_S = 1.0
@@ -75,8 +76,11 @@ def test_a_task_submitted_through_process_1_runs_on_process_2_and_reaches_waiter
     for thread in threads:
         thread.join(90)
 
-    [(completed,)] = Ledger(scaled.db_url).fetch(
-        "SELECT completion_t FROM tasks WHERE id = :t", t=task_id)
+    # The waits may be told before the result's commit (it is then on its way).
+    ledger = Ledger(scaled.db_url)
+    completed = wait_for(lambda: ledger.fetch(
+        "SELECT completion_t FROM tasks WHERE id = :t", t=task_id)[0][0], 30,
+        "the result's commit")
     assert set(heard) == {"client wait", "http wait", "channel"}, heard
     delays = {name: at - completed for name, (at, _value) in heard.items()}
     assert {value for _at, value in heard.values()} == {49}, heard

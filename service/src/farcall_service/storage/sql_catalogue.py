@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
+from farcall_service.storage import sql_queue as q
 from farcall_service.storage.records import Container, Endpoint, Function
 from farcall_service.storage.sql_engine import SqlConnections
 from farcall_service.storage.sql_queue import fail_unfinished, requeue
@@ -189,6 +190,7 @@ class CatalogueSql(SqlConnections):
     def delete_endpoint(self, endpoint_id: str, now: float, reason: str) -> None:
         """Soft delete; tasks that can no longer run fail with ``reason``."""
         with self._write() as conn:
+            conn.execute(q.LOCK_ENDPOINT_ROW, {"endpoint_id": endpoint_id})  # see ENDPOINT_STATE
             conn.execute(
                 sa.update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(deleted=True)
             )

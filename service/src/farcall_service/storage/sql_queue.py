@@ -53,10 +53,14 @@ NEW_GROUP_UNLESS_MADE = postgresql.insert(t.task_groups).on_conflict_do_nothing(
     index_elements=[t.task_groups.c.id])
 NEW_TASK = sa.insert(t.tasks)
 ENDPOINT_SESSION = sa.select(_ep_c.session_id).where(_ep_c.id == _b("endpoint_id"))
-#: A submission's look at each of its endpoints; on PostgreSQL a deletion waits for
-#: the submission's commit (then fails its tasks), or the submission sees it.
+#: A submission's look at each of its endpoints. On PostgreSQL its key-share lock
+#: lets claims, heartbeats and reports write the row meanwhile, but not a deletion,
+#: which locks the row ``FOR UPDATE`` first (``LOCK_ENDPOINT_ROW``): the deletion waits
+#: for the submission's commit (and then fails its tasks), or the submission waits
+#: for the deletion's and sees it.
 ENDPOINT_STATE = (sa.select(_ep_c.session_id, _ep_c.deleted).where(_ep_c.id == _b("endpoint_id"))
-                  .with_for_update(read=True))
+                  .with_for_update(read=True, key_share=True))
+LOCK_ENDPOINT_ROW = sa.select(_ep_c.id).where(_ep_c.id == _b("endpoint_id")).with_for_update()
 ENTER_SESSION = (
     sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))
     .values(session_id=_b("b_session"), last_seen=_b("b_now"))
@@ -75,7 +79,8 @@ FIRST_QUEUED = sa.select(_task_c.seq).where(
     _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED).limit(1)
 QUEUED_FOR_CLAIM = (
     sa.select(_task_c.seq, _task_c.id, _task_c.function_id, _task_c.payload, _task_c.options,
-              _fn_c.code, _fn_c.container_id)
+              _fn_c.code, _fn_c.container_id, _task_c.owner_id, _task_c.task_group_id,
+              _task_c.created_at)
     .join(t.functions, _fn_c.id == _task_c.function_id)
     .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED)
     .order_by(_task_c.seq)

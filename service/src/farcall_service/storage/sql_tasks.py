@@ -273,12 +273,16 @@ class TaskSql(SqlConnections):
         forward: Callable[[list[ClaimedTask]], object] | None = None,
     ) -> list[ClaimedTask]:
         # Most claims find nothing (they then wait for a submission to hand them work):
-        # a read says so without taking the write lock from a results report.
-        with self._read() as conn:
-            current = self._hot.first(conn, q.ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
-            queued = self._hot.first(conn, q.FIRST_QUEUED, {"endpoint_id": endpoint_id})
-        if current is not None and current.session_id == session and queued is None:
-            return []
+        # on SQLite a read says so without taking the write lock from a results
+        # report. PostgreSQL has no such lock, and there a claim that reads first
+        # makes two more round trips when it does find work (as one woken by another
+        # process does): it goes straight to the transaction.
+        if self._sqlite:
+            with self._read() as conn:
+                current = self._hot.first(conn, q.ENDPOINT_SESSION, {"endpoint_id": endpoint_id})
+                queued = self._hot.first(conn, q.FIRST_QUEUED, {"endpoint_id": endpoint_id})
+            if current is not None and current.session_id == session and queued is None:
+                return []
         with self._write(durable=False) as conn:
             # A forwarder is not the endpoint: it does not make it seen.
             q.enter_session(conn, endpoint_id, session, now, seen=forward is None)
@@ -303,6 +307,9 @@ class TaskSql(SqlConnections):
                     payload=row.code + row.payload,
                     options=_task_options(row.options),
                     container=containers.get(row.container_id) if row.container_id else None,
+                    owner_id=row.owner_id,
+                    task_group_id=row.task_group_id,
+                    created_at=row.created_at,
                 )
                 for row in rows
             ]
