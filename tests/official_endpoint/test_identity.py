@@ -8,10 +8,13 @@ and register under alice's identity, since a client acts for its owner.
 
 from __future__ import annotations
 
+import pwd
 import sqlite3
+import subprocess
 from typing import Any
 
-from farcall_testkit.official_endpoint import OfficialEndpoint
+from farcall_testkit.official_endpoint import OfficialEndpoint, PosixUser, can_make_users
+from farcall_testkit.servers import unavailable
 from farcall_testkit.waiting import wait_for
 
 COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
@@ -59,3 +62,28 @@ def test_it_logs_in_with_client_credentials_and_registers_as_the_clients_owner(
     assert whoami.returncode == 0, whoami.stderr + whoami.stdout
     [row] = [line for line in whoami.stdout.splitlines() if farcall.user_id in line]
     assert farcall.user_name in row
+
+
+def test_the_endpoints_user_leaves_nothing_behind() -> None:
+    """What the fixture removes: the user's processes (a daemon that left its session
+    too), the user and its home."""
+    problem = can_make_users()
+    if problem is not None:
+        unavailable(problem)
+    user = PosixUser.create()
+    try:
+        subprocess.run(
+            ["setsid", "-f", "sleep", "600"],
+            user=user.uid,
+            group=user.gid,
+            extra_groups=[],
+            cwd=user.home,
+            check=True,
+            timeout=30,
+        )
+        assert len(user.pids()) == 1
+    finally:
+        user.remove()
+    assert user.pids() == []
+    assert not user.home.exists()
+    assert user.name not in {entry.pw_name for entry in pwd.getpwall()}

@@ -314,6 +314,8 @@ class OfficialEndpoint:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self._written = ""
+        self._settings: dict[str, Any] = {}
 
     @property
     def ep_dir(self) -> Path:
@@ -351,16 +353,29 @@ class OfficialEndpoint:
             timeout=timeout,
         )
 
-    def configure(self, **config: Any) -> None:
-        """``configure NAME``, then ``local_compute_services: true`` and ``config``
-        (top-level keys of ``config.yaml``) added to the file it wrote."""
+    def configure(self) -> None:
+        """``configure NAME``, then ``local_compute_services: true`` in its config."""
         done = self.run("configure", self.name)
         if done.returncode != 0:
             raise RuntimeError(f"configure failed:\n{done.stdout}\n{done.stderr}")
-        settings = {"local_compute_services": True, **config}
-        with open(self.ep_dir / "config.yaml", "a") as file:
-            for key, value in settings.items():
-                file.write(f"{key}: {json.dumps(value)}\n")
+        self._written = (self.ep_dir / "config.yaml").read_text()
+        self.config(local_compute_services=True)
+
+    def config(self, **settings: Any) -> None:
+        """Set top-level keys of ``config.yaml`` (``heartbeat_period=2``, ...): the
+        file ``configure`` wrote, then every setting made so far (JSON is YAML)."""
+        self._settings.update(settings)
+        lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in self._settings.items())
+        self.write_file("config.yaml", self._written + lines)
+
+    def write_file(self, name: str, text: str) -> Path:
+        """Write a file of the endpoint's directory (``user_config_template.yaml.j2``,
+        ...), owned by the user and private to it."""
+        path = self.ep_dir / name
+        path.write_text(text)
+        os.chown(path, self.user.uid, self.user.gid)
+        path.chmod(0o600)
+        return path
 
     def start(self) -> subprocess.Popen[bytes]:
         """``start NAME`` in the background; its output goes to :attr:`console_path`."""
