@@ -206,8 +206,17 @@ class PosixUser:
     def remove(self) -> None:
         """Kill the user's processes, then remove the user and its home."""
         self.kill_all()
-        subprocess.run(["userdel", "--remove", self.name], capture_output=True, timeout=60)
+        # --force: zombies of the user's processes (reaped by nobody in a container
+        # whose first process does not) must not keep the account.
+        done = subprocess.run(
+            ["userdel", "--force", "--remove", self.name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         shutil.rmtree(self.home, ignore_errors=True)
+        if done.returncode not in (0, 12):  # 12: the home was gone already
+            raise RuntimeError(f"userdel {self.name} failed: {done.stderr.strip()}")
 
 
 # -- the farcall side -----------------------------------------------------------------
@@ -294,7 +303,8 @@ class OfficialEndpoint:
 
     ``start`` runs the endpoint in the foreground of a process of its own (as its
     users do under a process supervisor); ``stop`` is its own ``stop`` command,
-    ``kill`` is SIGKILL of every process the user runs, ``restart`` is both.
+    ``kill`` is SIGKILL of every process the user runs, ``restart`` is ``stop``
+    then ``start``.
     """
 
     def __init__(self, script: Path, user: PosixUser, name: str, farcall: FarcallSide) -> None:
