@@ -273,6 +273,12 @@ def farcall_on_port(
     service = ServiceProcess(
         home, port=port, args=[*SERVICE_ARGS, "--db", db_url, "--broker", broker_url]
     )
+    try:
+        service.start()
+    except RuntimeError:
+        if "address already in use" in service.log():
+            unavailable(f"port {port} was taken meanwhile, by another test run")
+        raise
     with service:
         yield FarcallSide(
             home,
