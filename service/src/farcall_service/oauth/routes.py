@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 CSRF_COOKIE = "farcall_csrf"
-#: Globus Auth names an identity provider by a UUID; farcall is its own, one name.
+#: The identity provider of every farcall identity (Globus Auth names its by UUIDs).
 IDENTITY_PROVIDER = "farcall"
 MAX_FORM_BYTES = 64 * 1024
 
@@ -357,7 +357,7 @@ def _client_credentials(ctx: ServiceContext, client: CallingClient,
     return _issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
 
 
-# -- revocation, introspection, userinfo ---------------------------------------------------
+# -- revocation, introspection, userinfo, identities --------------------------------------
 
 
 @router.post("/v2/oauth2/token/revoke")
