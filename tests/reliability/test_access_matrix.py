@@ -1,7 +1,7 @@
 """Every route of /openapi.json, for every other user (group member, outsider, an OAuth
-client of the outsider, which acts for them) and every kind of thing the owner keeps to themselves: an
-invisible thing answers exactly like a missing one (same status, same body but for the
-id), and no listing, search, batch or wait shows it."""
+client of the outsider, which acts for them) and every kind of thing the owner keeps to
+themselves: an invisible thing answers exactly like a missing one (same status, same
+body but for the id), and no listing, search, batch or wait shows it."""
 
 from __future__ import annotations
 
