@@ -112,19 +112,103 @@ def _run_foreground(config: Any, log_level: str) -> None:
         _fail(runner.error if isinstance(runner.error, Exception) else RuntimeError(runner.error))
 
 
+def _configured(name: str) -> None:
+    """Fail unless endpoint NAME has a config: a misspelt name is an error, not a no-op."""
+    from farcall_endpoint.config import check_name, configured_names
+
+    try:
+        check_name(name)
+    except Exception as exc:
+        _fail(exc)
+    if name not in configured_names():
+        known = ", ".join(configured_names()) or "none"
+        _fail(RuntimeError(f"endpoint {name!r} is not configured (configured: {known})"))
+
+
+stop_timeout = click.option("--timeout", type=float, default=30.0, show_default=True,
+                            help="Seconds to wait before killing it.")
+
+
 @endpoint.command("stop")
 @click.argument("name")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait before killing it.")
+@stop_timeout
 def stop(name: str, timeout: float) -> None:
     """Stop endpoint NAME."""
     from farcall_endpoint.daemon import stop_endpoint
 
+    _configured(name)
     try:
         stopped = stop_endpoint(name, timeout=timeout)
     except Exception as exc:
         _fail(exc)
     click.echo(f"endpoint {name} stopped" if stopped else f"endpoint {name} is not running")
+
+
+@endpoint.command("restart")
+@click.argument("name")
+@stop_timeout
+def restart(name: str, timeout: float) -> None:
+    """Stop endpoint NAME if it runs, then start it in the background."""
+    from farcall_endpoint.config import load_config
+    from farcall_endpoint.daemon import LOG_FILE, start_detached, stop_endpoint
+
+    _configured(name)
+    try:
+        config = load_config(name)
+        if stop_endpoint(name, timeout=timeout):
+            click.echo(f"endpoint {name} stopped")
+        pid = start_detached(name)
+    except Exception as exc:
+        _fail(exc)
+    click.echo(f"endpoint {name} started (pid {pid}); log: {config.directory / LOG_FILE}")
+
+
+@endpoint.command("delete")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+              help="Stop the endpoint if it runs, and delete it here even when the service "
+              "cannot be reached or no longer knows it.")
+def delete(name: str, yes: bool, force: bool) -> None:
+    """Delete endpoint NAME: at the service (its unfinished tasks fail) and here."""
+    import shutil
+
+    from farcall_endpoint.config import load_config
+    from farcall_endpoint.configure import read_endpoint_id
+    from farcall_endpoint.daemon import read_pid_file, stop_endpoint
+
+    _configured(name)
+    config = load_config(name)
+    if read_pid_file(config.directory):
+        if not force:
+            _fail(RuntimeError(f"endpoint {name!r} is running: stop it first, or use --force"))
+        stop_endpoint(name)
+    endpoint_id = read_endpoint_id(config.directory)
+    if not yes:
+        click.confirm(f"Delete endpoint {name} ({endpoint_id}) and its directory "
+                      f"{config.directory}?", abort=True)
+    if endpoint_id:
+        try:
+            _client(config).delete_endpoint(endpoint_id)
+        except Exception as exc:
+            if not force:
+                _fail(RuntimeError(f"the service could not delete endpoint {name} "
+                                   f"({endpoint_id}): {exc} (--force deletes it here anyway)"))
+            click.echo(f"the service did not delete it ({exc}); deleting it here", err=True)
+    shutil.rmtree(config.directory)
+    click.echo(f"endpoint {name} deleted")
+
+
+def _client(config: Any) -> Any:
+    """A Client with the endpoint's own service and credentials, failing fast."""
+    from farcall.plugins.manager import get_plugin_manager
+    from farcall.sdk.client import Client
+
+    from farcall_endpoint.connect import login
+
+    pm = get_plugin_manager()
+    base_url, manager = login(config, pm)
+    return Client(base_url, login_manager=manager, plugin_manager=pm, retries=0, timeout=10.0)
 
 
 def _describe(name: str) -> dict[str, Any]:
@@ -153,22 +237,57 @@ def _describe(name: str) -> dict[str, Any]:
     return entry
 
 
+def _service_status(entries: list[dict[str, Any]]) -> None:
+    """Add each endpoint's status as its service sees it (``online``/``offline``), or
+    why it could not be asked."""
+    from farcall_endpoint.config import load_config
+
+    clients: dict[tuple[Any, ...], Any] = {}
+    for entry in entries:
+        entry["status"] = "-"
+        if not entry["id"] or "engine" not in entry:
+            continue
+        try:
+            config = load_config(entry["name"])
+            key = (config.base_url, config.token, config.login_manager)
+            if key not in clients:
+                clients[key] = _client(config)
+            entry["status"] = clients[key].get_endpoint_status(entry["id"])["status"]
+        except Exception as exc:
+            if getattr(exc, "http_status", None) == 404:  # never started: not registered yet
+                entry["status"] = "unregistered"
+                continue
+            entry["status"] = "unknown"
+            entry["status_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 @endpoint.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def list_endpoints(as_json: bool) -> None:
-    """List configured endpoints: name, id, state."""
+@click.option("--local", is_flag=True, help="Do not ask the service for each status.")
+def list_endpoints(as_json: bool, local: bool) -> None:
+    """List configured endpoints: name, id, engine, local state and the service's status."""
     from farcall_endpoint.config import configured_names
 
     entries = [_describe(name) for name in configured_names()]
+    if not local:
+        _service_status(entries)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
         click.echo("no endpoints configured; run `farcall endpoint configure NAME`")
         return
-    width = max(len(e["name"]) for e in entries)
-    for e in entries:
-        click.echo(f"{e['name']:<{width}}  {e['id'] or '-':<36}  {e['state']}")
+    rows = [("NAME", "ID", "ENGINE", "STATE", "STATUS")] + [
+        (e["name"], e["id"] or "-", e.get("engine", "?"), e["state"], e.get("status", "-"))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [f"{cell:<{width}}" for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+    errors = {e["status_error"] for e in entries if e.get("status_error")}
+    for error in sorted(errors):
+        click.echo(f"status unknown: {error}", err=True)
 
 
 @endpoint.command("status")
@@ -176,14 +295,7 @@ def list_endpoints(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(name: str, as_json: bool) -> None:
     """Show endpoint NAME's id, state, pid, engine and unsent results."""
-    from farcall_endpoint.config import check_name, configured_names
-
-    try:
-        check_name(name)
-    except Exception as exc:
-        _fail(exc)
-    if name not in configured_names():
-        _fail(RuntimeError(f"endpoint {name!r} is not configured"))
+    _configured(name)
     entry = _describe(name)
     if as_json:
         click.echo(json.dumps(entry, indent=2))

@@ -13,7 +13,7 @@ import logging
 import platform
 
 from farcall.plugins.manager import FarcallPluginManager
-from farcall.plugins.types import Transport
+from farcall.plugins.types import LoginManager, Transport
 from farcall.sdk.login import authorizer_of, choose_login_manager
 from farcall.sdk.profile import load_profile
 
@@ -30,9 +30,8 @@ log = logging.getLogger(__name__)
 TRANSPORT_SETTINGS = {"retries": 0, "timeout": 60.0}
 
 
-def link_context(config: EndpointConfig, pm: FarcallPluginManager,
-                 endpoint_id: str) -> LinkContext:
-    """Log in and choose the transport; no request is made yet."""
+def login(config: EndpointConfig, pm: FarcallPluginManager) -> tuple[str, LoginManager]:
+    """The service's URL and the login manager the endpoint's requests are signed by."""
     profile = load_profile(config.base_url)
     base_url = profile.base_url
     settings = {
@@ -42,7 +41,14 @@ def link_context(config: EndpointConfig, pm: FarcallPluginManager,
     }
     if config.login_manager:
         settings["login_manager"] = config.login_manager
-    authorizer = authorizer_of(choose_login_manager(pm, settings), base_url)
+    return base_url, choose_login_manager(pm, settings)
+
+
+def link_context(config: EndpointConfig, pm: FarcallPluginManager,
+                 endpoint_id: str) -> LinkContext:
+    """Log in and choose the transport; no request is made yet."""
+    base_url, manager = login(config, pm)
+    authorizer = authorizer_of(manager, base_url)
     transport_type = pm.get_transport(config.transport)
 
     def open_transport() -> Transport:

@@ -98,9 +98,10 @@ class EndpointRunner:
                     run=Execution(StrategyRegistry(pm)).run,
                 ))
                 threads = self._start_threads(link, engine, spool)
-                log.info("endpoint %s (%s) serving %s with the %s engine (%d workers)",
+                workers = engine.status().total_workers
+                log.info("endpoint %s (%s) serving %s with the %s engine (%d worker%s)",
                          self.config.name, self.endpoint_id, context.base_url,
-                         self.config.engine_type, engine.status().total_workers)
+                         self.config.engine_type, workers, "" if workers == 1 else "s")
                 self.ready.set()
                 ledger.wait_stop()
         finally:
