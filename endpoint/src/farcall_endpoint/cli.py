@@ -81,6 +81,7 @@ def start(name: str, detach: bool, log_level: str) -> None:
 
 def _run_foreground(config: Any, log_level: str) -> None:
     import logging
+    import os
     import signal
 
     from farcall_endpoint.daemon import remove_pid_file, write_pid_file
@@ -92,7 +93,15 @@ def _run_foreground(config: Any, log_level: str) -> None:
     write_pid_file(config.directory, runner.endpoint_id, "starting")
 
     def on_signal(signum: int, _frame: Any) -> None:
-        logging.getLogger("farcall_endpoint").info("signal %d: stopping", signum)
+        if runner.stopped and signum == signal.SIGINT:  # a second Ctrl-C: stop waiting
+            click.echo("stopping at once; tasks in hand go back to the queue when the "
+                       "service notices", err=True)
+            remove_pid_file(config.directory)
+            os.killpg(os.getpgrp(), signal.SIGKILL)  # with the engine's helpers
+        name = signal.Signals(signum).name
+        logging.getLogger("farcall_endpoint").info(
+            "%s: stopping (%s)", name,
+            "Ctrl-C again to stop at once" if signum == signal.SIGINT else "finishing up")
         runner.stop(timeout=0)
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -12,8 +12,10 @@ a fixed timer: threads wait on conditions, long polls, or backoff after errors.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.private_files import private_dir
@@ -38,6 +40,25 @@ log = logging.getLogger(__name__)
 #: brings back is requeued by the service, so the claimer is not waited for long.
 JOIN_TIMEOUT = 30.0
 CLAIMER_JOIN_TIMEOUT = 1.0
+
+
+@contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Block SIGINT in this thread while the engine starts its processes and threads.
+
+    Ctrl-C goes to the terminal's whole process group: an engine's helper processes
+    (Parsl's interchange, Dask's nanny) would die of it mid-shutdown, with a traceback,
+    leaving the endpoint waiting for them. Processes started now inherit the blocked
+    signal (across fork and exec); the main thread, which handles Ctrl-C, keeps it.
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield  # the caller runs the endpoint in its main thread and handles signals itself
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class EndpointRunner:
@@ -87,16 +108,17 @@ class EndpointRunner:
                 self._fail(exc)
             if link is not None:
                 engine = built  # stopped in `finally` even if it fails to start
-                engine.start(EngineContext(
-                    deliver=ledger.deliver,
-                    execution={"allowed_serializers": list(self.config.allowed_serializers),
-                               "max_result_size": self.config.max_result_size,
-                               "endpoint_id": self.endpoint_id},
-                    workdir=directory / "engine",
-                    container_commands=dict(self.config.container_commands),
-                    container_worker=self.config.container_worker,
-                    run=Execution(StrategyRegistry(pm)).run,
-                ))
+                with _children_ignore_ctrl_c():
+                    engine.start(EngineContext(
+                        deliver=ledger.deliver,
+                        execution={"allowed_serializers": list(self.config.allowed_serializers),
+                                   "max_result_size": self.config.max_result_size,
+                                   "endpoint_id": self.endpoint_id},
+                        workdir=directory / "engine",
+                        container_commands=dict(self.config.container_commands),
+                        container_worker=self.config.container_worker,
+                        run=Execution(StrategyRegistry(pm)).run,
+                    ))
                 threads = self._start_threads(link, engine, spool)
                 workers = engine.status().total_workers
                 log.info("endpoint %s (%s) serving %s with the %s engine (%d worker%s)",
