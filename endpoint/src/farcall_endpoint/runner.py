@@ -21,6 +21,7 @@ from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.private_files import private_dir
 from farcall.serialize.registry import StrategyRegistry
 
+from farcall_endpoint.backoff import short
 from farcall_endpoint.claimer import Claimer
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
@@ -134,6 +135,8 @@ class EndpointRunner:
                 thread.join(CLAIMER_JOIN_TIMEOUT if thread.name == "farcall-claimer"
                             else JOIN_TIMEOUT)
             if link is not None:
+                if threads and not isinstance(self.error, EndpointRefused):
+                    self._say_goodbye(link)
                 link.close()
             spool.close()
             log.info("endpoint %s stopped", self.config.name)
@@ -192,6 +195,18 @@ class EndpointRunner:
                 self.error = self.error or exc
                 self.stop(timeout=0)
         return run
+
+    def _say_goodbye(self, link: Link) -> None:
+        """Tell the service the endpoint stops (offline at once, held tasks requeued);
+        without it the service notices when heartbeats stop."""
+        goodbye = getattr(link, "goodbye", None)
+        if goodbye is None:
+            return
+        try:
+            goodbye(self._ledger.session)
+        except Exception as exc:
+            log.info("the service was not told the endpoint stops (%s); it will notice",
+                     short(exc))
 
     def _fail(self, exc: EndpointRefused) -> None:
         """The service refused the endpoint for good: stop, and raise it from ``run``."""

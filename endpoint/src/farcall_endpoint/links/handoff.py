@@ -33,6 +33,8 @@ REFUSALS = (401, 403, 404)
 #: How much longer than the long poll itself a claim may take to be answered.
 CLAIM_GRACE = 30.0
 HEARTBEAT_TIMEOUT = 30.0
+#: A goodbye only hastens what missed heartbeats do anyway: the endpoint does not wait long.
+GOODBYE_TIMEOUT = 5.0
 
 
 class HandOffLink:
@@ -87,6 +89,18 @@ class HandOffLink:
                 "POST", f"{self._prefix}/heartbeat", json=body, timeout=HEARTBEAT_TIMEOUT)
         offline = (answer or {}).get("offline_timeout")
         return float(offline) if offline else None
+
+    def goodbye(self, session: str) -> None:
+        """Close every connection (a claim still waiting at the service would take the
+        session back), then tell the service the endpoint stops."""
+        self.close()
+        transport = self._open_transport()
+        try:
+            with self._refusals():
+                transport.request("POST", f"{self._prefix}/goodbye", json={"session": session},
+                                  timeout=GOODBYE_TIMEOUT)
+        finally:
+            transport.close()
 
     def close(self) -> None:
         with self._lock:

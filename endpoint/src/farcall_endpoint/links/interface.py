@@ -14,7 +14,11 @@ and returns a :class:`Link` without talking to the service yet. The runner then:
    serves. Each may block for its wait or timeout, and none may delay another: a
    long-poll claim never holds up a report or a heartbeat (the built-in link opens a
    connection per thread);
-3. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
+3. when it stops in order, calls ``goodbye(session)`` if the link has it (optional,
+   so older links still conform): the link closes its connections and tells the
+   service, which shows the endpoint offline at once and puts the tasks it still
+   holds back in the queue; a failed goodbye is only logged;
+4. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
    waiting; it is idempotent.
 
 Errors: :class:`EndpointRefused` stops the endpoint (retrying cannot help);

@@ -28,6 +28,7 @@ from farcall_service.errors import ApiError
 from farcall_service.models import (
     ClaimRequest,
     ClaimResponse,
+    GoodbyeRequest,
     HeartbeatRequest,
     HeartbeatResponse,
     ResultsRequest,
@@ -166,3 +167,28 @@ def heartbeat(
         offline_timeout=ctx.settings.offline_timeout,
         requeue_timeout=ctx.settings.requeue_timeout,
     )
+
+
+@router.post("/goodbye", summary="Say the endpoint is stopping: offline at once, its tasks "
+             "back in the queue")
+def goodbye(
+    endpoint_id: uuid.UUID,
+    body: GoodbyeRequest,
+    who: Who,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    """The endpoint's last word when it stops in order (it has closed its claims first).
+
+    A session of its own takes over from the endpoint's, which puts every task still
+    claimed back in the queue, and the endpoint is marked last seen an offline timeout
+    ago: offline now, instead of when its heartbeats are missed. Its next start
+    begins a new session as always.
+    """
+    eid = str(endpoint_id)
+    access.owned_endpoint(who, ctx.store.get_endpoint(eid), eid)
+    seen = time.time() - ctx.settings.offline_timeout
+    requeued = ctx.store.heartbeat(eid, f"goodbye-{uuid.uuid4()}", {}, seen)
+    ctx.endpoints.invalidate(eid)
+    log.info("endpoint %s said goodbye (session %s); %d tasks back in the queue",
+             eid, body.session, requeued)
+    return {"status": "offline", "requeued": requeued}
