@@ -213,7 +213,10 @@ class ResultCalls:
                 return {tid: results[tid] for tid in ids}
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise TimeoutError(f"{len(remaining)} of {len(ids)} tasks still pending")
+                from farcall.sdk.pending import pending_message
+
+                raise TimeoutError(pending_message(remaining, len(ids), self._documents,
+                                                   self.get_endpoint_status))
             window = remaining[:WAIT_WINDOW]
             results.update(self.wait_any(window, timeout=min(left or WAIT_STEP, WAIT_STEP)))
 
