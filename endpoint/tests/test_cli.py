@@ -1,4 +1,7 @@
-"""``farcall endpoint`` as users run it: configure, start --detach, list, status, stop."""
+"""``farcall endpoint`` as users run it: configure, start --detach, list, status, stop,
+restart, delete; and the transcript of all of them, for each engine, as a user types them.
+No step may print a traceback; each step's duration is printed (not asserted: speed
+is measured in benchmarks)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from farcall_endpoint.config import load_config
@@ -72,8 +76,67 @@ def test_configure_errors(service) -> None:
     assert missing.returncode != 0 and "farcall endpoint configure nobody" in missing.stderr
 
 
-def test_unknown_engine_names_the_plugin(service) -> None:
-    farcall(service, "configure", "odd", "--engine", "slurmish")
-    done = farcall(service, "start", "odd", check=False)
+def test_unknown_engine_is_refused_at_configure_listing_the_engines(service) -> None:
+    done = farcall(service, "configure", "odd", "--engine", "slurmish", check=False)
     assert done.returncode != 0
-    assert "engine 'slurmish'" in done.stderr and "process" in done.stderr
+    assert "engine 'slurmish'" in done.stderr and "'process'" in done.stderr
+    assert not (service.home / "endpoints" / "odd").exists()
+
+
+def test_stop_status_and_restart_of_an_unknown_endpoint_fail(service) -> None:
+    farcall(service, "configure", "known")
+    for command in ("stop", "status", "restart", "delete"):
+        done = farcall(service, command, "nosuch", check=False)
+        assert done.returncode != 0, command
+        assert "'nosuch' is not configured (configured: known)" in done.stderr, command
+
+
+ENGINES = [
+    pytest.param("process", id="process"),
+    pytest.param("parsl", id="parsl"),
+    pytest.param("dask", id="dask"),
+]
+
+
+def _skip_missing(engine: str) -> None:
+    if engine in ("parsl", "dask"):
+        pytest.importorskip(engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_transcript(service, api, engine: str) -> None:
+    _skip_missing(engine)
+    name = f"tr-{engine}"
+    outputs: list[str] = []
+
+    def step(*args: str) -> str:
+        started = time.monotonic()
+        done = farcall(service, *args, check=False)
+        print(f"{' '.join(args):<40} {time.monotonic() - started:6.2f} s")
+        outputs.append(done.stdout + done.stderr)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    try:
+        step("configure", name, "--engine", engine, "--workers", "1")
+        step("start", name, "--detach")
+        listing = step("list")
+        header, *rows = listing.splitlines()
+        assert header.split() == ["NAME", "ID", "ENGINE", "STATE", "STATUS"]
+        [row] = [r.split() for r in rows if r.split()[0] == name]
+        endpoint_id = row[1]
+        assert row[2:] == [engine, "serving", "online"]
+        step("restart", name)
+        assert json.loads(step("status", name, "--json"))["state"] == "serving"
+        step("stop", name)
+        assert api.status(endpoint_id)["status"] == "offline"  # it said goodbye
+        [entry] = json.loads(step("list", "--json"))
+        assert (entry["state"], entry["status"]) == ("stopped", "offline")
+        outputs.append((service.home / "endpoints" / name / "endpoint.log").read_text())
+        step("delete", name, "--yes")
+        assert "no endpoints configured" in step("list")
+        assert endpoint_id not in [e["uuid"] for e in api.call("GET", "/v2/endpoints")]
+    finally:
+        farcall(service, "stop", name, "--timeout", "10", check=False)
+    log = "\n".join(outputs)
+    assert "Traceback" not in log, log
