@@ -103,6 +103,13 @@ def test_transcript(cli, service, api, engine: str) -> None:
 
     try:
         step("configure", name, "--engine", engine, "--workers", "1")
+        config_text = load_config(name, service.home).config_path.read_text()
+        template = {"parsl": ["max_workers_per_node = 1", "[engine.provider]",
+                              'type = "LocalProvider"', '# type = "SlurmProvider"'],
+                    "dask": ["workers = 1", "threads_per_worker = 1",
+                             '# scheduler_address = "tcp://scheduler.example.org:8786"']}
+        for line in template.get(engine, ["workers = 1"]):
+            assert line in config_text.splitlines(), config_text
         step("start", name, "--detach")
         listing = step("list")
         header, *rows = listing.splitlines()

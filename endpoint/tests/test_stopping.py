@@ -50,6 +50,11 @@ def test_ctrl_c_ends_a_foreground_endpoint_cleanly(cli, service, engine: str) ->
         assert proc.returncode == 0, output
         assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
         assert "endpoint fg stopped" in output
+        assert "engine (1 worker)" in output
+        if engine == "dask":
+            assert "Dask dashboard: http://127.0.0.1:" in output
+        if engine == "parsl":
+            assert f"Parsl run directory: {directory / 'engine' / 'parsl'}" in output
         # Nothing of the endpoint's process group is left behind.
         wait_for(lambda: not _group_alive(proc.pid), timeout=HANG,
                  what="the endpoint left processes behind")
