@@ -204,8 +204,27 @@ def delete(name: str, yes: bool, force: bool) -> None:
                 _fail(RuntimeError(f"the service could not delete endpoint {name} "
                                    f"({endpoint_id}): {exc} (--force deletes it here anyway)"))
             click.echo(f"the service did not delete it ({exc}); deleting it here", err=True)
+    _end_own_login(config)
     shutil.rmtree(config.directory)
     click.echo(f"endpoint {name} deleted")
+
+
+def _end_own_login(config: Any) -> None:
+    """Revoke the endpoint's own login (see ``farcall_endpoint.connect``), best effort:
+    its tokens file goes with the directory anyway."""
+    from farcall.plugins.manager import get_plugin_manager
+
+    from farcall_endpoint.connect import OWN_LOGIN, login
+
+    own = config.directory / OWN_LOGIN
+    if not own.exists():
+        return
+    try:
+        _url, manager = login(config, get_plugin_manager())
+        if getattr(manager, "token_file", None) == own:
+            manager.logout()
+    except Exception as exc:
+        click.echo(f"the endpoint's own login was not revoked ({exc})", err=True)
 
 
 def _client(config: Any) -> Any:

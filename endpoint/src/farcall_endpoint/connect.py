@@ -2,9 +2,12 @@
 
 The endpoint logs in exactly like an SDK user: the same login-manager chain, fed
 from its config, ``FARCALL_TOKEN``/``FARCALL_BASE_URL`` and the ``farcall dev``
-profile, and reaches the service through the transport plugin its config names
-(``transport``, default ``http``). The link plugin is the config's (``link``,
-default ``farcall``) until the service's answer to the registration names another.
+profile; a login stored by ``farcall login`` is exchanged, at the first start, for
+a login of the endpoint's own (``tokens.json`` in its directory), so that logging out
+does not stop running endpoints. It reaches the service through the transport
+plugin its config names (``transport``, default ``http``). The link plugin is the
+config's (``link``, default ``farcall``) until the service's answer to the
+registration names another.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from farcall_endpoint.links.interface import EndpointRefused, Link, LinkContext,
 
 log = logging.getLogger(__name__)
 
+#: The endpoint's own login, in its directory (owner-only), made at its first start.
+OWN_LOGIN = "tokens.json"
 #: Settings of every transport the endpoint opens: no retries, the runner backs off.
 TRANSPORT_SETTINGS = {"retries": 0, "timeout": 60.0}
 
 
 def login(config: EndpointConfig, pm: FarcallPluginManager) -> tuple[str, LoginManager]:
-    """The service's URL and the login manager the endpoint's requests are signed by."""
+    """The service's URL and the login manager the endpoint's requests are signed by:
+    the endpoint's own login (:data:`OWN_LOGIN`) once it has one."""
     profile = load_profile(config.base_url)
     base_url = profile.base_url
     settings = {
@@ -39,16 +45,31 @@ def login(config: EndpointConfig, pm: FarcallPluginManager) -> tuple[str, LoginM
         **config.login,
         "token": config.token or profile.token,
     }
+    own = config.directory / OWN_LOGIN
+    if own.exists():
+        settings.setdefault("token_file", str(own))
     if config.login_manager:
         settings["login_manager"] = config.login_manager
     return base_url, choose_login_manager(pm, settings)
+
+
+def own_login(config: EndpointConfig, manager: LoginManager) -> LoginManager:
+    """The endpoint's own login, made from the user's stored one when the login manager
+    can (``fork_login``, the native manager): ``farcall logout`` then ends the user's
+    login, not the endpoint's. Managers without it (static tokens, client credentials)
+    are used as they are."""
+    fork = getattr(manager, "fork_login", None)
+    if fork is None:
+        return manager
+    forked: LoginManager = fork(config.directory / OWN_LOGIN)
+    return forked
 
 
 def link_context(config: EndpointConfig, pm: FarcallPluginManager,
                  endpoint_id: str) -> LinkContext:
     """Log in and choose the transport; no request is made yet."""
     base_url, manager = login(config, pm)
-    authorizer = authorizer_of(manager, base_url)
+    authorizer = authorizer_of(own_login(config, manager), base_url)
     transport_type = pm.get_transport(config.transport)
 
     def open_transport() -> Transport:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from farcall.errors import LoginRequired
 from farcall.plugins.types import Transport
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
@@ -130,12 +131,18 @@ class HandOffLink:
         """The service's answers that retrying cannot help, as the interface names them."""
         try:
             yield
+        except LoginRequired as exc:
+            raise EndpointRefused(f"the endpoint's credentials for {self.base_url} are no "
+                                  f"longer valid: {exc}") from exc
         except FarcallAPIError as exc:
             if exc.http_status in REFUSALS:
+                hint = (" Its credentials were revoked or have expired: log in again "
+                        "(`farcall login`, FARCALL_TOKEN or the config's token) and start it."
+                        if exc.http_status == 401 else
+                        " Check that the endpoint is yours and still exists.")
                 raise EndpointRefused(
                     f"the service at {self.base_url} refused endpoint {self.endpoint_id} "
-                    f"({exc.http_status}): {exc.message}. Check the token (FARCALL_TOKEN or "
-                    "the config's token) and that the endpoint is yours.") from exc
+                    f"({exc.http_status}): {exc.message}.{hint}") from exc
             if exc.http_status == 413:
                 raise ReportTooLarge(exc.message) from exc
             raise
