@@ -99,14 +99,31 @@ def test_logout_leaves_a_running_endpoint_serving(service, api, logged_in) -> No
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
 
 
-def test_an_endpoint_whose_own_login_is_revoked_stops_saying_why(service, logged_in) -> None:
-    logged_in("endpoint", "configure", "own", "--engine", "thread")
+def _slow(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_an_endpoint_whose_login_is_revoked_stops_gives_back_its_task_and_shows_offline(
+        service, api, logged_in) -> None:
+    """Without a token, the endpoint still says goodbye (its session proves it): the task
+    it held is queued again at once, not after the requeue timeout (60 s here), and the
+    endpoint shows offline before its heartbeats are missed."""
+    logged_in("endpoint", "configure", "own", "--engine", "process", "--workers", "1")
     logged_in("endpoint", "start", "own", "--detach")
     directory = service.home / "endpoints" / "own"
+    endpoint_id = json.loads((directory / "endpoint.json").read_text())["endpoint_id"]
+    [task_id] = api.submit(endpoint_id, api.register_function(_slow), [(600,)])
+    wait_for(lambda: api.documents([task_id])[task_id]["status"] == "running", timeout=60,
+             what="the task to start")
     assert NativeLoginManager({"base_url": service.url,
                                "token_file": str(directory / "tokens.json")}).logout()
     wait_for(lambda: read_pid_file(directory) is None, timeout=60,
              what="the endpoint to stop once its login was revoked")
+    assert api.documents([task_id])[task_id]["status"] == "waiting-for-ep"
+    assert api.status(endpoint_id)["status"] == "offline"
     log = (directory / "endpoint.log").read_text()
     assert "credentials were revoked or have expired" in log, log
     assert "Traceback" not in log, log

@@ -75,7 +75,11 @@ def link_context(config: EndpointConfig, pm: FarcallPluginManager,
     def open_transport() -> Transport:
         return transport_type.factory(base_url, authorizer, TRANSPORT_SETTINGS)
 
-    return LinkContext(base_url=base_url, endpoint_id=endpoint_id, open_transport=open_transport)
+    def open_unsigned_transport() -> Transport:
+        return transport_type.factory(base_url, None, TRANSPORT_SETTINGS)
+
+    return LinkContext(base_url=base_url, endpoint_id=endpoint_id, open_transport=open_transport,
+                       open_unsigned_transport=open_unsigned_transport)
 
 
 def registration(config: EndpointConfig) -> Registration:
@@ -118,5 +122,6 @@ def connect(config: EndpointConfig, pm: FarcallPluginManager, context: LinkConte
     log.info("the service asks for the %r endpoint link", named)
     chosen = pm.select(LINKS, named)  # an unknown name says what to install
     link.close()
-    return chosen.factory(
-        LinkContext(context.base_url, context.endpoint_id, context.open_transport, answer))
+    return chosen.factory(LinkContext(context.base_url, context.endpoint_id,
+                                      context.open_transport, context.open_unsigned_transport,
+                                      answer))

@@ -135,7 +135,7 @@ class EndpointRunner:
                 thread.join(CLAIMER_JOIN_TIMEOUT if thread.name == "farcall-claimer"
                             else JOIN_TIMEOUT)
             if link is not None:
-                if threads and not isinstance(self.error, EndpointRefused):
+                if threads:
                     self._say_goodbye(link)
                 link.close()
             spool.close()

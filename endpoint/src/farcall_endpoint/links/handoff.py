@@ -45,6 +45,7 @@ class HandOffLink:
         self.base_url = context.base_url
         self.endpoint_id = context.endpoint_id
         self._open_transport = context.open_transport
+        self._open_unsigned = context.open_unsigned_transport
         self._prefix = f"/farcall/v1/endpoints/{context.endpoint_id}"
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -93,9 +94,10 @@ class HandOffLink:
 
     def goodbye(self, session: str) -> None:
         """Close every connection (a claim still waiting at the service would take the
-        session back), then tell the service the endpoint stops."""
+        session back), then tell the service the endpoint stops. Sent unsigned when it
+        can be: the session is its proof, and the credentials may be what failed."""
         self.close()
-        transport = self._open_transport()
+        transport = (self._open_unsigned or self._open_transport)()
         try:
             with self._refusals():
                 transport.request("POST", f"{self._prefix}/goodbye", json={"session": session},

@@ -87,6 +87,10 @@ class LinkContext:
     #: A new connection to the service through the configured transport plugin,
     #: signed by the endpoint's login and without retries (the runner backs off itself).
     open_transport: Callable[[], Transport]
+    #: A connection like ``open_transport``'s but unsigned: for what the service
+    #: authenticates otherwise (a goodbye proves itself with its session), so that it
+    #: works when the credentials are what failed. None: the link signs everything.
+    open_unsigned_transport: Callable[[], Transport] | None = None
     #: The service's answer to :meth:`Link.register` when the runner built this link
     #: because that answer named it; empty for the link that registers.
     registration: Mapping[str, Any] = field(default_factory=dict)

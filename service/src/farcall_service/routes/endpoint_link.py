@@ -10,6 +10,7 @@ after any failure.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -174,21 +175,27 @@ def heartbeat(
 def goodbye(
     endpoint_id: uuid.UUID,
     body: GoodbyeRequest,
-    who: Who,
     ctx: Ctx,
 ) -> dict[str, Any]:
-    """The endpoint's last word when it stops in order (it has closed its claims first).
+    """The endpoint's last word when it stops (it has closed its claims first).
 
-    A session of its own takes over from the endpoint's, which puts every task still
-    claimed back in the queue, and the endpoint is marked last seen an offline timeout
-    ago: offline now, instead of when its heartbeats are missed. Its next start
-    begins a new session as always.
+    The caller proves itself with the endpoint's current session, not a token: only the
+    endpoint process and the service know it (a random UUID no route or log shows), and
+    an endpoint that stops because its credentials were revoked must still be able to
+    say goodbye. A session of the service's own then takes over, which puts every task
+    still claimed back in the queue, and the endpoint is marked last seen an offline
+    timeout ago: offline now, instead of when its heartbeats are missed.
     """
     eid = str(endpoint_id)
-    access.owned_endpoint(who, ctx.store.get_endpoint(eid), eid)
+    ep = ctx.store.get_endpoint(eid)
+    if ep is None:
+        raise ApiError(404, "ENDPOINT_NOT_FOUND", f"endpoint {eid} not found")
+    if not ep.session_id or not hmac.compare_digest(ep.session_id.encode(),
+                                                    body.session.encode()):
+        raise ApiError(403, "NOT_CURRENT_SESSION",
+                       "goodbye is accepted only from the endpoint's current session")
     seen = time.time() - ctx.settings.offline_timeout
     requeued = ctx.store.heartbeat(eid, f"goodbye-{uuid.uuid4()}", {}, seen)
     ctx.endpoints.invalidate(eid)
-    log.info("endpoint %s said goodbye (session %s); %d tasks back in the queue",
-             eid, body.session, requeued)
+    log.info("endpoint %s said goodbye; %d tasks back in the queue", eid, requeued)
     return {"status": "offline", "requeued": requeued}
