@@ -123,7 +123,10 @@ def test_transcript(cli, service, api, engine: str) -> None:
         assert api.status(endpoint_id)["status"] == "offline"  # it said goodbye
         [entry] = json.loads(step("list", "--json"))
         assert (entry["state"], entry["status"]) == ("stopped", "offline")
-        outputs.append((service.home / "endpoints" / name / "endpoint.log").read_text())
+        endpoint_log = (service.home / "endpoints" / name / "endpoint.log").read_text()
+        outputs.append(endpoint_log)
+        # Each stop (restart's and stop's) ended in order, not by SIGKILL at the timeout.
+        assert endpoint_log.count(f"endpoint {name} stopped") == 2, endpoint_log
         step("delete", name, "--yes")
         assert "no endpoints configured" in step("list")
         assert endpoint_id not in [e["uuid"] for e in api.call("GET", "/v2/endpoints")]
