@@ -127,3 +127,9 @@ def test_an_endpoint_whose_login_is_revoked_stops_gives_back_its_task_and_shows_
     log = (directory / "endpoint.log").read_text()
     assert "credentials were revoked or have expired" in log, log
     assert "Traceback" not in log, log
+    # The refused login is forgotten: started again, the endpoint makes a new one from
+    # the user's (still logged in here) and serves.
+    own = directory / "tokens.json"
+    assert not own.exists()
+    logged_in("endpoint", "start", "own", "--detach")
+    assert own.exists() and read_pid_file(directory)["state"] == "serving"

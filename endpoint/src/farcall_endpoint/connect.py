@@ -65,6 +65,16 @@ def own_login(config: EndpointConfig, manager: LoginManager) -> LoginManager:
     return forked
 
 
+def forget_own_login(config: EndpointConfig) -> None:
+    """Drop the endpoint's own login once the service refused it (revoked, expired):
+    the next start makes a new one from the user's login, if there is one."""
+    own = config.directory / OWN_LOGIN
+    if own.exists():
+        own.unlink()
+        log.info("the endpoint's own login (%s) was refused and is forgotten; the next "
+                 "start makes a new one from `farcall login`", own)
+
+
 def link_context(config: EndpointConfig, pm: FarcallPluginManager,
                  endpoint_id: str) -> LinkContext:
     """Log in and choose the transport; no request is made yet."""

@@ -25,13 +25,13 @@ from farcall_endpoint.backoff import short
 from farcall_endpoint.claimer import Claimer
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
-from farcall_endpoint.connect import connect, link_context
+from farcall_endpoint.connect import connect, forget_own_login, link_context
 from farcall_endpoint.engines.interface import Engine, EngineContext
 from farcall_endpoint.execution import Execution
 from farcall_endpoint.heartbeat import Heartbeat
 from farcall_endpoint.kinds import ENGINES
 from farcall_endpoint.ledger import Ledger
-from farcall_endpoint.links.interface import EndpointRefused, Link
+from farcall_endpoint.links.interface import CredentialsRefused, EndpointRefused, Link
 from farcall_endpoint.reporter import REPORTERS, Reporter
 from farcall_endpoint.spool import SPOOL_FILE, ResultSpool
 
@@ -139,6 +139,8 @@ class EndpointRunner:
                     self._say_goodbye(link)
                 link.close()
             spool.close()
+            if isinstance(self.error, CredentialsRefused):
+                forget_own_login(self.config)
             log.info("endpoint %s stopped", self.config.name)
         if self.error is not None:
             raise self.error

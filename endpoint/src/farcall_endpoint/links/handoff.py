@@ -21,6 +21,7 @@ from farcall.sdk.errors import FarcallAPIError
 
 from farcall_endpoint.engines.interface import EngineStatus
 from farcall_endpoint.links.interface import (
+    CredentialsRefused,
     EndpointRefused,
     LinkContext,
     Receipt,
@@ -134,7 +135,7 @@ class HandOffLink:
         try:
             yield
         except LoginRequired as exc:
-            raise EndpointRefused(f"the endpoint's credentials for {self.base_url} are no "
+            raise CredentialsRefused(f"the endpoint's credentials for {self.base_url} are no "
                                   f"longer valid: {exc}") from exc
         except FarcallAPIError as exc:
             if exc.http_status in REFUSALS:
@@ -142,7 +143,8 @@ class HandOffLink:
                         "(`farcall login`, FARCALL_TOKEN or the config's token) and start it."
                         if exc.http_status == 401 else
                         " Check that the endpoint is yours and still exists.")
-                raise EndpointRefused(
+                refused = CredentialsRefused if exc.http_status == 401 else EndpointRefused
+                raise refused(
                     f"the service at {self.base_url} refused endpoint {self.endpoint_id} "
                     f"({exc.http_status}): {exc.message}.{hint}") from exc
             if exc.http_status == 413:

@@ -52,6 +52,12 @@ class EndpointRefused(FarcallError):
     endpoint, or the endpoint deleted. The message says which and what to do."""
 
 
+class CredentialsRefused(EndpointRefused):
+    """The endpoint's credentials are revoked or expired (401, or a login that can no
+    longer be refreshed): the endpoint forgets its own login, so that its next start
+    makes a new one from the user's."""
+
+
 class ReportTooLarge(FarcallError):
     """The service refused a report as larger than it accepts in one request."""
 
