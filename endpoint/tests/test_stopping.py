@@ -116,3 +116,35 @@ def test_detached_start_with_the_service_down_fails_at_once(cli, service) -> Non
     assert read_pid_file(service.home / "endpoints" / "lonely") is None
     assert "lonely" not in subprocess.run(["ps", "-eo", "args"], capture_output=True,
                                           text=True).stdout
+
+
+def test_a_second_ctrl_c_stops_at_once(cli, service) -> None:
+    """A first Ctrl-C stops in order, which here waits: the service is frozen (SIGSTOP),
+    so the goodbye waits for its answer (up to 5 s). A second Ctrl-C does not wait."""
+    cli("configure", "twice", "--engine", "process", "--workers", "1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARCALL_")}
+    env.update(FARCALL_HOME=str(service.home), FARCALL_BASE_URL=service.url,
+               FARCALL_TOKEN=service.token)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from farcall.cli import main; main()", "endpoint", "start",
+         "twice"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
+    service_group = service.process.process.pid
+    try:
+        directory = service.home / "endpoints" / "twice"
+        wait_for(lambda: (read_pid_file(directory) or {}).get("state") == "serving",
+                 timeout=120, what="the endpoint did not start serving")
+        os.killpg(service_group, signal.SIGSTOP)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.5)  # handled; the stop now waits for the frozen service
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=HANG)
+        assert proc.returncode == 130, output
+        assert "stopping at once" in output and "Traceback" not in output, output
+        assert read_pid_file(directory) is None
+        wait_for(lambda: not _group_alive(proc.pid), timeout=HANG,
+                 what="the endpoint left processes behind")
+    finally:
+        os.killpg(service_group, signal.SIGCONT)
+        stop_process_group(proc, signal.SIGKILL, timeout=10)

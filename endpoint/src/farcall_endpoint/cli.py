@@ -84,7 +84,7 @@ def _run_foreground(config: Any, log_level: str) -> None:
     import os
     import signal
 
-    from farcall_endpoint.daemon import remove_pid_file, write_pid_file
+    from farcall_endpoint.daemon import kill_descendants, remove_pid_file, write_pid_file
     from farcall_endpoint.runner import EndpointRunner
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -97,7 +97,8 @@ def _run_foreground(config: Any, log_level: str) -> None:
             click.echo("stopping at once; tasks in hand go back to the queue when the "
                        "service notices", err=True)
             remove_pid_file(config.directory)
-            os.killpg(os.getpgrp(), signal.SIGKILL)  # with the engine's helpers
+            kill_descendants(os.getpid())  # the engine's helpers
+            os._exit(130)
         name = signal.Signals(signum).name
         logging.getLogger("farcall_endpoint").info(
             "%s: stopping (%s)", name,
