@@ -43,9 +43,21 @@ def test_goodbye_needs_the_current_session(alice: Caller, ep_fn: tuple[str, str]
                              json={"session": session}), 403, "NOT_CURRENT_SESSION")
 
 
+def test_goodbye_needs_a_random_session(alice: Caller, ep_fn: tuple[str, str],
+                                        client: TestClient) -> None:
+    """A session an endpoint chose as a plain word ("s1", or the service's own "amqp")
+    could be guessed: it cannot say goodbye for the endpoint."""
+    endpoint_id, function_id = ep_fn
+    alice.submit(endpoint_id, function_id, 1)
+    [_task] = alice.claim(endpoint_id, "s1")
+    assert_error(client.post(f"/farcall/v1/endpoints/{endpoint_id}/goodbye",
+                             json={"session": "s1"}), 400, "INVALID_SESSION")
+    assert alice.get(f"/v2/endpoints/{endpoint_id}/status").json()["status"] == "online"
+
+
 def test_goodbye_to_an_unknown_endpoint_or_without_a_session(client: TestClient) -> None:
     unknown = str(uuid.uuid4())
     assert_error(client.post(f"/farcall/v1/endpoints/{unknown}/goodbye",
-                             json={"session": "s"}), 404, "ENDPOINT_NOT_FOUND")
+                             json={"session": str(uuid.uuid4())}), 404, "ENDPOINT_NOT_FOUND")
     answer = client.post(f"/farcall/v1/endpoints/{unknown}/goodbye", json={})
     assert answer.status_code == 422 and {"code", "message"} <= set(answer.json())

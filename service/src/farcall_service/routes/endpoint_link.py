@@ -187,6 +187,11 @@ def goodbye(
     timeout ago: offline now, instead of when its heartbeats are missed.
     """
     eid = str(endpoint_id)
+    try:  # sessions are chosen by endpoints: only a random one proves anything
+        uuid.UUID(body.session)
+    except ValueError:
+        raise ApiError(400, "INVALID_SESSION", "goodbye needs the endpoint's session to be "
+                       "a random UUID: it is the proof that the endpoint sends it") from None
     ep = ctx.store.get_endpoint(eid)
     if ep is None:
         raise ApiError(404, "ENDPOINT_NOT_FOUND", f"endpoint {eid} not found")
