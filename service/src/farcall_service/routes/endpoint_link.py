@@ -36,6 +36,7 @@ from farcall_service.models import (
     ResultsResponse,
 )
 from farcall_service.routes.containers import container_document
+from farcall_service.routes.endpoints import GOODBYE
 from farcall_service.storage.interface import Endpoint, Outcome
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,9 @@ def goodbye(
     endpoint process and the service know it (a random UUID no route or log shows), and
     an endpoint that stops because its credentials were revoked must still be able to
     say goodbye. A session of the service's own then takes over, which puts every task
-    still claimed back in the queue, and the endpoint is marked last seen an offline
-    timeout ago: offline now, instead of when its heartbeats are missed.
+    still claimed back in the queue, and the endpoint's heartbeat details become
+    ``{"stopped_at": now}``: offline now (``routes.endpoints``), instead of when its
+    heartbeats are missed, and last seen now; its next heartbeat replaces them.
     """
     eid = str(endpoint_id)
     try:  # sessions are chosen by endpoints: only a random one proves anything
@@ -199,8 +201,8 @@ def goodbye(
                                                     body.session.encode()):
         raise ApiError(403, "NOT_CURRENT_SESSION",
                        "goodbye is accepted only from the endpoint's current session")
-    seen = time.time() - ctx.settings.offline_timeout
-    requeued = ctx.store.heartbeat(eid, f"goodbye-{uuid.uuid4()}", {}, seen)
+    now = time.time()
+    requeued = ctx.store.heartbeat(eid, f"goodbye-{uuid.uuid4()}", {GOODBYE: now}, now)
     ctx.endpoints.invalidate(eid)
     log.info("endpoint %s said goodbye; %d tasks back in the queue", eid, requeued)
     return {"status": "offline", "requeued": requeued}
