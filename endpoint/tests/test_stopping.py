@@ -36,7 +36,7 @@ def test_ctrl_c_ends_a_foreground_endpoint_cleanly(cli, service, engine: str) ->
     env.update(FARCALL_HOME=str(service.home), FARCALL_BASE_URL=service.url,
                FARCALL_TOKEN=service.token)
     # In a session of its own, as a terminal's foreground job: Ctrl-C is SIGINT to the
-    # whole process group, the engine's helper processes included.
+    # whole process group, the engine's own processes included.
     proc = subprocess.Popen(
         [sys.executable, "-c", "from farcall.cli import main; main()", "endpoint", "start", "fg"],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

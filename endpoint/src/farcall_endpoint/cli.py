@@ -97,7 +97,7 @@ def _run_foreground(config: Any, log_level: str) -> None:
             click.echo("stopping at once; tasks in hand go back to the queue when the "
                        "service notices", err=True)
             remove_pid_file(config.directory)
-            kill_descendants(os.getpid())  # the engine's helpers
+            kill_descendants(os.getpid())  # the engine's own processes
             os._exit(130)
         name = signal.Signals(signum).name
         logging.getLogger("farcall_endpoint").info(

@@ -47,7 +47,7 @@ CLAIMER_JOIN_TIMEOUT = 1.0
 def _children_ignore_ctrl_c() -> Iterator[None]:
     """Block SIGINT in this thread while the engine starts its processes and threads.
 
-    Ctrl-C goes to the terminal's whole process group: an engine's helper processes
+    Ctrl-C goes to the terminal's whole process group: an engine's own processes
     (Parsl's interchange, Dask's nanny) would die of it mid-shutdown, with a traceback,
     leaving the endpoint waiting for them. Processes started now inherit the blocked
     signal (across fork and exec); the main thread, which handles Ctrl-C, keeps it.
