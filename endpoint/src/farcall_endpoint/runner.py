@@ -48,9 +48,11 @@ def _children_ignore_ctrl_c() -> Iterator[None]:
     """Block SIGINT in this thread while the engine starts its processes and threads.
 
     Ctrl-C goes to the terminal's whole process group: an engine's own processes
-    (Parsl's interchange, Dask's nanny) would die of it mid-shutdown, with a traceback,
-    leaving the endpoint waiting for them. Processes started now inherit the blocked
-    signal (across fork and exec); the main thread, which handles Ctrl-C, keeps it.
+    (Parsl's interchange) would die of it mid-shutdown, with a traceback, leaving the
+    endpoint waiting for them. Processes started now inherit the blocked signal (across
+    fork and exec); the main thread, which handles Ctrl-C, keeps it. A process that
+    unblocks signals itself (multiprocessing's spawn does) is its engine's to quiet:
+    the dask engine's workers ignore SIGINT (``farcall_engine_dask.worker_setup``).
     """
     if threading.current_thread() is threading.main_thread():
         yield  # the caller runs the endpoint in its main thread and handles signals itself
