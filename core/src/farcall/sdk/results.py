@@ -215,8 +215,9 @@ class ResultCalls:
             if left is not None and left <= 0:
                 from farcall.sdk.pending import pending_message
 
-                raise TimeoutError(pending_message(remaining, len(ids), self._documents,
-                                                   self.get_endpoint_status))
+                raise TimeoutError(pending_message(
+                    remaining, len(ids), self._documents,
+                    lambda eid: self.transport.request("GET", f"/v2/endpoints/{eid}/status")))
             window = remaining[:WAIT_WINDOW]
             results.update(self.wait_any(window, timeout=min(left or WAIT_STEP, WAIT_STEP)))
 
