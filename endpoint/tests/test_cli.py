@@ -67,6 +67,38 @@ def test_unknown_engine_is_refused_at_configure_listing_the_engines(cli, service
     assert not (service.home / "endpoints" / "odd").exists()
 
 
+def test_delete_asks_and_refuses_a_running_endpoint_unless_forced(cli, service) -> None:
+    cli("configure", "never-started")
+    done = cli("delete", "never-started", "--yes")
+    assert "the service does not know endpoint never-started" in done.stdout
+    assert not (service.home / "endpoints" / "never-started").exists()
+
+    cli("configure", "busy", "--engine", "thread")
+    cli("start", "busy", "--detach")
+    try:
+        refused = cli("delete", "busy", "--yes", check=False)
+        assert refused.returncode != 0 and "is running" in refused.stderr
+        unanswered = cli("delete", "busy", "--force", check=False)  # no answer to the prompt
+        assert unanswered.returncode != 0 and "Aborted" in unanswered.stderr
+        assert json.loads(cli("status", "busy", "--json").stdout)["state"] == "serving"
+        cli("delete", "busy", "--yes", "--force")
+        assert not (service.home / "endpoints" / "busy").exists()
+    finally:
+        cli("stop", "busy", check=False)
+
+
+def test_delete_with_the_service_down_needs_force(cli, service) -> None:
+    cli("configure", "far", "--base-url", "http://127.0.0.1:9")
+    (service.home / "endpoints" / "far" / "endpoint.json").write_text(
+        '{"endpoint_id": "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"}\n')
+    refused = cli("delete", "far", "--yes", check=False)
+    assert refused.returncode != 0 and "--force deletes it here anyway" in refused.stderr
+    assert (service.home / "endpoints" / "far").exists()
+    forced = cli("delete", "far", "--yes", "--force")
+    assert "ConnectionRefusedError" in forced.stderr
+    assert not (service.home / "endpoints" / "far").exists()
+
+
 def test_stop_status_and_restart_of_an_unknown_endpoint_fail(cli, service) -> None:
     cli("configure", "known")
     for command in ("stop", "status", "restart", "delete"):

@@ -189,22 +189,27 @@ def delete(name: str, yes: bool, force: bool) -> None:
 
     _configured(name)
     config = load_config(name)
-    if read_pid_file(config.directory):
-        if not force:
-            _fail(RuntimeError(f"endpoint {name!r} is running: stop it first, or use --force"))
-        stop_endpoint(name)
+    running = read_pid_file(config.directory) is not None
+    if running and not force:
+        _fail(RuntimeError(f"endpoint {name!r} is running: stop it first, or use --force"))
     endpoint_id = read_endpoint_id(config.directory)
     if not yes:
         click.confirm(f"Delete endpoint {name} ({endpoint_id}) and its directory "
                       f"{config.directory}?", abort=True)
+    if running:
+        stop_endpoint(name)
     if endpoint_id:
         try:
             _client(config).delete_endpoint(endpoint_id)
         except Exception as exc:
-            if not force:
+            if getattr(exc, "http_status", None) == 404:  # never registered, or deleted
+                click.echo(f"the service does not know endpoint {name} ({endpoint_id})")
+            elif not force:
                 _fail(RuntimeError(f"the service could not delete endpoint {name} "
                                    f"({endpoint_id}): {exc} (--force deletes it here anyway)"))
-            click.echo(f"the service did not delete it ({exc}); deleting it here", err=True)
+            else:
+                click.echo(f"the service did not delete it ({exc}); deleting it here",
+                           err=True)
     _end_own_login(config)
     shutil.rmtree(config.directory)
     click.echo(f"endpoint {name} deleted")
