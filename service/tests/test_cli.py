@@ -141,3 +141,18 @@ def test_server_start_logs_in_one_format_without_migration_chatter(tmp_path: Pat
     line_format = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
     assert [line for line in lines if not line_format.match(line)] == []
     assert not [line for line in lines if " alembic" in line]
+
+
+def test_ctrl_c_stops_the_service_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from farcall_testkit.service import ServiceProcess
+
+    with ServiceProcess(tmp_path).start() as service:
+        assert service.process is not None
+        os.killpg(service.process.pid, signal.SIGINT)
+        assert service.process.wait(timeout=30) == 0  # a hang detector, not a speed test
+    log = service.log()
+    assert "Application shutdown complete" in log
+    assert "Aborted" not in log and "Traceback" not in log, log

@@ -112,7 +112,10 @@ def start(**options: Any) -> None:
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
     served = uvicorn.Server(config)
-    served.run()
+    try:
+        served.run()
+    except KeyboardInterrupt:  # uvicorn stopped in order, then re-raised the Ctrl-C
+        return
     if not served.started:  # the startup failed (uvicorn logged why)
         raise SystemExit(3)
 
