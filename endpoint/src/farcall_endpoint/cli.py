@@ -1,4 +1,4 @@
-"""``farcall endpoint``: configure, start, stop, list and inspect endpoints.
+"""``farcall endpoint``: configure, start, stop, restart, delete, list and inspect endpoints.
 
 Only click is imported here; the runner, engines and HTTP stack load inside the
 commands that need them.
