@@ -183,6 +183,7 @@ def delete(name: str, yes: bool, force: bool) -> None:
     """Delete endpoint NAME: at the service (its unfinished tasks fail) and here."""
     import shutil
 
+    from farcall_endpoint.at_service import client_for, end_own_login
     from farcall_endpoint.config import load_config
     from farcall_endpoint.configure import read_endpoint_id
     from farcall_endpoint.daemon import read_pid_file, stop_endpoint
@@ -200,7 +201,7 @@ def delete(name: str, yes: bool, force: bool) -> None:
         stop_endpoint(name)
     if endpoint_id:
         try:
-            _client(config).delete_endpoint(endpoint_id)
+            client_for(config).delete_endpoint(endpoint_id)
         except Exception as exc:
             if getattr(exc, "http_status", None) == 404:  # never registered, or deleted
                 click.echo(f"the service does not know endpoint {name} ({endpoint_id})")
@@ -210,39 +211,11 @@ def delete(name: str, yes: bool, force: bool) -> None:
             else:
                 click.echo(f"the service did not delete it ({exc}); deleting it here",
                            err=True)
-    _end_own_login(config)
+    problem = end_own_login(config)
+    if problem:
+        click.echo(f"the endpoint's own login was not revoked ({problem})", err=True)
     shutil.rmtree(config.directory)
     click.echo(f"endpoint {name} deleted")
-
-
-def _end_own_login(config: Any) -> None:
-    """Revoke the endpoint's own login (see ``farcall_endpoint.connect``), best effort:
-    its tokens file goes with the directory anyway."""
-    from farcall.plugins.manager import get_plugin_manager
-
-    from farcall_endpoint.connect import OWN_LOGIN, login
-
-    own = config.directory / OWN_LOGIN
-    if not own.exists():
-        return
-    try:
-        _url, manager = login(config, get_plugin_manager())
-        if getattr(manager, "token_file", None) == own:
-            manager.logout()
-    except Exception as exc:
-        click.echo(f"the endpoint's own login was not revoked ({exc})", err=True)
-
-
-def _client(config: Any) -> Any:
-    """A Client with the endpoint's own service and credentials, failing fast."""
-    from farcall.plugins.manager import get_plugin_manager
-    from farcall.sdk.client import Client
-
-    from farcall_endpoint.connect import login
-
-    pm = get_plugin_manager()
-    base_url, manager = login(config, pm)
-    return Client(base_url, login_manager=manager, plugin_manager=pm, retries=0, timeout=10.0)
 
 
 def _describe(name: str) -> dict[str, Any]:
@@ -271,30 +244,6 @@ def _describe(name: str) -> dict[str, Any]:
     return entry
 
 
-def _service_status(entries: list[dict[str, Any]]) -> None:
-    """Add each endpoint's status as its service sees it (``online``/``offline``), or
-    why it could not be asked."""
-    from farcall_endpoint.config import load_config
-
-    clients: dict[tuple[Any, ...], Any] = {}
-    for entry in entries:
-        entry["status"] = "-"
-        if not entry["id"] or "engine" not in entry:
-            continue
-        try:
-            config = load_config(entry["name"])
-            key = (config.base_url, config.token, config.login_manager)
-            if key not in clients:
-                clients[key] = _client(config)
-            entry["status"] = clients[key].get_endpoint_status(entry["id"])["status"]
-        except Exception as exc:
-            if getattr(exc, "http_status", None) == 404:  # never started: not registered yet
-                entry["status"] = "unregistered"
-                continue
-            entry["status"] = "unknown"
-            entry["status_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 @endpoint.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--local", is_flag=True, help="Do not ask the service for each status.")
@@ -304,7 +253,9 @@ def list_endpoints(as_json: bool, local: bool) -> None:
 
     entries = [_describe(name) for name in configured_names()]
     if not local:
-        _service_status(entries)
+        from farcall_endpoint.at_service import add_service_status
+
+        add_service_status(entries)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
