@@ -23,7 +23,7 @@ def pending_message(
 ) -> str:
     """``"N of M tasks still pending"``, followed by the offline endpoints among those
     the pending tasks wait for, with when each was last seen. Looking them up is best
-    effort: a failure leaves the first part alone."""
+    effort: a failure leaves the count alone."""
     message = f"{len(remaining)} of {total} tasks still pending"
     try:
         endpoints = sorted({
