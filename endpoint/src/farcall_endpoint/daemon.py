@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -137,6 +138,8 @@ def check_reachable(config: EndpointConfig, timeout: float = 5.0) -> None:
         return  # it answered
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError):
+            return  # it answered; whether its certificate is trusted is the endpoint's to say
         raise ConfigError(f"the farcall service at {base_url} cannot be reached ({reason}); "
                           f"start it, or set the endpoint's base_url in {config.config_path}"
                           ) from None
