@@ -3,6 +3,9 @@ always killed with their whole process group."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,3 +63,25 @@ def make_endpoint(service: Service) -> Iterator[Callable[..., EndpointProcess]]:
     yield make
     for endpoint in started:
         endpoint.stop()
+
+
+#: ``farcall`` as installed, without depending on the console script being on PATH.
+FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
+
+
+@pytest.fixture
+def cli(service: Service) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli("start", "ep", "--detach")`` runs ``farcall endpoint start ep --detach`` as
+    the service's user; asserts it succeeded unless ``check=False``."""
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FARCALL_")}
+        env.update(FARCALL_HOME=str(service.home), FARCALL_BASE_URL=service.url,
+                   FARCALL_TOKEN=service.token)
+        done = subprocess.run([*FARCALL, "endpoint", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    return run

@@ -114,3 +114,45 @@ def test_tasks_prune(run) -> None:
     assert "no user 'nobody'" in run("tasks", "prune", "--older-than", "1", "--user", "nobody",
                                      ok=False)
     assert "0 or more" in run("tasks", "prune", "--older-than", "-1", ok=False)
+
+
+def test_user_list_shows_every_user_without_secrets(run) -> None:
+    assert "no users" in run("user", "list")
+    alice_id = run("user", "add", "alice")
+    bob_id = run("user", "add", "bob")
+    token = run("token", "create", "bob")
+    run("user", "remove", "bob")
+    header, *rows = run("user", "list").splitlines()
+    assert header.split() == ["ID", "CREATED", "PASSWORD", "NAME"]
+    assert [row.split()[0] for row in rows] == [alice_id]  # a removed user is not listed
+    assert rows[0].split()[2:] == ["no", "alice"]
+    assert bob_id not in "\n".join(rows) and token not in "\n".join(rows)
+
+
+def test_server_start_logs_in_one_format_without_migration_chatter(tmp_path: Path) -> None:
+    import re
+
+    from farcall_testkit.service import ServiceProcess
+
+    with ServiceProcess(tmp_path).start() as service:
+        pass
+    lines = [line for line in service.log().splitlines() if line.strip()]
+    assert lines, "the service logged nothing"
+    line_format = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
+    assert [line for line in lines if not line_format.match(line)] == []
+    assert not [line for line in lines if " alembic" in line]
+
+
+def test_ctrl_c_stops_the_service_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from farcall_testkit.service import ServiceProcess
+
+    with ServiceProcess(tmp_path).start() as service:
+        assert service.process is not None
+        os.killpg(service.process.pid, signal.SIGINT)
+        assert service.process.wait(timeout=30) == 0  # a hang detector, not a speed test
+    log = service.log()
+    assert "Application shutdown complete" in log
+    assert "Aborted" not in log and "Traceback" not in log, log

@@ -7,6 +7,11 @@ class FarcallError(Exception):
     """Base class of every error farcall raises on purpose."""
 
 
+class LoginRequired(FarcallError):
+    """The stored credentials are gone, revoked or expired: retrying cannot help, only
+    logging in again. Login managers raise it (or a subclass) from their authorizers."""
+
+
 class PluginError(FarcallError):
     """A plugin could not be loaded, registered or selected."""
 

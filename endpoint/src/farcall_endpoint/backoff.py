@@ -28,6 +28,6 @@ class Backoff:
 
 
 def short(exc: BaseException) -> str:
-    """The first line of an error, for the log line that says why a thread backs off."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    """The first line of an error, for the log line that says why a thread backs off.
+    Whole: a cut line loses its end, where the cause's name is."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -52,6 +52,8 @@ class Claimer:
                 self.fail(exc)
                 return
             except Exception as exc:
+                if ledger.stopping:  # the claim was cut short by the endpoint stopping
+                    return
                 log.warning("claiming tasks failed (%s); reconnecting", short(exc))
                 ledger.session = new_session()
                 backoff.wait()

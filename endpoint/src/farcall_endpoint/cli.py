@@ -1,4 +1,4 @@
-"""``farcall endpoint``: configure, start, stop, list and inspect endpoints.
+"""``farcall endpoint``: configure, start, stop, restart, delete, list and inspect endpoints.
 
 Only click is imported here; the runner, engines and HTTP stack load inside the
 commands that need them.
@@ -81,9 +81,10 @@ def start(name: str, detach: bool, log_level: str) -> None:
 
 def _run_foreground(config: Any, log_level: str) -> None:
     import logging
+    import os
     import signal
 
-    from farcall_endpoint.daemon import remove_pid_file, write_pid_file
+    from farcall_endpoint.daemon import kill_descendants, remove_pid_file, write_pid_file
     from farcall_endpoint.runner import EndpointRunner
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -92,7 +93,16 @@ def _run_foreground(config: Any, log_level: str) -> None:
     write_pid_file(config.directory, runner.endpoint_id, "starting")
 
     def on_signal(signum: int, _frame: Any) -> None:
-        logging.getLogger("farcall_endpoint").info("signal %d: stopping", signum)
+        if runner.stopped and signum == signal.SIGINT:  # a second Ctrl-C: stop waiting
+            click.echo("stopping at once; tasks in hand go back to the queue when the "
+                       "service notices", err=True)
+            remove_pid_file(config.directory)
+            kill_descendants(os.getpid())  # the engine's own processes
+            os._exit(130)
+        name = signal.Signals(signum).name
+        logging.getLogger("farcall_endpoint").info(
+            "%s: stopping (%s)", name,
+            "Ctrl-C again to stop at once" if signum == signal.SIGINT else "finishing up")
         runner.stop(timeout=0)
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -112,19 +122,100 @@ def _run_foreground(config: Any, log_level: str) -> None:
         _fail(runner.error if isinstance(runner.error, Exception) else RuntimeError(runner.error))
 
 
+def _configured(name: str) -> None:
+    """Fail unless endpoint NAME has a config: a misspelt name is an error, not a no-op."""
+    from farcall_endpoint.config import check_name, configured_names
+
+    try:
+        check_name(name)
+    except Exception as exc:
+        _fail(exc)
+    if name not in configured_names():
+        known = ", ".join(configured_names()) or "none"
+        _fail(RuntimeError(f"endpoint {name!r} is not configured (configured: {known})"))
+
+
+stop_timeout = click.option("--timeout", type=float, default=30.0, show_default=True,
+                            help="Seconds to wait before killing it.")
+
+
 @endpoint.command("stop")
 @click.argument("name")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait before killing it.")
+@stop_timeout
 def stop(name: str, timeout: float) -> None:
     """Stop endpoint NAME."""
     from farcall_endpoint.daemon import stop_endpoint
 
+    _configured(name)
     try:
         stopped = stop_endpoint(name, timeout=timeout)
     except Exception as exc:
         _fail(exc)
     click.echo(f"endpoint {name} stopped" if stopped else f"endpoint {name} is not running")
+
+
+@endpoint.command("restart")
+@click.argument("name")
+@stop_timeout
+def restart(name: str, timeout: float) -> None:
+    """Stop endpoint NAME if it runs, then start it in the background."""
+    from farcall_endpoint.config import load_config
+    from farcall_endpoint.daemon import LOG_FILE, start_detached, stop_endpoint
+
+    _configured(name)
+    try:
+        config = load_config(name)
+        if stop_endpoint(name, timeout=timeout):
+            click.echo(f"endpoint {name} stopped")
+        pid = start_detached(name)
+    except Exception as exc:
+        _fail(exc)
+    click.echo(f"endpoint {name} started (pid {pid}); log: {config.directory / LOG_FILE}")
+
+
+@endpoint.command("delete")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+              help="Stop the endpoint if it runs, and delete it here even when the service "
+              "cannot be reached or no longer knows it.")
+def delete(name: str, yes: bool, force: bool) -> None:
+    """Delete endpoint NAME: at the service (its unfinished tasks fail) and here."""
+    import shutil
+
+    from farcall_endpoint.at_service import client_for, end_own_login
+    from farcall_endpoint.config import load_config
+    from farcall_endpoint.configure import read_endpoint_id
+    from farcall_endpoint.daemon import read_pid_file, stop_endpoint
+
+    _configured(name)
+    config = load_config(name)
+    running = read_pid_file(config.directory) is not None
+    if running and not force:
+        _fail(RuntimeError(f"endpoint {name!r} is running: stop it first, or use --force"))
+    endpoint_id = read_endpoint_id(config.directory)
+    if not yes:
+        click.confirm(f"Delete endpoint {name} ({endpoint_id}) and its directory "
+                      f"{config.directory}?", abort=True)
+    if running:
+        stop_endpoint(name)
+    if endpoint_id:
+        try:
+            client_for(config).delete_endpoint(endpoint_id)
+        except Exception as exc:
+            if getattr(exc, "http_status", None) == 404:  # never registered, or deleted
+                click.echo(f"the service does not know endpoint {name} ({endpoint_id})")
+            elif not force:
+                _fail(RuntimeError(f"the service could not delete endpoint {name} "
+                                   f"({endpoint_id}): {exc} (--force deletes it here anyway)"))
+            else:
+                click.echo(f"the service did not delete it ({exc}); deleting it here",
+                           err=True)
+    problem = end_own_login(config)
+    if problem:
+        click.echo(f"the endpoint's own login was not revoked ({problem})", err=True)
+    shutil.rmtree(config.directory)
+    click.echo(f"endpoint {name} deleted")
 
 
 def _describe(name: str) -> dict[str, Any]:
@@ -155,20 +246,33 @@ def _describe(name: str) -> dict[str, Any]:
 
 @endpoint.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def list_endpoints(as_json: bool) -> None:
-    """List configured endpoints: name, id, state."""
+@click.option("--local", is_flag=True, help="Do not ask the service for each status.")
+def list_endpoints(as_json: bool, local: bool) -> None:
+    """List configured endpoints: name, id, engine, local state and the service's status."""
     from farcall_endpoint.config import configured_names
 
     entries = [_describe(name) for name in configured_names()]
+    if not local:
+        from farcall_endpoint.at_service import add_service_status
+
+        add_service_status(entries)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
         click.echo("no endpoints configured; run `farcall endpoint configure NAME`")
         return
-    width = max(len(e["name"]) for e in entries)
-    for e in entries:
-        click.echo(f"{e['name']:<{width}}  {e['id'] or '-':<36}  {e['state']}")
+    rows = [("NAME", "ID", "ENGINE", "STATE", "STATUS")] + [
+        (e["name"], e["id"] or "-", e.get("engine", "?"), e["state"], e.get("status", "-"))
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [f"{cell:<{width}}" for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+    errors = {e["status_error"] for e in entries if e.get("status_error")}
+    for error in sorted(errors):
+        click.echo(f"status unknown: {error}", err=True)
 
 
 @endpoint.command("status")
@@ -176,14 +280,7 @@ def list_endpoints(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(name: str, as_json: bool) -> None:
     """Show endpoint NAME's id, state, pid, engine and unsent results."""
-    from farcall_endpoint.config import check_name, configured_names
-
-    try:
-        check_name(name)
-    except Exception as exc:
-        _fail(exc)
-    if name not in configured_names():
-        _fail(RuntimeError(f"endpoint {name!r} is not configured"))
+    _configured(name)
     entry = _describe(name)
     if as_json:
         click.echo(json.dumps(entry, indent=2))

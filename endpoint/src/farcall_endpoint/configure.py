@@ -7,10 +7,12 @@ to make a second endpoint does not make two endpoints share one id.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.private_files import private_dir, write_private
 
 from farcall_endpoint.config import (
@@ -19,7 +21,9 @@ from farcall_endpoint.config import (
     EndpointConfig,
     endpoint_dir,
     from_mapping,
+    load_config,
 )
+from farcall_endpoint.kinds import ENGINES
 
 ID_FILE = "endpoint.json"
 
@@ -61,6 +65,7 @@ result_flush_interval = {result_flush_interval}
 max_backoff = {max_backoff}
 container_worker = {container_worker}
 
+# The engine that runs tasks: `type` names its plugin, the other keys are its own.
 [engine]
 {engine}
 
@@ -87,8 +92,18 @@ def _toml(value: Any) -> str:
     raise ConfigError(f"cannot write {value!r} to a config file")
 
 
-def render(config: EndpointConfig) -> str:
-    """The config file text for ``config``, comments included."""
+def _engine_table(config: EndpointConfig, template: str) -> str:
+    """The ``[engine]`` table: the engine's commented template when the config sets
+    nothing beyond the worker count, else the config's own keys."""
+    if template and set(config.engine) <= {"type", "workers"}:
+        workers = int(config.engine.get("workers") or os.cpu_count() or 1)
+        return f"type = {_toml(config.engine_type)}\n" + template.format(workers=workers)
+    return "\n".join(f"{k} = {_toml(v)}" for k, v in config.engine.items())
+
+
+def render(config: EndpointConfig, engine_template: str = "") -> str:
+    """The config file text for ``config``, comments included; ``engine_template`` is
+    the engine plugin's (:attr:`farcall_endpoint.kinds.EngineType.template`)."""
 
     def optional(key: str, value: Any) -> str:
         return f"{key} = {_toml(value)}" if value else ""
@@ -118,7 +133,7 @@ def render(config: EndpointConfig) -> str:
         result_batch=_toml(config.result_batch),
         result_flush_interval=_toml(config.result_flush_interval),
         max_backoff=_toml(config.max_backoff),
-        engine="\n".join(f"{k} = {_toml(v)}" for k, v in config.engine.items()),
+        engine=_engine_table(config, engine_template),
         container_commands="\n".join(
             f"{k} = {_toml(v)}" for k, v in config.container_commands.items()
         ),
@@ -131,23 +146,26 @@ def configure_endpoint(
     home: Path | None = None,
     endpoint_id: str | None = None,
     overwrite: bool = False,
+    plugin_manager: FarcallPluginManager | None = None,
     **settings: Any,
 ) -> EndpointConfig:
     """Write the config file of endpoint ``name`` and give it an id; return the config.
 
     ``settings`` are config keys (``engine={"type": "thread", "workers": 2}``,
     ``base_url=...``, ``task_timeout=...``). An existing config is kept unless
-    ``overwrite``; ``endpoint_id`` adopts an id registered elsewhere.
+    ``overwrite``; ``endpoint_id`` adopts an id registered elsewhere. An engine no
+    installed plugin provides is refused now, naming those that are, not at start.
     """
     directory = endpoint_dir(name, home)
     path = directory / CONFIG_FILE
     if path.exists() and not overwrite:
         raise ConfigError(f"endpoint {name!r} is already configured at {path}")
     config = from_mapping(name, settings, home)
+    engine = (plugin_manager or get_plugin_manager()).select(ENGINES, config.engine_type)
     private_dir(directory, home=config.home)
-    write_private(path, render(config))
+    write_private(path, render(config, engine.template))
     ensure_endpoint_id(config, endpoint_id)
-    return config
+    return load_config(name, config.home)
 
 
 def read_endpoint_id(directory: Path) -> str | None:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -21,10 +22,12 @@ from typing import Any
 
 from farcall.private_files import open_private, private_dir, write_private
 
-from farcall_endpoint.config import ConfigError, endpoint_dir
+from farcall_endpoint.config import ConfigError, EndpointConfig, endpoint_dir, load_config
 
 PID_FILE = "endpoint.pid"
 LOG_FILE = "endpoint.log"
+#: Seconds a detached endpoint that failed to start is given to stop before it is killed.
+STOP_GRACE = 10.0
 
 
 def read_pid_file(directory: Path) -> dict[str, Any] | None:
@@ -86,11 +89,15 @@ def start_detached(
 ) -> int:
     """Start ``farcall endpoint start NAME`` in its own session; return its pid once serving.
 
-    Output goes to ``endpoint.log`` in the endpoint's directory.
+    Output goes to ``endpoint.log`` in the endpoint's directory. A service that cannot
+    be reached fails at once, before anything starts; an endpoint that does not serve
+    within ``timeout`` is stopped, so a failed start leaves no process behind.
     """
     directory = endpoint_dir(name, home)
     if read_pid_file(directory):
         raise ConfigError(f"endpoint {name!r} is already running")
+    if env is None and home is None:  # else the service is found from another environment
+        check_reachable(load_config(name))
     environ = dict(os.environ if env is None else env)
     if home is not None:
         environ["FARCALL_HOME"] = str(home)
@@ -111,8 +118,31 @@ def start_detached(
         if info and info.get("pid") == proc.pid and info.get("state") == "serving":
             return proc.pid
         time.sleep(0.05)
-    raise ConfigError(f"endpoint {name!r} (pid {proc.pid}) did not start serving within "
-                      f"{timeout:g} s; see {log_path}")
+    _stop_process(proc.pid, STOP_GRACE)
+    proc.wait()
+    raise ConfigError(f"endpoint {name!r} did not start serving within {timeout:g} s and was "
+                      f"stopped:\n{_tail(log_path)}")
+
+
+def check_reachable(config: EndpointConfig, timeout: float = 5.0) -> None:
+    """Raise unless the endpoint's service answers HTTP at all (any status will do)."""
+    import urllib.error
+    import urllib.request
+
+    from farcall.sdk.profile import load_profile
+
+    base_url = load_profile(config.base_url).base_url
+    try:
+        urllib.request.urlopen(base_url.rstrip("/") + "/v2/version", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError):
+            return  # it answered; whether its certificate is trusted is the endpoint's to say
+        raise ConfigError(f"the farcall service at {base_url} cannot be reached ({reason}); "
+                          f"start it, or set the endpoint's base_url in {config.config_path}"
+                          ) from None
 
 
 def stop_endpoint(name: str, *, home: Path | None = None, timeout: float = 30.0) -> bool:
@@ -120,19 +150,44 @@ def stop_endpoint(name: str, *, home: Path | None = None, timeout: float = 30.0)
     info = read_pid_file(endpoint_dir(name, home))
     if info is None:
         return False
-    pid = int(info["pid"])
+    _stop_process(int(info["pid"]), timeout)
+    return True
+
+
+def _stop_process(pid: int, timeout: float) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return True
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            return True
+            return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
-    return True
+
+
+def kill_descendants(pid: int) -> None:
+    """SIGKILL every process descended from ``pid`` (Linux ``/proc``; elsewhere nothing):
+    not its process group, which in a script without job control is the script's."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    for child in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child, signal.SIGKILL)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -19,11 +19,15 @@ class EngineType:
 
     ``factory(config)`` receives the ``[engine]`` table of the endpoint's config
     (without ``type``) and returns a :class:`farcall_endpoint.engines.Engine`.
+    ``template``, when given, is the commented body of the ``[engine]`` table that
+    ``farcall endpoint configure`` writes (after its ``type`` line): the settings a
+    user of this engine is likely to change, with ``{workers}`` for the worker count.
     """
 
     name: str
     factory: Callable[[Mapping[str, Any]], Any]
     description: str = ""
+    template: str = ""
 
 
 @dataclass(frozen=True)

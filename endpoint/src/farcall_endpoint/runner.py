@@ -12,23 +12,26 @@ a fixed timer: threads wait on conditions, long polls, or backoff after errors.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
 from farcall.private_files import private_dir
 from farcall.serialize.registry import StrategyRegistry
 
+from farcall_endpoint.backoff import short
 from farcall_endpoint.claimer import Claimer
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
-from farcall_endpoint.connect import connect, link_context
+from farcall_endpoint.connect import connect, forget_own_login, link_context
 from farcall_endpoint.engines.interface import Engine, EngineContext
 from farcall_endpoint.execution import Execution
 from farcall_endpoint.heartbeat import Heartbeat
 from farcall_endpoint.kinds import ENGINES
 from farcall_endpoint.ledger import Ledger
-from farcall_endpoint.links.interface import EndpointRefused, Link
+from farcall_endpoint.links.interface import CredentialsRefused, EndpointRefused, Link
 from farcall_endpoint.reporter import REPORTERS, Reporter
 from farcall_endpoint.spool import SPOOL_FILE, ResultSpool
 
@@ -38,6 +41,27 @@ log = logging.getLogger(__name__)
 #: brings back is requeued by the service, so the claimer is not waited for long.
 JOIN_TIMEOUT = 30.0
 CLAIMER_JOIN_TIMEOUT = 1.0
+
+
+@contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Block SIGINT in this thread while the engine starts its processes and threads.
+
+    Ctrl-C goes to the terminal's whole process group: an engine's own processes
+    (Parsl's interchange) would die of it mid-shutdown, with a traceback, leaving the
+    endpoint waiting for them. Processes started now inherit the blocked signal (across
+    fork and exec); the main thread, which handles Ctrl-C, keeps it. A process that
+    unblocks signals itself (multiprocessing's spawn does) is its engine's to quiet:
+    the dask engine's workers ignore SIGINT (``farcall_engine_dask.worker_setup``).
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield  # the caller runs the endpoint in its main thread and handles signals itself
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class EndpointRunner:
@@ -87,20 +111,22 @@ class EndpointRunner:
                 self._fail(exc)
             if link is not None:
                 engine = built  # stopped in `finally` even if it fails to start
-                engine.start(EngineContext(
-                    deliver=ledger.deliver,
-                    execution={"allowed_serializers": list(self.config.allowed_serializers),
-                               "max_result_size": self.config.max_result_size,
-                               "endpoint_id": self.endpoint_id},
-                    workdir=directory / "engine",
-                    container_commands=dict(self.config.container_commands),
-                    container_worker=self.config.container_worker,
-                    run=Execution(StrategyRegistry(pm)).run,
-                ))
+                with _children_ignore_ctrl_c():
+                    engine.start(EngineContext(
+                        deliver=ledger.deliver,
+                        execution={"allowed_serializers": list(self.config.allowed_serializers),
+                                   "max_result_size": self.config.max_result_size,
+                                   "endpoint_id": self.endpoint_id},
+                        workdir=directory / "engine",
+                        container_commands=dict(self.config.container_commands),
+                        container_worker=self.config.container_worker,
+                        run=Execution(StrategyRegistry(pm)).run,
+                    ))
                 threads = self._start_threads(link, engine, spool)
-                log.info("endpoint %s (%s) serving %s with the %s engine (%d workers)",
+                workers = engine.status().total_workers
+                log.info("endpoint %s (%s) serving %s with the %s engine (%d worker%s)",
                          self.config.name, self.endpoint_id, context.base_url,
-                         self.config.engine_type, engine.status().total_workers)
+                         self.config.engine_type, workers, "" if workers == 1 else "s")
                 self.ready.set()
                 ledger.wait_stop()
         finally:
@@ -111,8 +137,12 @@ class EndpointRunner:
                 thread.join(CLAIMER_JOIN_TIMEOUT if thread.name == "farcall-claimer"
                             else JOIN_TIMEOUT)
             if link is not None:
+                if threads:
+                    self._say_goodbye(link)
                 link.close()
             spool.close()
+            if isinstance(self.error, CredentialsRefused):
+                forget_own_login(self.config)
             log.info("endpoint %s stopped", self.config.name)
         if self.error is not None:
             raise self.error
@@ -169,6 +199,18 @@ class EndpointRunner:
                 self.error = self.error or exc
                 self.stop(timeout=0)
         return run
+
+    def _say_goodbye(self, link: Link) -> None:
+        """Tell the service the endpoint stops (offline at once, held tasks requeued);
+        without it the service notices when heartbeats stop."""
+        goodbye = getattr(link, "goodbye", None)
+        if goodbye is None:
+            return
+        try:
+            goodbye(self._ledger.session)
+        except Exception as exc:
+            log.info("the service was not told the endpoint stops (%s); it will notice",
+                     short(exc))
 
     def _fail(self, exc: EndpointRefused) -> None:
         """The service refused the endpoint for good: stop, and raise it from ``run``."""

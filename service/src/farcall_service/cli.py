@@ -13,6 +13,9 @@ import click
 
 from farcall_service.cli_admin import ADMIN_GROUPS, db_option, settings_from_env
 
+#: The one log line format of the service, its web server and its libraries.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 @click.group("server")
 def server() -> None:
@@ -71,7 +74,9 @@ def start(**options: Any) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     level = settings.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    if level != "DEBUG":  # each migration step at INFO tells an operator nothing
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app = create_app(settings)
         # Before serving, so a refusal (another service on the database) is a plain
@@ -103,10 +108,14 @@ def start(**options: Any) -> None:
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
         # X-Forwarded-For counts only from trusted_proxies (app.py), never from loopback.
         proxy_headers=False,
+        log_config=None,  # uvicorn's loggers go through the root handler: one format
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
     served = uvicorn.Server(config)
-    served.run()
+    try:
+        served.run()
+    except KeyboardInterrupt:  # uvicorn stopped in order, then re-raised the Ctrl-C
+        return
     if not served.started:  # the startup failed (uvicorn logged why)
         raise SystemExit(3)
 

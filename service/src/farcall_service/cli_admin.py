@@ -93,6 +93,24 @@ def user_add(name: str, password_stdin: bool, ask_password: bool, db_url: str | 
         click.echo(admin.add_user(store, name, password).id)
 
 
+@user.command("list")
+@db_option
+def user_list(db_url: str | None) -> None:
+    """List the users: id, created, whether they have a password, name."""
+    from datetime import datetime, timezone
+
+    with _store(db_url) as store:
+        users = store.list_users()
+    if not users:
+        click.echo("no users; add one with `farcall server user add NAME`")
+        return
+    click.echo(f"{'ID':<36}  {'CREATED':<25}  {'PASSWORD':<8}  NAME")
+    for found in users:
+        created = datetime.fromtimestamp(found.created_at, timezone.utc)
+        click.echo(f"{found.id:<36}  {created.isoformat(timespec='seconds'):<25}  "
+                   f"{'yes' if found.has_password else 'no':<8}  {found.name}")
+
+
 @user.command("set-password")
 @click.argument("name")
 @password_stdin

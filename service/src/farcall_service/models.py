@@ -155,6 +155,10 @@ class HeartbeatRequest(_Body):
     managers: int = Field(0, ge=0, le=10**9)
 
 
+class GoodbyeRequest(_Body):
+    session: Session
+
+
 # -- farcall's own answers, published so clients can rely on them --------------------
 
 

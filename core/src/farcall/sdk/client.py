@@ -110,3 +110,13 @@ class Client(CatalogueCalls, RunCalls, ResultCalls):
             remember=lambda doc: self.result_cache.put(doc["task_id"], doc),
         )
         self._long_poll = True
+
+    def delete_endpoint(self, endpoint_id: Any) -> dict[str, Any]:
+        """Delete an endpoint you own, as the official Client does: the service forgets
+        it and fails its unfinished tasks (a running endpoint is refused from then on)."""
+        from farcall.sdk.batch import canonical_id
+
+        eid = canonical_id(endpoint_id, "endpoint_id")
+        answer: dict[str, Any] = self.transport.request("DELETE", f"/v2/endpoints/{eid}") or {}
+        self._lookups.pop(("endpoint", eid), None)
+        return answer

@@ -79,7 +79,7 @@ class HttpTransport:
         except self._errors as exc:
             raise ServiceUnreachable(
                 f"{method} {path}: the farcall service at {self.base_url} did not answer "
-                f"({type(exc).__name__}). Is it running?"
+                f"({type(_root_cause(exc)).__name__}). Is it running?"
             ) from None
         if response.status >= 400:
             raise _api_error(method, path, response.status, response.reason, response.data)
@@ -114,3 +114,15 @@ def _version() -> str:
     from farcall import __version__
 
     return __version__
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The error underneath urllib3's wrappers (``MaxRetryError`` -> ``NewConnectionError``
+    -> ``ConnectionRefusedError``): the name that tells a user what happened."""
+    for _ in range(10):  # wrappers nest a few deep; never loop on a cycle
+        reason = getattr(exc, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else exc.__cause__ or exc.__context__
+        if inner is None or inner is exc:
+            break
+        exc = inner
+    return exc

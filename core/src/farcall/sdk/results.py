@@ -215,7 +215,12 @@ class ResultCalls:
                     return {tid: results[tid] for tid in ids}
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"{len(remaining)} of {len(ids)} tasks still pending")
+                    from farcall.sdk.pending import pending_message
+
+                    raise TimeoutError(pending_message(
+                        remaining, len(ids), self._documents,
+                        lambda eid: self.transport.request("GET",
+                                                           f"/v2/endpoints/{eid}/status")))
                 window = remaining[:WAIT_WINDOW]
                 ended = self.wait_any(window, timeout=min(left or WAIT_STEP, WAIT_STEP))
                 failed += sum(entry["status"] != "success" for entry in ended.values())

@@ -1,6 +1,7 @@
 """Endpoint links: how an endpoint reaches its service (see :mod:`.interface`)."""
 
 from farcall_endpoint.links.interface import (
+    CredentialsRefused,
     EndpointRefused,
     Link,
     LinkContext,
@@ -9,4 +10,5 @@ from farcall_endpoint.links.interface import (
     ReportTooLarge,
 )
 
-__all__ = ["EndpointRefused", "Link", "LinkContext", "Receipt", "Registration", "ReportTooLarge"]
+__all__ = ["CredentialsRefused", "EndpointRefused", "Link", "LinkContext", "Receipt",
+           "Registration", "ReportTooLarge"]

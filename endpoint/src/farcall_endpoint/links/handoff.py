@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from farcall.errors import LoginRequired
 from farcall.plugins.types import Transport
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 
 from farcall_endpoint.engines.interface import EngineStatus
 from farcall_endpoint.links.interface import (
+    CredentialsRefused,
     EndpointRefused,
     LinkContext,
     Receipt,
@@ -33,6 +35,8 @@ REFUSALS = (401, 403, 404)
 #: How much longer than the long poll itself a claim may take to be answered.
 CLAIM_GRACE = 30.0
 HEARTBEAT_TIMEOUT = 30.0
+#: A goodbye only hastens what missed heartbeats do anyway: the endpoint does not wait long.
+GOODBYE_TIMEOUT = 5.0
 
 
 class HandOffLink:
@@ -42,6 +46,7 @@ class HandOffLink:
         self.base_url = context.base_url
         self.endpoint_id = context.endpoint_id
         self._open_transport = context.open_transport
+        self._open_unsigned = context.open_unsigned_transport
         self._prefix = f"/farcall/v1/endpoints/{context.endpoint_id}"
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -88,6 +93,21 @@ class HandOffLink:
         offline = (answer or {}).get("offline_timeout")
         return float(offline) if offline else None
 
+    def goodbye(self, session: str) -> None:
+        """Close every connection (a claim still waiting at the service would take the
+        session back), then tell the service the endpoint stops. Sent unsigned when it
+        can be: the session is its proof, and the credentials may be what failed."""
+        self.close()
+        transport = (self._open_unsigned or self._open_transport)()
+        try:
+            transport.request("POST", f"{self._prefix}/goodbye", json={"session": session},
+                              timeout=GOODBYE_TIMEOUT)
+        except FarcallAPIError as exc:
+            if exc.http_status not in (404, 405):  # deleted, or a service without goodbye
+                raise
+        finally:
+            transport.close()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -116,12 +136,19 @@ class HandOffLink:
         """The service's answers that retrying cannot help, as the interface names them."""
         try:
             yield
+        except LoginRequired as exc:
+            raise CredentialsRefused(f"the endpoint's credentials for {self.base_url} are no "
+                                  f"longer valid: {exc}") from exc
         except FarcallAPIError as exc:
             if exc.http_status in REFUSALS:
-                raise EndpointRefused(
+                hint = (" Its credentials were revoked or have expired: log in again "
+                        "(`farcall login`, FARCALL_TOKEN or the config's token) and start it."
+                        if exc.http_status == 401 else
+                        " Check that the endpoint is yours and still exists.")
+                refused = CredentialsRefused if exc.http_status == 401 else EndpointRefused
+                raise refused(
                     f"the service at {self.base_url} refused endpoint {self.endpoint_id} "
-                    f"({exc.http_status}): {exc.message}. Check the token (FARCALL_TOKEN or "
-                    "the config's token) and that the endpoint is yours.") from exc
+                    f"({exc.http_status}): {exc.message}.{hint}") from exc
             if exc.http_status == 413:
                 raise ReportTooLarge(exc.message) from exc
             raise

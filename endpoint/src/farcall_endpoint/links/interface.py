@@ -14,7 +14,11 @@ and returns a :class:`Link` without talking to the service yet. The runner then:
    serves. Each may block for its wait or timeout, and none may delay another: a
    long-poll claim never holds up a report or a heartbeat (the built-in link opens a
    connection per thread);
-3. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
+3. when it stops in order, calls ``goodbye(session)`` if the link has it (optional,
+   so older links still conform): the link closes its connections and tells the
+   service, which shows the endpoint offline at once and puts the tasks it still
+   holds back in the queue; a failed goodbye is only logged;
+4. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
    waiting; it is idempotent.
 
 Errors: :class:`EndpointRefused` stops the endpoint (retrying cannot help);
@@ -46,6 +50,12 @@ from farcall_endpoint.tasks import Outcome
 class EndpointRefused(FarcallError):
     """The service refused the endpoint for good: bad credentials, not the owner's
     endpoint, or the endpoint deleted. The message says which and what to do."""
+
+
+class CredentialsRefused(EndpointRefused):
+    """The endpoint's credentials are revoked or expired (401, or a login that can no
+    longer be refreshed): the endpoint forgets its own login, so that its next start
+    makes a new one from the user's."""
 
 
 class ReportTooLarge(FarcallError):
@@ -83,6 +93,10 @@ class LinkContext:
     #: A new connection to the service through the configured transport plugin,
     #: signed by the endpoint's login and without retries (the runner backs off itself).
     open_transport: Callable[[], Transport]
+    #: A connection like ``open_transport``'s but unsigned: for what the service
+    #: authenticates otherwise (a goodbye proves itself with its session), so that it
+    #: works when the credentials are what failed. None: the link signs everything.
+    open_unsigned_transport: Callable[[], Transport] | None = None
     #: The service's answer to :meth:`Link.register` when the runner built this link
     #: because that answer named it; empty for the link that registers.
     registration: Mapping[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from farcall.errors import FarcallError
+from farcall.errors import FarcallError, LoginRequired
 from farcall.private_files import in_farcall_home, private_dir, tighten_file
 from farcall.sdk.login import auth_base_url
 from farcall.sdk.profile import farcall_home
@@ -29,15 +29,19 @@ AUTH_RESOURCE_SERVER = "auth.globus.org"
 SCOPES = (COMPUTE_SCOPE, "openid", "profile")
 #: Seconds ``farcall login`` waits for the browser's sign-in to come back.
 BROWSER_LOGIN_TIMEOUT = 600.0
+#: RFC 8693 token exchange, as the farcall service accepts it (``fork_login``).
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 
 
-class NotLoggedIn(FarcallError):
-    """No stored tokens for this provider."""
+class NotLoggedIn(LoginRequired):
+    """No stored tokens for this provider, or they can no longer be refreshed."""
 
 
 class NativeLoginManager:
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         settings = settings or {}
+        self._settings = dict(settings)
         self.auth_url = auth_base_url(settings)
         self.client_id = str(
             settings.get("client_id")
@@ -139,6 +143,37 @@ class NativeLoginManager:
                         self.auth_client.oauth2_revoke_token(token)
             self.storage.remove_token_data(server)
         return bool(stored)
+
+    def fork_login(self, token_file: Path) -> NativeLoginManager:
+        """A login of its own for a long-running process (an endpoint), kept in
+        ``token_file``: logging out here revokes this login only, and leaves that one
+        alone. Made once, by exchanging this login's refresh token for a second login of
+        the same user and scope (RFC 8693); later calls find it stored. Without a
+        refresh token to exchange, this login is used as it is."""
+        if Path(token_file) == self.token_file:
+            return self
+        own = NativeLoginManager({**self._settings, "token_file": str(token_file)})
+        if own.has_tokens():
+            return own
+        data = self.storage.get_token_data(COMPUTE_RESOURCE_SERVER)
+        if data is None or not data.refresh_token:
+            return self
+        import globus_sdk
+
+        try:
+            tokens = self.auth_client.oauth2_token({
+                "grant_type": TOKEN_EXCHANGE,
+                "subject_token": data.refresh_token,
+                "subject_token_type": REFRESH_TOKEN_TYPE,
+                "client_id": self.client_id,
+            })
+        except globus_sdk.GlobusAPIError as exc:
+            raw = exc.raw_json or {}
+            reason = raw.get("error_description") or raw.get("message") or exc.message
+            raise NotLoggedIn(f"could not make a login of its own from the one stored for "
+                              f"{self.auth_url} ({reason}): run `farcall login`") from None
+        own.storage.store_token_response(tokens)
+        return own
 
     # -- the flow ------------------------------------------------------------------------
 

@@ -54,10 +54,12 @@ class DaskEngine(FuturesEngine):
             "host": "127.0.0.1",
             "dashboard_address": "127.0.0.1:0",  # loopback, any free port
             "local_directory": str(context.workdir / "dask"),
+            "preload": ["farcall_engine_dask.worker_setup"],  # workers ignore Ctrl-C
             **dict(self.options.get("cluster") or {}),
         }
         self._cluster = LocalCluster(**cluster_args)
         self._client = Client(self._cluster)
+        log.info("Dask dashboard: %s", self._cluster.dashboard_link)
 
     def submit_call(self, task: Task, settings: dict[str, Any]) -> Future[Any]:
         from farcall_endpoint.execution import run_task

@@ -89,6 +89,7 @@ class ParslEngine(FuturesEngine):
         config = Config(executors=[self._executor], run_dir=str(run_dir),
                         initialize_logging=False, **config_args)
         self._dfk = DataFlowKernel(config)
+        log.info("Parsl run directory: %s", self._dfk.run_dir)
         self._app = python_app(run_task, data_flow_kernel=self._dfk,
                                executors=[options["label"]])
         blocks = int(getattr(provider, "init_blocks", 1) or 1)

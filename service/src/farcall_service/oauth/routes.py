@@ -4,7 +4,8 @@
   success redirects to the client's ``redirect_uri`` with a code.
 - ``GET /v2/web/auth-code``: shows that code, for native apps that read it from stdin.
 - ``POST /v2/oauth2/token``: ``authorization_code`` (PKCE), ``refresh_token``
-  (rotating), ``client_credentials``.
+  (rotating), ``client_credentials``, and RFC 8693 token exchange of a refresh token
+  for an independent second login (an endpoint's own).
 - ``POST /v2/oauth2/token/revoke``, ``POST /v2/oauth2/token/introspect``,
   ``GET /v2/oauth2/userinfo`` (with ``identity_set``), ``GET /v2/api/identities``.
 
@@ -52,6 +53,9 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 CSRF_COOKIE = "farcall_csrf"
 #: The identity provider of every farcall identity (Globus Auth names its by UUIDs).
 IDENTITY_PROVIDER = "farcall"
+#: RFC 8693's grant type and the one subject token type accepted (see ``_own_login``).
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -249,8 +253,11 @@ def _grant(ctx: ServiceContext, authorization: str | None,
         return _refresh(ctx, client, form)
     if grant_type == "client_credentials":
         return _client_credentials(ctx, client, form)
+    if grant_type == TOKEN_EXCHANGE:
+        return _own_login(ctx, client, form)
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type[:40]!r} is not "
-                     "supported: use authorization_code, refresh_token or client_credentials")
+                     "supported: use authorization_code, refresh_token, client_credentials "
+                     f"or {TOKEN_EXCHANGE}")
 
 
 def _issue(ctx: ServiceContext, client: CallingClient, user_id: str, scopes: dict[str, str],
@@ -355,6 +362,32 @@ def _client_credentials(ctx: ServiceContext, client: CallingClient,
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
     return _issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
+
+
+def _own_login(ctx: ServiceContext, client: CallingClient,
+               form: Mapping[str, str]) -> dict[str, Any]:
+    """RFC 8693 token exchange of a refresh token for a second, independent login of the
+    same user, client and scope: a long-running process's own (an endpoint's), which
+    logging out of the first leaves alone. It gives nothing the refresh token does not
+    (that one renews itself until revoked); a password change ends both."""
+    if form.get("subject_token_type") != REFRESH_TOKEN_TYPE:
+        raise OAuthError("invalid_request", f"token exchange takes a refresh token: "
+                         f"subject_token_type must be {REFRESH_TOKEN_TYPE}")
+    presented = form.get("subject_token", "")
+    record = ctx.store.get_oauth_token(hash_token(presented)) if presented else None
+    if (record is None or record.kind != "refresh" or record.revoked
+            or record.client_id != client.id):
+        raise OAuthError("invalid_grant", "the subject_token is not a live refresh token of "
+                         "this client; log in again")
+    if record.expires_at <= time.time():
+        raise OAuthError("invalid_grant", "the refresh token has expired; log in again")
+    password = ctx.store.get_password_hash(record.user_id)
+    grant_id = new_grant_id()
+    issued = _issue(ctx, client, record.user_id, {record.resource_server: record.scope},
+                    grant_id, True)
+    _unless_password_changed(ctx, record.user_id, password, grant_id)
+    log.info("client %s made a second login from a refresh token", client.id)
+    return issued
 
 
 # -- revocation, introspection, userinfo, identities --------------------------------------

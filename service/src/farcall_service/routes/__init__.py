@@ -25,3 +25,4 @@ def include_routes(app: FastAPI) -> None:
     # seen by routers that cache their route list.
     for module in (endpoint_link, tasks, meta, functions, containers, endpoints, oauth):
         app.router.routes.extend(module.router.routes)
+    app.router.routes.extend(meta.pages.routes)

@@ -10,6 +10,7 @@ after any failure.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -28,12 +29,14 @@ from farcall_service.errors import ApiError
 from farcall_service.models import (
     ClaimRequest,
     ClaimResponse,
+    GoodbyeRequest,
     HeartbeatRequest,
     HeartbeatResponse,
     ResultsRequest,
     ResultsResponse,
 )
 from farcall_service.routes.containers import container_document
+from farcall_service.routes.endpoints import GOODBYE
 from farcall_service.storage.interface import Endpoint, Outcome
 
 log = logging.getLogger(__name__)
@@ -166,3 +169,40 @@ def heartbeat(
         offline_timeout=ctx.settings.offline_timeout,
         requeue_timeout=ctx.settings.requeue_timeout,
     )
+
+
+@router.post("/goodbye", summary="Say the endpoint is stopping: offline at once, its tasks "
+             "back in the queue")
+def goodbye(
+    endpoint_id: uuid.UUID,
+    body: GoodbyeRequest,
+    ctx: Ctx,
+) -> dict[str, Any]:
+    """The endpoint's last word when it stops (it has closed its claims first).
+
+    The caller proves itself with the endpoint's current session, not a token: only the
+    endpoint process and the service know it (a random UUID no route or log shows), and
+    an endpoint that stops because its credentials were revoked must still be able to
+    say goodbye. A session of the service's own then takes over, which puts every task
+    still claimed back in the queue, and the endpoint's heartbeat details become
+    ``{"stopped_at": now}``: offline now (``routes.endpoints``), instead of when its
+    heartbeats are missed, and last seen now; its next heartbeat replaces them.
+    """
+    eid = str(endpoint_id)
+    try:  # sessions are chosen by endpoints: only a random one proves anything
+        uuid.UUID(body.session)
+    except ValueError:
+        raise ApiError(400, "INVALID_SESSION", "goodbye needs the endpoint's session to be "
+                       "a random UUID: it is the proof that the endpoint sends it") from None
+    ep = ctx.store.get_endpoint(eid)
+    if ep is None:
+        raise ApiError(404, "ENDPOINT_NOT_FOUND", f"endpoint {eid} not found")
+    if not ep.session_id or not hmac.compare_digest(ep.session_id.encode(),
+                                                    body.session.encode()):
+        raise ApiError(403, "NOT_CURRENT_SESSION",
+                       "goodbye is accepted only from the endpoint's current session")
+    now = time.time()
+    requeued = ctx.store.heartbeat(eid, f"goodbye-{uuid.uuid4()}", {GOODBYE: now}, now)
+    ctx.endpoints.invalidate(eid)
+    log.info("endpoint %s said goodbye; %d tasks back in the queue", eid, requeued)
+    return {"status": "offline", "requeued": requeued}

@@ -25,6 +25,8 @@ router = APIRouter(tags=["endpoints"])
 log = logging.getLogger(__name__)
 
 DELETED_REASON = "farcall: the endpoint was deleted before this task ran"
+#: The key of an endpoint's last heartbeat details that says it stopped in order.
+GOODBYE = "stopped_at"
 
 
 class Role(str, Enum):
@@ -172,10 +174,12 @@ def get_endpoint(
 
 
 def _status(ep: Endpoint, ctx: ServiceContext) -> str:
-    """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling."""
+    """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling,
+    unless its last word was goodbye (``endpoint_link.goodbye``)."""
     now = time.time()
     recent = ep.last_seen is not None and now - ep.last_seen < ctx.settings.offline_timeout
-    return "online" if recent or ctx.lifecycle.online(ep.id) else "offline"
+    said_goodbye = GOODBYE in ep.heartbeat
+    return "online" if (recent and not said_goodbye) or ctx.lifecycle.online(ep.id) else "offline"
 
 
 @router.get("/v2/endpoints/{endpoint_id}/status", summary="Whether an endpoint is online")

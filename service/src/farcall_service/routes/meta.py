@@ -1,10 +1,13 @@
-"""Service information: version negotiation, and where AMQP result streams are read."""
+"""Service information: version negotiation, where AMQP result streams are read, and
+the pages a person opening the service's address in a browser lands on."""
 
 from __future__ import annotations
 
+import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 import farcall_service
 from farcall_service.accepting import broker_unavailable
@@ -14,6 +17,8 @@ from farcall_service.context import Ctx
 from farcall_service.errors import ApiError
 
 router = APIRouter(tags=["service"], dependencies=[Depends(authenticate)])
+#: Pages for browsers: they show only what ``/openapi.json`` already tells anyone.
+pages = APIRouter(include_in_schema=False)
 
 #: Oldest clients this service speaks to: the first releases with today's routes.
 MIN_SDK_VERSION = "2.0.0"
@@ -53,3 +58,48 @@ async def amqp_result_url(who: Who, ctx: Ctx) -> dict[str, str]:
             "with GET /v2/tasks/{id} or POST /v2/batch_status",
         )
     return {"connection_url": access.connection_url, "queue_prefix": access.queue_prefix}
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
+<h1>{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body))
+
+
+@pages.get("/")
+def home() -> HTMLResponse:
+    """What a browser pointed at the service's address sees: what this is and where to go."""
+    return _page(
+        f"farcall service {farcall_service.__version__}",
+        "<p>This service runs Python functions on endpoints; it speaks the Globus Compute "
+        "protocol.</p><ul>"
+        '<li><a href="/openapi.json">/openapi.json</a>: the API, as OpenAPI</li>'
+        '<li><a href="/auth/">/auth/</a>: signing in</li></ul>'
+        "<p>From Python: <code>farcall.Client(base_url=...)</code>; on the command line: "
+        "<code>farcall login --base-url ...</code>, then "
+        "<code>farcall endpoint configure NAME</code>.</p>",
+    )
+
+
+@pages.get("/docs")
+def docs() -> RedirectResponse:
+    """The API description (the service ships no interactive API browser)."""
+    return RedirectResponse("/openapi.json")
+
+
+@pages.get("/auth/")
+def auth_home() -> HTMLResponse:
+    """The sign-in provider's base address: sign-in starts from a client, not here."""
+    return _page(
+        "farcall sign-in",
+        "<p>This is the service's sign-in provider. Sign-in starts from a program: run "
+        "<code>farcall login</code> (or create a <code>farcall.Client</code>), and open the "
+        "address it prints.</p><p><a href=\"/\">The service</a></p>",
+    )

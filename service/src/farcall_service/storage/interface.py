@@ -44,6 +44,7 @@ from farcall_service.storage.records import (
     Task,
     TaskOptions,
     User,
+    UserSummary,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "RecordedOutcomes",
     "Report",
     "StaticToken",
+    "UserSummary",
     "Store",
     "Submitted",
     "Task",
@@ -94,6 +96,9 @@ class IdentityStore(Protocol):
 
     def get_user(self, name_or_id: str) -> User | None:
         """The user with this id or this name, unless removed."""
+
+    def list_users(self) -> list[UserSummary]:
+        """Every user not removed, oldest first."""
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         """Keep a static token (by hash) that authenticates as the user."""

@@ -34,6 +34,16 @@ class StaticToken:
 
 
 @dataclass(frozen=True)
+class UserSummary:
+    """A user as ``farcall server user list`` shows them; never a secret."""
+
+    id: str
+    name: str
+    created_at: float
+    has_password: bool
+
+
+@dataclass(frozen=True)
 class Holdings:
     """What a user (with the identities of their OAuth clients) still has in use:
     live functions and endpoints, unfinished tasks, clients."""

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
-from farcall_service.storage.records import Group, Holdings, StaticToken, User
+from farcall_service.storage.records import Group, Holdings, StaticToken, User, UserSummary
 from farcall_service.storage.sql_engine import SqlConnections
 from farcall_service.storage.sql_queue import fail_unfinished
 
@@ -37,6 +37,15 @@ class IdentitySql(SqlConnections):
                 )
             ).first()
         return User(row.id, row.name) if row else None
+
+    def list_users(self) -> list[UserSummary]:
+        c = t.users.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(c.id, c.name, c.created_at, c.password_hash.is_not(None))
+                .where(_PRESENT).order_by(c.created_at, c.name)
+            ).all()
+        return [UserSummary(row[0], row[1], row[2], bool(row[3])) for row in rows]
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         with self._write() as conn:

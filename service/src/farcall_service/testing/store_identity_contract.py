@@ -38,6 +38,18 @@ class IdentityStoreContract(StoreFixtures):
         assert store.get_user("ada") == ada
         assert store.create_user("bob").name == "bob"
 
+    def test_users_are_listed_oldest_first_without_removed_ones(self, store: Store) -> None:
+        assert store.list_users() == []
+        ada = store.create_user("ada")
+        bob = store.create_user("bob")
+        cy = store.create_user("cy")
+        store.set_password_hash(bob.id, "scrypt$1")
+        store.remove_user(cy.id, time.time(), "removed")
+        listed = store.list_users()
+        assert [(u.id, u.name, u.has_password) for u in listed] == [
+            (ada.id, "ada", False), (bob.id, "bob", True)]
+        assert listed[0].created_at <= listed[1].created_at
+
     def test_a_static_token_authenticates_as_its_user(self, store: Store) -> None:
         ada = store.create_user("ada")
         store.add_token(ada.id, "a" * 64)
