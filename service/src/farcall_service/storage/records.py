@@ -138,6 +138,8 @@ class ClaimedTask:
     payload: str
     options: TaskOptions
     container: Container | None = None
+    #: Whose task it is: a core endpoint's tasks go to a user endpoint per owner.
+    owner_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -297,6 +297,7 @@ class TaskSql(SqlConnections):
                     payload=row.code + row.payload,
                     options=_task_options(row.options),
                     container=containers.get(row.container_id) if row.container_id else None,
+                    owner_id=row.owner_id,
                 )
                 for row in rows
             ]
