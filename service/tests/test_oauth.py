@@ -184,10 +184,11 @@ def test_expired_revoked_and_malformed_tokens_get_clear_401s(client, ctx, alice_
         assert body["code"] == "UNAUTHORIZED" and words in body["message"], (words, body)
 
 
-def test_client_credentials_act_as_the_clients_own_identity(
+def test_client_credentials_act_for_the_clients_owner(
     client, ctx, make_caller: Callable[..., Caller]
 ) -> None:
     owner = make_caller("carol", groups=("physics",))
+    other = make_caller("mallory")
     created, secret = admin.create_client(ctx.store, "carol")
     basic = base64.b64encode(f"{created.id}:{secret}".encode()).decode()
     answer = client.post(TOKEN, data={"grant_type": "client_credentials", "scope": COMPUTE_SCOPE},
@@ -197,12 +198,15 @@ def test_client_credentials_act_as_the_clients_own_identity(
     assert set(body) == {"access_token", "expires_in", "resource_server", "token_type", "scope",
                          "state", "other_tokens"}
     assert body["resource_server"] == "funcx_service" and body["other_tokens"] == []
-    robot = Caller(client, created.principal_id, body["access_token"])
+    robot = Caller(client, owner.user_id, body["access_token"])
     ep = robot.register_endpoint("robot-ep")
-    assert owner.get(f"/v2/endpoints/{ep}").status_code == 404  # not the owner's
+    assert owner.get(f"/v2/endpoints/{ep}").status_code == 200  # the owner's endpoint
+    assert other.get(f"/v2/endpoints/{ep}").status_code == 404
+    private = other.register_function(description="mallory's own")
+    assert robot.get(f"/v2/functions/{private}").status_code == 404
     info = client.get("/auth/v2/oauth2/userinfo", headers=robot.headers).json()
-    assert info["sub"] == created.principal_id
-    assert info["preferred_username"] == f"{created.id}@clients.farcall"
+    assert info["sub"] == owner.user_id and info["preferred_username"] == "carol"
+    assert [i["sub"] for i in info["identity_set"]] == [owner.user_id]
     wrong = base64.b64encode(f"{created.id}:fcs_wrong".encode()).decode()
     _refused(client.post(TOKEN, data={"grant_type": "client_credentials"},
                          headers={"Authorization": f"Basic {wrong}"}),
@@ -213,9 +217,32 @@ def test_client_credentials_act_as_the_clients_own_identity(
     introspected = client.post("/auth/v2/oauth2/token/introspect",
                                data={"token": body["access_token"]},
                                headers={"Authorization": f"Basic {basic}"}).json()
-    assert introspected["active"] is True and introspected["sub"] == created.principal_id
+    assert introspected["active"] is True and introspected["sub"] == owner.user_id
+    assert introspected["client_id"] == created.id
     admin.delete_client(ctx.store, created.id)
     assert robot.get("/v2/endpoints").status_code == 401
+    assert owner.get(f"/v2/endpoints/{ep}").status_code == 200  # the endpoint stays
+
+
+def test_the_official_endpoints_grant_in_one_call(client, ctx, make_caller) -> None:
+    """The official endpoint asks for the compute scope with ``openid`` and
+    ``manage_projects`` at once, then reads its identity set with the Auth token."""
+    owner = make_caller("olga")
+    created, secret = admin.create_client(ctx.store, "olga")
+    basic = base64.b64encode(f"{created.id}:{secret}".encode()).decode()
+    scope = f"{COMPUTE_SCOPE} openid urn:globus:auth:scope:auth.globus.org:manage_projects"
+    body = client.post(TOKEN, data={"grant_type": "client_credentials", "scope": scope},
+                       headers={"Authorization": f"Basic {basic}"}).json()
+    assert body["resource_server"] == "funcx_service" and body["scope"] == COMPUTE_SCOPE
+    [auth] = body["other_tokens"]
+    assert auth["resource_server"] == "auth.globus.org"
+    assert auth["scope"] == "openid urn:globus:auth:scope:auth.globus.org:manage_projects"
+    info = client.get("/auth/v2/oauth2/userinfo",
+                      headers={"Authorization": f"Bearer {auth['access_token']}"}).json()
+    assert [(i["sub"], i["username"]) for i in info["identity_set"]] == [(owner.user_id, "olga")]
+    refused = client.get("/v2/endpoints",
+                         headers={"Authorization": f"Bearer {auth['access_token']}"})
+    assert refused.status_code == 401 and "auth.globus.org" in refused.json()["message"]
 
 
 def test_sharing_holds_for_oauth_identities(client, ctx, make_caller) -> None:
@@ -236,10 +263,9 @@ def test_sharing_holds_for_oauth_identities(client, ctx, make_caller) -> None:
     basic = base64.b64encode(f"{created.id}:{secret}".encode()).decode()
     token = client.post(TOKEN, data={"grant_type": "client_credentials"},
                         headers={"Authorization": f"Basic {basic}"}).json()["access_token"]
-    robot = Caller(client, created.principal_id, token)
-    assert robot.get(f"/v2/functions/{shared}").status_code == 404  # not a member itself
-    public = dave.register_function(public=True, description="public fn")
-    assert robot.get(f"/v2/functions/{public}").status_code == 200
+    robot = Caller(client, "", token)
+    assert robot.get(f"/v2/functions/{shared}").status_code == 200  # alice's groups
+    assert robot.get(f"/v2/functions/{private}").status_code == 404
     assert owner.get(f"/v2/functions/{shared}").status_code == 404
 
 

@@ -146,7 +146,7 @@ def client() -> None:
 def client_create(user_name: str, name: str | None, as_json: bool, db_url: str | None) -> None:
     """Create a client owned by USER; prints its id and secret (shown once).
 
-    The client acts as its own identity (<client id>@clients.farcall), not as USER.
+    The client acts for USER: its tokens stand for USER, until it is deleted.
     """
     import json
 
@@ -156,11 +156,11 @@ def client_create(user_name: str, name: str | None, as_json: bool, db_url: str |
         created, secret = admin.create_client(store, user_name, name)
     if as_json:
         click.echo(json.dumps({"client_id": created.id, "client_secret": secret,
-                               "identity_id": created.principal_id}))
+                               "identity_id": created.owner_id}))
         return
     click.echo(f"client id:     {created.id}")
     click.echo(f"client secret: {secret}")
-    click.echo(f"identity:      {created.principal_id}")
+    click.echo(f"acts for:      {created.owner_id}")
 
 
 @client.command("list")

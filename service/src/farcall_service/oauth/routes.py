@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 CSRF_COOKIE = "farcall_csrf"
+#: Globus Auth names an identity provider by a UUID; farcall is its own, one name.
+IDENTITY_PROVIDER = "farcall"
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -341,14 +343,18 @@ def _refresh(ctx: ServiceContext, client: CallingClient,
 
 def _client_credentials(ctx: ServiceContext, client: CallingClient,
                         form: Mapping[str, str]) -> dict[str, Any]:
-    if not client.confidential or client.principal_id is None:
+    """Tokens that stand for the client's owner: a client is a credential its owner
+    gives a program (an endpoint, a pipeline), so what it does is the owner's doing,
+    and an official endpoint started with it serves the owner's tasks. The tokens name
+    the client, so deleting it revokes them."""
+    if not client.confidential or client.owner_id is None:
         raise OAuthError("unauthorized_client",
                          "client_credentials needs a confidential client (id and secret)")
     try:
         scopes = by_resource_server(form.get("scope"))
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
-    return _issue(ctx, client, client.principal_id, scopes, new_grant_id(), False)
+    return _issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
 
 
 # -- revocation, introspection, userinfo ---------------------------------------------------
@@ -433,14 +439,27 @@ async def userinfo(request: Request) -> Response:
     user = await run_in_threadpool(partial(resolve_token, compute=False,
                                            address=client_address(request)),
                                    ctx, header[7:].strip())
+    identity = {
+        "sub": user.id,
+        "name": user.name,
+        "username": user.name,
+        "email": None,
+        "identity_provider": IDENTITY_PROVIDER,
+        "identity_provider_display_name": "farcall",
+        "organization": None,
+        "status": "used",
+    }
     return JSONResponse({
         "sub": user.id,
         "preferred_username": user.name,
         "name": user.name,
         "email": None,
-        "identity_provider": "farcall",
+        "identity_provider": IDENTITY_PROVIDER,
         "identity_provider_display_name": "farcall",
         "iss": _issuer(request),
+        # A farcall user has one identity. The official endpoint, when not privileged,
+        # starts work only for commands whose identity set overlaps this one.
+        "identity_set": [identity],
     })
 
 

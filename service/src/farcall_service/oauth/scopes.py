@@ -16,6 +16,9 @@ RESOURCE_SERVERS: dict[str, str] = {
     "profile": AUTH_RESOURCE_SERVER,
     "email": AUTH_RESOURCE_SERVER,
     "urn:globus:auth:scope:auth.globus.org:view_identities": AUTH_RESOURCE_SERVER,
+    # The official endpoint asks for it with ``openid``; farcall has no projects API,
+    # so it grants nothing beyond what ``openid`` does.
+    "urn:globus:auth:scope:auth.globus.org:manage_projects": AUTH_RESOURCE_SERVER,
 }
 
 
