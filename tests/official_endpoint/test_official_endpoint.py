@@ -41,6 +41,10 @@ def square(x: int) -> int:
     return x * x
 
 
+def cube(x: int) -> int:
+    return x * x * x
+
+
 def register_square(api: Api) -> str:
     """``square`` sent as its source: the endpoint cannot import this module."""
     from farcall.serialize import Serializer
@@ -94,6 +98,14 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     finally:
         rabbitmq.delete_vhost(broker_url)
         postgresql.drop_database(db_url)
+
+
+def stopped(endpoint: official.OfficialEndpoint) -> None:
+    """Wait until none of the endpoint user's processes is left; then remove a PID file
+    a killed endpoint left, as its admin would (a fresh one makes it refuse to start)."""
+    wait_for(lambda: not endpoint.user.pids(), START, "the endpoint's processes to end",
+             every=0.2)
+    (endpoint.ep_dir / "daemon.pid").unlink(missing_ok=True)
 
 
 def run_script(python: str, name: str, endpoint: official.OfficialEndpoint,
@@ -162,7 +174,7 @@ def test_stop_and_restart_keep_its_id_and_lose_no_queued_task(
     endpoint_id = endpoint.endpoint_id
     function_id = register_square(api)
     endpoint.stop()
-    assert endpoint.exited() is not None, endpoint.logs()
+    stopped(endpoint)
     ids = api.submit(str(endpoint_id), function_id, [(n,) for n in range(20)])
     endpoint.start()
     docs = api.wait(ids, PATIENCE)
@@ -187,9 +199,40 @@ def test_after_a_sigkill_mid_batch_and_a_restart_every_task_ends_once(
 
     before = wait_for(some_ended, PATIENCE, "the first results", every=0.2)
     endpoint.kill()
+    stopped(endpoint)
     endpoint.start()
     docs = api.wait(ids, PATIENCE)
     assert [api.result(docs[t]) for t in ids] == [n * n for n in range(count)]
     # Recorded once: what had ended before the kill is what is stored now.
     assert {t: docs[t]["completion_t"] for t in before} == {
         t: d["completion_t"] for t, d in before.items()}
+
+
+def test_a_function_its_config_does_not_allow_fails_with_function_not_allowed(
+    endpoint: official.OfficialEndpoint,
+) -> None:
+    """Queued before the endpoint restarted with ``allowed_functions``: refused by the
+    endpoint (its error code kept); submitted after: refused by the service."""
+    from farcall.serialize import Serializer
+
+    api = endpoint.farcall.api()
+    allowed = register_square(api)
+    forbidden = api.register_function(cube, serializer=Serializer(code_strategy="st"))
+    endpoint.stop()
+    stopped(endpoint)
+    queued = api.submit(str(endpoint.endpoint_id), forbidden, [(2,)])
+    with open(endpoint.ep_dir / "config.yaml", "a") as config:
+        config.write(f"allowed_functions: {json.dumps([allowed])}\n")
+    endpoint.start()
+    [ran] = api.submit(str(endpoint.endpoint_id), allowed, [(3,)])
+    docs = api.wait([*queued, ran], PATIENCE)
+    assert api.result(docs[ran]) == 9
+    failure = docs[queued[0]]
+    assert failure["status"] == "failed", failure
+    assert failure["exception"].startswith("FUNCTION_NOT_ALLOWED: "), failure["exception"]
+    assert forbidden in failure["exception"]
+
+    refused = api.http.post(f"{api.url}/v3/endpoints/{endpoint.endpoint_id}/submit",
+                            json={"tasks": {forbidden: [api.payload(2)]}}, timeout=60)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "FUNCTION_NOT_ALLOWED"
