@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from farcall_testkit import official_endpoint as official
 from farcall_testkit.endpoint import Api, EndpointProcess
 from farcall_testkit.servers import PostgreSQL, RabbitMQ, unavailable

@@ -184,7 +184,8 @@ def test_a_core_endpoint_starts_a_user_endpoint_per_user_that_runs_their_tasks(
         found = _call("GET", process, alice, f"/v2/endpoints/{core_id}/status")
         return found if found["details"]["total_workers"] == 4 else None
 
-    assert wait_for(status, PATIENCE, "the user endpoint's heartbeat", every=0.5)["status"] == "online"
+    beating = wait_for(status, PATIENCE, "the user endpoint's heartbeat", every=0.5)
+    assert beating["status"] == "online"
 
 
 def test_a_restarted_core_endpoint_gets_again_what_its_user_endpoints_took(
