@@ -172,7 +172,8 @@ def test_a_core_endpoint_starts_a_user_endpoint_per_user_that_runs_their_tasks(
     assert ended[mine[0]]["result"] == "four"
     assert ended[mine[1]]["exception"].endswith("ZeroDivisionError: x")
     assert ended[mine[2]]["exception"].startswith("FUNCTION_NOT_ALLOWED: ")
-    assert "refused a result from user endpoint" in process.log_path.read_text()
+    wait_for(lambda: "refused a result from user endpoint" in process.log_path.read_text(),
+             PATIENCE, "the forged result's refusal", every=0.2)
     bob_task = _call("GET", process, bob, f"/v2/tasks/{theirs[0]}")
     assert bob_task["status"] not in ("success", "failed"), bob_task
 
@@ -186,6 +187,17 @@ def test_a_core_endpoint_starts_a_user_endpoint_per_user_that_runs_their_tasks(
 
     beating = wait_for(status, PATIENCE, "the user endpoint's heartbeat", every=0.5)
     assert beating["status"] == "online"
+    # The core endpoint's own last heartbeat says it stops: offline at once, its
+    # workers kept for the record.
+    publish(answer["heartbeat_queue_info"], "ep_status_report", {
+        "endpoint_id": core_id, "task_statuses": {}, "global_state": {"heartbeat_period": 0}})
+
+    def offline() -> dict[str, Any] | None:
+        found = _call("GET", process, alice, f"/v2/endpoints/{core_id}/status")
+        return found if found["status"] == "offline" else None
+
+    assert wait_for(offline, PATIENCE, "the stop heartbeat", every=0.5)["details"][
+        "total_workers"] == 4
 
 
 def test_a_restarted_core_endpoint_gets_again_what_its_user_endpoints_took(

@@ -194,9 +194,15 @@ def get_endpoint(
 
 
 def _status(ep: Endpoint, ctx: ServiceContext) -> str:
-    """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling."""
+    """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling.
+    An endpoint that says how often it beats (the official one, over AMQP) has two of
+    its periods if that is longer, and is offline once it said it stops (a period of 0)."""
+    window = ctx.settings.offline_timeout
+    period = ep.heartbeat.get("heartbeat_period")
+    if isinstance(period, (int, float)) and not isinstance(period, bool):
+        window = max(window, 2 * period) if period > 0 else 0
     now = time.time()
-    recent = ep.last_seen is not None and now - ep.last_seen < ctx.settings.offline_timeout
+    recent = ep.last_seen is not None and now - ep.last_seen < window
     return "online" if recent or ctx.lifecycle.online(ep.id) else "offline"
 
 
