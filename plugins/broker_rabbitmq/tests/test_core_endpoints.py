@@ -221,6 +221,10 @@ def test_a_restarted_core_endpoint_gets_again_what_its_user_endpoints_took(
     assert json.loads(command.body)["kwargs"]["amqp_creds"] == creds
     resent = take(creds["task_queue_info"], 2)
     assert sorted(m.headers["task_uuid"] for m in resent) == sorted(task_ids)  # type: ignore[type-var]
+    # Unfinished tasks: the start is repeated (the user endpoint may have refused to
+    # start, or stopped), the same user endpoint with the same credentials.
+    [repeated] = take(again["command_queue_info"], 1)
+    assert json.loads(repeated.body)["kwargs"]["amqp_creds"] == creds
     for task_id in task_ids:
         publish(creds["result_queue_info"], "result", result(task_id, "done"))
     ended = _ended(process, alice, task_ids)

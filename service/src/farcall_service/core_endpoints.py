@@ -99,14 +99,38 @@ def start_command(endpoint: UserEndpoint, creds: dict[str, Any], username: str,
     }
 
 
+#: Seconds between repeated start commands while a core endpoint has unfinished tasks.
+START_AGAIN = 30.0
+#: Seconds a user endpoint's start is repeated after its last task went to it.
+REMEMBER = 3600.0
+
+
 class CoreRouter:
-    """Hands a core endpoint's claimed tasks to its user endpoints (on the event loop)."""
+    """Hands a core endpoint's claimed tasks to its user endpoints (on the event loop).
+
+    It repeats the start commands it sent (:meth:`start_again`) while their core
+    endpoint has unfinished tasks: a user endpoint may not be running when its tasks
+    wait in its queue (it refused to start beside the PID file of one that was killed,
+    or stopped when idle), and 4.19 starts one only on a command."""
 
     def __init__(self, lc: TaskLifecycle, queues: EndpointQueues) -> None:
         self._lc = lc
         self._queues = queues
         self._names: dict[str, str] = {}
         self._creds: dict[str, dict[str, Any]] = {}
+        #: core id -> user endpoint id -> (its start command, when tasks last went).
+        self._started: dict[str, dict[str, tuple[dict[str, Any], float]]] = {}
+
+    async def start_again(self, core_id: str) -> None:
+        """Publish again the start commands of ``core_id``'s user endpoints that had
+        tasks within :data:`REMEMBER` seconds."""
+        started = self._started.get(core_id, {})
+        now = time.monotonic()
+        for uep_id, (command, last) in list(started.items()):
+            if now - last > REMEMBER:
+                del started[uep_id]
+            else:
+                await self._queues.command(core_id, command)
 
     async def route(self, core_id: str, tasks: Sequence[ClaimedTask]) -> None:
         """Publish each group of tasks to its user endpoint's queue, then start it;
@@ -124,8 +148,10 @@ class CoreRouter:
                     endpoint)
             await self._queues.forward(endpoint.endpoint_id, mine)
             username = await self._username(endpoint.owner_id)
-            await self._queues.command(core_id, start_command(endpoint, creds, username,
-                                                              config))
+            command = start_command(endpoint, creds, username, config)
+            await self._queues.command(core_id, command)
+            self._started.setdefault(core_id, {})[endpoint.endpoint_id] = (
+                command, time.monotonic())
 
     async def _username(self, owner_id: str) -> str:
         if owner_id not in self._names:

@@ -22,12 +22,12 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from farcall_service.brokers.interface import EndpointQueues, UserEndpoint
-from farcall_service.core_endpoints import CORE_SESSION, RESTARTING, CoreRouter
+from farcall_service.core_endpoints import CORE_SESSION, RESTARTING, START_AGAIN, CoreRouter
 from farcall_service.storage.interface import ClaimedTask, Outcome
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Forwarder:
         #: Those of them that are core endpoints (``farcall_service.core_endpoints``).
         self.cores: frozenset[str] = frozenset()
         self._router = CoreRouter(lc, queues)
+        self._started_again = time.monotonic()
 
     async def run(self) -> None:
         """Consume results and heartbeats, and forward tasks until cancelled; an
@@ -106,6 +107,7 @@ class Forwarder:
                 self.watching = frozenset(waiters)
                 for endpoint_id in endpoints:
                     await self.forward(endpoint_id)
+                await self._start_again(self.cores)
                 deadline = time.monotonic() + SWEEP_INTERVAL
                 while (remaining := deadline - time.monotonic()) > 0:
                     if not waiters:
@@ -124,6 +126,20 @@ class Forwarder:
         finally:
             for endpoint_id, waiter in waiters.items():
                 claims.discard(endpoint_id, waiter)
+
+    async def _start_again(self, cores: Iterable[str]) -> None:
+        """Every ``START_AGAIN`` seconds, repeat the start commands of the core
+        endpoints with unfinished tasks (``CoreRouter``)."""
+        now = time.monotonic()
+        if now - self._started_again < START_AGAIN:
+            return
+        self._started_again = now
+        for core_id in cores:
+            try:
+                if await self._lc.ctx.in_thread(self._lc.ctx.store.count_outstanding, core_id):
+                    await self._router.start_again(core_id)
+            except Exception as exc:
+                self._warn(core_id, f"starting the user endpoints of {core_id} again", exc)
 
     async def forward(self, endpoint_id: str) -> int:
         """Claim and publish the endpoint's queued tasks; how many went."""
