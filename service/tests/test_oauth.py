@@ -277,3 +277,15 @@ def test_password_guessing_is_slowed_down(client, alice_pw) -> None:
     assert answers[10].status_code == 429
     assert "Too many failed sign-ins for this user" in answers[10].text
     assert int(answers[10].headers["retry-after"]) <= 60
+
+
+def test_identities_answers_for_the_caller_only(client, ctx, make_caller) -> None:
+    """The official ``whoami`` looks its own identity up; nobody lists other users."""
+    olga, other = make_caller("olga"), make_caller("pavel")
+    url = "/auth/v2/api/identities"
+    mine = olga.get(url, params={"ids": f"{other.user_id},{olga.user_id}"}).json()
+    assert [(i["id"], i["username"]) for i in mine["identities"]] == [(olga.user_id, "olga")]
+    assert olga.get(url, params={"usernames": "pavel"}).json() == {"identities": []}
+    assert olga.get(url, params={"ids": other.user_id}).json() == {"identities": []}
+    refused = client.get(url, params={"ids": olga.user_id})
+    assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHORIZED"

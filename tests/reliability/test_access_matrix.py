@@ -1,7 +1,7 @@
 """Every route of /openapi.json, for every other user (group member, outsider, an OAuth
-client's own identity) and every kind of thing the owner keeps to themselves: an
-invisible thing answers exactly like a missing one (same status, same body but for the
-id), and no listing, search, batch or wait shows it."""
+client of the outsider, which acts for them) and every kind of thing the owner keeps to
+themselves: an invisible thing answers exactly like a missing one (same status, same
+body but for the id), and no listing, search, batch or wait shows it."""
 
 from __future__ import annotations
 
@@ -56,12 +56,13 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         group = admin.add_group(store, "team")
         admin.add_member(store, "team", "owner")
         admin.add_member(store, "team", "member")
-        robot, secret = admin.create_client(store, "owner")  # its own principal
+        robot, secret = admin.create_client(store, "outsider")  # acts for the outsider
         basic = base64.b64encode(f"{robot.id}:{secret}".encode()).decode()
         grant = client.post("/auth/v2/oauth2/token", headers={"Authorization": f"Basic {basic}"},
                             data={"grant_type": "client_credentials", "scope": COMPUTE_SCOPE})
         assert grant.status_code == 200, grant.text
-        callers["robot"] = Caller(client, robot.principal_id, grant.json()["access_token"])
+        callers["robot"] = Caller(client, callers["outsider"].user_id,
+                                  grant.json()["access_token"])
         owner = callers["owner"]
         fn = {"private": owner.register_function(description="zebra-private"),
               "group": owner.register_function(group=group.id, description="zebra-group"),

@@ -1,4 +1,4 @@
-"""`farcall endpoint start` with client credentials runs as the client's own identity."""
+"""`farcall endpoint start` with client credentials runs for the client's owner."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ class ClientCredentialsEndpoint(EndpointProcess):
         return env
 
 
-def test_endpoint_and_client_run_as_the_client(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    admin(tmp_path, "user", "add", "alice")
+def test_endpoint_and_client_run_for_the_clients_owner(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    alice_id = admin(tmp_path, "user", "add", "alice")
     alice_token = admin(tmp_path, "token", "create", "alice")
     created = json.loads(admin(tmp_path, "client", "create", "alice", "--json"))
     credentials = {"GLOBUS_COMPUTE_CLIENT_ID": created["client_id"],
@@ -51,15 +51,17 @@ def test_endpoint_and_client_run_as_the_client(tmp_path: Path,
             gcc = Client(service.url)
             [listed] = gcc.get_endpoints()
             assert listed["uuid"] == endpoint.endpoint_id
-            assert listed["owner"] == created["identity_id"]
+            assert listed["owner"] == created["identity_id"] == alice_id
             fn = gcc.register_function(_square)
             task = gcc.run(7, endpoint_id=endpoint.endpoint_id, function_id=fn)
             gcc.wait([task], timeout=60, progress=False)
             assert gcc.get_result(task) == 49
-            # The owning user does not see the client's endpoint: it is not theirs.
+            # With her own token alice sees the same endpoint and task: they are hers.
             monkeypatch.delenv("GLOBUS_COMPUTE_CLIENT_ID")
             monkeypatch.delenv("GLOBUS_COMPUTE_CLIENT_SECRET")
-            assert Client(service.url).get_endpoints() == []
+            own = Client(service.url)
+            assert [e["uuid"] for e in own.get_endpoints()] == [endpoint.endpoint_id]
+            assert own.get_result(task) == 49
 
 
 def _square(x: int) -> int:

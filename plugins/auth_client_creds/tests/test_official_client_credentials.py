@@ -2,7 +2,7 @@
 
 ``GLOBUS_COMPUTE_CLIENT_ID``/``_SECRET`` and ``GLOBUS_SDK_SERVICE_URL_AUTH`` point the
 official SDK at the service's OAuth2 provider; the task runs on a minimal worker that
-serves the endpoint as the client's identity.
+serves the endpoint for the client's owner.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_official_client_runs_a_task_with_client_credentials(tmp_path: Path) -> 
             first = official.stdout.readline()
             assert first, official.stderr.read()
             endpoint_id = json.loads(first)["endpoint_id"]
-            # The worker serves the endpoint as its owner: the client's own identity.
+            # The worker serves the endpoint for its owner, alice, with the client.
             grant = requests.post(
                 f"{service.url}/auth/v2/oauth2/token",
                 data={"grant_type": "client_credentials", "scope": COMPUTE_SCOPE},

@@ -244,9 +244,9 @@ def create_client(store: Store, owner_name_or_id: str, name: str | None = None
                   ) -> tuple[OAuthClient, str]:
     """A confidential client owned by a user, and its secret (shown once).
 
-    The client is its own principal, named ``<client id>@clients.farcall``: what its
-    tokens create (functions, endpoints, tasks) belongs to the client, not the owner,
-    as with Globus Auth's client identities.
+    Its client-credentials tokens stand for the owner (see ``oauth.routes``). The
+    principal user ``<client id>@clients.farcall`` made with it is what static tokens
+    made for the client with ``token create`` stand for.
     """
     owner = find_user(store, owner_name_or_id)
     if "@" in owner.name:

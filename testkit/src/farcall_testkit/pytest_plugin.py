@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from farcall_testkit.official_endpoint import OfficialEndpoint
     from farcall_testkit.servers import PostgreSQL, RabbitMQ
 
 #: The interpreter with the official globus-compute-sdk, set by ``make test``.
@@ -59,3 +60,44 @@ def broker_url(rabbitmq: RabbitMQ) -> Iterator[str]:
     url = rabbitmq.create_vhost()
     yield url
     rabbitmq.delete_vhost(url)
+
+
+@pytest.fixture
+def official_endpoint(
+    request: pytest.FixtureRequest, tmp_path: Path, postgresql: PostgreSQL, broker_url: str
+) -> Iterator[OfficialEndpoint]:
+    """The official ``globus-compute-endpoint`` (configured, not started), run by an
+    unprivileged user made for the test, logging in with an OAuth client of the user
+    ``alice`` of a farcall service on 127.0.0.1:5000 (RabbitMQ broker, scratch vhost
+    and database): ``.farcall`` is that side. Skips (or fails, with
+    ``FARCALL_REQUIRE_SERVERS=1``) when not root or the port is taken."""
+    from farcall_testkit import official_endpoint as official
+    from farcall_testkit.scaled import broker_installed
+    from farcall_testkit.servers import unavailable
+
+    problem = official.can_make_users()
+    if problem is None and not official.port_free(official.SERVICE_PORT):
+        problem = (
+            f"port {official.SERVICE_PORT} is taken: the official endpoint's "
+            "local_compute_services means http://localhost:5000"
+        )
+    if problem is None and not broker_installed():
+        problem = "no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq"
+    if problem is not None:
+        unavailable(problem)
+    venv = request.config.rootpath / official.VENV_NAME
+    if not official.reachable_by_others(venv.parent):
+        unavailable(
+            f"{venv.parent} is out of an unprivileged user's reach (a directory "
+            "on the way is not searchable by others)"
+        )
+    script = official.endpoint_venv(venv)
+    db_url = postgresql.create_database()
+    try:
+        with (
+            official.farcall_on_port(tmp_path / "farcall", db_url, broker_url) as farcall,
+            official.official_endpoint(script, farcall) as endpoint,
+        ):
+            yield endpoint
+    finally:
+        postgresql.drop_database(db_url)

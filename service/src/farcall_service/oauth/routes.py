@@ -6,7 +6,7 @@
 - ``POST /v2/oauth2/token``: ``authorization_code`` (PKCE), ``refresh_token``
   (rotating), ``client_credentials``.
 - ``POST /v2/oauth2/token/revoke``, ``POST /v2/oauth2/token/introspect``,
-  ``GET /v2/oauth2/userinfo``.
+  ``GET /v2/oauth2/userinfo`` (with ``identity_set``), ``GET /v2/api/identities``.
 
 They are left out of ``/openapi.json``: their contract is OAuth2's, and their errors
 are RFC 6749's ``{"error", "error_description"}`` (with ``code``/``message`` too).
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 CSRF_COOKIE = "farcall_csrf"
-#: Globus Auth names an identity provider by a UUID; farcall is its own, one name.
+#: The identity provider of every farcall identity (Globus Auth names its by UUIDs).
 IDENTITY_PROVIDER = "farcall"
 MAX_FORM_BYTES = 64 * 1024
 
@@ -357,7 +357,7 @@ def _client_credentials(ctx: ServiceContext, client: CallingClient,
     return _issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
 
 
-# -- revocation, introspection, userinfo ---------------------------------------------------
+# -- revocation, introspection, userinfo, identities --------------------------------------
 
 
 @router.post("/v2/oauth2/token/revoke")
@@ -429,26 +429,22 @@ def _introspect(ctx: ServiceContext, authorization: str | None, form: Mapping[st
     }
 
 
-@router.api_route("/v2/oauth2/userinfo", methods=["GET", "POST"])
-async def userinfo(request: Request) -> Response:
-    ctx = get_context(request)
+async def _bearer_user(request: Request) -> User:
+    """Who the request's bearer token (any access token of this service) stands for."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
-        raise ApiError(401, "UNAUTHORIZED", "userinfo needs an 'Authorization: Bearer <token>' "
-                       "header", {"WWW-Authenticate": "Bearer"})
-    user = await run_in_threadpool(partial(resolve_token, compute=False,
+        raise ApiError(401, "UNAUTHORIZED", "this route needs an 'Authorization: Bearer "
+                       "<token>' header", {"WWW-Authenticate": "Bearer"})
+    return await run_in_threadpool(partial(resolve_token, compute=False,
                                            address=client_address(request)),
-                                   ctx, header[7:].strip())
-    identity = {
-        "sub": user.id,
-        "name": user.name,
-        "username": user.name,
-        "email": None,
-        "identity_provider": IDENTITY_PROVIDER,
-        "identity_provider_display_name": "farcall",
-        "organization": None,
-        "status": "used",
-    }
+                                   get_context(request), header[7:].strip())
+
+
+@router.api_route("/v2/oauth2/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request) -> Response:
+    user = await _bearer_user(request)
+    identity = {"sub": user.id, **_identity(user)}
+    del identity["id"]
     return JSONResponse({
         "sub": user.id,
         "preferred_username": user.name,
@@ -461,6 +457,32 @@ async def userinfo(request: Request) -> Response:
         # starts work only for commands whose identity set overlaps this one.
         "identity_set": [identity],
     })
+
+
+def _identity(user: User) -> dict[str, Any]:
+    """A user as Globus Auth describes an identity."""
+    return {
+        "id": user.id,
+        "username": user.name,
+        "name": user.name,
+        "email": None,
+        "identity_provider": IDENTITY_PROVIDER,
+        "identity_provider_display_name": "farcall",
+        "organization": None,
+        "status": "used",
+    }
+
+
+@router.get("/v2/api/identities")
+async def identities(request: Request) -> Response:
+    """The caller's own identity when ``ids`` or ``usernames`` name it (the official
+    ``whoami`` looks itself up here). Other users are left out, as unknown ids are:
+    user names are not for anyone with a token to list."""
+    user = await _bearer_user(request)
+    asked = {part.strip() for key in ("ids", "usernames")
+             for value in request.query_params.getlist(key) for part in value.split(",")}
+    found = [_identity(user)] if asked & {user.id, user.name} else []
+    return JSONResponse({"identities": found})
 
 
 def _issuer(request: Request) -> str:
