@@ -87,8 +87,9 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     try:
         with official.farcall_on_port(home / "farcall", db_url, broker_url) as farcall, \
                 official.official_endpoint(script, farcall) as started:
-            with open(started.ep_dir / "user_config_template.yaml.j2", "a") as template:
-                template.write("\nheartbeat_period: 2\n")
+            template = (started.ep_dir / "user_config_template.yaml.j2").read_text()
+            started.write_file("user_config_template.yaml.j2",
+                               template + "\nheartbeat_period: 2\n")
             started.start()
             wait_for(lambda: started.endpoint_id or started.exited() is not None, START,
                      "the endpoint's registration")
@@ -220,8 +221,7 @@ def test_a_function_its_config_does_not_allow_fails_with_function_not_allowed(
     endpoint.stop()
     stopped(endpoint)
     queued = api.submit(str(endpoint.endpoint_id), forbidden, [(2,)])
-    with open(endpoint.ep_dir / "config.yaml", "a") as config:
-        config.write(f"allowed_functions: {json.dumps([allowed])}\n")
+    endpoint.config(allowed_functions=[allowed])
     endpoint.start()
     [ran] = api.submit(str(endpoint.endpoint_id), allowed, [(3,)])
     docs = api.wait([*queued, ran], PATIENCE)
