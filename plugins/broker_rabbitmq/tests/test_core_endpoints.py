@@ -199,6 +199,16 @@ def test_a_core_endpoint_starts_a_user_endpoint_per_user_that_runs_their_tasks(
     assert wait_for(offline, PATIENCE, "the stop heartbeat", every=0.5)["details"][
         "total_workers"] == 4
 
+    # A start failure comes as 4.19 sends it, without user_id: only logged.
+    unsigned = {**creds["heartbeat_queue_info"], "queue_publish_kwargs": {
+        **creds["heartbeat_queue_info"]["queue_publish_kwargs"], "properties": {}}}
+    publish(unsigned, "ep_status_report", {
+        "endpoint_id": uep_id, "task_statuses": {},
+        "global_state": {"error": "Ignoring start request for untrusted identity.",
+                         "heartbeat_period": 3}})
+    wait_for(lambda: f"says endpoint {uep_id} did not start: Ignoring start request"
+             in process.log_path.read_text(), PATIENCE, "the start failure's log", every=0.2)
+
 
 def test_a_restarted_core_endpoint_gets_again_what_its_user_endpoints_took(
     service: tuple[ServiceProcess, dict[str, str]],

@@ -281,6 +281,7 @@ class RabbitMQEndpointQueues:
             task_id = _task_id(message.body)
             log.warning("dropped a message from the endpoint results or heartbeats queue "
                         "(task %s): %s: %s", task_id, type(exc).__name__, exc)
+            _start_failure(message.body)
             await message.ack()
             return
         try:
@@ -302,6 +303,20 @@ def _publishing(url: str, username: str, exchange: str) -> dict[str, Any]:
             "queue_publish_kwargs": {
                 "exchange": exchange, "routing_key": exchange, "mandatory": True,
                 "properties": {"delivery_mode": 2, "user_id": username}}}
+
+
+def _start_failure(body: bytes) -> None:
+    """Log the error of a start failure: the official endpoint reports that a user
+    endpoint did not start with a heartbeat it publishes without ``user_id``, so the
+    service cannot tell who sent it and acts on nothing, but its admin should see it."""
+    try:
+        kind, data = decode(body)
+        error = (data.get("global_state") or data.get("ep_status_report") or {}).get("error")
+    except Exception:
+        return
+    if kind == "ep_status_report" and error:
+        log.warning("a heartbeat that names no sender says endpoint %s did not start: %s",
+                    data.get("endpoint_id"), str(error)[:2000])
 
 
 def _task_id(body: bytes) -> str:
