@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from farcall_service.brokers.interface import EndpointQueues, UserEndpoint
+from farcall_service.brokers.interface import BrokerError, EndpointQueues, UserEndpoint
 from farcall_service.storage.interface import ClaimedTask
 
 if TYPE_CHECKING:
@@ -146,7 +146,11 @@ class CoreRouter:
             if creds is None:  # the same every time: the broker is asked once
                 creds = self._creds[endpoint.endpoint_id] = await self._queues.open_user(
                     endpoint)
-            await self._queues.forward(endpoint.endpoint_id, mine)
+            try:
+                await self._queues.forward(endpoint.endpoint_id, mine)
+            except BrokerError:  # its queue or user may be gone: made again next time
+                self._creds.pop(endpoint.endpoint_id, None)
+                raise
             username = await self._username(endpoint.owner_id)
             command = start_command(endpoint, creds, username, config)
             await self._queues.command(core_id, command)
