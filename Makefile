@@ -45,10 +45,11 @@ $(PEERS)/.installed: Makefile
 test: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long form of tests/reliability and tests/scale: larger batches, longer load, more
-# fuzzing; prints the figures (tasks, faults, losses, duplicates, 5xx, latencies) at the end.
+# The long form of tests/reliability, tests/scale and tests/official_endpoint: larger
+# batches, longer load, more fuzzing; prints the figures (tasks, faults, losses,
+# duplicates, 5xx, latencies) at the end.
 soak: install compat
-	FARCALL_SOAK=1 FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest tests/reliability tests/scale $(PYTEST_ARGS)
+	FARCALL_SOAK=1 FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest tests/reliability tests/scale tests/official_endpoint $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python examples/demo.py

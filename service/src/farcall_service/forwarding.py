@@ -22,11 +22,12 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from farcall_service.brokers.interface import EndpointQueues
+from farcall_service.brokers.interface import EndpointQueues, UserEndpoint
+from farcall_service.core_endpoints import CORE_SESSION, RESTARTING, START_AGAIN, CoreRouter
 from farcall_service.storage.interface import ClaimedTask, Outcome
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ class Forwarder:
         self._failing: set[str] = set()
         #: Endpoints whose queues this process watches (a claim waits on each).
         self.watching: frozenset[str] = frozenset()
+        #: Those of them that are core endpoints (``farcall_service.core_endpoints``).
+        self.cores: frozenset[str] = frozenset()
+        self._router = CoreRouter(lc, queues)
+        self._started_again = time.monotonic()
 
     async def run(self) -> None:
         """Consume results and heartbeats, and forward tasks until cancelled; an
@@ -82,8 +87,12 @@ class Forwarder:
         try:
             while True:
                 try:
-                    endpoints = await self._lc.ctx.in_thread(
-                        self._lc.ctx.store.endpoints_in_session, AMQP_SESSION)
+                    store = self._lc.ctx.store
+                    cores = await self._lc.ctx.in_thread(
+                        store.endpoints_in_session, CORE_SESSION)
+                    endpoints = cores + await self._lc.ctx.in_thread(
+                        store.endpoints_in_session, AMQP_SESSION)
+                    self.cores = frozenset(cores)
                 except Exception as exc:
                     self._warn("", "reading the AMQP endpoints", exc)
                     endpoints = list(waiters)
@@ -98,6 +107,7 @@ class Forwarder:
                 self.watching = frozenset(waiters)
                 for endpoint_id in endpoints:
                     await self.forward(endpoint_id)
+                await self._start_again(self.cores)
                 deadline = time.monotonic() + SWEEP_INTERVAL
                 while (remaining := deadline - time.monotonic()) > 0:
                     if not waiters:
@@ -117,14 +127,29 @@ class Forwarder:
             for endpoint_id, waiter in waiters.items():
                 claims.discard(endpoint_id, waiter)
 
+    async def _start_again(self, cores: Iterable[str]) -> None:
+        """Every ``START_AGAIN`` seconds, repeat the start commands of the core
+        endpoints with unfinished tasks (``CoreRouter``)."""
+        now = time.monotonic()
+        if now - self._started_again < START_AGAIN:
+            return
+        self._started_again = now
+        for core_id in cores:
+            try:
+                if await self._lc.ctx.in_thread(self._lc.ctx.store.count_outstanding, core_id):
+                    await self._router.start_again(core_id)
+            except Exception as exc:
+                self._warn(core_id, f"starting the user endpoints of {core_id} again", exc)
+
     async def forward(self, endpoint_id: str) -> int:
         """Claim and publish the endpoint's queued tasks; how many went."""
         loop = asyncio.get_running_loop()
+        session = CORE_SESSION if endpoint_id in self.cores else AMQP_SESSION
         total = 0
         while True:
             try:
                 claimed = await self._lc.ctx.in_thread(
-                    self._lc.ctx.store.claim, endpoint_id, AMQP_SESSION, BATCH, time.time(),
+                    self._lc.ctx.store.claim, endpoint_id, session, BATCH, time.time(),
                     lambda tasks: self._publish_from_thread(loop, endpoint_id, tasks))
             except Exception as exc:
                 self._warn(endpoint_id, f"forwarding tasks to endpoint {endpoint_id}", exc)
@@ -138,31 +163,62 @@ class Forwarder:
                              tasks: Sequence[ClaimedTask]) -> None:
         """The store's callback, in its worker thread: publish on the event loop and
         wait for the broker's confirmation (the claim commits only after it)."""
-        confirmed = asyncio.run_coroutine_threadsafe(
-            self._queues.forward(endpoint_id, tasks), loop)
+        publish = (self._router.route(endpoint_id, tasks) if endpoint_id in self.cores
+                   else self._queues.forward(endpoint_id, tasks))
+        confirmed = asyncio.run_coroutine_threadsafe(publish, loop)
         try:
             confirmed.result(PUBLISH_TIMEOUT)
         except concurrent.futures.TimeoutError:
             confirmed.cancel()
             raise
 
-    async def results(self, endpoint_id: str, outcomes: list[Outcome]) -> None:
-        """Results the broker says ``endpoint_id`` sent: recorded, or refused."""
+    async def results(self, sender: str, outcomes: list[Outcome]) -> None:
+        """Results the broker says ``sender`` sent: recorded, or refused. A user
+        endpoint's are its core endpoint's, for its owner's tasks only."""
         limits = self._lc.ctx.json_limits
         biggest = self._lc.ctx.settings.max_body_bytes
         outcomes = [_within(replace(o, details=limits.outcome_fields(o.details, None)[0]),
                             biggest) for o in outcomes]
-        recorded = await self._lc.report(endpoint_id, AMQP_SESSION, outcomes,
-                                         handed_early=False)
+        endpoint_id, session = sender, AMQP_SESSION
+        user = UserEndpoint.parse(sender)
+        if user is not None:
+            endpoint_id, session = user.core_id, CORE_SESSION
+            outcomes = await self._owners_only(user, outcomes)
+        recorded = await self._lc.report(endpoint_id, session, outcomes, handed_early=False)
         for task_id in recorded.rejected:
             log.warning("refused a result from endpoint %s for task %s: the task was not "
-                        "sent to that endpoint (or is unknown)", endpoint_id, task_id)
+                        "sent to that endpoint (or is unknown)", sender, task_id)
 
-    async def heartbeat(self, endpoint_id: str, details: dict[str, Any]) -> None:
-        """The endpoint is alive and says how it is, as an HTTP heartbeat does."""
+    async def _owners_only(self, user: UserEndpoint, outcomes: list[Outcome]) -> list[Outcome]:
+        """The outcomes of tasks owned by the user a user endpoint was started for."""
+        tasks = await self._lc.ctx.in_thread(
+            self._lc.ctx.store.get_tasks, [o.task_id for o in outcomes])
+        owned = {task.id for task in tasks if task.owner_id == user.owner_id}
+        for outcome in outcomes:
+            if outcome.task_id not in owned:
+                log.warning("refused a result from user endpoint %s for task %s: the "
+                            "task is not its user's (or is unknown)", user.sender,
+                            outcome.task_id)
+        return [o for o in outcomes if o.task_id in owned]
+
+    async def heartbeat(self, sender: str, details: dict[str, Any]) -> None:
+        """The endpoint is alive and says how it is, as an HTTP heartbeat does. A
+        user endpoint's status is its core endpoint's; the core endpoint's own
+        heartbeat (which says nothing of workers) keeps the status it has."""
         kept = {name: details[name] for name in HEARTBEAT_FIELDS
                 if isinstance(details.get(name), (int, float, bool))}
-        await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, AMQP_SESSION, kept)
+        user = UserEndpoint.parse(sender)
+        endpoint_id = sender if user is None else user.core_id
+        endpoint = await self._lc.ctx.in_thread(self._lc.ctx.store.get_endpoint, endpoint_id)
+        if endpoint is None:
+            return
+        session = AMQP_SESSION
+        if endpoint.session_id in (CORE_SESSION, RESTARTING):
+            session = CORE_SESSION
+            if user is None:
+                kept = {**endpoint.heartbeat, "heartbeat_period": kept.get(
+                    "heartbeat_period", endpoint.heartbeat.get("heartbeat_period", 0))}
+        await self._lc.ctx.in_thread(self._lc.heartbeat, endpoint_id, session, kept)
 
     def _warn(self, what: str, doing: str, exc: BaseException) -> None:
         if what not in self._failing:

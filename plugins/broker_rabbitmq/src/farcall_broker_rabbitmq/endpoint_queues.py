@@ -15,6 +15,11 @@ heartbeats back, laid out as the official endpoint 4.19 reads them.
   configure nothing. Its ``queue_publish_kwargs`` set the ``user_id`` property,
   which RabbitMQ checks against the connection's user: the service learns from it,
   not from the body, which endpoint sent a message, and drops one without it.
+- A core endpoint (the official endpoint 4.x) gets ``farcall.commands.{endpoint_id}``,
+  a durable queue its user may only read, and may write heartbeats only. Each user
+  endpoint it starts is ``farcall-endpoint-{core}.{owner}.{id}`` (its
+  ``UserEndpoint.sender``): its own task queue, results and heartbeats as above, so
+  the service knows for whom and for which core it speaks.
 """
 
 from __future__ import annotations
@@ -23,13 +28,19 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
-from farcall_service.brokers.interface import BrokerError, HeartbeatHandler, ResultsHandler
+from farcall_service.brokers.interface import (
+    BrokerError,
+    HeartbeatHandler,
+    ResultsHandler,
+    UserEndpoint,
+)
 from farcall_service.storage.interface import ClaimedTask, Outcome
 
 from farcall_broker_rabbitmq.address import BrokerAddress
@@ -52,6 +63,10 @@ PREFETCH = 200
 
 def task_queue(endpoint_id: str) -> str:
     return f"farcall.tasks.{endpoint_id}"
+
+
+def command_queue(endpoint_id: str) -> str:
+    return f"farcall.commands.{endpoint_id}"
 
 
 def endpoint_username(endpoint_id: str, prefix: str = "") -> str:
@@ -90,9 +105,23 @@ def outcome(data: dict[str, Any]) -> Outcome:
     task_id = str(data["task_id"])
     text = data.get("data")
     details = data.get("details") if isinstance(data.get("details"), dict) else None
-    if data.get("error_details"):
-        return Outcome(task_id, "failed", None, str(text or ""), details)
+    error = data.get("error_details")
+    if error:
+        return Outcome(task_id, "failed", None, failure_text(error, text), details)
     return Outcome(task_id, "success", None if text is None else str(text), None, details)
+
+
+def failure_text(error: Any, text: Any) -> str:
+    """A failure as the service keeps it: the endpoint's text (a traceback, for a
+    function that raised), after its error code unless that is the plain
+    ``RemoteExecutionError`` or already in it (``FUNCTION_NOT_ALLOWED``,
+    ``MaxResultSizeExceeded``, ... say what happened where a traceback does not)."""
+    text = str(text or "")
+    code = str(error.get("code") or "") if isinstance(error, dict) else ""
+    if not code or code == "RemoteExecutionError" or code in text:
+        return text
+    message = str(error.get("user_message") or "")
+    return f"{code}: {text or message}"
 
 
 class RabbitMQEndpointQueues:
@@ -127,27 +156,55 @@ class RabbitMQEndpointQueues:
         return username, self._credentials.password(username, PERIOD)
 
     async def open(self, endpoint_id: str) -> dict[str, Any]:
+        return await self._open(endpoint_id, endpoint_id)
+
+    async def open_user(self, endpoint: UserEndpoint) -> dict[str, Any]:
+        return await self._open(endpoint.endpoint_id, endpoint.sender)
+
+    async def _open(self, endpoint_id: str, sender: str) -> dict[str, Any]:
         await self._connection.run(self._declare(task_queue(endpoint_id)))
-        username, password = self._creds(endpoint_id)
+        username, password = self._creds(sender)
         await self._management.set_permissions(
             username, password,
             configure="^$",
             write=f"^({re.escape(RESULTS)}|{re.escape(HEARTBEATS)})$",
             read=f"^{re.escape(task_queue(endpoint_id))}$")
         url = self._address.url(username, password)
-
-        def publishing(exchange: str) -> dict[str, Any]:
-            return {"connection_url": url, "exchange": exchange, "queue": exchange,
-                    "queue_publish_kwargs": {
-                        "exchange": exchange, "routing_key": exchange, "mandatory": True,
-                        "properties": {"delivery_mode": 2, "user_id": username}}}
-
         return {
             "endpoint_id": endpoint_id,
             "task_queue_info": {"connection_url": url, "queue": task_queue(endpoint_id)},
-            "result_queue_info": publishing(RESULTS),
-            "heartbeat_queue_info": publishing(HEARTBEATS),
+            "result_queue_info": _publishing(url, username, RESULTS),
+            "heartbeat_queue_info": _publishing(url, username, HEARTBEATS),
         }
+
+    async def open_core(self, endpoint_id: str) -> dict[str, Any]:
+        await self._connection.run(self._declare(command_queue(endpoint_id)))
+        username, password = self._creds(endpoint_id)
+        await self._management.set_permissions(
+            username, password, configure="^$", write=f"^{re.escape(HEARTBEATS)}$",
+            read=f"^{re.escape(command_queue(endpoint_id))}$")
+        url = self._address.url(username, password)
+        return {
+            "command_queue_info": {"connection_url": url, "queue": command_queue(endpoint_id)},
+            "heartbeat_queue_info": _publishing(url, username, HEARTBEATS),
+        }
+
+    async def command(self, core_id: str, body: dict[str, Any]) -> None:
+        await self._connection.run(self._command(core_id, body))
+
+    async def _command(self, core_id: str, body: dict[str, Any]) -> None:
+        if self._publisher is None or self._publisher.is_closed:
+            self._publisher = await self._connection.channel(publisher_confirms=True)
+        message = aio_pika.Message(
+            json.dumps(body, separators=(",", ":")).encode(),
+            content_type="application/json", timestamp=time.time(),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        confirmation = await self._publisher.default_exchange.publish(
+            message, routing_key=command_queue(core_id), mandatory=True,
+            timeout=CONFIRM_TIMEOUT)
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise BrokerError(f"RabbitMQ did not confirm a command for endpoint {core_id} "
+                              f"(is its command queue gone?)")
 
     async def _declare(self, name: str) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -160,6 +217,10 @@ class RabbitMQEndpointQueues:
         username, _ = self._creds(endpoint_id)
         await self._management.delete_user(username)
         await self._management.delete_queue(task_queue(endpoint_id))
+        await self._management.delete_queue(command_queue(endpoint_id))
+        for user in await self._management.users(f"{username}."):  # its user endpoints
+            await self._management.delete_user(user)
+            await self._management.delete_queue(task_queue(user.rsplit(".", 1)[-1]))
 
     # -- tasks -----------------------------------------------------------------------
 
@@ -220,6 +281,7 @@ class RabbitMQEndpointQueues:
             task_id = _task_id(message.body)
             log.warning("dropped a message from the endpoint results or heartbeats queue "
                         "(task %s): %s: %s", task_id, type(exc).__name__, exc)
+            _start_failure(message.body)
             await message.ack()
             return
         try:
@@ -232,6 +294,29 @@ class RabbitMQEndpointQueues:
         await message.ack()
 
 
+
+
+def _publishing(url: str, username: str, exchange: str) -> dict[str, Any]:
+    """Where and how an endpoint publishes to ``exchange``: ``user_id`` set, so the
+    broker vouches for the sender."""
+    return {"connection_url": url, "exchange": exchange, "queue": exchange,
+            "queue_publish_kwargs": {
+                "exchange": exchange, "routing_key": exchange, "mandatory": True,
+                "properties": {"delivery_mode": 2, "user_id": username}}}
+
+
+def _start_failure(body: bytes) -> None:
+    """Log the error of a start failure: the official endpoint reports that a user
+    endpoint did not start with a heartbeat it publishes without ``user_id``, so the
+    service cannot tell who sent it and acts on nothing, but its admin should see it."""
+    try:
+        kind, data = decode(body)
+        error = (data.get("global_state") or data.get("ep_status_report") or {}).get("error")
+    except Exception:
+        return
+    if kind == "ep_status_report" and error:
+        log.warning("a heartbeat that names no sender says endpoint %s did not start: %s",
+                    data.get("endpoint_id"), str(error)[:2000])
 
 
 def _task_id(body: bytes) -> str:

@@ -72,6 +72,11 @@ class Management:
         """Delete ``name``; its connections are closed by the server."""
         await self.call("DELETE", f"/api/users/{quote(name, safe='')}")
 
+    async def users(self, prefix: str) -> list[str]:
+        """Names of the broker's users that start with ``prefix``."""
+        listed = await self.call("GET", "/api/users?columns=name")
+        return [u["name"] for u in listed or () if str(u.get("name", "")).startswith(prefix)]
+
     async def queues(self, prefix: str) -> list[str]:
         """Names of this vhost's queues that start with ``prefix``."""
         listed = await self.call("GET", f"/api/queues/{self._vhost()}?columns=name")

@@ -174,10 +174,34 @@ class ResultStreams(Protocol):
         """``owner_id`` is removed: their broker credentials and queues go."""
 
 
-#: Called with the endpoint a results message came from (as the broker vouches) and
-#: its outcomes; returns once they are recorded (the message is acknowledged then).
+@dataclass(frozen=True)
+class UserEndpoint:
+    """An endpoint a core endpoint (the official ``globus-compute-endpoint`` 4.x)
+    starts on the service's command for one owner's tasks of one configuration
+    (``farcall_service.core_endpoints``). Its tasks stay its core's: it only runs them."""
+
+    core_id: str
+    owner_id: str
+    endpoint_id: str
+
+    @property
+    def sender(self) -> str:
+        """How the handlers given to :meth:`EndpointQueues.consume` name it."""
+        return f"{self.core_id}.{self.owner_id}.{self.endpoint_id}"
+
+    @staticmethod
+    def parse(sender: str) -> UserEndpoint | None:
+        """The user endpoint a sender names; None for any other endpoint's id."""
+        parts = sender.split(".")
+        return UserEndpoint(*parts) if len(parts) == 3 else None
+
+
+#: Called with the endpoint a results message came from (as the broker vouches: its
+#: id, or a :attr:`UserEndpoint.sender`) and its outcomes; returns once they are
+#: recorded (the message is acknowledged then).
 ResultsHandler = Callable[[str, list[Outcome]], Awaitable[None]]
-#: Called with the endpoint a heartbeat came from and the status it reports.
+#: Called with the endpoint a heartbeat came from (as for results) and the status it
+#: reports.
 HeartbeatHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
@@ -204,6 +228,20 @@ class EndpointQueues(Protocol):
         ``queue`` or ``exchange``, ``queue_publish_kwargs``), as the official
         endpoint reads them. The same credentials every time for one endpoint."""
 
+    async def open_core(self, endpoint_id: str) -> dict[str, Any]:
+        """Make a core endpoint's command queue and broker user (idempotent) and
+        return what its registration answers besides its id: ``command_queue_info``
+        (``connection_url``, ``queue``) and ``heartbeat_queue_info``. Its credentials
+        read its command queue and write heartbeats, nothing else."""
+
+    async def open_user(self, endpoint: UserEndpoint) -> dict[str, Any]:
+        """As :meth:`open`, for a user endpoint of a core endpoint: the ``amqp_creds``
+        of its start command; the handlers hear from it as ``endpoint.sender``."""
+
+    async def command(self, core_id: str, body: dict[str, Any]) -> None:
+        """Publish a command (JSON) to the core endpoint's command queue, with the
+        content type and timestamp it checks; returns once the broker confirmed it."""
+
     async def forward(self, endpoint_id: str, tasks: Sequence[ClaimedTask]) -> None:
         """Publish ``tasks`` to the endpoint's queue; returns once the broker has
         confirmed every message, raises when it has not."""
@@ -215,7 +253,8 @@ class EndpointQueues(Protocol):
         endpoint or cannot be read; a handler that raises has it delivered again."""
 
     async def forget(self, endpoint_id: str) -> None:
-        """The endpoint is deleted: its broker user and task queue go."""
+        """The endpoint is deleted: its broker users (its user endpoints' too), task
+        queue and command queue go."""
 
 
 class Broker(Protocol):

@@ -17,6 +17,7 @@ from farcall_service.accepting import broker_unavailable
 from farcall_service.auth import Identity, Who
 from farcall_service.brokers.interface import BrokerError
 from farcall_service.context import Ctx, ServiceContext
+from farcall_service.core_endpoints import is_core, open_core
 from farcall_service.errors import ApiError, not_found
 from farcall_service.models import EndpointRegistration
 from farcall_service.storage.interface import Endpoint
@@ -45,10 +46,12 @@ def _save(
         raise not_found("endpoint", endpoint_id)
     elif not body.endpoint_name:
         raise ApiError(422, "INVALID_REQUEST", "endpoint_name is required to register")
-    if body.amqp_tasks and ctx.broker.endpoints is None:
+    core = not body.amqp_tasks and is_core(body.metadata)
+    if (body.amqp_tasks or core) and ctx.broker.endpoints is None:
         raise ApiError(501, "NOT_IMPLEMENTED",
-                       "this farcall service has no AMQP broker for endpoint task queues "
-                       "(start it with --broker amqp://user:pass@host:5672/vhost)")
+                       "this farcall service has no AMQP broker for endpoint task queues, "
+                       "which the official globus-compute-endpoint needs (start it with "
+                       "--broker amqp://user:pass@host:5672/vhost)")
     ctx.json_limits.check("metadata", body.metadata)
     allowed = _allowed(body, existing)
     if body.allowed_functions:
@@ -81,11 +84,14 @@ def _save(
         "restricted": endpoint.allowed_functions is not None,
         "allowed_functions": list(endpoint.allowed_functions or ()),
     }
-    if body.amqp_tasks:
-        try:
+    try:
+        if body.amqp_tasks:
             answer["amqp_creds"] = run_on_loop(ctx.lifecycle.open_endpoint_queue, endpoint_id)
-        except BrokerError as exc:
-            raise broker_unavailable(exc) from None
+        elif core and ctx.broker.endpoints is not None:
+            answer.update(run_on_loop(open_core, ctx.lifecycle, endpoint_id,
+                                      ctx.broker.endpoints))
+    except BrokerError as exc:
+        raise broker_unavailable(exc) from None
     return answer
 
 
@@ -97,8 +103,24 @@ def _allowed(body: EndpointRegistration, existing: Endpoint | None) -> tuple[str
 
 
 def _register(body: EndpointRegistration, who: Identity, ctx: ServiceContext) -> dict[str, Any]:
-    endpoint_id = str(body.endpoint_uuid) if body.endpoint_uuid else str(uuid.uuid4())
-    return _save(endpoint_id, body, who, ctx)
+    endpoint_id = str(body.endpoint_uuid) if body.endpoint_uuid else _same_core(body, who, ctx)
+    return _save(endpoint_id or str(uuid.uuid4()), body, who, ctx)
+
+
+def _same_core(body: EndpointRegistration, who: Identity, ctx: ServiceContext) -> str | None:
+    """The caller's core endpoint this registration without an id repeats: same name,
+    host and local user. A core endpoint that did not get (or keep) its answer
+    registers again without an id; that must not make another endpoint."""
+    if not is_core(body.metadata):
+        return None
+    metadata = body.metadata or {}
+    for ep in ctx.store.list_endpoints(who.user_id, include_public=False):
+        if (ep.owner_id == who.user_id and ep.name == body.endpoint_name
+                and is_core(ep.metadata)
+                and all(ep.metadata.get(key) == metadata.get(key)
+                        for key in ("hostname", "local_user"))):
+            return ep.id
+    return None
 
 
 @router.post("/v3/endpoints", summary="Register an endpoint")
@@ -175,9 +197,15 @@ def get_endpoint(
 
 def _status(ep: Endpoint, ctx: ServiceContext) -> str:
     """Online while the endpoint has spoken within ``offline_timeout`` or is long-polling,
-    unless its last word was goodbye (``endpoint_link.goodbye``)."""
+    unless its last word was goodbye (``endpoint_link.goodbye``). An endpoint that says
+    how often it beats (the official one, over AMQP) has two of its periods if that is
+    longer, and is offline once it said it stops (a period of 0)."""
+    window = ctx.settings.offline_timeout
+    period = ep.heartbeat.get("heartbeat_period")
+    if isinstance(period, (int, float)) and not isinstance(period, bool):
+        window = max(window, 2 * period) if period > 0 else 0
     now = time.time()
-    recent = ep.last_seen is not None and now - ep.last_seen < ctx.settings.offline_timeout
+    recent = ep.last_seen is not None and now - ep.last_seen < window
     said_goodbye = GOODBYE in ep.heartbeat
     return "online" if (recent and not said_goodbye) or ctx.lifecycle.online(ep.id) else "offline"
 

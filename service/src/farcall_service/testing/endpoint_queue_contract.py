@@ -24,13 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from farcall_service.brokers.interface import Broker, BrokerError, EndpointQueues
+from farcall_service.brokers.interface import (
+    Broker,
+    BrokerError,
+    EndpointQueues,
+    UserEndpoint,
+)
 from farcall_service.storage.interface import ClaimedTask, Outcome, TaskOptions
 from farcall_service.testing.broker_contract import BrokerFixtures
 
@@ -211,6 +217,64 @@ class EndpointQueueContract(BrokerFixtures):
             await queues.forget(endpoint_id)
             with pytest.raises(Exception, match="ACCESS_REFUSED"):
                 await aio_pika.connect(url, timeout=PATIENCE)
+
+        asyncio.run(scenario())
+
+    # -- core endpoints (the official endpoint 4.x) and their user endpoints ----------
+
+    def test_a_core_endpoint_reads_its_commands_and_nothing_else(
+        self, queues: EndpointQueues
+    ) -> None:
+        import aio_pika
+
+        async def scenario() -> None:
+            core_id = str(uuid.uuid4())
+            answer = await queues.open_core(core_id)
+            assert await queues.open_core(core_id) == answer  # the same every time
+            info = answer["command_queue_info"]
+            body = {"command": "cmd_start_endpoint", "args": [], "kwargs": {}}
+            await queues.command(core_id, body)
+            [incoming] = await asyncio.wait_for(take(
+                {"task_queue_info": info}, 1), PATIENCE)
+            assert json.loads(incoming.body) == body
+            assert incoming.content_type == "application/json"
+            assert incoming.timestamp is not None
+            assert abs(incoming.timestamp.timestamp() - time.time()) < 180
+            other = (await queues.open_core(str(uuid.uuid4())))["command_queue_info"]
+            connection = await aio_pika.connect(info["connection_url"], timeout=PATIENCE)
+            with pytest.raises(Exception, match="ACCESS_REFUSED"):
+                async with connection:
+                    channel = await connection.channel()
+                    queue = await channel.get_queue(other["queue"], ensure=False)
+                    await queue.get(timeout=PATIENCE)
+
+        asyncio.run(scenario())
+
+    def test_a_user_endpoint_takes_its_tasks_and_is_heard_as_its_sender(
+        self, queues: EndpointQueues
+    ) -> None:
+        async def scenario() -> None:
+            inbox = await _consuming(queues)
+            user = UserEndpoint(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
+            creds = await queues.open_user(user)
+            assert creds["endpoint_id"] == user.endpoint_id
+            task = claimed()
+            await queues.forward(user.endpoint_id, [task])
+            [incoming] = await asyncio.wait_for(take(creds, 1), PATIENCE)
+            assert incoming.headers["task_uuid"] == task.id
+            await send(creds, "result_queue_info", message("result", {
+                "task_id": task.id, "data": "Function f not permitted", "details": None,
+                "error_details": {"code": "FUNCTION_NOT_ALLOWED", "user_message": "no"},
+                "task_statuses": None}))
+            sender, outcomes = await asyncio.wait_for(inbox.results.get(), PATIENCE)
+            assert sender == user.sender and UserEndpoint.parse(sender) == user
+            assert outcomes[0].exception == "FUNCTION_NOT_ALLOWED: Function f not permitted"
+            await queues.forget(user.core_id)  # its user endpoints' users go with it
+            import aio_pika
+
+            with pytest.raises(Exception, match="ACCESS_REFUSED"):
+                await aio_pika.connect(creds["task_queue_info"]["connection_url"],
+                                       timeout=PATIENCE)
 
         asyncio.run(scenario())
 
