@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.state.farcall = ctx
     install_error_handlers(app)
     include_routes(app)
+    from farcall_service.dashboard.routes import router as dashboard
+
+    app.router.routes.extend(dashboard.routes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         app.add_middleware(ForwardedClients, trusted=settings.trusted_proxies,

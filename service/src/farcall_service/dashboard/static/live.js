@@ -1,0 +1,1 @@
+// Live updates: see live.py. Filled in with the server-sent events.
