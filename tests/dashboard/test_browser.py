@@ -215,6 +215,22 @@ def test_a_user_signs_in_and_reads_a_traceback(dev: Dev, browser: Any,
     assert browser.find_elements(By.ID, "task-table") == []
 
 
+def test_the_tasks_page_follows_a_batch_without_reloading(dev: Dev, browser: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _sign_in(browser, dev, "dev")
+    browser.get(f"{dev.url}/dashboard/tasks")
+    WebDriverWait(browser, 30).until(
+        lambda b: b.find_element("id", "main").get_attribute("data-listening") == "yes")
+    browser.execute_script("window.farcallMarker = 'same page'")
+    failed_id = _run_batch(dev)
+    WebDriverWait(browser, 60).until(lambda b: failed_id in b.find_element("id", "main")
+                                     .get_attribute("innerHTML"))
+    assert browser.execute_script("return window.farcallMarker") == "same page"
+    assert int(browser.find_element("id", "main").get_attribute("data-updates")) >= 1
+    assert "Updated" in browser.find_element("id", "live-status").text
+
+
 def test_a_second_user_sees_none_of_the_first_ones_things(dev: Dev, browser: Any) -> None:
     _sign_in(browser, dev, "dev")
     browser.get(f"{dev.url}/dashboard/tasks")

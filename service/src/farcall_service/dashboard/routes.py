@@ -14,11 +14,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service.context import get_context
-from farcall_service.dashboard import PREFIX, render, session, views
+from farcall_service.dashboard import PREFIX, live, render, session, views
 from farcall_service.errors import ApiError
 from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_service.oauth.routes import _grant
@@ -146,7 +146,8 @@ async def sign_out(request: Request) -> Response:
 async def static(name: str) -> Response:
     if name not in STATIC:
         raise ApiError(404, "NOT_FOUND", f"no static file {name[:64]}")
-    body = resources.files("farcall_service.dashboard").joinpath("static").joinpath(name).read_bytes()
+    folder = resources.files("farcall_service.dashboard").joinpath("static")
+    body = folder.joinpath(name).read_bytes()
     return Response(body, media_type=STATIC[name],
                     headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
 
@@ -257,3 +258,14 @@ async def group_page(request: Request, viewer: session.Viewer, task_group_id: st
     failed = sum(1 for task in found if task.status == "failed")
     return _page("group.html", viewer, "tasks", await _is_admin(request, viewer),
                  group_id=gid, tasks=found, names=names, done=done, failed=failed, live="tasks")
+
+
+@router.get("/events")
+@signed_in
+async def events(request: Request, viewer: session.Viewer) -> Response:
+    """Server-sent events: ``changed`` when the viewer's tasks have (``live``)."""
+    ctx = get_context(request)
+    feed = live.PageFeed(ctx, viewer.who.user_id)
+    token = request.cookies.get(session.SESSION_COOKIE, "")
+    return StreamingResponse(feed.events(token), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
