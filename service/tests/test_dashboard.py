@@ -155,3 +155,42 @@ def test_the_callback_refuses_a_sign_in_it_did_not_start(client: TestClient) -> 
     answer = client.get("/dashboard/callback", params={"code": "fcc_x", "state": "y"})
     assert answer.status_code == 400 and "SIGN_IN_FAILED" in answer.text
     assert "farcall_session" not in client.cookies
+
+
+def test_admin_pages_are_for_admins_and_revoke_tokens(
+        client: TestClient, ctx: ServiceContext, people: dict[str, Caller]) -> None:
+    admin.add_user(ctx.store, "root", PASSWORD, is_admin=True)
+    admin.add_group(ctx.store, "lab")
+    admin.add_member(ctx.store, "lab", "bob")
+    admin.create_client(ctx.store, "alice", "alice's robot")
+    bob = people["bob"]
+
+    sign_in(client, "alice")
+    refused = client.get("/dashboard/admin")
+    assert refused.status_code == 403 and "ADMIN_ONLY" in refused.text
+    assert 'href="/dashboard/admin"' not in client.get("/dashboard/tasks").text
+    page_token = csrf(client.get("/dashboard/tasks").text)
+    token_id = admin.token_id(admin.list_tokens(ctx.store, "bob")[0].token_hash)
+    denied = client.post("/dashboard/admin/tokens/revoke",
+                         data={"csrf_token": page_token, "token_id": token_id})
+    assert denied.status_code == 403
+    assert bob.get("/v2/functions").status_code != 401  # still stands
+
+    sign_in(client, "root")
+    overview = client.get("/dashboard/admin")
+    assert overview.status_code == 200
+    for shown in ("alice", "bob", "root", "lab", "alice&#39;s robot", token_id):
+        assert shown in overview.text
+    forged = client.post("/dashboard/admin/tokens/revoke",
+                         data={"csrf_token": "f" * 64, "token_id": token_id})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert bob.get("/v2/endpoints").status_code == 200
+    revoked = client.post("/dashboard/admin/tokens/revoke", follow_redirects=False,
+                          data={"csrf_token": csrf(overview.text), "token_id": token_id})
+    assert revoked.status_code == 303, revoked.text
+    assert bob.get("/v2/endpoints").status_code == 401
+    assert f"Token {token_id} revoked" in client.get(revoked.headers["location"]).text
+
+    # A role taken away ends at the next page.
+    ctx.store.set_admin(admin.find_user(ctx.store, "root").id, False)
+    assert client.get("/dashboard/admin").status_code == 403

@@ -80,8 +80,9 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     home = tmp_path_factory.mktemp("dashboard-dev")
     (home / "dev").mkdir()
     with contextlib.closing(open_store(f"sqlite:///{home / 'dev' / 'farcall.db'}")) as store:
-        for name in ("dev", "mallory"):
-            admin.add_user(store, name, PASSWORD)
+        admin.add_user(store, "dev", PASSWORD, is_admin=True)
+        admin.add_user(store, "mallory", PASSWORD)
+        admin.create_token(store, "mallory")
     port = free_port()
     env = {**os.environ, "FARCALL_HOME": str(home)}
     proc = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "1"], env=env,
@@ -246,3 +247,23 @@ def test_a_second_user_sees_none_of_the_first_ones_things(dev: Dev, browser: Any
         assert not any(task_id in text for task_id in task_ids)
     browser.get(f"{dev.url}/dashboard/tasks/{task_ids[0]}")
     assert "not found" in _by_id(browser, "error").text
+
+
+def test_an_admin_revokes_a_token_from_the_page(dev: Dev, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    _sign_in(browser, dev, "mallory")
+    assert browser.find_elements(By.CSS_SELECTOR, "a[href='/dashboard/admin']") == []
+    browser.get(f"{dev.url}/dashboard/admin")
+    assert "admin" in _by_id(browser, "error").text
+
+    _sign_in(browser, dev, "dev")
+    browser.find_element(By.CSS_SELECTOR, "a[href='/dashboard/admin']").click()
+    _on(browser, "/dashboard/admin")
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr")
+               if "mallory" in r.text)
+    token_id = row.get_attribute("data-token")
+    _shot(browser, tmp_path, "admin")
+    row.find_element(By.TAG_NAME, "button").click()
+    assert _by_id(browser, "revoked").text == f"Token {token_id} revoked."
+    assert f"data-token=\"{token_id}\"" not in browser.page_source

@@ -333,9 +333,11 @@ def test_foreign_task_ids_through_an_own_endpoint(world: World, viewer: str) -> 
 
 # -- the dashboard's pages ------------------------------------------------------------------
 
-#: The dashboard's pages that show no user data, or only after a sign-in they start.
+#: The dashboard's routes that show no user data, or only after a sign-in they start;
+#: the events stream says only that the viewer's own tasks changed (its own tests are
+#: service/tests/test_dashboard_live.py).
 DASHBOARD_PUBLIC = {"/dashboard/", "/dashboard/sign-in", "/dashboard/callback",
-                    "/dashboard/sign-out", "/dashboard/static/{name}"}
+                    "/dashboard/sign-out", "/dashboard/static/{name}", "/dashboard/events"}
 #: Each listing page, with the queries that widen what it could show.
 DASHBOARD_LISTINGS: dict[str, list[dict[str, str]]] = {
     "/dashboard/endpoints": [{}],
@@ -345,10 +347,15 @@ DASHBOARD_LISTINGS: dict[str, list[dict[str, str]]] = {
 }
 
 
-def _dashboard_routes() -> list[tuple[str, str]]:
-    from farcall_service.dashboard.routes import router
+#: The admin pages: an admin's only, checked on each.
+DASHBOARD_ADMIN = "/dashboard/admin"
 
-    return [(method, route.path) for route in router.routes
+
+def _dashboard_routes() -> list[tuple[str, str]]:
+    from farcall_service.dashboard import admin_routes, routes
+
+    return [(method, route.path) for module in (routes, admin_routes)
+            for route in module.router.routes
             for method in sorted(route.methods or ())]  # type: ignore[attr-defined]
 
 
@@ -360,6 +367,7 @@ def _page_of(world: World, viewer: str, path: str, **kw: Any) -> Any:
 def test_every_dashboard_page_is_probed() -> None:
     unclassified = [(m, p) for m, p in _dashboard_routes()
                     if p not in DASHBOARD_PUBLIC and p not in DASHBOARD_LISTINGS
+                    and not p.startswith(DASHBOARD_ADMIN)
                     and not any(seg[1:-1] in PARAM_KIND for seg in p.split("/")
                                 if seg.startswith("{"))]
     assert not unclassified, unclassified
@@ -420,3 +428,20 @@ def test_the_owner_sees_its_things_on_the_dashboard(world: World) -> None:
             assert page.status_code == 200, (kind, page.text[:300])
     listed = _page_of(world, "owner", "/dashboard/tasks").text
     assert all(task_id in listed for task_id in world.hidden["task"])
+
+
+@pytest.mark.parametrize("viewer", [*VIEWERS, "owner"])
+def test_dashboard_admin_pages_refuse_non_admins(world: World, viewer: str) -> None:
+    token = world.callers[viewer].token
+    cookie = {"Cookie": f"farcall_session={token}"}
+    for method, path in _dashboard_routes():
+        if not path.startswith(DASHBOARD_ADMIN):
+            continue
+        answer = world.client.request(method, path, headers=cookie)
+        if method == "POST":  # with a valid CSRF token, so that only the role refuses
+            from farcall_service.dashboard.session import csrf_token
+
+            answer = world.client.request(method, path, headers=cookie, data={
+                "csrf_token": csrf_token(token), "token_id": "0" * 12})
+        assert answer.status_code == 403 and "ADMIN_ONLY" in answer.text, (path, answer.text)
+        assert not any(s in answer.text for s in world.secrets)

@@ -62,7 +62,7 @@ def signed_in(handler: Page) -> Page:
     return page
 
 
-def _page(template: str, viewer: session.Viewer, section: str, is_admin: bool = False,
+def page_for(template: str, viewer: session.Viewer, section: str, is_admin: bool = False,
           **context: Any) -> Response:
     return render.page(template, {"viewer": viewer, "section": section,
                                   "is_admin": is_admin, **context})
@@ -82,7 +82,7 @@ def _id(value: str, kind: str) -> str:
                        ) from None
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise ApiError(413, "FORM_TOO_LARGE", "the form is too large")
@@ -134,7 +134,7 @@ async def callback(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     ctx = get_context(request)
     try:
-        session.check_csrf(request, (await _form(request)).get("csrf_token", ""))
+        session.check_csrf(request, (await read_form(request)).get("csrf_token", ""))
     except ApiError as exc:
         return _error(request, None, exc)
     response = RedirectResponse(f"{PREFIX}/", status_code=303)
@@ -160,7 +160,7 @@ async def static(name: str) -> Response:
 async def endpoints_page(request: Request, viewer: session.Viewer) -> Response:
     ctx = get_context(request)
     rows = await run_in_threadpool(views.endpoints, ctx, viewer.who)
-    return _page("endpoints.html", viewer, "endpoints", await _is_admin(request, viewer),
+    return page_for("endpoints.html", viewer, "endpoints", await _is_admin(request, viewer),
                  rows=rows, live="endpoints")
 
 
@@ -171,7 +171,7 @@ async def endpoint_page(request: Request, viewer: session.Viewer, endpoint_id: s
     eid = _id(endpoint_id, "endpoint")
     row, recent, allowed = await run_in_threadpool(views.endpoint, ctx, viewer.who, eid)
     names = await run_in_threadpool(views.names_for, ctx, viewer.who, recent.tasks)
-    return _page("endpoint.html", viewer, "endpoints", await _is_admin(request, viewer),
+    return page_for("endpoint.html", viewer, "endpoints", await _is_admin(request, viewer),
                  row=row, recent=recent, allowed=allowed, names=names, live="tasks")
 
 
@@ -182,7 +182,7 @@ async def functions_page(request: Request, viewer: session.Viewer) -> Response:
     query = request.query_params.get("q", "")[:256]
     offset = _int(request.query_params.get("offset"), "offset", 1_000_000) or 0
     rows, total = await run_in_threadpool(views.functions, ctx, viewer.who, query, offset)
-    return _page("functions.html", viewer, "functions", await _is_admin(request, viewer),
+    return page_for("functions.html", viewer, "functions", await _is_admin(request, viewer),
                  rows=rows, total=total, query=query, offset=offset,
                  page_size=views.PAGE_SIZE)
 
@@ -194,7 +194,7 @@ async def function_page(request: Request, viewer: session.Viewer, function_id: s
     fid = _id(function_id, "function")
     row, recent = await run_in_threadpool(views.function, ctx, viewer.who, fid)
     names = await run_in_threadpool(views.names_for, ctx, viewer.who, recent.tasks)
-    return _page("function.html", viewer, "functions", await _is_admin(request, viewer),
+    return page_for("function.html", viewer, "functions", await _is_admin(request, viewer),
                  row=row, recent=recent, names=names, live="tasks")
 
 
@@ -233,7 +233,7 @@ async def tasks_page(request: Request, viewer: session.Viewer) -> Response:
     names = await run_in_threadpool(views.names_for, ctx, viewer.who, page.tasks)
     query = urlencode([(k, v) for k, v in request.query_params.items()
                        if k in ("status", "endpoint", "function", "since") and v])
-    return _page("tasks.html", viewer, "tasks", await _is_admin(request, viewer),
+    return page_for("tasks.html", viewer, "tasks", await _is_admin(request, viewer),
                  page=page, names=names, where=where, since=since, before=before, query=query,
                  statuses=views.STATUSES, since_choices=list(views.SINCE), live="tasks")
 
@@ -243,7 +243,7 @@ async def tasks_page(request: Request, viewer: session.Viewer) -> Response:
 async def task_page(request: Request, viewer: session.Viewer, task_id: str) -> Response:
     ctx = get_context(request)
     view = await run_in_threadpool(views.task, ctx, viewer.who, _id(task_id, "task"))
-    return _page("task.html", viewer, "tasks", await _is_admin(request, viewer), view=view,
+    return page_for("task.html", viewer, "tasks", await _is_admin(request, viewer), view=view,
                  live="tasks")
 
 
@@ -256,7 +256,7 @@ async def group_page(request: Request, viewer: session.Viewer, task_group_id: st
     names = await run_in_threadpool(views.names_for, ctx, viewer.who, found[:200])
     done = sum(1 for task in found if task.status in ("success", "failed"))
     failed = sum(1 for task in found if task.status == "failed")
-    return _page("group.html", viewer, "tasks", await _is_admin(request, viewer),
+    return page_for("group.html", viewer, "tasks", await _is_admin(request, viewer),
                  group_id=gid, tasks=found, names=names, done=done, failed=failed, live="tasks")
 
 
