@@ -117,7 +117,8 @@ def main() -> int:
         db_url = opts.postgresql or f"sqlite:///{home / 'farcall.db'}"
         began = time.perf_counter()
         ids = fill(db_url, tasks)
-        print(f"{tasks:,} tasks stored in {time.perf_counter() - began:.1f} s ({db_url.split(':')[0]})")
+        took = time.perf_counter() - began
+        print(f"{tasks:,} tasks stored in {took:.1f} s ({db_url.split(':')[0]})")
         args = ["--db", db_url, "--rate-limit", "0"]
         with ServiceProcess(home, args=args) as service:
             pages = {
