@@ -77,6 +77,7 @@ def test_sign_in_see_pages_and_sign_out(client: TestClient, people: dict[str, Ca
 
     endpoints = client.get("/dashboard/endpoints")
     assert endpoints.status_code == 200 and "alice-ep" in endpoints.text
+    assert "2 of your tasks ended here in the last hour" in endpoints.text
     tasks = client.get("/dashboard/tasks", params={"status": "failed"})
     assert claimed[1]["task_id"] in tasks.text and claimed[0]["task_id"] not in tasks.text
     failed = client.get(f"/dashboard/tasks/{claimed[1]['task_id']}")
@@ -122,7 +123,23 @@ def test_another_user_sees_none_of_it(client: TestClient, people: dict[str, Call
     ep = alice.register_endpoint("alice-secret-ep")
     fn = alice.register_function(description="alice-secret-fn")
     [task] = alice.submit(ep, fn, 2).json()["tasks"][fn]
+    # On a public endpoint, bob sees it, but no count or chart of alice's tasks there.
+    shared = alice.register_endpoint("shared-ep", public=True)
+    public_fn = alice.register_function(public=True)
+    alice.submit(shared, public_fn, 1, count=3)
+    claimed = alice.claim(shared)
+    alice.report(shared, [{"task_id": t["task_id"], "status": "failed", "exception": "x"}
+                          for t in claimed[:2]])
+    alice.claim(shared, "s2")
+    sign_in(client, "alice")
+    assert "2 of your tasks ended here" in client.get("/dashboard/endpoints").text
     sign_in(client, "bob")
+    listed = client.get("/dashboard/endpoints").text
+    assert "shared-ep" in listed and "0 of your tasks ended here" in listed
+    row = listed[listed.index("shared-ep"):]
+    assert re.search(r'<td class="num">0</td>\s*<td class="num">0</td>', row), row[:800]
+    public_page = client.get(f"/dashboard/functions/{public_fn}").text
+    assert 'id="runs">0<' in public_page and claimed[0]["task_id"] not in public_page
     for path in ("/dashboard/endpoints", "/dashboard/tasks", "/dashboard/functions"):
         page = client.get(path)
         assert page.status_code == 200

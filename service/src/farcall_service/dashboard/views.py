@@ -36,6 +36,9 @@ PAGE_SIZE = 50
 #: Characters of a result shown on a task's page.
 PREVIEW_CHARS = 2000
 STATUSES = (QUEUED, RUNNING, "success", "failed")
+#: The throughput sparkline: the last hour in buckets of five minutes.
+HOUR = 3600.0
+BUCKET = 300.0
 #: The time filter's choices, in seconds.
 SINCE = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}
 
@@ -52,6 +55,16 @@ class EndpointRow:
     queued: int
     running: int
     engine: str
+    #: The viewer's tasks that ended on it in each :data:`BUCKET` of the last hour.
+    throughput: tuple[int, ...] = ()
+
+    @property
+    def sparkline(self) -> str:
+        """SVG polyline points for :attr:`throughput`, 120 by 24."""
+        top = max(self.throughput, default=0) or 1
+        step = 120 / max(len(self.throughput) - 1, 1)
+        return " ".join(f"{i * step:.0f},{22 - 20 * n / top:.1f}"
+                        for i, n in enumerate(self.throughput))
 
 
 @dataclass(frozen=True)
@@ -101,8 +114,18 @@ def is_online(ctx: ServiceContext, ep: Endpoint, now: float) -> bool:
     return recent or ctx.lifecycle.online(ep.id)
 
 
+def throughput(ended: list[tuple[str, float]], endpoint_id: str, now: float
+               ) -> tuple[int, ...]:
+    buckets = [0] * int(HOUR / BUCKET)
+    for eid, when in ended:
+        index = int((when - (now - HOUR)) // BUCKET)
+        if eid == endpoint_id and 0 <= index < len(buckets):
+            buckets[index] += 1
+    return tuple(buckets)
+
+
 def endpoint_row(ctx: ServiceContext, who: Identity, ep: Endpoint, owner: str,
-                 now: float) -> EndpointRow:
+                 now: float, ended: list[tuple[str, float]]) -> EndpointRow:
     mine = ep.owner_id == who.user_id
     load = ctx.store.endpoint_load(ep.id, None if mine else who.user_id)
     beat = ep.heartbeat
@@ -110,19 +133,23 @@ def endpoint_row(ctx: ServiceContext, who: Identity, ep: Endpoint, owner: str,
         ep, owner, is_online(ctx, ep, now), mine, int(beat.get("total_workers", 0) or 0),
         int(beat.get("idle_workers", 0) or 0) if mine else None,
         load.get(QUEUED, 0), load.get(RUNNING, 0),
-        str(ep.metadata.get("engine") or beat.get("engine") or "—"))
+        str(ep.metadata.get("engine") or beat.get("engine") or "—"),
+        throughput(ended, ep.id, now))
 
 
 def endpoints(ctx: ServiceContext, who: Identity) -> list[EndpointRow]:
     name, now = _names(ctx), time.time()
-    return [endpoint_row(ctx, who, ep, name(ep.owner_id), now)
+    ended = ctx.store.ended_since(who.user_id, now - HOUR)
+    return [endpoint_row(ctx, who, ep, name(ep.owner_id), now, ended)
             for ep in ctx.store.list_endpoints(who.user_id, include_public=True)]
 
 
 def endpoint(ctx: ServiceContext, who: Identity, endpoint_id: str
              ) -> tuple[EndpointRow, TaskPage, list[Function]]:
     ep = access.visible_endpoint(who, ctx.store.get_endpoint(endpoint_id), endpoint_id)
-    row = endpoint_row(ctx, who, ep, _names(ctx)(ep.owner_id), time.time())
+    now = time.time()
+    ended = ctx.store.ended_since(who.user_id, now - HOUR)
+    row = endpoint_row(ctx, who, ep, _names(ctx)(ep.owner_id), now, ended)
     recent = ctx.store.list_tasks(who.user_id, TaskFilter(endpoint_id=ep.id), 20)
     allowed = [fn for fid in ep.allowed_functions or ()
                if (fn := ctx.store.get_function(fid)) is not None

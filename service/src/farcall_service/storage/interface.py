@@ -399,6 +399,10 @@ class BrowseStore(Protocol):
         """How many of the owner's newest 1,000 tasks that match ``where`` are in each
         status (only statuses that occur)."""
 
+    def ended_since(self, owner_id: str, since: float) -> list[tuple[str, float]]:
+        """``(endpoint id, completion time)`` of the owner's newest 1,000 tasks that
+        ended at or after ``since``."""
+
     def endpoint_load(self, endpoint_id: str, owner_id: str | None) -> dict[str, int]:
         """The endpoint's unfinished tasks by status (of ``owner_id`` only, if given)."""
 

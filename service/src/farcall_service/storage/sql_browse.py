@@ -47,6 +47,15 @@ class BrowseSql(SqlConnections):
                                 .group_by(recent.c.status)).all()
         return {row[0]: int(row[1]) for row in rows}
 
+    def ended_since(self, owner_id: str, since: float) -> list[tuple[str, float]]:
+        c = t.tasks.c
+        recent = (sa.select(c.endpoint_id, c.completion_t).where(c.owner_id == owner_id)
+                  .order_by(c.seq.desc()).limit(RECENT).subquery())
+        with self._read() as conn:
+            rows = conn.execute(sa.select(recent.c.endpoint_id, recent.c.completion_t)
+                                .where(recent.c.completion_t >= since)).all()
+        return [(row[0], float(row[1])) for row in rows]
+
     def endpoint_load(self, endpoint_id: str, owner_id: str | None) -> dict[str, int]:
         c = t.tasks.c
         query = (sa.select(c.status, sa.func.count())
