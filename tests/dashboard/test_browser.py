@@ -133,6 +133,22 @@ def _by_id(browser: Any, element_id: str) -> Any:
         expected_conditions.presence_of_element_located((By.ID, element_id)))
 
 
+def _click(browser: Any, css: str) -> None:
+    """Click the element ``css`` finds, again if a live update replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def clicked(b: Any) -> bool:
+        try:
+            b.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    WebDriverWait(browser, 30, ignored_exceptions=()).until(clicked)
+
+
 def _on(browser: Any, path: str) -> None:
     """Wait until the browser shows ``path`` (the element ids of pages repeat)."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -181,9 +197,11 @@ def test_a_user_signs_in_and_reads_a_traceback(dev: Dev, browser: Any,
 
     table = _by_id(browser, "endpoints")
     assert "online" in table.text and "dev" in table.text
-    _shot(browser, tmp_path, "endpoints")
 
     failed_id = _run_batch(dev)
+    browser.get(f"{dev.url}/dashboard/endpoints")
+    assert "6 of your tasks ended here" in browser.page_source
+    _shot(browser, tmp_path, "endpoints")
     browser.get(f"{dev.url}/dashboard/tasks")
     rows = browser.find_elements(By.CSS_SELECTOR, "#task-table tbody tr")
     assert len(rows) == 6 and "failed" in _by_id(browser, "task-table").text
@@ -192,10 +210,12 @@ def test_a_user_signs_in_and_reads_a_traceback(dev: Dev, browser: Any,
     from selenium.webdriver.support.ui import Select
 
     Select(_by_id(browser, "status")).select_by_value("failed")
-    _by_id(browser, "filter").click()
+    _click(browser, "#filter")
     _on(browser, "/dashboard/tasks")
-    link = browser.find_element(By.CSS_SELECTOR, f"tr[data-task='{failed_id}'] a")
-    link.click()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda b: "status=failed" in b.current_url)
+    _click(browser, f"tr[data-task='{failed_id}'] a")
     _on(browser, f"/dashboard/tasks/{failed_id}")
     assert "ZeroDivisionError" in _by_id(browser, "traceback").text
     assert "submitted" in _by_id(browser, "timeline").text
