@@ -166,6 +166,10 @@ def test_pages_of_tasks_and_bad_filters(client: TestClient, people: dict[str, Ca
     bad = client.get("/dashboard/tasks", params={"status": "nope"})
     assert bad.status_code == 400 and "BAD_QUERY" in bad.text
     assert client.get("/dashboard/tasks", params={"before": "x"}).status_code == 400
+    assert client.get("/dashboard/tasks", params={"function": "nope"}).status_code == 400
+    assert client.get("/dashboard/tasks", params={"since": "2y"}).status_code == 400
+    assert client.get("/dashboard/functions", params={"offset": "-1"}).status_code == 400
+    assert client.get("/dashboard/tasks/not-a-uuid").status_code == 404
 
 
 def test_the_callback_refuses_a_sign_in_it_did_not_start(client: TestClient) -> None:

@@ -214,10 +214,13 @@ def _task_filter(request: Request) -> tuple[TaskFilter, str]:
     since = params.get("since") or ""
     if since and since not in views.SINCE:
         raise ApiError(400, "BAD_QUERY", f"since must be one of {', '.join(views.SINCE)}")
-    ids = {}
+    ids: dict[str, str | None] = {}
     for name in ("endpoint", "function"):
         value = params.get(name, "").strip()
-        ids[name] = _id(value, name) if value else None
+        try:
+            ids[name] = str(uuid.UUID(value)) if value else None
+        except ValueError:
+            raise ApiError(400, "BAD_QUERY", f"{name} must be an id (a UUID)") from None
     where = TaskFilter(status, ids["endpoint"], ids["function"],
                        time.time() - views.SINCE[since] if since else None)
     return where, since
