@@ -11,6 +11,7 @@ import pytest
 from farcall.serialize import Serializer
 from farcall_service import admin
 from farcall_service.context import ServiceContext
+from farcall_service.oauth.clients import redirect_allowed
 from farcall_testkit.service import Caller
 from fastapi.testclient import TestClient
 
@@ -36,6 +37,7 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
     assert back.headers["location"] == "/dashboard/endpoints"
     cookie = back.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/dashboard" in cookie
+    assert ("Secure" in cookie) == (str(client.base_url).startswith("https"))
     return client.cookies["farcall_session"]
 
 
@@ -215,3 +217,17 @@ def test_admin_pages_are_for_admins_and_revoke_tokens(
     # A role taken away ends at the next page.
     ctx.store.set_admin(admin.find_user(ctx.store, "root").id, False)
     assert client.get("/dashboard/admin").status_code == 403
+
+
+def test_over_https_the_cookies_are_secure_and_the_callback_is_allowed(
+        client: TestClient, people: dict[str, Caller]) -> None:
+    """A service reached at a name that is not loopback (here https://testserver): the
+    dashboard's own callback is an allowed redirect, and its cookies are Secure."""
+    client.base_url = "https://testserver"  # type: ignore[assignment]
+    start = client.get("/dashboard/sign-in", follow_redirects=False)
+    assert "secure" in start.headers["set-cookie"].lower()
+    assert "redirect_uri=https%3A%2F%2Ftestserver%2Fdashboard%2Fcallback" in \
+        start.headers["location"]
+    assert sign_in(client, "alice").startswith("fca_")
+    assert client.get("/dashboard/tasks").status_code == 200
+    assert not redirect_allowed("https://evil.example/dashboard/callback", "testserver")

@@ -229,7 +229,14 @@ def test_a_user_signs_in_and_reads_a_traceback(dev: Dev, browser: Any,
     assert "divide" in found and "square" not in found and "100%" in found
     _shot(browser, tmp_path, "functions")
 
-    _by_id(browser, "sign-out").click()
+    # A form whose CSRF token is not the session's changes nothing.
+    browser.execute_script(
+        "document.querySelector(\"input[name='csrf_token']\").value = 'f'.repeat(64)")
+    _click(browser, "#sign-out")
+    _on(browser, "/dashboard/sign-out")
+    assert "CSRF" in _by_id(browser, "error").text
+    browser.get(f"{dev.url}/dashboard/functions")
+    _click(browser, "#sign-out")
     _on(browser, "/dashboard/")
     _by_id(browser, "sign-in")
     browser.get(f"{dev.url}/dashboard/tasks")
