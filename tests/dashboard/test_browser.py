@@ -251,10 +251,15 @@ def test_the_tasks_page_follows_a_batch_without_reloading(dev: Dev, browser: Any
     WebDriverWait(browser, 30).until(
         lambda b: b.find_element("id", "main").get_attribute("data-listening") == "yes")
     browser.execute_script("window.farcallMarker = 'same page'")
+    # A keyboard user's place: the link in focus keeps it across updates.
+    focused = browser.execute_script(
+        "var a = document.querySelector('#task-table a'); a.focus(); return a.getAttribute('href')")
     failed_id = _run_batch(dev)
     WebDriverWait(browser, 60).until(lambda b: failed_id in b.find_element("id", "main")
                                      .get_attribute("innerHTML"))
     assert browser.execute_script("return window.farcallMarker") == "same page"
+    assert browser.execute_script(
+        "return document.activeElement.getAttribute('href')") == focused
     assert int(browser.find_element("id", "main").get_attribute("data-updates")) >= 1
     assert "Updated" in browser.find_element("id", "live-status").text
 

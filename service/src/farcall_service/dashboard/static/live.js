@@ -21,6 +21,21 @@
     return active && main.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
   }
 
+  // A keyboard user keeps their place: the link or field that had the focus gets
+  // it back after the swap (found again by its id or its href).
+  function focusKey() {
+    var active = document.activeElement;
+    if (!active || !main.contains(active)) { return null; }
+    if (active.id) { return "#" + CSS.escape(active.id); }
+    var href = active.getAttribute("href");
+    return href ? "[href=\"" + CSS.escape(href) + "\"]" : null;
+  }
+
+  function restoreFocus(selector) {
+    var target = selector && main.querySelector(selector);
+    if (target) { target.focus(); }
+  }
+
   function refresh() {
     if (busy || typing()) { again = true; return; }
     busy = true;
@@ -30,7 +45,9 @@
         if (html === null) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("main");
         if (fresh) {
+          var focused = focusKey();
           main.innerHTML = fresh.innerHTML;
+          restoreFocus(focused);
           main.dataset.updates = String(Number(main.dataset.updates || "0") + 1);
           status.textContent = "Updated " + new Date().toLocaleTimeString();
         }
