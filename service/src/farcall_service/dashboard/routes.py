@@ -63,7 +63,9 @@ def signed_in(handler: Page) -> Page:
 
 
 def page_for(template: str, viewer: session.Viewer, section: str, is_admin: bool = False,
-          **context: Any) -> Response:
+             **context: Any) -> Response:
+    """A signed-in page: the viewer (for the header and its forms' CSRF token), the
+    section the navigation marks, and whether to offer the admin pages."""
     return render.page(template, {"viewer": viewer, "section": section,
                                   "is_admin": is_admin, **context})
 
