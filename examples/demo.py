@@ -164,6 +164,9 @@ def main() -> int:
                 print("FAILED: farcall dev did not start", file=sys.stderr)
                 return 1
             time.sleep(0.2)
+        print(f"dashboard, while the demo runs: http://127.0.0.1:{port}/dashboard/ (sign in as "
+              f"dev after `farcall server user set-password dev "
+              f"--db sqlite:///{home / 'dev' / 'farcall.db'}`)")
         run_guide(home, sharing)
     except Exception as exc:
         print(f"\nFAILED: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -72,6 +72,16 @@ def test_admin_commands(run, tmp_path: Path) -> None:
         store.close()
 
 
+def test_user_add_admin_makes_a_dashboard_admin(run, tmp_path: Path) -> None:
+    run("user", "add", "root", "--admin")
+    run("user", "add", "plain")
+    store = open_store(Settings(home=tmp_path).database_url)
+    try:
+        assert store.get_user("root").admin and not store.get_user("plain").admin
+    finally:
+        store.close()
+
+
 def test_db_flag_chooses_the_database(run, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     run("user", "add", "carol", "--db", url)

@@ -26,6 +26,7 @@ from farcall_service.storage.interface import (
     NewTask,
     Outcome,
     Report,
+    TaskFilter,
     TaskOptions,
 )
 from farcall_service.storage.migrate import alembic_config, current_revision
@@ -160,6 +161,14 @@ def test_no_task_statement_reads_every_task(
         store.task_endpoints(ids, user.id)
         store.task_group_tasks(group, user.id)
         store.count_outstanding("e" * 8)
+        # The dashboard's reads: one owner's tasks by index, whatever the filter.
+        for where in (TaskFilter(), TaskFilter(status="failed", since=now),
+                      TaskFilter(endpoint_id="e" * 8, function_id="f" * 8)):
+            store.list_tasks(user.id, where, 50, 10**9)
+            store.count_tasks(user.id, where)
+        store.endpoint_load("e" * 8, user.id)
+        store.ended_since(user.id, now)
+        store.claimed_at(ids[0])
         store.requeue_stale(now + 1)
         store.lock_endpoint("e" * 8, now + 1)
         store.delete_endpoint("e" * 8, now, "gone")

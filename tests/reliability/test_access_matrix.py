@@ -330,3 +330,119 @@ def test_foreign_task_ids_through_an_own_endpoint(world: World, viewer: str) -> 
                                         json={"task_ids": world.hidden["task"]}).json()
     assert after == before
     kit.record("access matrix", probes=len(world.hidden["task"]) + 1)
+
+
+# -- the dashboard's pages ------------------------------------------------------------------
+
+#: The dashboard's routes that show no user data, or only after a sign-in they start;
+#: the events stream says only that the viewer's own tasks changed (its own tests are
+#: service/tests/test_dashboard_live.py).
+DASHBOARD_PUBLIC = {"/dashboard/", "/dashboard/sign-in", "/dashboard/callback",
+                    "/dashboard/sign-out", "/dashboard/static/{name}", "/dashboard/events"}
+#: Each listing page, with the queries that widen what it could show.
+DASHBOARD_LISTINGS: dict[str, list[dict[str, str]]] = {
+    "/dashboard/endpoints": [{}],
+    "/dashboard/functions": [{}, {"q": "zebra"}, {"q": "square"}],
+    "/dashboard/tasks": [{}, {"status": "success"}, {"status": "waiting-for-ep"},
+                         {"since": "1h"}],
+}
+
+
+#: The admin pages: an admin's only, checked on each.
+DASHBOARD_ADMIN = "/dashboard/admin"
+
+
+def _dashboard_routes() -> list[tuple[str, str]]:
+    from farcall_service.dashboard import admin_routes, routes
+
+    return [(method, route.path) for module in (routes, admin_routes)
+            for route in module.router.routes
+            for method in sorted(route.methods or ())]  # type: ignore[attr-defined]
+
+
+def _page_of(world: World, viewer: str, path: str, **kw: Any) -> Any:
+    token = world.callers[viewer].token
+    return world.client.get(path, headers={"Cookie": f"farcall_session={token}"}, **kw)
+
+
+def test_every_dashboard_page_is_probed() -> None:
+    unclassified = [(m, p) for m, p in _dashboard_routes()
+                    if p not in DASHBOARD_PUBLIC and p not in DASHBOARD_LISTINGS
+                    and not p.startswith(DASHBOARD_ADMIN)
+                    and not any(seg[1:-1] in PARAM_KIND for seg in p.split("/")
+                                if seg.startswith("{"))]
+    assert not unclassified, unclassified
+
+
+def test_dashboard_pages_with_ids(world: World) -> None:
+    """A hidden thing's page is the page of a missing one, for every viewer."""
+    probes = 0
+    leaks: list[str] = []
+    for _method, path in _dashboard_routes():
+        params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        if not params or params[0] not in PARAM_KIND:
+            continue
+        [param] = params
+        for viewer in VIEWERS:
+            for thing_id in world.hidden[PARAM_KIND[param]]:
+                if _may_see(viewer, PARAM_KIND[param], thing_id, world):
+                    continue
+                missing = str(uuid.uuid4())
+                seen, absent = (_page_of(world, viewer, path.replace("{" + param + "}", i))
+                                for i in (thing_id, missing))
+                probes += 1
+                if _masked(seen, thing_id) != _masked(absent, missing) or seen.status_code < 400:
+                    leaks.append(f"{viewer} {path}: {seen.status_code} vs {absent.status_code}")
+                if any(s in seen.text for s in world.secrets):
+                    leaks.append(f"{viewer} {path}: a secret in {seen.text[:300]}")
+    kit.record("access matrix", probes=probes, leaks=len(leaks))
+    assert not leaks, "\n".join(leaks[:20])
+    assert probes >= 17
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_dashboard_listings_show_nothing_hidden(world: World, viewer: str) -> None:
+    """No listing, count or search on the dashboard shows another's private thing."""
+    invisible = [i for kind, ids in world.hidden.items() for i in ids
+                 if not _may_see(viewer, kind, i, world)]
+    leaks: list[str] = []
+    for path, queries in DASHBOARD_LISTINGS.items():
+        for query in queries:
+            page = _page_of(world, viewer, path, params=query)
+            assert page.status_code == 200, (path, query, page.text[:300])
+            assert 'id="signed-in-as"' in page.text  # the probe is signed in
+            leaks += [f"{i} in {path} {query}" for i in invisible if i in page.text]
+            leaks += [f"{s!r} in {path} {query}" for s in world.secrets
+                      if s in page.text and not (viewer == "member" and s == "zebra-group")]
+    if viewer == "member":
+        assert world.fn["group"] in _page_of(world, viewer, "/dashboard/functions").text
+    kit.record("access matrix", probes=sum(map(len, DASHBOARD_LISTINGS.values())),
+               leaks=len(leaks))
+    assert not leaks, "\n".join(leaks[:10])
+
+
+def test_the_owner_sees_its_things_on_the_dashboard(world: World) -> None:
+    for kind, path in [("function", "functions"), ("endpoint", "endpoints"), ("task", "tasks"),
+                       ("task_group", "groups")]:
+        for thing_id in world.hidden[kind]:
+            page = _page_of(world, "owner", f"/dashboard/{path}/{thing_id}")
+            assert page.status_code == 200, (kind, page.text[:300])
+    listed = _page_of(world, "owner", "/dashboard/tasks").text
+    assert all(task_id in listed for task_id in world.hidden["task"])
+
+
+@pytest.mark.parametrize("viewer", [*VIEWERS, "owner"])
+def test_dashboard_admin_pages_refuse_non_admins(world: World, viewer: str) -> None:
+    token = world.callers[viewer].token
+    cookie = {"Cookie": f"farcall_session={token}"}
+    for method, path in _dashboard_routes():
+        if not path.startswith(DASHBOARD_ADMIN):
+            continue
+        answer = world.client.request(method, path, headers=cookie)
+        if method == "POST":  # with a valid CSRF token, so that only the role refuses
+            from farcall_service.dashboard.session import csrf_token
+
+            answer = world.client.request(method, path, headers=cookie, data={
+                "csrf_token": csrf_token(token), "token_id": "0" * 12})
+        assert answer.status_code == 403 and "ADMIN_ONLY" in answer.text, (path, answer.text)
+        assert not any(s in answer.text for s in world.secrets)

@@ -47,7 +47,8 @@ class AdminError(FarcallError):
     """An admin command cannot do what it was asked."""
 
 
-def add_user(store: Store, name: str, password: str | None = None) -> User:
+def add_user(store: Store, name: str, password: str | None = None,
+             is_admin: bool = False) -> User:
     if not name.strip():
         raise AdminError("a user name may not be empty")
     if "@" in name:
@@ -62,6 +63,9 @@ def add_user(store: Store, name: str, password: str | None = None) -> User:
                          "reused)") from None
     if password_hash is not None:
         store.set_password_hash(user.id, password_hash)
+    if is_admin:
+        store.set_admin(user.id, True)
+        user = User(user.id, user.name, True)
     return user
 
 

@@ -19,6 +19,7 @@ import farcall_service
 from farcall_service.brokers.interface import Broker
 from farcall_service.connection_limits import ForwardedClients
 from farcall_service.context import ServiceContext
+from farcall_service.dashboard import install as install_dashboard
 from farcall_service.errors import install_error_handlers
 from farcall_service.kinds import BROKERS
 from farcall_service.limits import BodySizeLimit
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.state.farcall = ctx
     install_error_handlers(app)
     include_routes(app)
+    install_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         app.add_middleware(ForwardedClients, trusted=settings.trusted_proxies,

@@ -83,14 +83,18 @@ def _read_password(from_stdin: bool) -> str:
 @password_stdin
 @click.option("--password", "ask_password", is_flag=True,
               help="Prompt for a password, so the user can sign in at the login page.")
+@click.option("--admin", "is_admin", is_flag=True,
+              help="Let the user open the dashboard's admin pages.")
 @db_option
-def user_add(name: str, password_stdin: bool, ask_password: bool, db_url: str | None) -> None:
-    """Add a user; prints its id. With a password the user can `farcall login`."""
+def user_add(name: str, password_stdin: bool, ask_password: bool, is_admin: bool,
+             db_url: str | None) -> None:
+    """Add a user; prints its id. With a password the user can `farcall login` and sign
+    in to the dashboard."""
     from farcall_service import admin
 
     password = _read_password(password_stdin) if password_stdin or ask_password else None
     with _store(db_url) as store:
-        click.echo(admin.add_user(store, name, password).id)
+        click.echo(admin.add_user(store, name, password, is_admin).id)
 
 
 @user.command("list")

@@ -96,7 +96,8 @@ _AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f-\U0010ffff#]")
 
 
 def redirect_allowed(redirect_uri: str, service_host: str) -> bool:
-    """This service's own code page, or a loopback address (RFC 8252 native apps).
+    """This service's own code page or dashboard, or a loopback address (RFC 8252
+    native apps).
 
     Anything else could hand a user's code to a third party, so it is refused without
     redirecting. A URI that browsers could parse differently from this check (a
@@ -116,7 +117,8 @@ def redirect_allowed(redirect_uri: str, service_host: str) -> bool:
         return False
     if "@" in parts.netloc or "%" in parts.netloc:
         return False
-    if parts.netloc == service_host and parts.path.rstrip("/") == AUTH_CODE_PATH:
+    if parts.netloc == service_host and parts.path.rstrip("/") in (AUTH_CODE_PATH,
+                                                                    "/dashboard/callback"):
         return True
     return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
 

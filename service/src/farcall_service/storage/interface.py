@@ -42,7 +42,9 @@ from farcall_service.storage.records import (
     StaticToken,
     Submitted,
     Task,
+    TaskFilter,
     TaskOptions,
+    TaskPage,
     User,
     UserSummary,
 )
@@ -75,8 +77,11 @@ __all__ = [
     "Quota",
     "EndpointGone",
     "QuotaExceeded",
+    "TaskFilter",
     "TaskOptions",
+    "TaskPage",
     "TaskStore",
+    "BrowseStore",
     "User",
 ]
 
@@ -99,6 +104,9 @@ class IdentityStore(Protocol):
 
     def list_users(self) -> list[UserSummary]:
         """Every user not removed, oldest first."""
+
+    def set_admin(self, user_id: str, admin: bool) -> None:
+        """Grant or take away the admin role (the dashboard's admin pages)."""
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         """Keep a static token (by hash) that authenticates as the user."""
@@ -384,7 +392,38 @@ class TaskStore(Protocol):
 
 
 @runtime_checkable
-class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, Protocol):
+class BrowseStore(Protocol):
+    """What the dashboard shows people: reads only, paged, none on the hot path."""
+
+    def list_tasks(self, owner_id: str, where: TaskFilter, limit: int,
+                   before: int | None = None) -> TaskPage:
+        """Up to ``limit`` of the owner's tasks that match ``where``, newest first,
+        older than the cursor ``before`` (from a previous page's ``next_before``)."""
+
+    def count_tasks(self, owner_id: str, where: TaskFilter) -> dict[str, int]:
+        """How many of the owner's newest 1,000 tasks that match ``where`` are in each
+        status (only statuses that occur)."""
+
+    def ended_since(self, owner_id: str, since: float) -> list[tuple[str, float]]:
+        """``(endpoint id, completion time)`` of the owner's newest 1,000 tasks that
+        ended at or after ``since``."""
+
+    def endpoint_load(self, endpoint_id: str, owner_id: str | None) -> dict[str, int]:
+        """The endpoint's unfinished tasks by status (of ``owner_id`` only, if given)."""
+
+    def claimed_at(self, task_id: str) -> float | None:
+        """When the task was last handed to an endpoint, if ever."""
+
+    def list_users(self) -> list[User]:
+        """Every user not removed, by name."""
+
+    def list_memberships(self) -> list[tuple[str, str, str]]:
+        """``(group name, member name, group id)`` for every membership, by group and
+        member; a group without members appears once with an empty member name."""
+
+
+@runtime_checkable
+class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, Protocol):
     """Everything the service persists."""
 
     @property

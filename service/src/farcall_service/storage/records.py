@@ -21,6 +21,8 @@ RUNNING = "running"
 class User:
     id: str
     name: str
+    #: May open the dashboard's admin pages; read fresh by :meth:`IdentityStore.get_user`.
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,24 @@ class Task:
     details: dict[str, Any] | None = None
     completion_t: float | None = None
     exception_data: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which of an owner's tasks a page shows; ``None`` leaves a field open."""
+
+    status: str | None = None
+    endpoint_id: str | None = None
+    function_id: str | None = None
+    #: Submitted at or after this time.
+    since: float | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    #: Pass as ``before`` for the next (older) page; None on the last one.
+    next_before: int | None
 
 
 @dataclass(frozen=True)

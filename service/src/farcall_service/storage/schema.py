@@ -26,6 +26,8 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255)),
     #: Set when the user was removed: the row stays for what still names it.
     sa.Column("removed_at", sa.Float),
+    #: May open the dashboard's admin pages (``farcall server user add --admin``).
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 tokens = sa.Table(
@@ -140,6 +142,9 @@ _UNFINISHED_SQL = f"status IN ('{QUEUED}', '{RUNNING}')"
 UNFINISHED = sa.text(f"tasks.{_UNFINISHED_SQL}")
 sa.Index("ix_tasks_queue", tasks.c.endpoint_id, tasks.c.status, tasks.c.seq,
          sqlite_where=sa.text(_UNFINISHED_SQL), postgresql_where=sa.text(_UNFINISHED_SQL))
+
+#: One owner's tasks newest first: the dashboard's pages of tasks.
+sa.Index("ix_tasks_owner", tasks.c.owner_id, tasks.c.seq)
 
 #: Each user's unfinished tasks and stored characters (payloads and results), kept in
 #: the transactions that change them: the quotas are checked against these.

@@ -32,11 +32,15 @@ class IdentitySql(SqlConnections):
     def get_user(self, name_or_id: str) -> User | None:
         with self._read() as conn:
             row = conn.execute(
-                sa.select(t.users.c.id, t.users.c.name).where(
+                sa.select(t.users.c.id, t.users.c.name, t.users.c.admin).where(
                     sa.or_(t.users.c.id == name_or_id, t.users.c.name == name_or_id), _PRESENT
                 )
             ).first()
-        return User(row.id, row.name) if row else None
+        return User(row.id, row.name, bool(row.admin)) if row else None
+
+    def set_admin(self, user_id: str, admin: bool) -> None:
+        with self._write() as conn:
+            conn.execute(sa.update(t.users).where(t.users.c.id == user_id).values(admin=admin))
 
     def list_users(self) -> list[UserSummary]:
         c = t.users.c

@@ -19,19 +19,22 @@ fixture with a new, empty store for each test::
 (:class:`IdentityStoreContract`, :class:`OAuthStoreContract`,
 :class:`CatalogueStoreContract`, :class:`TaskStoreContract`,
 :class:`HandOffStoreContract`, :class:`QuotaStoreContract`,
-:class:`OutboxStoreContract`). The suites make their records through the store's
-own methods, so each needs a whole :class:`~farcall_service.storage.interface.Store`.
+:class:`OutboxStoreContract`, :class:`BrowseStoreContract`). The suites make their
+records through the store's own methods, so each needs a whole
+:class:`~farcall_service.storage.interface.Store`.
 """
 
 from __future__ import annotations
 
 from farcall_service.storage.interface import (
+    BrowseStore,
     CatalogueStore,
     IdentityStore,
     OAuthStore,
     Store,
     TaskStore,
 )
+from farcall_service.testing.store_browse_contract import BrowseStoreContract
 from farcall_service.testing.store_catalogue_contract import CatalogueStoreContract
 from farcall_service.testing.store_handoff_contract import HandOffStoreContract
 from farcall_service.testing.store_identity_contract import (
@@ -43,6 +46,7 @@ from farcall_service.testing.store_quota_contract import QuotaStoreContract
 from farcall_service.testing.store_task_contract import TaskStoreContract
 
 __all__ = [
+    "BrowseStoreContract",
     "CatalogueStoreContract",
     "HandOffStoreContract",
     "IdentityStoreContract",
@@ -62,9 +66,11 @@ class StoreContract(
     HandOffStoreContract,
     QuotaStoreContract,
     OutboxStoreContract,
+    BrowseStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 
     def test_the_store_has_every_method_of_each_protocol(self, store: Store) -> None:
-        for protocol in (IdentityStore, OAuthStore, CatalogueStore, TaskStore, Store):
+        for protocol in (IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore,
+                         Store):
             assert isinstance(store, protocol), protocol.__name__
