@@ -64,11 +64,13 @@ bench: install compat peers
 	$(BENCH_ENV) $(BIN)/python benchmarks/serialize.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/e2e.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/scale.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/dashboard.py
 
 bench-quick: install compat peers
 	$(BENCH_ENV) $(BIN)/python benchmarks/serialize.py --quick
 	$(BENCH_ENV) $(BIN)/python benchmarks/e2e.py --quick
 	$(BENCH_ENV) $(BIN)/python benchmarks/scale.py --quick
+	$(BENCH_ENV) $(BIN)/python benchmarks/dashboard.py --quick
 
 # Two commits' speed taking turns round by round, each in its own venv under
 # benchmarks/.venvs/ (built on first use): BASE is the old commit, NEW the new one (the
