@@ -17,7 +17,7 @@ import platform
 
 from farcall.plugins.manager import FarcallPluginManager
 from farcall.plugins.types import LoginManager, Transport
-from farcall.sdk.login import authorizer_of, choose_login_manager
+from farcall.sdk.login import FROM_ARGUMENT, FROM_ENVIRONMENT, authorizer_of, choose_login_manager
 from farcall.sdk.profile import load_profile
 
 from farcall_endpoint import __version__
@@ -45,6 +45,12 @@ def login(config: EndpointConfig, pm: FarcallPluginManager) -> tuple[str, LoginM
         **config.login,
         "token": config.token or profile.token,
     }
+    # As for the Client: a token in the endpoint's config is its explicit choice and
+    # wins over stored logins; ``FARCALL_TOKEN`` wins over them too.
+    if config.token:
+        settings["token_source"] = FROM_ARGUMENT
+    elif profile.source == FROM_ENVIRONMENT:
+        settings["token_source"] = FROM_ENVIRONMENT
     own = config.directory / OWN_LOGIN
     if own.exists():
         settings.setdefault("token_file", str(own))
