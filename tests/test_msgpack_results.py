@@ -6,6 +6,7 @@ there. Their results travel as ``mp`` and come back as tuples, bytes, big intege
 datetimes, UUIDs, decimals, sets and numpy arrays, where JSON would have turned them into
 lists and strings or failed. The owner, who trusts the endpoint, still gets dill, as the
 official SDK would; ``result_serializers`` chooses msgpack where the caller wants it.
+The SDK's and the endpoint's channels to the service speak msgpack too (binary frames).
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ def test_an_untrusted_endpoint_s_result_arrives_as_msgpack_types_intact(
     result, wire = run(stranger, dev["endpoint_id"], 6)
     assert wire.startswith("mp\n")
     assert_types_intact(result, 6)
+    # The submission and the pushed result went over the channel in msgpack frames.
+    channel = stranger.session.channel()
+    assert channel is not None and channel._binary
 
 
 def test_the_owner_still_gets_dill_and_can_choose_msgpack(dev: dict[str, Any],
