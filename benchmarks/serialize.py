@@ -11,6 +11,8 @@ The result rows time one result's way back (serialized on the endpoint, read in 
 SDK) for typical results, in each of farcall's data strategies (msgpack ``mp``, JSON
 ``11``, dill ``00``) and the official serializer's default (dill ``00``). A strategy that
 cannot carry a value (JSON and bytes) shows ``n/a``; so does a side without numpy.
+Last, the channels' messages: their encoding and decoding as JSON text and as msgpack
+(``farcall.frames``), the measurement behind the channels' binary frames.
 
 This file runs itself a second time under the official SDK's interpreter
 (``FARCALL_COMPAT_PYTHON``, set up by ``make bench``) so that the function is in
@@ -91,6 +93,65 @@ RESULT_TARGETS = {"1,000 records": 0.5, "1 MB bytes": 0.8, "100,000 floats": 0.5
                   "numpy 1M floats": 0.8}
 #: farcall's data strategies measured, by column.
 FARCALL_STRATEGIES = {"msgpack": "mp", "json": "11", "dill": "00"}
+
+
+def _frames() -> dict[str, Any]:
+    """Typical channel messages: submissions, result pushes, one with a 1 MB result."""
+    import uuid
+
+    from farcall.serialize import Serializer
+
+    s = Serializer()
+    payload = s.pack_buffers([s.serialize((1, "x", [2.5])), s.serialize({"k": 1})])
+    fn = str(uuid.UUID(int=7))
+
+    def submit(n: int) -> dict[str, Any]:
+        return {"op": "submit", "endpoint_id": str(uuid.UUID(int=1)), "create_queue": False,
+                "tasks": {fn: [payload] * n}, "follow": True}
+
+    def results(n: int, result: str | None = None) -> dict[str, Any]:
+        return {"push": "results", "results": {str(uuid.UUID(int=i)): {
+            "task_id": str(uuid.UUID(int=i)), "status": "success",
+            "result": result or s.serialize({"value": i}), "completion_t": "1733500000.1",
+            "details": {"task_transitions": {"received": 1.0, "running": 2.0}}}
+            for i in range(n)}}
+
+    return {"submit, 1 task": submit(1), "submit, 100 tasks": submit(100),
+            "push, 1 result": results(1), "push, 100 results": results(100),
+            "push, 1 MB result": results(1, "00\n" + "A" * 1_400_000)}
+
+
+def measure_frames(repeats: int, budget: float) -> dict[str, dict[str, float]]:
+    """Microseconds to encode and decode each channel message, as JSON text and as
+    msgpack (``farcall.frames``)."""
+    from farcall import frames
+
+    out = {}
+    for name, message in _frames().items():
+        row = {}
+        for form, binary in (("json", False), ("msgpack", True)):
+            encoded = frames.encode(message, binary)
+            assert isinstance(encoded, bytes) == binary and frames.decode(encoded) == message
+            start = time.perf_counter()
+            frames.decode(frames.encode(message, binary))
+            n = max(2, int(budget / max(time.perf_counter() - start, 1e-6)))
+            samples = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for _ in range(n):
+                    frames.decode(frames.encode(message, binary))
+                samples.append((time.perf_counter() - start) / n * 1e6)
+            row[form] = statistics.median(samples)
+        out[name] = row
+    return out
+
+
+def print_frames(figures: dict[str, dict[str, float]]) -> None:
+    print("\nChannel messages, encode and decode (µs): farcall's channels send msgpack")
+    print(f"{'message':<20}{'json':>10}{'msgpack':>10}{'ratio':>8}")
+    for name, row in figures.items():
+        print(f"{name:<20}{row['json']:>10.1f}{row['msgpack']:>10.1f}"
+              f"{row['msgpack'] / row['json']:>8.2f}")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -203,13 +264,15 @@ def main() -> int:
         verdict = ("holds" if ratio <= 0.5 else "MISSED") if case == TARGET_CASE else "(no target)"
         print(f"{case:<12} {official:>12.1f} {ours:>12.1f} {ratio:>7.2f}  {verdict}")
     result_rows = print_results(result_figures)
+    frame_figures = measure_frames(repeats, budget)
+    print_frames(frame_figures)
     opts.json.parent.mkdir(parents=True, exist_ok=True)
     opts.json.write_text(json.dumps({
         "benchmark": "serialize",
         "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
                     "platform": platform.platform(), "load": os.getloadavg()},
         "cycles": cycles, "repeats": repeats, "turns": TURNS, "rows": rows,
-        "result_rows": result_rows,
+        "result_rows": result_rows, "frames": frame_figures,
     }, indent=2))
     print(f"\nwritten to {opts.json}")
     return 0
