@@ -65,9 +65,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home: Path = tmp_path_factory.mktemp("msgpack-dev")
     port = free_port()
     env = {**os.environ, "FARCALL_HOME": str(home)}
-    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "1"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [*FARCALL, "dev", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120  # a hang detector, not a speed check
         profile: dict[str, Any] = {}
@@ -92,8 +97,11 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def owner(dev: dict[str, Any]) -> Client:
     client = Client(dev["base_url"], token=dev["token"])
-    answer = client.transport.request("PUT", f"/v3/endpoints/{dev['endpoint_id']}",
-                                      json={"endpoint_name": "local", "public": True})
+    answer = client.transport.request(
+        "PUT",
+        f"/v3/endpoints/{dev['endpoint_id']}",
+        json={"endpoint_name": "local", "public": True},
+    )
     assert answer["public"] is True
     return client
 
@@ -146,7 +154,8 @@ def assert_types_intact(result: dict[Any, Any], n: int) -> None:
 
 
 def test_an_untrusted_endpoint_s_result_arrives_as_msgpack_types_intact(
-        dev: dict[str, Any], stranger: Client) -> None:
+    dev: dict[str, Any], stranger: Client
+) -> None:
     assert not stranger.trust.trusts(dev["endpoint_id"])
     result, wire = run(stranger, dev["endpoint_id"], 6)
     assert wire.startswith("mp\n")
@@ -156,8 +165,9 @@ def test_an_untrusted_endpoint_s_result_arrives_as_msgpack_types_intact(
     assert channel is not None and channel._binary
 
 
-def test_the_owner_still_gets_dill_and_can_choose_msgpack(dev: dict[str, Any],
-                                                          owner: Client) -> None:
+def test_the_owner_still_gets_dill_and_can_choose_msgpack(
+    dev: dict[str, Any], owner: Client
+) -> None:
     result, wire = run(owner, dev["endpoint_id"], 4)
     assert wire.startswith("00\n")  # trusted: the official default, as before
     assert_types_intact(result, 4)

@@ -14,8 +14,9 @@ from farcall_testkit.service import CHANNEL_HELLO, Caller, payload, sdk_channel
 @contextmanager
 def open_channel(caller: Caller, ep: str) -> Iterator[Any]:
     """An endpoint channel past its greeting, which offers msgpack."""
-    with caller.client.websocket_connect(f"/farcall/v1/endpoints/{ep}/channel",
-                                         headers=caller.headers) as ws:
+    with caller.client.websocket_connect(
+        f"/farcall/v1/endpoints/{ep}/channel", headers=caller.headers
+    ) as ws:
         hello = json.loads(ws.receive_text())
         assert hello == CHANNEL_HELLO and "msgpack" in hello["frames"]
         yield ws
@@ -26,8 +27,15 @@ def claim_and_report(caller: Caller, ep: str, task_id: str, result: str) -> None
     with open_channel(caller, ep) as ws:
         ws.send_text(json.dumps({"op": "claim", "session": "s1", "max_tasks": 1}))
         assert [t["task_id"] for t in json.loads(ws.receive_text())["tasks"]] == [task_id]
-        ws.send_text(json.dumps({"op": "results", "session": "s1", "results": [
-            {"task_id": task_id, "status": "success", "result": result}]}))
+        ws.send_text(
+            json.dumps(
+                {
+                    "op": "results",
+                    "session": "s1",
+                    "results": [{"task_id": task_id, "status": "success", "result": result}],
+                }
+            )
+        )
         assert json.loads(ws.receive_text())["acknowledged"] == [task_id]
 
 
@@ -43,8 +51,9 @@ def test_msgpack_requests_are_answered_and_pushed_in_msgpack(
 ) -> None:
     ep, fn = ep_fn
     with sdk_channel(alice) as ws:
-        answer = ask_binary(ws, {"op": "submit", "endpoint_id": ep, "follow": True,
-                                 "tasks": {fn: [payload(3)]}})
+        answer = ask_binary(
+            ws, {"op": "submit", "endpoint_id": ep, "follow": True, "tasks": {fn: [payload(3)]}}
+        )
         (task_id,) = answer["tasks"][fn]
         claim_and_report(alice, ep, task_id, "11\n9")
         push = ws.receive()  # the followed result, in the form of the last request
@@ -62,8 +71,14 @@ def test_an_endpoint_claims_and_reports_in_msgpack(alice: Caller, ep_fn: tuple[s
     with open_channel(alice, ep) as ws:
         (task,) = ask_binary(ws, {"op": "claim", "session": "s1", "max_tasks": 5})["tasks"]
         assert task["task_id"] == task_id
-        answer = ask_binary(ws, {"op": "results", "session": "s1", "results": [
-            {"task_id": task_id, "status": "success", "result": "mp\nCQ=="}]})
+        answer = ask_binary(
+            ws,
+            {
+                "op": "results",
+                "session": "s1",
+                "results": [{"task_id": task_id, "status": "success", "result": "mp\nCQ=="}],
+            },
+        )
         assert answer == {"acknowledged": [task_id], "rejected": []}
     assert alice.get(f"/v2/tasks/{task_id}").json()["result"] == "mp\nCQ=="
 
@@ -76,8 +91,12 @@ def test_bad_msgpack_gets_clear_errors_and_the_channel_stays_open(
         cases = [
             (b"\x92\xc1", 400, "MALFORMED_JSON", "not valid msgpack"),
             (b"\x91" * 100_000 + b"\xc0", 400, None, None),  # deeper than the reader goes
-            (msgpack.packb({"op": "claim", "session": msgpack.ExtType(5, b"x")}), 400,
-             "MALFORMED_JSON", None),
+            (
+                msgpack.packb({"op": "claim", "session": msgpack.ExtType(5, b"x")}),
+                400,
+                "MALFORMED_JSON",
+                None,
+            ),
             (b"\xdd\xff\xff\xff\xff", 400, "MALFORMED_JSON", None),  # 4 Gi items declared
             (b"\x81\xa2op\xa5claim\xc0", 400, "MALFORMED_JSON", None),  # data after it
             (msgpack.packb([1, 2]), 400, "UNKNOWN_OPERATION", None),
