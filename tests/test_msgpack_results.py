@@ -174,3 +174,20 @@ def test_the_owner_still_gets_dill_and_can_choose_msgpack(
     result, wire = run(owner, dev["endpoint_id"], 8, result_serializers=["MsgpackData"])
     assert wire.startswith("mp\n")
     assert_types_intact(result, 8)
+
+
+def pair(n):
+    return (n, str(n))
+
+
+def test_the_executor_asks_for_what_it_is_told(dev: dict[str, Any], stranger: Client) -> None:
+    """Unset, an untrusted endpoint answers in msgpack; ``result_serializers`` (here a
+    strategy class, as the official Executor takes them) overrides that."""
+    from farcall import Executor
+    from farcall.serialize.json_data import JSONData
+
+    with Executor(dev["endpoint_id"], client=stranger) as executor:
+        assert executor.submit(pair, 1).result(timeout=120) == (1, "1")
+    with Executor(dev["endpoint_id"], client=stranger, result_serializers=[JSONData]) as executor:
+        assert executor.result_serializers == ["farcall.serialize.json_data.JSONData"]
+        assert executor.submit(pair, 2).result(timeout=120) == [2, "2"]  # JSON: a list
