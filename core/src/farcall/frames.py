@@ -1,15 +1,16 @@
 """The channels' messages: JSON in text frames, or msgpack in binary frames.
 
-Measured on typical channel messages (encode and decode, one side): msgpack takes 0.13
-to 0.37 of JSON's time for submissions and result pushes and 0.03 for a message
-carrying a 1 MB result, whose base64 text JSON scans for characters to escape and
-msgpack copies. So a channel speaks msgpack when both ends can: the service offers it
-in its first message (``"frames": ["json", "msgpack"]``), the client then sends binary
-frames, and the service answers (and pushes) in the form of the client's last
-request. Text frames stay JSON, so older clients and services are unaffected.
+Measured on typical channel messages (encode and decode, one side; ``benchmarks/
+serialize.py``): msgpack takes 0.15 to 0.42 of JSON's time for submissions and result
+pushes and 0.03 for a message carrying a 1 MB result, whose base64 text JSON scans for
+characters to escape and msgpack copies. So a channel speaks msgpack when both ends can:
+the service offers it in its first message (``"frames": ["json", "msgpack"]``), the
+client then sends binary frames, and the service answers (and pushes) in the form of the
+client's last request. Text frames stay JSON, so older clients and services are
+unaffected.
 
-A message msgpack cannot carry (an integer beyond 64 bits in a free-form field) goes
-as JSON text instead; both ends read either form at any time.
+A message msgpack cannot carry (an integer beyond 64 bits in a free-form field) goes as
+JSON text instead; both ends read either form at any time.
 """
 
 from __future__ import annotations
