@@ -1,8 +1,8 @@
 """The channels' messages: JSON in text frames, or msgpack in binary frames.
 
-Measured on typical channel messages (encode and decode, one side; ``benchmarks/
-serialize.py``): msgpack takes 0.15 to 0.42 of JSON's time for submissions and result
-pushes and 0.03 for a message carrying a 1 MB result, whose base64 text JSON scans for
+Measured on typical channel messages (encode and decode, one side, by
+``benchmarks/serialize.py``): msgpack takes 0.15 to 0.42 of JSON's time for submissions
+and result pushes and 0.03 for a message carrying a 1 MB result, whose base64 text JSON scans for
 characters to escape and msgpack copies. So a channel speaks msgpack when both ends can:
 the service offers it in its first message (``"frames": ["json", "msgpack"]``), the
 client then sends binary frames, and the service answers (and pushes) in the form of the
