@@ -191,3 +191,31 @@ def test_the_executor_asks_for_what_it_is_told(dev: dict[str, Any], stranger: Cl
     with Executor(dev["endpoint_id"], client=stranger, result_serializers=[JSONData]) as executor:
         assert executor.result_serializers == ["farcall.serialize.json_data.JSONData"]
         assert executor.submit(pair, 2).result(timeout=120) == [2, "2"]  # JSON: a list
+
+
+OFFICIAL_ENDPOINT_SERIALIZES = """
+import json, sys
+from globus_compute_sdk.serialize import ComputeSerializer
+# What the official endpoint does with a task's result_serializers.
+print(json.dumps(ComputeSerializer.serialize_from_list({"pair": (1, 2)}, sys.argv[1:])))
+"""
+
+
+@pytest.mark.compat
+def test_the_official_endpoint_skips_mp_and_answers_in_json(
+    compat_python: str, stranger: Client
+) -> None:
+    """What the Client asks an untrusted endpoint for works on an official one too: it
+    cannot import ``mp``, skips it, and writes JSON, which the Client reads."""
+    asked = stranger.trust.result_serializers("00000000-0000-4000-8000-00000000000e")
+    assert asked == ["mp", "globus_compute_sdk.serialize.JSONData"]
+    done = subprocess.run(
+        [compat_python, "-c", OFFICIAL_ENDPOINT_SERIALIZES, *asked],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    payload = json.loads(done.stdout)
+    assert payload.startswith("11\n")
+    assert stranger.trust.read_result({"result": payload}) == {"pair": [1, 2]}
