@@ -12,7 +12,7 @@ PEER_PACKAGES := celery[redis]==5.*
 BENCH_ENV := FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python FARCALL_PEERS_PYTHON=$(CURDIR)/$(PEERS)/bin/python
 
 # Every distribution in the repository, installed editable with its test extras.
-DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/broker_rabbitmq plugins/dev plugins/auth_native plugins/auth_client_creds
+DISTRIBUTIONS := core testkit plugins/serializer_dill plugins/serializer_source plugins/serializer_cloudpickle plugins/serializer_msgpack endpoint plugins/engine_parsl plugins/engine_dask plugins/cache_sqlite service plugins/broker_rabbitmq plugins/dev plugins/auth_native plugins/auth_client_creds
 PYPROJECTS := $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
 
 .PHONY: install compat peers test soak demo demo-scale bench bench-quick bench-compare lint clean

@@ -2,7 +2,7 @@
 
 Two users of a real service: mallory owns a public endpoint that answers every task with
 a forged pickle whose reading writes a file; alice submits to it with the farcall Client.
-Alice's Client asks that endpoint for JSON, refuses the forged result without reading it,
+Alice's Client asks that endpoint for msgpack or JSON, refuses the forged result without reading it,
 and leaves its forged exception data unread; with ``trusted_endpoints`` it reads them and
 the file appears (so these tests can fail). Alice's own endpoint still sends dill.
 """
@@ -25,9 +25,17 @@ from farcall.sdk.errors import UntrustedResultError  # noqa: E402
 from farcall_testkit.forged import ForgingWorker  # noqa: E402
 from farcall_testkit.service import MiniWorker, ServiceProcess, admin  # noqa: E402
 
+#: What a Client asks of an endpoint it does not trust: msgpack, then JSON as the official
+#: endpoint spells it.
+ASKED = ["mp", "globus_compute_sdk.serialize.JSONData"]
+
 
 def identity(x):
     return x
+
+
+def as_complex(x):
+    return complex(x, 1)  # neither msgpack nor JSON carries it
 
 
 def as_set(x):
@@ -104,7 +112,7 @@ def test_forged_result_is_refused_unread(service: ServiceProcess, forging: Any,
     message = str(refused.value)
     assert endpoint_id in message and "DillDataBase64 (00)" in message
     assert f'trusted_endpoints=["{endpoint_id}"]' in message
-    assert worker.asked[task_id] == ["11"]  # alice asked for JSON only
+    assert worker.asked[task_id] == ASKED  # alice asked for no-code strategies only
     entry = alice.get_batch_result([task_id])[task_id]  # a failed entry, not a raise
     assert entry["status"] == "failed" and isinstance(entry["exception"], UntrustedResultError)
     assert not (tmp_path / "pwned").exists()
@@ -153,12 +161,12 @@ def test_executor_refuses_forged_results(service: ServiceProcess, forging: Any,
         with pytest.raises(UntrustedResultError):
             future.result(timeout=60)
     assert not (tmp_path / "pwned").exists()
-    assert list(worker.asked.values()) == [["11"]]
+    assert list(worker.asked.values()) == [ASKED]
 
 
-def test_public_endpoint_results_arrive_as_json(service: ServiceProcess) -> None:
-    """An honest endpoint of another user: JSON results come through; a result only dill
-    can carry fails there, saying how to trust the endpoint."""
+def test_public_endpoint_results_arrive_as_plain_data(service: ServiceProcess) -> None:
+    """An honest endpoint of another user: plain data comes through as msgpack; a result
+    only dill can carry fails there, saying how to trust the endpoint."""
     endpoint_id = public_endpoint(service, "honest")
     worker = HonestWorker(service.url, service.tokens["mallory"],  # type: ignore[attr-defined]
                           endpoint_id=endpoint_id, wait=1.0)
@@ -167,9 +175,10 @@ def test_public_endpoint_results_arrive_as_json(service: ServiceProcess) -> None
         alice = client(service, "alice")
         ok = alice.run((1, "a"), endpoint_id=endpoint_id,
                        function_id=alice.register_function(identity))
-        bad = alice.run(2, endpoint_id=endpoint_id, function_id=alice.register_function(as_set))
+        bad = alice.run(2, endpoint_id=endpoint_id,
+                        function_id=alice.register_function(as_complex))
         alice.wait([ok, bad], timeout=60, progress=False)
-        assert alice.get_result(ok) == [1, "a"]  # JSON: the tuple is a list
+        assert alice.get_result(ok) == (1, "a")  # msgpack: the tuple stays a tuple
         with pytest.raises(TaskExecutionFailed) as failed:
             alice.get_result(bad)
         text = str(failed.value)
@@ -178,9 +187,9 @@ def test_public_endpoint_results_arrive_as_json(service: ServiceProcess) -> None
 
         trusting = client(service, "alice", trusted_endpoints=[endpoint_id])
         again = trusting.run(2, endpoint_id=endpoint_id,
-                             function_id=trusting.register_function(as_set))
+                             function_id=trusting.register_function(as_complex))
         trusting.wait([again], timeout=60, progress=False)
-        assert trusting.get_result(again) == {2}
+        assert trusting.get_result(again) == 2 + 1j
         assert worker.asked[again] is None  # a trusted endpoint is asked for nothing
     finally:
         worker.stop()
@@ -212,7 +221,8 @@ def test_allowed_deserializer_types_widens_what_is_read(service: ServiceProcess,
         "globus_compute_sdk.serialize.JSONData", "globus_compute_sdk.serialize.DillDataBase64"])
     task_id = alice.run(3, endpoint_id=endpoint_id, function_id=alice.register_function(identity))
     alice.wait([task_id], timeout=60, progress=False)
-    assert worker.asked[task_id] == ["11", "00"]
+    assert worker.asked[task_id] == ["globus_compute_sdk.serialize.JSONData",
+                                     "globus_compute_sdk.serialize.DillDataBase64"]
     alice.get_result(task_id)
     assert (tmp_path / "pwned").exists()
     with pytest.raises(FarcallError, match="allowed_deserializer_types is empty"):

@@ -1,6 +1,6 @@
 """Wheels, installed as users install them: ``pip install farcall farcall-serializer-dill``.
 
-Builds wheels of the core, the dill plugin, a third-party plugin and a broken plugin,
+Builds wheels of the core, the dill and msgpack plugins, a third-party plugin and a broken plugin,
 then installs them one at a time into a single fresh virtual environment and checks,
 after each install, what the environment can do. The steps run in order in one test
 because each builds on the last (and one environment keeps the runtime down).
@@ -114,6 +114,12 @@ PROBE = textwrap.dedent(
 )
 
 
+MSGPACK_PROBE = (
+    "from farcall.serialize import Serializer; s = Serializer(data_strategy='mp'); "
+    "print(repr(s.deserialize(s.serialize((1, b'\\x00')))))"
+)
+
+
 def test_wheels_install_and_plugins_are_discovered(tmp_path: Path) -> None:
     # -- build the four wheels in one pip run ---------------------------------------
     dist = tmp_path / "dist"
@@ -121,7 +127,8 @@ def test_wheels_install_and_plugins_are_discovered(tmp_path: Path) -> None:
     broken = write_project(tmp_path / "broken", BROKEN)
     check(run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
                "--quiet", "-w", str(dist), str(REPO / "core"),
-               str(REPO / "plugins" / "serializer_dill"), str(third_party), str(broken)],
+               str(REPO / "plugins" / "serializer_dill"),
+               str(REPO / "plugins" / "serializer_msgpack"), str(third_party), str(broken)],
               cwd=tmp_path))
 
     def wheel(prefix: str) -> str:
@@ -174,6 +181,15 @@ def test_wheels_install_and_plugins_are_discovered(tmp_path: Path) -> None:
         "plugins"
     ]
     assert {"00", "01", "sd"} <= set(listing["serialization strategies"])
+
+    # (b') the msgpack plugin: mp is listed and keeps a tuple a tuple ------------------
+    pip_install(wheel("farcall_serializer_msgpack"))
+    listing = plugins_json()
+    assert "mp" in listing["serialization strategies"]
+    assert {"name": "serializer_msgpack",
+            "distribution": "farcall-serializer-msgpack"} in listing["plugins"]
+    round_trip = check(run([str(python), "-c", MSGPACK_PROBE], cwd=tmp_path))
+    assert round_trip.stdout.strip() == "(1, b'\\x00')"
 
     # (c) a third-party plugin is discovered by being installed -------------------------
     assert "t1" not in listing["serialization strategies"]

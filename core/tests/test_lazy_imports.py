@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-HEAVY = ("dill", "cloudpickle", "globus_sdk")
+HEAVY = ("dill", "cloudpickle", "globus_sdk", "msgpack", "numpy")
 
 SCRIPT = textwrap.dedent(
     """
@@ -24,9 +24,10 @@ SCRIPT = textwrap.dedent(
     import json
     import sys
 
-    WATCHED = ("dill", "cloudpickle", "globus_sdk", "pluggy", "click", "importlib_metadata",
-               "requests", "farcall_serializer_dill", "farcall_serializer_cloudpickle",
-               "farcall_serializer_source")
+    WATCHED = ("dill", "cloudpickle", "globus_sdk", "msgpack", "numpy", "pluggy", "click",
+               "importlib_metadata", "requests", "farcall_serializer_dill",
+               "farcall_serializer_cloudpickle", "farcall_serializer_source",
+               "farcall_serializer_msgpack")
     stages = {}
 
     def record(stage):
@@ -103,3 +104,4 @@ def test_the_default_data_strategy_imports_dill_at_first_use(imports: dict) -> N
     assert imports["wire"] == "00\n"
     assert "dill" in imports["stages"]["first use of the default"]
     assert "cloudpickle" not in imports["stages"]["first use of the default"]
+    assert "msgpack" not in imports["stages"]["first use of the default"]

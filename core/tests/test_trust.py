@@ -14,6 +14,9 @@ from farcall.sdk.trust import OWNED_MARK, EndpointTrust
 from farcall.serialize import Serializer
 
 MINE, THEIRS, GONE = (f"{n}0000000-0000-4000-8000-000000000000" for n in (1, 2, 3))
+JSON_PATH, DILL_PATH = (f"globus_compute_sdk.serialize.{n}" for n in ("JSONData", "DillDataBase64"))
+#: msgpack goes first where its plugin is installed; the official endpoint skips it.
+MSGPACK = ["mp"] if "mp" in Serializer().registry.types else []
 
 
 class _Writes:
@@ -47,7 +50,8 @@ def test_owned_endpoints_are_trusted_and_asked_about_once() -> None:
     assert not trust.trusts(THEIRS) and not trust.trusts(GONE) and not trust.trusts(None)
     assert asked == [MINE, THEIRS, GONE]
     assert trust.result_serializers(MINE) is None
-    assert trust.result_serializers(THEIRS) == ["11"]
+    # JSON spelled as the official endpoint takes it (farcall's takes every spelling).
+    assert trust.result_serializers(THEIRS) == [*MSGPACK, JSON_PATH]
 
 
 def test_named_and_all_endpoints_need_no_lookup() -> None:
@@ -86,10 +90,10 @@ def test_owned_results_are_read_and_remembered_for_offline_reads() -> None:
 def test_allowed_deserializer_types() -> None:
     trust, _asked, _kept = make(allowed_deserializer_types=[
         "globus_compute_sdk.serialize.DillDataBase64", "JSONData"])
-    assert trust.result_serializers(THEIRS) == ["11", "00"]  # no-code strategies first
+    assert trust.result_serializers(THEIRS) == [JSON_PATH, DILL_PATH]  # no-code ones first
     assert trust.read_result({"endpoint_id": THEIRS,
                               "result": Serializer().serialize({2})}) == {2}
     wild, _asked, _kept = make(allowed_deserializer_types=["globus_compute_sdk.*Data"])
-    assert "00" in wild.allowed and wild.requested[0] == "11"
+    assert "00" in wild.allowed and wild.requested[: len(MSGPACK) + 1] == [*MSGPACK, JSON_PATH]
     with pytest.raises(FarcallError, match="empty"):
         make(allowed_deserializer_types=[])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from farcall.serialize import Serializer, pack_buffers
 from farcall_endpoint.execution import run_task
 
@@ -61,6 +62,17 @@ def test_a_result_only_code_strategies_carry_says_how_to_trust_the_endpoint() ->
     # Asked for another strategy too (unknown here), there is nothing to say about trust.
     out = run_task(task(set, [1], result_serializers=["11", "zz"]), settings)
     assert out["status"] == "failed" and "trusted_endpoints" not in out["exception"]
+
+
+def test_what_the_sdk_asks_of_an_untrusted_endpoint_is_answered_in_msgpack() -> None:
+    """msgpack first, JSON spelled as the official endpoint takes it next."""
+    pytest.importorskip("farcall_serializer_msgpack")
+    asked = ["mp", "globus_compute_sdk.serialize.JSONData"]
+    out = run_task(task(tuple, [1, 2], result_serializers=asked), {"endpoint_id": "e"})
+    assert out["result"].startswith("mp\n") and SER.deserialize(out["result"]) == (1, 2)
+    out = run_task(task(complex, 1, 2, result_serializers=asked), {"endpoint_id": "e"})
+    assert out["status"] == "failed" and "MsgpackData (mp)" in out["exception"]
+    assert 'Client(trusted_endpoints=["e"])' in out["exception"]
 
 
 def test_exception_text_and_data() -> None:

@@ -105,7 +105,7 @@ class Execution:
         endpoint_id = settings.get("endpoint_id") or "<endpoint id>"
         return (f". The submitter asked only for strategies that run no code when read, as "
                 f"the farcall SDK does for endpoints its caller does not own: return plain "
-                f"data (JSON), or, if you trust this endpoint's owner, submit with "
+                f"data (msgpack or JSON), or, if you trust this endpoint's owner, submit with "
                 f"Client(trusted_endpoints=[\"{endpoint_id}\"])")
 
     def run(self, task: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,10 @@ answers already on their way (the SDK's channel pushes the results of the tasks 
 submitted: ``farcall_service.following``). A client that stops reading them has its
 channel closed (code 1013) once pushes of ``PUSH_LIMIT`` times the largest message
 the service takes wait to be sent.
+
+Messages are JSON in text frames, or msgpack in binary frames (``farcall.frames``):
+the first message offers both, each answer takes the form of its request, and pushes
+the form of the last request.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from farcall import frames
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
@@ -50,8 +55,10 @@ class Opened:
         self.token = token
         self._websocket = websocket
         self._limit = limit
-        self._queue: deque[str] = deque()
+        self._queue: deque[str | bytes] = deque()
         self._queued = 0
+        #: Pushes go as msgpack once the client's last request came as msgpack.
+        self.binary = False
         self._sender: asyncio.Future[None] | None = None
         self._closer: asyncio.Future[None] | None = None  # referenced until done
         self._on_close: list[Callable[[], None]] = []
@@ -61,7 +68,7 @@ class Opened:
         """Send ``message`` after everything sent so far; on the event loop."""
         if self.closed:
             return
-        text = json.dumps(message, separators=(",", ":"))
+        text = frames.encode(message, self.binary)
         if self._queued + len(text) > self._limit:
             log.warning("closing a channel whose client has not read %d characters of "
                         "pushes (%s)", self._queued, self._websocket.url.path)
@@ -100,7 +107,7 @@ class Opened:
         try:
             while self._queue:
                 text = self._queue.popleft()
-                await self._websocket.send_text(text)
+                await _send(self._websocket, text)
                 self._queued -= len(text)
         except Exception:  # closed meanwhile: the channel's loop ends and closes this
             self._queue.clear()
@@ -131,7 +138,8 @@ async def serve(
         return
     # The size limit lets a client refuse an oversized message itself: the close
     # (1009) that answers one can be lost when the connection is reset after it.
-    await websocket.send_text(json.dumps({"ok": True, "max_message": ctx.settings.max_body_bytes}))
+    await websocket.send_text(json.dumps({"ok": True, "max_message": ctx.settings.max_body_bytes,
+                                          "frames": frames.offered()}))
     channel = Opened(websocket, token, PUSH_LIMIT * ctx.settings.max_body_bytes)
     if opened is not None:
         opened(channel)
@@ -139,11 +147,12 @@ async def serve(
     async def answer(text: str | bytes | None) -> dict[str, Any]:
         try:
             try:
-                message = json.loads(text or "")
-            except ValueError:
-                raise ApiError(400, "MALFORMED_JSON", "the message is not valid JSON") from None
-            except RecursionError:  # as HTTP answers the same body
+                message = frames.decode(text or "")
+            except (RecursionError, frames.TooDeep):  # as HTTP answers the same body
                 raise too_deep_to_parse() from None
+            except ValueError:
+                form = "msgpack" if isinstance(text, bytes) else "JSON"
+                raise ApiError(400, "MALFORMED_JSON", f"the message is not valid {form}") from None
             name = message.pop("op", None) if isinstance(message, dict) else None
             if not isinstance(name, str) or name not in operations:
                 raise ApiError(400, "UNKNOWN_OPERATION",
@@ -163,9 +172,10 @@ async def serve(
                               "message": "internal error; the service log has details"}}
 
     async def respond(text: str | bytes | None) -> None:
+        channel.binary = isinstance(text, bytes)
         result = await answer(text)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # closed meanwhile
-            await websocket.send_text(json.dumps(result, separators=(",", ":")))
+            await _send(websocket, frames.encode(result, channel.binary))
 
     # One request at a time, answered in order; the loop keeps listening while one
     # waits (a claim, a result wait), so a channel that closes meanwhile ends it at once.
@@ -184,6 +194,13 @@ async def serve(
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pending
+
+
+async def _send(websocket: WebSocket, message: str | bytes) -> None:
+    if isinstance(message, bytes):
+        await websocket.send_bytes(message)
+    else:
+        await websocket.send_text(message)
 
 
 def _error(exc: ApiError) -> dict[str, Any]:

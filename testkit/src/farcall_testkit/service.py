@@ -98,7 +98,7 @@ class Caller:
 
 
 #: The first message of an SDK channel (``/farcall/v1/channel``).
-CHANNEL_HELLO = {"ok": True, "max_message": 10 * 1024 * 1024}
+CHANNEL_HELLO = {"ok": True, "max_message": 10 * 1024 * 1024, "frames": ["json", "msgpack"]}
 
 
 @contextlib.contextmanager

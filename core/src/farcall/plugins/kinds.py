@@ -24,6 +24,7 @@ SERIALIZATION_STRATEGIES = PluginKind(
         "st": "farcall-serializer-source",
         "c0": "farcall-serializer-cloudpickle",
         "c1": "farcall-serializer-cloudpickle",
+        "mp": "farcall-serializer-msgpack",
     },
 )
 LOGIN_MANAGERS = PluginKind(

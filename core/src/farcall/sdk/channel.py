@@ -26,13 +26,13 @@ whose results will come that way; it is emptied when the connection drops.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import weakref
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
+from farcall import frames
 from farcall.plugins.types import Authorizer
 from farcall.sdk.errors import FarcallAPIError, ServiceUnreachable
 
@@ -75,6 +75,7 @@ class Channel:
         self._open_timeout = open_timeout
         self._ws: Any = None
         self._max_message: int | None = None  # bytes, as the service said when opened
+        self._binary = False  # msgpack frames: the service offered them when opened
         self._opened: weakref.finalize | None = None
         self._over_http = False
         self._on_push = on_push
@@ -130,7 +131,7 @@ class Channel:
         deadline = time.monotonic() + timeout
         try:
             while True:
-                message = json.loads(ws.recv(deadline - time.monotonic(), wake))
+                message = frames.decode(ws.recv(deadline - time.monotonic(), wake))
                 if not _is_push(message):
                     raise ValueError("an answer to no request")
                 results = self._pushed(message)
@@ -169,7 +170,7 @@ class Channel:
                   meanwhile: Callable[[], None] | None = None) -> Any:
         from websockets.exceptions import ConnectionClosed, WebSocketException
 
-        message = json.dumps({"op": operation, **body}, separators=(",", ":"))  # ASCII
+        message = frames.encode({"op": operation, **body}, self._binary)  # JSON is ASCII
         if self._max_message is not None and len(message) > self._max_message:
             raise FarcallAPIError("SEND", self._route(operation), 413, "REQUEST_TOO_LARGE",
                                   f"the message is {len(message)} bytes; the service accepts "
@@ -183,7 +184,7 @@ class Channel:
                 except BaseException as exc:
                     raise _CallerFailed(exc) from None
             while True:
-                answer = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+                answer = frames.decode(ws.recv(timeout=deadline - time.monotonic()))
                 if not _is_push(answer):
                     return answer
                 self._pushed(answer)
@@ -242,7 +243,7 @@ class Channel:
             raise self._unreachable("connect", exc) from None
         try:
             try:
-                hello = json.loads(ws.recv(timeout=self._open_timeout))
+                hello = frames.decode(ws.recv(timeout=self._open_timeout))
             except (TimeoutError, OSError, ValueError, WebSocketException) as exc:
                 raise self._unreachable("connect", exc) from None
             _answer(hello, self._route("connect"))  # the token or the endpoint refused
@@ -251,6 +252,10 @@ class Channel:
             raise
         limit = hello.get("max_message") if isinstance(hello, dict) else None
         self._max_message = limit if isinstance(limit, int) else None
+        # msgpack frames where the service offers them (farcall.frames says why).
+        offered = hello.get("frames") if isinstance(hello, dict) else None
+        self._binary = isinstance(offered, list) and frames.MSGPACK in offered \
+            and frames.MSGPACK in frames.offered()
         # Closed when the channel is dropped, or collected with its client or thread.
         self._ws, self._opened = ws, weakref.finalize(self, ws.close)
         return ws

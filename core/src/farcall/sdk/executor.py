@@ -9,10 +9,10 @@ service does not follow (no channel, more than it follows at a time, a connectio
 that dropped) are awaited by a second thread with long-polls.
 
 Options that travel with a submission (the endpoint, the task group, the
-``resource_specification`` and ``user_endpoint_config``) are taken when ``submit`` is
-called, as the official Executor takes them; tasks that differ in them are sent in
-separate requests. A task whose arguments cannot be serialized fails on its own, with
-:class:`~farcall.errors.SerializationError`; the others are sent.
+``resource_specification``, ``user_endpoint_config`` and ``result_serializers``) are
+taken when ``submit`` is called, as the official Executor takes them; tasks that differ
+in them are sent in separate requests. A task whose arguments cannot be serialized
+fails on its own, with :class:`~farcall.errors.SerializationError`; the others are sent.
 
 It needs nothing from the Client beyond its public API: ``create_batch``,
 ``batch_run``, ``wait_any``, ``result_entry``, ``get_task_group_tasks`` and the
@@ -26,7 +26,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor as _BaseExecutor
 from concurrent.futures import Future
 from itertools import islice
@@ -55,6 +55,7 @@ class _Options(NamedTuple):
     task_group_id: str | None
     resource_specification: str | None
     user_endpoint_config: str | None
+    result_serializers: tuple[str, ...] | None
 
 
 _Work = tuple[Future[Any], str, tuple[Any, ...], dict[str, Any], _Options]
@@ -73,6 +74,13 @@ def _json_dict(value: Any, what: str) -> str | None:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from exc
 
 
+def _import_path(strategy: Any) -> str:
+    """A strategy class or instance as the import path the official endpoint takes
+    (and farcall's endpoint reads by its last part, the strategy's name)."""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Executor(_BaseExecutor):
     """Runs functions on one endpoint, returning ``concurrent.futures.Future`` objects.
 
@@ -81,6 +89,9 @@ class Executor(_BaseExecutor):
     adopt), ``resource_specification`` and ``user_endpoint_config`` (JSON-serializable
     dicts, sent with each submission), ``label``, ``batch_size``. ``amqp_port`` is
     accepted and unused: results come down the channel the tasks were submitted on.
+    ``result_serializers``: the strategies the endpoint tries, in order, for each
+    result (identifiers, names, import paths, or the official SDK's strategy classes
+    and instances); None leaves the choice to the Client (:mod:`farcall.sdk.trust`).
     ``progress=True`` (farcall's) draws a progress line on standard error.
     """
 
@@ -99,6 +110,7 @@ class Executor(_BaseExecutor):
         batch_size: int = MAX_BATCH,
         amqp_port: int | None = None,
         *,
+        result_serializers: Iterable[Any] | None = None,
         progress: bool = False,
     ) -> None:
         if client is None:
@@ -108,6 +120,7 @@ class Executor(_BaseExecutor):
         self.task_group_id = task_group_id or Executor._default_task_group_id
         self.resource_specification = resource_specification
         self.user_endpoint_config = user_endpoint_config
+        self.result_serializers = result_serializers
         self.label = label
         self.batch_size = max(1, batch_size)
         self.amqp_port = amqp_port
@@ -182,6 +195,17 @@ class Executor(_BaseExecutor):
         self._user_endpoint_config = value
 
     @property
+    def result_serializers(self) -> list[str] | None:
+        """What the endpoint is asked to serialize results with, first that works; as
+        names (import paths for strategy classes and instances), or None."""
+        return None if self._result_serializers is None else list(self._result_serializers)
+
+    @result_serializers.setter
+    def result_serializers(self, value: Iterable[Any] | None) -> None:
+        self._result_serializers = None if value is None else tuple(
+            v if isinstance(v, str) else _import_path(v) for v in value) or None
+
+    @property
     def amqp_port(self) -> int | None:
         """Accepted for the official Executor's callers and unused: farcall pushes
         results down the channel tasks were submitted on, with no AMQP connection."""
@@ -224,7 +248,7 @@ class Executor(_BaseExecutor):
             raise ValueError("No endpoint_id set: Executor(endpoint_id=...), or set "
                              "executor.endpoint_id before submitting")
         options = _Options(self._endpoint_id, self._task_group_id, self._resource_json,
-                           self._config_json)
+                           self._config_json, self._result_serializers)
         future: Future[Any] = Future()
         with self._lock:
             if self._shutdown:  # again: the sender may be gone, and nothing would send it
@@ -336,10 +360,11 @@ class Executor(_BaseExecutor):
 
     def _send_group(self, options: _Options, work: list[_Work]) -> None:
         """Send tasks that share their options in one batch."""
-        endpoint_id, group, resource_json, config_json = options
+        endpoint_id, group, resource_json, config_json, serializers = options
         batch = self.client.create_batch(
             task_group_id=group or self._task_group_id,
             resource_specification=json.loads(resource_json) if resource_json else None,
+            result_serializers=list(serializers) if serializers else None,
             user_endpoint_config=json.loads(config_json) if config_json else None,
         )
         sent = []

@@ -6,9 +6,10 @@ reads its results. So the Client reads results and exception data in every insta
 strategy only from endpoints it trusts: those its caller owns (the endpoint's document
 says ``is_owner``; looked up once per Client) and those named in ``trusted_endpoints``
 (``"*"``: every endpoint). To any other endpoint a submission asks for results in
-strategies that run no code (``result_serializers``), and a result from it is read only
+strategies that run no code (``result_serializers``: msgpack, when
+farcall-serializer-msgpack is installed, then JSON), and a result from it is read only
 in the strategies of ``allowed_deserializer_types`` (default: the installed data-only
-ones, JSON). Arguments and functions sent to endpoints are code by design: this is
+ones). Arguments and functions sent to endpoints are code by design: this is
 about what comes back.
 """
 
@@ -21,10 +22,16 @@ from farcall.errors import FarcallError
 from farcall.sdk.batch import canonical_id
 from farcall.sdk.errors import FarcallAPIError, UntrustedResultError
 from farcall.serialize import Serializer
-from farcall.serialize.allowlist import data_only_identifiers, expand_allowlist
+from farcall.serialize.allowlist import (
+    data_only_identifiers,
+    expand_allowlist,
+    official_spelling,
+)
 
 #: ``trusted_endpoints`` entry that trusts every endpoint (the behaviour before trust).
 TRUST_ALL = "*"
+#: JSONData, the data strategy every endpoint, official or farcall, can write.
+JSON_DATA = "11"
 #: Set by the Client on task documents it caches once it knows the caller owns their
 #: endpoint; the service never sends it (its documents' keys are its own, not the
 #: endpoint's), and only the Client writes its cache.
@@ -75,13 +82,16 @@ class EndpointTrust:
             self.reader.allowed = allowed
         self.allowed: frozenset[str] = allowed
         #: What submissions to untrusted endpoints ask for: writable data strategies,
-        #: those that run no code first.
+        #: those that run no code first, and of these JSON last: it carries the least
+        #: (``mp`` before it keeps tuples, bytes and big integers), but every endpoint
+        #: has it. Official strategies are spelled as the official endpoint takes them.
         types = registry.types
         ordered = dict.fromkeys(self.reader.identifier(s) for s in specs)
         writable = [i for i in ordered
                     if i in allowed and i in types
                     and not types[i].for_code and not types[i].read_only]
-        self.requested: list[str] = sorted(writable, key=lambda i: not types[i].data_only)
+        writable.sort(key=lambda i: (not types[i].data_only, i == JSON_DATA))
+        self.requested: list[str] = [official_spelling(i) for i in writable]
         self._owned: dict[str, bool] = {}
 
     # -- trust ------------------------------------------------------------------------

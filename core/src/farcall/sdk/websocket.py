@@ -60,14 +60,19 @@ class Connection:
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
             self._frames = self._received()[1:]  # after the handshake answer
-            # The frames of a message whose last frame is still to come.
+            # The frames of a message whose last frame is still to come, and its kind.
             self._parts: list[bytes | bytearray | memoryview] = []
+            self._binary = False
         except BaseException:
             sock.close()
             raise
 
-    def send(self, text: str) -> None:
-        self._protocol.send_text(text.encode())
+    def send(self, message: str | bytes) -> None:
+        """Send a text frame for a str, a binary frame for bytes."""
+        if isinstance(message, bytes):
+            self._protocol.send_binary(message)
+        else:
+            self._protocol.send_text(message.encode())
         try:
             self._flush()
         except OSError:
@@ -77,8 +82,9 @@ class Connection:
             self._raise_if_closed()
             raise
 
-    def recv(self, timeout: float, wake: socket.socket | None = None) -> str:
-        """The next message; TimeoutError when none comes within ``timeout`` seconds.
+    def recv(self, timeout: float, wake: socket.socket | None = None) -> str | bytes:
+        """The next message, a str from text frames and bytes from binary ones;
+        TimeoutError when none comes within ``timeout`` seconds.
 
         ``wake``: a socket another thread writes to when this wait should end early
         (:class:`Woken` is raised then; what it wrote is left for the caller to read).
@@ -88,10 +94,12 @@ class Connection:
             while self._frames:
                 frame = self._frames.pop(0)
                 if frame.opcode in _MESSAGE:
+                    if frame.opcode is not Opcode.CONT:
+                        self._binary = frame.opcode is Opcode.BINARY
                     self._parts.append(frame.data)
                     if frame.fin:
                         message, self._parts = b"".join(self._parts), []
-                        return message.decode()
+                        return message if self._binary else message.decode()
             self._raise_if_closed()
             if wake is not None:
                 self._await_readable(_left(deadline), wake)

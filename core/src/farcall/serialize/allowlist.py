@@ -13,6 +13,11 @@ from collections.abc import Iterable
 
 from farcall.serialize.registry import StrategyRegistry
 
+#: The official SDK's data strategies. Its endpoint takes ``result_serializers`` only as
+#: import paths, skipping those it cannot import, so a list meant for any endpoint
+#: spells these as import paths and farcall's own (``mp``) as identifiers.
+OFFICIAL_DATA_STRATEGIES = {"00": "DillDataBase64", "11": "JSONData", "13": "AllDataStrategies"}
+
 
 def strategy_spec(spec: str) -> str:
     """An identifier or strategy name from any spelling the official SDK uses.
@@ -22,6 +27,13 @@ def strategy_spec(spec: str) -> str:
     """
     spec = str(spec).strip()
     return spec.rsplit(".", 1)[-1] if "." in spec and len(spec) != 2 else spec
+
+
+def official_spelling(identifier: str) -> str:
+    """``"11"`` as ``"globus_compute_sdk.serialize.JSONData"``; identifiers the official
+    SDK does not have pass through (the official endpoint skips them)."""
+    name = OFFICIAL_DATA_STRATEGIES.get(identifier)
+    return identifier if name is None else f"globus_compute_sdk.serialize.{name}"
 
 
 def expand_allowlist(specs: Iterable[str], registry: StrategyRegistry) -> list[str]:
