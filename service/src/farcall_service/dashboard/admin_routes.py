@@ -15,14 +15,14 @@ from farcall_service.context import ServiceContext, get_context
 from farcall_service.dashboard import PREFIX, session
 from farcall_service.dashboard.routes import page_for, read_form, signed_in
 from farcall_service.errors import ApiError
-from farcall_service.storage.interface import OAuthClient, StaticToken, User
+from farcall_service.storage.interface import OAuthClient, StaticToken, UserSummary
 
 router = APIRouter(prefix=PREFIX + "/admin", include_in_schema=False)
 
 
 @dataclass(frozen=True)
 class Overview:
-    users: list[User]
+    users: list[UserSummary]
     memberships: list[tuple[str, str, str]]
     tokens: list[tuple[str, StaticToken]]
     clients: list[tuple[str, OAuthClient]]

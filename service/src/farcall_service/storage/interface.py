@@ -414,9 +414,6 @@ class BrowseStore(Protocol):
     def claimed_at(self, task_id: str) -> float | None:
         """When the task was last handed to an endpoint, if ever."""
 
-    def list_users(self) -> list[User]:
-        """Every user not removed, by name."""
-
     def list_memberships(self) -> list[tuple[str, str, str]]:
         """``(group name, member name, group id)`` for every membership, by group and
         member; a group without members appears once with an empty member name."""

@@ -43,6 +43,8 @@ class UserSummary:
     name: str
     created_at: float
     has_password: bool
+    #: May open the dashboard's admin pages.
+    admin: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
 from farcall_service.storage import sql_queue as q
-from farcall_service.storage.records import TaskFilter, TaskPage, User
+from farcall_service.storage.records import TaskFilter, TaskPage
 from farcall_service.storage.sql_engine import SqlConnections
 
 #: How many of the newest tasks a function's or endpoint's counts look at.
@@ -69,13 +69,6 @@ class BrowseSql(SqlConnections):
         with self._read() as conn:
             return conn.execute(sa.select(t.tasks.c.claimed_at)
                                 .where(t.tasks.c.id == task_id)).scalar()
-
-    def list_users(self) -> list[User]:
-        u = t.users.c
-        with self._read() as conn:
-            rows = conn.execute(sa.select(u.id, u.name, u.admin)
-                                .where(u.removed_at.is_(None)).order_by(u.name)).all()
-        return [User(row.id, row.name, bool(row.admin)) for row in rows]
 
     def list_memberships(self) -> list[tuple[str, str, str]]:
         g, m, u = t.groups.c, t.memberships.c, t.users.c

@@ -46,10 +46,10 @@ class IdentitySql(SqlConnections):
         c = t.users.c
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(c.id, c.name, c.created_at, c.password_hash.is_not(None))
+                sa.select(c.id, c.name, c.created_at, c.password_hash.is_not(None), c.admin)
                 .where(_PRESENT).order_by(c.created_at, c.name)
             ).all()
-        return [UserSummary(row[0], row[1], row[2], bool(row[3])) for row in rows]
+        return [UserSummary(row[0], row[1], row[2], bool(row[3]), bool(row[4])) for row in rows]
 
     def add_token(self, user_id: str, token_hash: str) -> None:
         with self._write() as conn:
