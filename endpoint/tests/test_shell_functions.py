@@ -193,7 +193,7 @@ def test_the_official_shell_function_runs_on_a_farcall_endpoint(
     assert (fails["returncode"], fails["exception_name"]) == (5, "subprocess.CalledProcessError")
     if mpi:  # the official Client's resource_specification reached the worker
         [mpi_result] = ranks
-        assert mpi_result["is_shell_result"] and mpi_result["returncode"] == 0
+        assert mpi_result["is_shell_result"] and mpi_result["returncode"] == 0, mpi_result
         assert sorted(mpi_result["stdout"].splitlines()) == ["0 of 2", "1 of 2"]
     # ... named after GC_TASK_UUID, which the endpoint set to each task's id.
     left = sorted(p.name.split(".", 1)[0] + p.suffix for p in workdir.iterdir())
