@@ -161,34 +161,3 @@ def test_a_result_for_an_unknown_old_task_is_refused_at_once(
     assert answer["rejected"] == [made_long_ago]
     assert time.monotonic() - started < dispatching.COMMIT_WINDOW
 
-
-def test_a_result_of_a_task_claimed_from_the_database_is_told_before_its_commit(
-        alice: Caller, ep_fn: tuple[str, str], ctx: object, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The process an endpoint claims through may not be the one that accepted the
-    task: it remembers what it claimed, so the result reaches the waits (in every
-    process, over the broker) as soon as it is reported, as in the accepting one."""
-    import threading
-
-    from farcall_testkit.service import hold_next_call
-
-    ep, fn = ep_fn
-    lc = ctx.lifecycle  # type: ignore[attr-defined]
-    (task_id,) = alice.submit(ep, fn, 1).json()["tasks"][fn]  # queued: no claim waits
-    lc.memory.forget([task_id])  # as if another process had accepted it
-    [claimed] = alice.claim(ep)
-    assert claimed["task_id"] == task_id
-    begun, release = hold_next_call(monkeypatch, ctx.store, "record_reports")  # type: ignore[attr-defined]
-    reporter = threading.Thread(target=lambda: alice.report(
-        ep, [{"task_id": task_id, "status": "success", "result": "11\n9"}]))
-    reporter.start()
-    try:
-        assert begun.wait(20)
-        answer = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task_id], "timeout": 5})
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["results"][task_id]["status"] == "success"
-        assert ctx.store.get_task(task_id).status == "running"  # type: ignore[attr-defined]
-    finally:
-        release.set()
-        reporter.join(20)
-    assert ctx.store.get_task(task_id).status == "success"  # type: ignore[attr-defined]

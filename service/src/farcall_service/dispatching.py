@@ -49,8 +49,6 @@ async def claim(
                 )
                 if not tasks:
                     empty_queues.found_empty(endpoint_id, session, seen)
-                elif not lc.broker.single_process:
-                    remember_claimed(lc, endpoint_id, tasks)
             remaining = deadline - loop.time()
             if tasks or remaining <= 0:
                 return tasks
@@ -66,19 +64,6 @@ async def claim(
                 return []  # the deadline passed
         finally:
             claims.discard(endpoint_id, woken)
-
-
-def remember_claimed(lc: TaskLifecycle, endpoint_id: str, tasks: list[ClaimedTask]) -> None:
-    """Remember tasks claimed from the database as accepted here: their results are
-    then told to the owners' waits (in every process, over the broker) the moment
-    they are reported, before their commit, as for tasks this process accepted."""
-    by_submission: dict[tuple[str, str, float], list[tuple[str, str, str]]] = {}
-    for task in tasks:
-        if task.owner_id:
-            by_submission.setdefault((task.owner_id, task.task_group_id, task.created_at),
-                                     []).append((task.id, endpoint_id, task.function_id))
-    for (owner_id, group, created_at), accepted in by_submission.items():
-        lc.memory.accepted(owner_id, group, created_at, accepted)
 
 
 async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],

@@ -170,13 +170,8 @@ class ClaimedTask:
     payload: str
     options: TaskOptions
     container: Container | None = None
-    #: Whose task, in which group, made when: a core endpoint's tasks go to a user
-    #: endpoint per owner, and a process that claims a task from the database (not
-    #: the one that accepted it) can tell the owner's waits its result before that
-    #: commits, as the accepting process would. Empty when not read.
+    #: Whose task it is: a core endpoint's tasks go to a user endpoint per owner.
     owner_id: str = ""
-    task_group_id: str = ""
-    created_at: float = 0.0
 
 
 @dataclass(frozen=True)

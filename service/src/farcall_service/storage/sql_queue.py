@@ -79,8 +79,7 @@ FIRST_QUEUED = sa.select(_task_c.seq).where(
     _task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED).limit(1)
 QUEUED_FOR_CLAIM = (
     sa.select(_task_c.seq, _task_c.id, _task_c.function_id, _task_c.payload, _task_c.options,
-              _fn_c.code, _fn_c.container_id, _task_c.owner_id, _task_c.task_group_id,
-              _task_c.created_at)
+              _task_c.owner_id, _fn_c.code, _fn_c.container_id)
     .join(t.functions, _fn_c.id == _task_c.function_id)
     .where(_task_c.endpoint_id == _b("endpoint_id"), _task_c.status == QUEUED, t.UNFINISHED)
     .order_by(_task_c.seq)

@@ -308,8 +308,6 @@ class TaskSql(SqlConnections):
                     options=_task_options(row.options),
                     container=containers.get(row.container_id) if row.container_id else None,
                     owner_id=row.owner_id,
-                    task_group_id=row.task_group_id,
-                    created_at=row.created_at,
                 )
                 for row in rows
             ]
