@@ -107,13 +107,15 @@ REPORTED_TASKS = (
 )
 OUTBOX_ADD = sa.insert(t.result_outbox)
 TASKS = sa.select(*TASK_COLUMNS).where(_task_c.id.in_(_b("ids", expanding=True)))
+# By id alone, the owner checked on the rows: with ``owner_id = :owner`` in the query,
+# PostgreSQL may walk ``ix_tasks_owner`` (every task of the owner) instead of the
+# primary key for a few ids, and a wait then costs more with every task stored.
 FINISHED_TASKS = sa.select(*TASK_COLUMNS).where(
     _task_c.id.in_(_b("ids", expanding=True)),
-    _task_c.owner_id == _b("owner_id"),
     _task_c.status.in_(TERMINAL_STATES),
 )
-TASK_ENDPOINTS = sa.select(_task_c.endpoint_id).distinct().where(
-    _task_c.id.in_(_b("ids", expanding=True)), _task_c.owner_id == _b("owner_id"))
+TASK_ENDPOINTS = sa.select(_task_c.endpoint_id, _task_c.owner_id).where(
+    _task_c.id.in_(_b("ids", expanding=True)))
 RECORD_OUTCOME = (
     sa.update(t.tasks)
     .where(_task_c.id == _b("b_id"))

@@ -184,16 +184,16 @@ class TaskSql(SqlConnections):
         found: list[Task] = []
         with self._read() as conn:
             for chunk in q.chunks(list(dict.fromkeys(task_ids))):
-                rows = conn.execute(q.FINISHED_TASKS, {"ids": chunk, "owner_id": owner_id})
-                found.extend(q.task_from_row(row) for row in rows)
+                rows = conn.execute(q.FINISHED_TASKS, {"ids": chunk})
+                found.extend(q.task_from_row(row) for row in rows if row.owner_id == owner_id)
         return found
 
     def task_endpoints(self, task_ids: Iterable[str], owner_id: str) -> set[str]:
         found: set[str] = set()
         with self._read() as conn:
             for chunk in q.chunks(list(dict.fromkeys(task_ids))):
-                found.update(conn.execute(
-                    q.TASK_ENDPOINTS, {"ids": chunk, "owner_id": owner_id}).scalars())
+                found.update(row.endpoint_id for row in conn.execute(
+                    q.TASK_ENDPOINTS, {"ids": chunk}) if row.owner_id == owner_id)
         return found
 
     def task_group_tasks(self, task_group_id: str, owner_id: str) -> list[Task]:
