@@ -78,10 +78,7 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         problem = "no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq"
     if problem is not None:
         unavailable(problem)
-    venv = request.config.rootpath / official.VENV_NAME
-    if not official.reachable_by_others(venv.parent):
-        unavailable(f"{venv.parent} is out of an unprivileged user's reach")
-    script = official.endpoint_venv(venv)
+    script = official.endpoint_venv(official.venv_path(request.config.rootpath))
     home = tmp_path_factory.mktemp("official")
     db_url, broker_url = postgresql.create_database(), rabbitmq.create_vhost()
     try:

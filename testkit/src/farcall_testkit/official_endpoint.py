@@ -32,6 +32,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +65,28 @@ def reachable_by_others(path: Path) -> bool:
         return False
     mode = path.stat().st_mode
     return bool(mode & (stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH))
+
+
+def venv_path(repository: Path) -> Path:
+    """Where the official endpoint's venv lives: under the repository when an
+    unprivileged user can reach it there, else in a folder of the system's temporary
+    directory named after the version (a clone under a private ``mktemp -d``, say).
+    That folder must be this user's and writable by nobody else; a test fails
+    (``unavailable``) rather than run code from one another user could have made."""
+    if reachable_by_others(repository):
+        return repository / VENV_NAME
+    shared = Path(tempfile.gettempdir()) / f"farcall-official-endpoint-{VERSION}"
+    try:
+        shared.mkdir(mode=0o755)
+    except FileExistsError:
+        info = shared.lstat()
+        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+            unavailable(f"{shared} is not a folder of this user's that only it may write: "
+                        "remove it, or clone the repository where other users can reach it")
+    if not reachable_by_others(shared):
+        unavailable(f"neither {repository} nor {shared} is in an unprivileged user's reach")
+    return shared / VENV_NAME
 
 
 def base_python() -> str | None:

@@ -85,13 +85,7 @@ def official_endpoint(
         problem = "no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq"
     if problem is not None:
         unavailable(problem)
-    venv = request.config.rootpath / official.VENV_NAME
-    if not official.reachable_by_others(venv.parent):
-        unavailable(
-            f"{venv.parent} is out of an unprivileged user's reach (a directory "
-            "on the way is not searchable by others)"
-        )
-    script = official.endpoint_venv(venv)
+    script = official.endpoint_venv(official.venv_path(request.config.rootpath))
     db_url = postgresql.create_database()
     try:
         with (
