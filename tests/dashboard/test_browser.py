@@ -22,24 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from farcall_testkit.browser import headless_chromium, needs_browser
 
 pytest.importorskip("farcall_dev")
 from farcall_testkit.service import FARCALL, free_port  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-
-    SELENIUM = True
-except ImportError:
-    SELENIUM = False
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER and SELENIUM),
-    reason="the browser test needs Chromium, chromedriver (Debian: apt-get install chromium "
-    "chromium-driver) and the selenium package",
-)
+pytestmark = needs_browser
 
 PASSWORD = "a long dashboard password"
 
@@ -107,21 +95,8 @@ def _ready(profile: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1100,720"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium("--window-size=1100,720") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _by_id(browser: Any, element_id: str) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from farcall_testkit.browser import headless_chromium, needs_browser
 
 pytest.importorskip("farcall_service")
 from farcall_service.oauth import NATIVE_CLIENT_ID
@@ -29,20 +30,7 @@ from farcall_testkit.service import (  # noqa: E402
     service_env,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-
-    SELENIUM = True
-except ImportError:
-    SELENIUM = False
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER and SELENIUM),
-    reason="the browser test needs Chromium, chromedriver (Debian: apt-get install chromium "
-    "chromium-driver) and the selenium package",
-)
+pytestmark = needs_browser
 
 PASSWORD = "a long browser password"
 
@@ -59,20 +47,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _sign_in(browser: Any, url: str, username: str, password: str,
