@@ -35,26 +35,43 @@ def read_pid_file(directory: Path) -> dict[str, Any] | None:
     try:
         info = json.loads((directory / PID_FILE).read_text())
         pid = int(info["pid"])
+        started = float(info.get("started", 0))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info if _alive(pid) else None
+    return info if _alive(pid, started) else None
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, written_at: float) -> bool:
+    """Whether ``pid`` is the process that wrote the pid file at ``written_at``: alive,
+    not a zombie, and started before the file was written (a pid reused since belongs
+    to a process started after). Not by its command line: a process may retitle itself
+    (Dask's scheduler does, inside the endpoint, when a Dask parent set
+    ``__DASK_PARENT_PID``)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # a zombie, or the pid reused by something else
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "Z":
             return False
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        return b"farcall" in cmdline
-    except (OSError, IndexError):
+        return _started_at(int(fields[19])) <= written_at + START_SLACK
+    except (OSError, IndexError, ValueError):
         return True
+
+
+#: Seconds of rounding between the kernel's start time of a process and the clock.
+START_SLACK = 2.0
+
+
+def _started_at(ticks_since_boot: int) -> float:
+    """A process's start time (``/proc/PID/stat`` field 22) as a Unix time."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1]) + ticks_since_boot / os.sysconf("SC_CLK_TCK")
+    raise ValueError("no btime in /proc/stat")
 
 
 def write_pid_file(directory: Path, endpoint_id: str, state: str) -> None:
@@ -155,13 +172,14 @@ def stop_endpoint(name: str, *, home: Path | None = None, timeout: float = 30.0)
 
 
 def _stop_process(pid: int, timeout: float) -> None:
+    signalled = time.time()  # a process started after it is not ours
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not _alive(pid, signalled):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
