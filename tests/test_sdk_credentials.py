@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +25,7 @@ from farcall.plugins import get_plugin_manager  # noqa: E402
 from farcall.sdk.login import StaticTokenLoginManager, choose_login_manager  # noqa: E402
 from farcall.sdk.profile import load_profile  # noqa: E402
 from farcall_auth_native.manager import NativeLoginManager  # noqa: E402
-from farcall_testkit.service import FARCALL, ServiceProcess, admin, service_env  # noqa: E402
+from farcall_testkit.service import ServiceProcess, admin  # noqa: E402
 
 PASSWORD = "alice's password"
 CREDENTIAL_VARS = (
@@ -44,15 +43,7 @@ CREDENTIAL_VARS = (
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     home = tmp_path_factory.mktemp("credentials-service")
-    subprocess.run(
-        [*FARCALL, "server", "user", "add", "alice", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=service_env(home),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    admin(home, "user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     admin(home, "user", "add", "bob")
     with ServiceProcess(home) as svc:
         svc.tokens = {

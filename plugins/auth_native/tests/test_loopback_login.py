@@ -21,7 +21,7 @@ import requests
 pytest.importorskip("farcall_service")
 from farcall.errors import FarcallError  # noqa: E402
 from farcall_auth_native.loopback import LoopbackRedirect  # noqa: E402
-from farcall_testkit.service import FARCALL, ServiceProcess, service_env  # noqa: E402
+from farcall_testkit.service import FARCALL, ServiceProcess, admin  # noqa: E402
 
 PASSWORD = "loopback login password"
 
@@ -49,15 +49,7 @@ BROWSER_SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     home = tmp_path_factory.mktemp("loopback-service")
-    subprocess.run(
-        [*FARCALL, "server", "user", "add", "carol", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=service_env(home),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    admin(home, "user", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
     with ServiceProcess(home, env={"FARCALL_SERVICE_LOG_LEVEL": "WARNING"}) as proc:
         yield proc
 

@@ -183,10 +183,13 @@ def service_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str,
     return env
 
 
-def admin(home: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """Run ``farcall server ARGS...`` against ``home``'s database; return its output."""
+def admin(home: Path, *args: str, env: Mapping[str, str] | None = None,
+          stdin: str | None = None) -> str:
+    """Run ``farcall server ARGS...`` against ``home``'s database (``stdin`` on its
+    standard input, as ``--password-stdin`` reads it); return its output."""
     done = subprocess.run(
         [*FARCALL, "server", *args],
+        input=stdin,
         env=service_env(home, env),
         capture_output=True,
         text=True,
