@@ -21,7 +21,7 @@ from farcall_service.context import get_context
 from farcall_service.dashboard import PREFIX, live, render, session, views
 from farcall_service.errors import ApiError
 from farcall_service.oauth import NATIVE_CLIENT_ID
-from farcall_service.oauth.routes import _grant
+from farcall_service.oauth.routes import grant
 from farcall_service.oauth.tokens import OAuthError
 from farcall_service.storage.interface import TaskFilter
 
@@ -124,7 +124,7 @@ async def callback(request: Request) -> Response:
             "code": params["code"], "redirect_uri": session.callback_url(request),
             "code_verifier": verifier}
     try:
-        issued = await run_in_threadpool(_grant, ctx, None, form)
+        issued = await run_in_threadpool(grant, ctx, None, form)
     except OAuthError as exc:
         return _error(request, None, ApiError(400, "SIGN_IN_FAILED", exc.description))
     response = RedirectResponse(f"{PREFIX}/endpoints", status_code=303)

@@ -235,7 +235,7 @@ async def token(request: Request) -> Response:
     try:
         form = await _form(request)
         answer = await run_in_threadpool(
-            _grant, ctx, request.headers.get("authorization"), form
+            grant, ctx, request.headers.get("authorization"), form
         )
     except OAuthError as exc:
         log.info("token request refused: %s", exc.error)
@@ -243,7 +243,7 @@ async def token(request: Request) -> Response:
     return _tokens_answer(answer)
 
 
-def _grant(ctx: ServiceContext, authorization: str | None,
+def grant(ctx: ServiceContext, authorization: str | None,
            form: Mapping[str, str]) -> dict[str, Any]:
     client = authenticate_client(ctx.store, authorization, form)
     grant_type = form.get("grant_type", "")
