@@ -244,7 +244,9 @@ async def token(request: Request) -> Response:
 
 
 def grant(ctx: ServiceContext, authorization: str | None,
-           form: Mapping[str, str]) -> dict[str, Any]:
+          form: Mapping[str, str]) -> dict[str, Any]:
+    """Answer a token request's form, whoever received it (the token endpoint, the
+    dashboard's sign-in): the same checks for every grant type."""
     client = authenticate_client(ctx.store, authorization, form)
     grant_type = form.get("grant_type", "")
     if grant_type == "authorization_code":
