@@ -170,6 +170,7 @@ def test_no_task_statement_reads_every_task(
         store.ended_since(user.id, now)
         store.claimed_at(ids[0])
         store.requeue_stale(now + 1)
+        assert store.purge_ended(now + 1, 500).deleted == 6  # walks by seq, deletes by seq
         store.lock_endpoint("e" * 8, now + 1)
         store.delete_endpoint("e" * 8, now, "gone")
         sa.event.remove(store.engine, "before_cursor_execute", remember)

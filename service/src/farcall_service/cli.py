@@ -50,6 +50,10 @@ def server() -> None:
               help="Seconds of silence after which an endpoint is reported offline.")
 @click.option("--requeue-timeout", type=float, default=None,
               help="Seconds of silence after which an endpoint's claimed tasks are requeued.")
+@click.option("--result-retention", type=float, default=None, metavar="SECONDS",
+              help="Keep ended tasks and their results this long, then delete them; "
+              "0 = for ever [env FARCALL_SERVICE_RESULT_RETENTION; default: 1209600, "
+              "14 days].")
 @click.option("--max-connections-per-address", type=int, default=None,
               help="Open connections per client address; 0 = no cap.")
 @click.option("--trusted-proxies", default=None, metavar="ADDRESSES",

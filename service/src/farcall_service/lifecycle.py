@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from farcall_service import accepting, dispatching, waiting
+from farcall_service import accepting, dispatching, purging, waiting
 from farcall_service.brokers.interface import Broker, StreamAccess
 from farcall_service.dispatching import EmptyQueues
 from farcall_service.following import Follower
@@ -82,6 +82,7 @@ class TaskLifecycle:
         self._reaper: asyncio.Task[None] | None = None
         self._publishing: asyncio.Task[None] | None = None
         self._forwarding: asyncio.Task[None] | None = None
+        self._purging: asyncio.Task[None] | None = None
 
     @property
     def memory_decides(self) -> bool:
@@ -97,9 +98,12 @@ class TaskLifecycle:
         self.broker.start()
 
     async def start(self) -> None:
-        """Start the broker and the requeue reaper; on the event loop, before serving."""
+        """Start the broker, the requeue reaper and the purge of expired tasks; on the
+        event loop, before serving."""
         self.broker.start()
         self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
+        if self.ctx.settings.result_retention > 0:
+            self._purging = asyncio.create_task(purging.purge_forever(self))
         if self.publisher is not None:
             self._publishing = asyncio.create_task(self.publisher.run())
         if self.forwarder is not None:
@@ -108,9 +112,9 @@ class TaskLifecycle:
     async def stop(self) -> None:
         """After the last request: commit what waits, publish the outbox once more,
         then stop the broker."""
-        for task in (self._reaper, self._publishing, self._forwarding):
+        for task in (self._reaper, self._publishing, self._forwarding, self._purging):
             await cancel(task)
-        self._reaper = self._publishing = self._forwarding = None
+        self._reaper = self._publishing = self._forwarding = self._purging = None
         try:
             await self.ctx.in_thread(commit_alone, self, self.recorder.take())
             if self.publisher is not None:

@@ -47,6 +47,9 @@ ENV_VARS: dict[str, str] = {
     "max_connections_per_address": "FARCALL_SERVICE_MAX_CONNECTIONS_PER_ADDRESS",
     "trusted_proxies": "FARCALL_SERVICE_TRUSTED_PROXIES",
     "max_concurrent_hashes": "FARCALL_SERVICE_MAX_CONCURRENT_HASHES",
+    "result_retention": "FARCALL_SERVICE_RESULT_RETENTION",
+    "purge_batch_size": "FARCALL_SERVICE_PURGE_BATCH_SIZE",
+    "purge_interval": "FARCALL_SERVICE_PURGE_INTERVAL",
 }
 
 
@@ -141,6 +144,14 @@ class Settings:
     trusted_proxies: str = ""
     #: Password hashes at once (each scrypt hash holds 32 MiB); more wait, then 429.
     max_concurrent_hashes: int = 4
+    #: An ended task and its result are kept this long after it ended, then deleted
+    #: (reads of it then answer "expired"); 0 keeps them for ever. Hosted keeps 14 days.
+    result_retention: float = 14 * 24 * 3600.0
+    #: Tasks the purge looks at in one transaction (``purging``): bounds how long it
+    #: holds the database's write lock.
+    purge_batch_size: int = 500
+    #: Seconds between two purges of ended tasks.
+    purge_interval: float = 60.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
@@ -148,6 +159,11 @@ class Settings:
                              f"not {self.max_json_depth}")
         if self.max_field_bytes < 1:
             raise ValueError(f"max_field_bytes must be positive, not {self.max_field_bytes}")
+        if self.result_retention < 0:
+            raise ValueError(f"result_retention must be 0 or more, not {self.result_retention}")
+        if self.purge_batch_size < 1 or self.purge_interval <= 0:
+            raise ValueError("purge_batch_size and purge_interval must be positive, not "
+                             f"{self.purge_batch_size} and {self.purge_interval}")
 
     @property
     def database_url(self) -> str:

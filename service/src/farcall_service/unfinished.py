@@ -155,6 +155,15 @@ class UnfinishedTasks:
         with self._lock:
             return {tid: task for tid in task_ids if (task := self._finished.get(tid))}
 
+    def expire(self, before: float) -> None:
+        """Forget the finished records of tasks that ended before ``before``: the
+        purge is about to delete them (``purging``). A sweep of at most
+        ``max_finished`` records, once per purge."""
+        with self._lock:
+            for task_id in [tid for tid, task in self._finished.items()
+                            if task.completion_t is not None and task.completion_t < before]:
+                self._drop(task_id)
+
     def clear(self) -> None:
         """Forget everything: from now on the store answers for these tasks."""
         with self._lock:

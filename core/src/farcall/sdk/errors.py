@@ -30,6 +30,17 @@ class TaskExecutionFailed(FarcallError):
         return f"the task failed on the endpoint:\n{self.remote_traceback}"
 
 
+class TaskExpired(FarcallError):
+    """The task ended long enough ago that the service has deleted it and its result
+    (it keeps them for a while after a task ends: 14 days unless configured
+    otherwise). The message is the service's, which names that time."""
+
+    def __init__(self, task_id: str, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.reason = message
+
+
 class FarcallAPIError(FarcallError):
     """The service answered with an error: its HTTP status, ``code`` and ``message``."""
 

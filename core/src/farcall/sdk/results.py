@@ -16,6 +16,7 @@ from farcall.sdk.batch import canonical_id
 from farcall.sdk.errors import (
     FarcallAPIError,
     TaskExecutionFailed,
+    TaskExpired,
     TaskPending,
     UntrustedResultError,
 )
@@ -36,6 +37,8 @@ STATUS_CHUNK = 2_000
 WAIT_WINDOW = 1000
 #: Seconds one long-poll of ``wait`` lasts at most.
 WAIT_STEP = 10.0
+#: The ``code`` of the service's answer for a task it no longer keeps.
+EXPIRED = "TASK_EXPIRED"
 
 Entry = dict[str, Any]
 
@@ -71,7 +74,7 @@ class ResultCalls:
         for start in range(0, len(missing), STATUS_CHUNK):
             chunk = missing[start : start + STATUS_CHUNK]
             if len(chunk) == 1:
-                answer = {chunk[0]: self.transport.request("GET", f"/v2/tasks/{chunk[0]}")}
+                answer = {chunk[0]: self._task_document(chunk[0])}
             else:
                 answer = self.transport.request(
                     "POST", "/v2/batch_status", json={"task_ids": chunk}
@@ -82,6 +85,17 @@ class ResultCalls:
                     self.keep_result(tid, document)
                 documents[tid] = document
         return documents
+
+    def _task_document(self, task_id: str) -> dict[str, Any]:
+        """One task's document; an expired task's reads as a batch status shows it."""
+        try:
+            document: dict[str, Any] = self.transport.request("GET", f"/v2/tasks/{task_id}")
+        except FarcallAPIError as exc:
+            if exc.code != EXPIRED:
+                raise
+            return {"task_id": task_id, "status": "failed", "expired": True,
+                    "exception": exc.message}
+        return document
 
     def result_entry(self, document: dict[str, Any]) -> Entry:
         """The User Guide's per-task dict of a task document (as ``get_batch_result``
@@ -111,8 +125,11 @@ class ResultCalls:
 
     def _exception(self, document: dict[str, Any]) -> BaseException:
         """The remote exception itself when it can (and may) be rebuilt, else
-        TaskExecutionFailed with the remote traceback text."""
+        TaskExecutionFailed with the remote traceback text; TaskExpired for a task
+        the service no longer keeps."""
         text = str(document.get("exception") or document.get("reason") or "unknown failure")
+        if document.get("expired"):
+            return TaskExpired(str(document.get("task_id")), text)
         exc = self.trust.read_exception(document)
         if exc is not None:
             exc.remote_traceback = text  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service import access
+from farcall_service import retention
 from farcall_service.accepting import (
     Request,
     broker_unavailable,
@@ -117,7 +117,9 @@ async def get_task(
     # A result told to waits is held in memory before the database has it.
     task = ctx.lifecycle.records([tid]).get(tid) or await run_in_threadpool(
         ctx.store.get_task, tid)
-    return JSONResponse(task_document(access.visible_task(who, task, tid)))
+    # Not the caller's, or gone: 410 if the id is old enough to have expired, else 404.
+    return JSONResponse(task_document(
+        retention.visible_task(who, task, tid, ctx.settings.result_retention)))
 
 
 @router.post("/v2/batch_status", summary="Many tasks at once; ids you may not see are left out")
@@ -129,12 +131,12 @@ def batch_status(
     ids = [str(tid) for tid in body.task_ids]
     held = ctx.lifecycle.records(ids)  # told to waits, perhaps not yet committed
     tasks = [*held.values(), *ctx.store.get_tasks(tid for tid in ids if tid not in held)]
-    return {
-        "response": "batch",
-        "results": {
-            task.id: task_document(task) for task in tasks if task.owner_id == who.user_id
-        },
-    }
+    results = {task.id: task_document(task) for task in tasks if task.owner_id == who.user_id}
+    # The others are left out, unless their ids are old enough to read as expired.
+    keep = ctx.settings.result_retention
+    results.update((tid, retention.expired_document(tid, keep))
+                   for tid in retention.expired_among(ids, set(results), keep))
+    return {"response": "batch", "results": results}
 
 
 @router.post(
@@ -152,9 +154,27 @@ async def wait_for_tasks(body: WaitRequest, who: Who, ctx: Ctx) -> JSONResponse:
 
 
 async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[str, Any]:
-    done = await ctx.lifecycle.wait(who.user_id, [str(tid) for tid in body.task_ids],
-                                    body.timeout)
-    return {"response": "batch", "results": {t.id: task_document(t) for t in done}}
+    ids = [str(tid) for tid in body.task_ids]
+    gone = await _expired(ctx, who, ids)
+    # An expired task has ended for good: answered at once, with whatever else has.
+    waiting = [tid for tid in ids if tid not in gone]
+    done = (await ctx.lifecycle.wait(who.user_id, waiting, 0 if gone else body.timeout)
+            if waiting else [])
+    results = {t.id: task_document(t) for t in done}
+    keep = ctx.settings.result_retention
+    results.update((tid, retention.expired_document(tid, keep)) for tid in gone)
+    return {"response": "batch", "results": results}
+
+
+async def _expired(ctx: ServiceContext, who: Identity, ids: list[str]) -> set[str]:
+    """The ids among ``ids`` that read as expired: old enough, and not the caller's
+    (one of theirs may be that old and still queued). Reads the store only for ids
+    older than the retention period, which a wait rarely names."""
+    old = retention.expired_among(ids, set(), ctx.settings.result_retention)
+    if not old:
+        return set()
+    found = await ctx.in_thread(ctx.store.get_tasks, old)
+    return set(old) - {task.id for task in found if task.owner_id == who.user_id}
 
 
 @router.websocket("/farcall/v1/channel")

@@ -35,6 +35,7 @@ from farcall_service.storage.records import (
     NewTask,
     OAuthClient,
     Outcome,
+    PurgeBatch,
     Quota,
     QuotaExceeded,
     RecordedOutcomes,
@@ -67,7 +68,9 @@ __all__ = [
     "OAuthClient",
     "OAuthStore",
     "Outcome",
+    "PurgeBatch",
     "RecordedOutcomes",
+    "RetentionStore",
     "Report",
     "StaticToken",
     "UserSummary",
@@ -420,7 +423,26 @@ class BrowseStore(Protocol):
 
 
 @runtime_checkable
-class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, Protocol):
+class RetentionStore(Protocol):
+    """Ended tasks are deleted once kept long enough (``farcall_service.purging``).
+
+    The purge goes in small batches, each its own short transaction, so it never
+    holds a write lock long; several service processes may purge one database at
+    once without getting in each other's way.
+    """
+
+    def purge_ended(self, before: float, limit: int, after: int = 0) -> PurgeBatch:
+        """Look at up to ``limit`` tasks in submission order past the cursor ``after``
+        (0: from the oldest) and delete those that ended (in any terminal state)
+        before ``before``, with their payloads and results, taking them off their
+        owners' usage in the same transaction. Unfinished tasks are never deleted;
+        tasks a concurrent purge holds are left to it. Call again with
+        :attr:`PurgeBatch.after` until :attr:`PurgeBatch.done`."""
+
+
+@runtime_checkable
+class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, RetentionStore,
+            Protocol):
     """Everything the service persists."""
 
     @property

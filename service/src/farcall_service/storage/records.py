@@ -292,3 +292,16 @@ class IssuedToken:
     expires_at: float
     revoked: bool = False
     created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    """What one :meth:`~farcall_service.storage.interface.RetentionStore.purge_ended`
+    call did, and where the next one goes on."""
+
+    #: Tasks deleted (with their payloads and results).
+    deleted: int
+    #: The cursor to pass to the next call.
+    after: int
+    #: Nothing that ended before the cut-off is left past the cursor.
+    done: bool

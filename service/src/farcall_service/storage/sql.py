@@ -2,8 +2,8 @@
 and PostgreSQL.
 
 Each job of the store is its own module, and each is a store of its own:
-:mod:`sql_identity`, :mod:`sql_oauth`, :mod:`sql_catalogue`, :mod:`sql_tasks` and
-:mod:`sql_browse`, on
+:mod:`sql_identity`, :mod:`sql_oauth`, :mod:`sql_catalogue`, :mod:`sql_tasks`,
+:mod:`sql_browse` and :mod:`sql_retention`, on
 the engine and transactions of :mod:`sql_engine`. :class:`SqlStore` is all of them.
 """
 
@@ -14,12 +14,13 @@ from farcall_service.storage.sql_catalogue import CatalogueSql
 from farcall_service.storage.sql_engine import create_engine
 from farcall_service.storage.sql_identity import IdentitySql
 from farcall_service.storage.sql_oauth import OAuthSql
+from farcall_service.storage.sql_retention import RetentionSql
 from farcall_service.storage.sql_tasks import TaskSql
 
 __all__ = ["SqlStore", "create_engine", "open_sql_store"]
 
 
-class SqlStore(IdentitySql, OAuthSql, CatalogueSql, TaskSql, BrowseSql):
+class SqlStore(IdentitySql, OAuthSql, CatalogueSql, TaskSql, BrowseSql, RetentionSql):
     """Every operation is one transaction; it has committed when the method returns."""
 
 

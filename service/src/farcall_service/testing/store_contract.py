@@ -19,7 +19,8 @@ fixture with a new, empty store for each test::
 (:class:`IdentityStoreContract`, :class:`OAuthStoreContract`,
 :class:`CatalogueStoreContract`, :class:`TaskStoreContract`,
 :class:`HandOffStoreContract`, :class:`QuotaStoreContract`,
-:class:`OutboxStoreContract`, :class:`BrowseStoreContract`). The suites make their
+:class:`OutboxStoreContract`, :class:`BrowseStoreContract`,
+:class:`RetentionStoreContract`). The suites make their
 records through the store's own methods, so each needs a whole
 :class:`~farcall_service.storage.interface.Store`.
 """
@@ -31,6 +32,7 @@ from farcall_service.storage.interface import (
     CatalogueStore,
     IdentityStore,
     OAuthStore,
+    RetentionStore,
     Store,
     TaskStore,
 )
@@ -43,6 +45,7 @@ from farcall_service.testing.store_identity_contract import (
 )
 from farcall_service.testing.store_outbox_contract import OutboxStoreContract
 from farcall_service.testing.store_quota_contract import QuotaStoreContract
+from farcall_service.testing.store_retention_contract import RetentionStoreContract
 from farcall_service.testing.store_task_contract import TaskStoreContract
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "OAuthStoreContract",
     "OutboxStoreContract",
     "QuotaStoreContract",
+    "RetentionStoreContract",
     "StoreContract",
     "TaskStoreContract",
 ]
@@ -67,10 +71,11 @@ class StoreContract(
     QuotaStoreContract,
     OutboxStoreContract,
     BrowseStoreContract,
+    RetentionStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 
     def test_the_store_has_every_method_of_each_protocol(self, store: Store) -> None:
         for protocol in (IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore,
-                         Store):
+                         RetentionStore, Store):
             assert isinstance(store, protocol), protocol.__name__
