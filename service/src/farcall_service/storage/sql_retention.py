@@ -32,7 +32,7 @@ _CHUNK = 500
 _c = t.tasks.c
 #: When a task ended; a terminal task without ``completion_t`` (none is written so
 #: today) counts from its submission.
-_ENDED_AT = sa.func.coalesce(_c.completion_t, _c.created_at)
+_ended_at = sa.func.coalesce(_c.completion_t, _c.created_at)
 _SIZE = (sa.func.length(_c.payload) + sa.func.coalesce(sa.func.length(_c.result), 0)
          + sa.func.coalesce(sa.func.length(_c.exception), 0)
          + sa.func.coalesce(sa.func.length(_c.exception_data), 0))
@@ -67,7 +67,7 @@ class RetentionSql(SqlConnections):
                 held = conn.execute(
                     sa.select(_c.seq, _c.owner_id, _SIZE.label("size"))
                     .where(_c.seq.in_(chunk), _c.status.not_in(_UNFINISHED),
-                           _ENDED_AT < before)
+                           _ended_at < before)
                     .with_for_update(skip_locked=True)).all()
                 if not held:
                     continue
