@@ -119,6 +119,9 @@ def test_ids_not_made_by_the_service_never_read_expired(alice: Caller) -> None:
     assert retention.made_at(str(uuid.uuid4())) is None
     assert retention.expired(old_id(10), 0.0) is False  # 0 keeps everything
     assert retention.expired(old_id(10), 5.0) and not retention.expired(old_id(1), 5.0)
+    ids = [old_id(10), old_id(1), str(uuid.uuid4()), old_id(20)]
+    assert retention.expired_among(ids, {ids[3]}, 5.0) == [ids[0]]
+    assert retention.expired_among(ids, set(), 0.0) == []
 
 
 def test_the_retention_time_reads_as_people_say_it() -> None:
