@@ -19,7 +19,7 @@ from farcall_service import retention
 from farcall_service.settings import Settings
 from farcall_service.storage import open_store
 from farcall_service.testing.store_fixtures import at_once, seed
-from farcall_service.testing.store_retention_contract import _end, purge_all
+from farcall_service.testing.store_retention_contract import end_tasks, purge_all
 from farcall_testkit.service import Caller, assert_error, sdk_channel
 
 
@@ -144,7 +144,7 @@ def test_two_processes_purging_one_postgresql_database_delete_each_task_once(
     first, second = two_stores
     seeded = seed(first)
     ids = seeded.submit(300, at=seeded.now)
-    _end(seeded, ids, seeded.now + 1)
+    end_tasks(seeded, ids, seeded.now + 1)
     kept = seeded.submit(3, at=seeded.now)
     stores = iter([first, second, first, second])
     deleted = at_once(4, lambda: sum(

@@ -30,9 +30,6 @@ _UNFINISHED = (QUEUED, RUNNING)
 #: Row ids in one ``IN (...)``: within every database's limit on parameters.
 _CHUNK = 500
 _c = t.tasks.c
-#: When a task ended; a terminal task without ``completion_t`` (none is written so
-#: today) counts from its submission.
-_ended_at = sa.func.coalesce(_c.completion_t, _c.created_at)
 _SIZE = (sa.func.length(_c.payload) + sa.func.coalesce(sa.func.length(_c.result), 0)
          + sa.func.coalesce(sa.func.length(_c.exception), 0)
          + sa.func.coalesce(sa.func.length(_c.exception_data), 0))
@@ -49,9 +46,10 @@ class RetentionSql(SqlConnections):
                 .where(_c.seq > after).order_by(_c.seq).limit(limit)).all()
         if not rows:
             return PurgeBatch(0, after, True)
+        # Every task that ends gets its completion_t in the same statement: a task
+        # without one (in a state another part may add between) has not ended.
         ended = [row.seq for row in rows if row.status not in _UNFINISHED
-                 and (row.completion_t if row.completion_t is not None
-                      else row.created_at) < before]
+                 and row.completion_t is not None and row.completion_t < before]
         done = len(rows) < limit or any(row.created_at >= before for row in rows)
         deleted = self._delete(ended, before) if ended else 0
         return PurgeBatch(deleted, int(rows[-1].seq), done)
@@ -67,7 +65,7 @@ class RetentionSql(SqlConnections):
                 held = conn.execute(
                     sa.select(_c.seq, _c.owner_id, _SIZE.label("size"))
                     .where(_c.seq.in_(chunk), _c.status.not_in(_UNFINISHED),
-                           _ended_at < before)
+                           _c.completion_t < before)
                     .with_for_update(skip_locked=True)).all()
                 if not held:
                     continue

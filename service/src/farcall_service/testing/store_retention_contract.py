@@ -8,7 +8,7 @@ from farcall_service.storage.interface import Outcome, PurgeBatch, Report, Store
 from farcall_service.testing.store_fixtures import Seeded, StoreFixtures, at_once, seed
 
 
-def _end(seeded: Seeded, ids: list[str], at: float, status: str = "success") -> None:
+def end_tasks(seeded: Seeded, ids: list[str], at: float, status: str = "success") -> None:
     """Claim and end the tasks ``ids`` (all queued on the seeded endpoint) at ``at``."""
     store = seeded.store
     claimed = store.claim(seeded.endpoint.id, "s", len(ids) + 1000, at)
@@ -36,10 +36,10 @@ class RetentionStoreContract(StoreFixtures):
             self, seeded: Seeded) -> None:
         store, now = seeded.store, seeded.now
         old = seeded.submit(3, at=now)
-        _end(seeded, old[:2], now + 1, "success")
-        _end(seeded, old[2:], now + 2, "failed")
+        end_tasks(seeded, old[:2], now + 1, "success")
+        end_tasks(seeded, old[2:], now + 2, "failed")
         recent = seeded.submit(1, at=now + 3)
-        _end(seeded, recent, now + 50)
+        end_tasks(seeded, recent, now + 50)
         queued = seeded.submit(2, at=now + 3)
         deleted = sum(batch.deleted for batch in purge_all(store, now + 10, 500))
         assert deleted == 3
@@ -56,7 +56,7 @@ class RetentionStoreContract(StoreFixtures):
     def test_the_purge_goes_in_batches_of_the_limit(self, seeded: Seeded) -> None:
         store, now = seeded.store, seeded.now
         ids = seeded.submit(7, at=now)
-        _end(seeded, ids, now + 1)
+        end_tasks(seeded, ids, now + 1)
         batches = purge_all(store, now + 10, 3)
         assert [batch.deleted for batch in batches][:3] == [3, 3, 1]
         assert sum(batch.deleted for batch in batches) == 7
@@ -68,7 +68,7 @@ class RetentionStoreContract(StoreFixtures):
         store, now = seeded.store, seeded.now
         first = seeded.submit(1, at=now)  # stays queued
         later = seeded.submit(4, at=now)
-        _end(seeded, later, now + 1)
+        end_tasks(seeded, later, now + 1)
         assert sum(b.deleted for b in purge_all(store, now + 10, 2)) == 4
         assert [task.id for task in store.get_tasks(first + later)] == first
 
@@ -82,10 +82,10 @@ class RetentionStoreContract(StoreFixtures):
         store, now = seeded.store, seeded.now
         bob = seed(store, "bob", now)
         ada_ids = seeded.submit(2, at=now)  # "payload 0", "payload 1": 9 each
-        _end(seeded, ada_ids[:1], now + 1, "success")  # + "result"
-        _end(seeded, ada_ids[1:], now + 1, "failed")  # + "boom"
+        end_tasks(seeded, ada_ids[:1], now + 1, "success")  # + "result"
+        end_tasks(seeded, ada_ids[1:], now + 1, "failed")  # + "boom"
         bob_ids = bob.submit(1, at=now)
-        _end(bob, bob_ids, now + 1)
+        end_tasks(bob, bob_ids, now + 1)
         kept = seeded.submit(1, at=now)
         assert store.usage(seeded.user.id) == (1, 9 + 6 + 9 + 4 + 9)
         assert sum(b.deleted for b in purge_all(store, now + 10, 500)) == 3
@@ -97,7 +97,7 @@ class RetentionStoreContract(StoreFixtures):
             self, seeded: Seeded) -> None:
         store, now = seeded.store, seeded.now
         ids = seeded.submit(60, at=now)
-        _end(seeded, ids, now + 1)
+        end_tasks(seeded, ids, now + 1)
         assert store.usage(seeded.user.id) == (0, 60 * 6 + 10 * 9 + 50 * 10)
         deleted = at_once(4, lambda: sum(b.deleted for b in purge_all(store, now + 10, 7)))
         assert sum(deleted) == 60
