@@ -122,7 +122,9 @@ async def get_task(
         retention.visible_task(who, task, tid, ctx.settings.result_retention)))
 
 
-@router.post("/v2/batch_status", summary="Many tasks at once; ids you may not see are left out")
+@router.post("/v2/batch_status",
+             summary="Many tasks at once; ids you may not see are left out, or read expired "
+             "when older than the retention time")
 def batch_status(
     body: BatchStatusRequest,
     who: Who,
