@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -109,7 +110,7 @@ def _start(ctx: ServiceContext, authorization: str | None,
     log.info("client %s started a device login", client.id)
     return {"device_code": device_code, "user_code": shown_user_code(user_code),
             "expires_in": int(settings.device_code_ttl),
-            "interval": int(settings.device_poll_interval)}
+            "interval": max(1, math.ceil(settings.device_poll_interval))}
 
 
 # -- the verification page -------------------------------------------------------------------
