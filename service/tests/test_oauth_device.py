@@ -235,3 +235,11 @@ def test_the_code_entry_page_leads_to_the_approval(client: TestClient,
                                    "password": PASSWORDS["alice"]})
     assert "Device login approved" in done.text
     assert _poll(client, started["device_code"]).status_code == 200
+
+
+def test_starting_device_logins_is_throttled_per_address(client: TestClient) -> None:
+    for _ in range(20):
+        _start(client)
+    held = client.post(START, data={"client_id": NATIVE_CLIENT_ID})
+    _refused(held, "slow_down", "too many device logins", 429)
+    assert int(held.headers["retry-after"]) >= 1

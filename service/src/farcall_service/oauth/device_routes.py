@@ -66,6 +66,12 @@ WRONG_CODE = "That code is not valid, or it has expired or been used. Check it, 
 @router.post("/v2/oauth2/device_authorization")
 async def device_authorization(request: Request) -> Response:
     ctx = get_context(request)
+    wait = ctx.user_codes.start(client_address(request))
+    if wait:
+        refused = oauth_error(OAuthError("slow_down", "too many device logins were started "
+                                         f"from your address; try again in {wait} s", 429))
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     try:
         form = await read_form(request)
         answer = await run_in_threadpool(

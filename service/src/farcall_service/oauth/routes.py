@@ -248,7 +248,10 @@ async def token(request: Request) -> Response:
             grant, ctx, request.headers.get("authorization"), form
         )
     except OAuthError as exc:
-        log.info("token request refused: %s", exc.error)
+        # A waiting device polls every few seconds: its answers are not news.
+        waiting = exc.error in ("authorization_pending", "slow_down")
+        log.log(logging.DEBUG if waiting else logging.INFO, "token request refused: %s",
+                exc.error)
         return oauth_error(exc)
     return tokens_answer(answer)
 

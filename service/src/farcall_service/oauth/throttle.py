@@ -149,12 +149,15 @@ class HashSlots:
 
 
 class UserCodeThrottle:
-    """Wrong device-flow user codes, charged per client address and in all.
+    """Wrong device-flow user codes, charged per client address and in all; and new
+    device logins per address.
 
     A user code is short (about 2.6e10 values), so guessing one must stay slow: one
     address may get ``address_burst`` wrong, then one every ``address_refill`` seconds;
     all addresses together ``global_burst``, then ``global_rate`` per second. A person
-    who mistypes a code a few times is not held up. Thread-safe.
+    who mistypes a code a few times is not held up. Starting a device login needs no
+    secret, so one address may start ``start_burst``, then one every ``start_refill``
+    seconds: a flood cannot fill the table of pending logins. Thread-safe.
     """
 
     def __init__(
@@ -164,11 +167,14 @@ class UserCodeThrottle:
         address_refill: float = 30.0,
         global_burst: int = 100,
         global_rate: float = 2.0,
+        start_burst: int = 20,
+        start_refill: float = 10.0,
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.addresses = FailureBuckets(address_burst, address_refill, max_entries)
         self.everyone = FailureBuckets(global_burst, 1.0 / global_rate, 1)
+        self.starts = FailureBuckets(start_burst, start_refill, max_entries)
         self.clock = clock
         self._lock = threading.Lock()
 
@@ -191,3 +197,15 @@ class UserCodeThrottle:
         with self._lock:
             self.everyone.charge("", now)
             self.addresses.charge(address_key(address), now)
+
+    def start(self, address: str) -> int:
+        """Count a new device login from ``address``: 0 when it may start one, else the
+        whole seconds it must wait (nothing is counted then)."""
+        now = self.clock()
+        key = address_key(address)
+        with self._lock:
+            wait = self.starts.wait(key, now)
+            if wait > 0:
+                return _seconds(wait)
+            self.starts.charge(key, now)
+        return 0

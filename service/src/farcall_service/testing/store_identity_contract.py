@@ -351,7 +351,7 @@ class OAuthStoreContract(StoreFixtures):
         second = store.poll_device_grant(grant.device_code_hash, "native", now + 1)
         assert second is not None and second.last_polled_at == now and second.interval == 5.0
         third = store.poll_device_grant(grant.device_code_hash, "native", now + 7)
-        assert third is not None and third.interval == 10.0  # polled 1 s after: slowed down
+        assert third is not None and third.interval == 10.0  # the second came 1 s after
         # Another client's poll changes nothing.
         other = store.poll_device_grant(grant.device_code_hash, "someone", now + 8)
         assert other is not None and other.last_polled_at == now + 7
