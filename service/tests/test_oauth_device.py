@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from farcall_service import admin
 from farcall_service.context import ServiceContext
 from farcall_service.oauth import NATIVE_CLIENT_ID
 from farcall_service.oauth.device import DEVICE_CODE_GRANT, normalize_user_code, user_code_hash
+from farcall_service.oauth.throttle import UserCodeThrottle
 from farcall_service.tokens import hash_token
-from farcall_testkit.service import COMPUTE_SCOPE, Caller
+from farcall_testkit.service import COMPUTE_SCOPE, Caller, hold_next_call
 from fastapi.testclient import TestClient
 
 START = "/auth/v2/oauth2/device_authorization"
@@ -243,3 +245,59 @@ def test_starting_device_logins_is_throttled_per_address(client: TestClient) -> 
     held = client.post(START, data={"client_id": NATIVE_CLIENT_ID})
     _refused(held, "slow_down", "too many device logins", 429)
     assert int(held.headers["retry-after"]) >= 1
+
+
+def test_a_password_change_ends_approved_and_under_way_device_logins(
+        client: TestClient, ctx: ServiceContext, users: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An approved code not yet redeemed is forgotten by a password change; one whose
+    tokens are being made at that moment has them taken back."""
+    waiting, under_way = _start(client), _start(client)
+    for started in (waiting, under_way):
+        _decide(client, started["user_code"], "approve", "alice", PASSWORDS["alice"])
+    begun, release = hold_next_call(monkeypatch, ctx.store, "save_oauth_tokens")
+    answers: list[Any] = []
+    polling = threading.Thread(
+        target=lambda: answers.append(_poll(client, under_way["device_code"])))
+    polling.start()
+    assert begun.wait(30)
+    admin.set_password(ctx.store, "alice", "a new password")
+    release.set()
+    polling.join(30)
+    (answer,) = answers
+    _refused(answer, "invalid_grant", "password changed")
+    _refused(_poll(client, waiting["device_code"]), "invalid_grant", "not valid")
+    issued = _revoked_flags(ctx, users["alice"])
+    assert issued and all(issued), "every token made for the poll under way is revoked"
+
+
+def _revoked_flags(ctx: ServiceContext, user_id: str) -> list[bool]:
+    import sqlalchemy as sa
+    from farcall_service.storage import schema
+
+    engine = sa.create_engine(ctx.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(schema.oauth_tokens.c.revoked).where(
+                schema.oauth_tokens.c.user_id == user_id)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_the_user_code_throttle_refills_and_brakes_all_addresses() -> None:
+    now = [0.0]
+    throttle = UserCodeThrottle(address_burst=3, address_refill=30.0, global_burst=5,
+                                global_rate=1.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.check("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+    refused = throttle.check("10.0.0.1")
+    assert refused is not None and refused.retry_after == 30
+    assert "from your address" in refused.message
+    assert throttle.check("10.0.0.2") is None  # another address is not held up
+    throttle.failed("10.0.0.2")
+    throttle.failed("10.0.0.3")
+    everyone = throttle.check("10.0.0.4")
+    assert everyone is not None and "on this service" in everyone.message
+    now[0] += 30.0
+    assert throttle.check("10.0.0.1") is None
