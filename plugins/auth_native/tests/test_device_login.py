@@ -65,3 +65,6 @@ def test_login_help_says_what_each_way_of_logging_in_does(tmp_path: Path) -> Non
     assert "paste back the code the page shows" in text
     assert "--device Log in from a machine with no browser (RFC 8628 device flow)" in text
     assert "nothing is pasted back" in text
+    both = subprocess.run([*FARCALL, "login", "--device", "--no-browser"], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "choose one of --device" in both.stderr, both.stderr

@@ -35,6 +35,9 @@ def login(base_url: str | None, force: bool, no_browser: bool, device: bool) -> 
     to a loopback port here. With --no-browser (or where no browser opens), open the
     printed URL anywhere and paste the code shown. With --device, approve a short code
     on any device while this waits."""
+    if device and no_browser:
+        raise click.UsageError("choose one of --device (approve a code on another device) "
+                               "and --no-browser (paste the code the page shows)")
     manager = _manager(base_url)
     if manager.has_tokens() and not force:
         click.echo(f"Already logged in to {manager.auth_url} (use --force to log in again).")
