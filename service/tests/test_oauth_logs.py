@@ -1,4 +1,5 @@
-"""No secret reaches the service log, even at DEBUG: logins, grants, refreshes, bad tokens."""
+"""No secret reaches the service log, even at DEBUG: logins, grants, refreshes, bad tokens,
+and the device flow's codes."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def test_no_secret_in_the_debug_log(tmp_path: Path) -> None:
                   auth=(created["client_id"], created["client_secret"]))
         http.post(f"{auth}/v2/oauth2/token/revoke",
                   data={"token": renewed["refresh_token"], "client_id": NATIVE_CLIENT_ID})
+        secrets += _device_login(http, auth, token_url)
     log = service.log_path.read_text(errors="replace")
     assert "DEBUG" in log and "/auth/v2/oauth2/token" in log
     leaked = [secret[:6] + "..." for secret in secrets if secret and secret in log]
@@ -88,3 +90,23 @@ def _all_tokens(answer: dict) -> list[str]:
     for other in answer.get("other_tokens", []):
         found += [other.get("access_token"), other.get("refresh_token")]
     return [value for value in found if value]
+
+
+def _device_login(http: requests.Session, auth: str, token_url: str) -> list[str]:
+    """A device login approved through the page reached by the complete URL (whose query
+    holds the user code); its codes and tokens."""
+    import re
+
+    started = http.post(f"{auth}/v2/oauth2/device_authorization",
+                        data={"client_id": NATIVE_CLIENT_ID}).json()
+    page = http.get(started["verification_uri_complete"])
+    csrf = re.search(r"name='csrf_token' value='([^']+)'", page.text).group(1)  # type: ignore[union-attr]
+    done = http.post(f"{auth}/v2/oauth2/device", data={
+        "csrf_token": csrf, "user_code": started["user_code"], "action": "approve",
+        "username": "alice", "password": PASSWORD})
+    assert "Device login approved" in done.text, done.text
+    tokens = http.post(token_url, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": started["device_code"], "client_id": NATIVE_CLIENT_ID}).json()
+    return [started["device_code"], started["user_code"],
+            started["user_code"].replace("-", ""), *_all_tokens(tokens)]

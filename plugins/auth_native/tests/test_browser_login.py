@@ -1,6 +1,6 @@
 """`farcall login` through the real login page in headless Chromium, then `farcall whoami`:
-pasting the code the page shows (``--no-browser``), and the page's redirect caught on
-a loopback port.
+pasting the code the page shows (``--no-browser``), the page's redirect caught on a
+loopback port, and a device code approved (or denied) on the device page (``--device``).
 
 Skipped, with the reason, where Chromium, chromedriver or selenium is missing
 (.ci/run installs Debian's chromium and chromium-driver).
@@ -41,7 +41,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
     subprocess.run([*FARCALL, "server", "user", "add", "alice", "--password-stdin"],
                    input=PASSWORD + "\n", env=service_env(home), check=True,
                    capture_output=True, text=True, timeout=60)
-    with ServiceProcess(home, env={"FARCALL_SERVICE_LOG_LEVEL": "WARNING"}) as proc:
+    # Device logins poll every second here rather than every five.
+    with ServiceProcess(home, env={"FARCALL_SERVICE_LOG_LEVEL": "WARNING",
+                                   "FARCALL_SERVICE_DEVICE_POLL_INTERVAL": "1"}) as proc:
         yield proc
 
 
@@ -192,3 +194,94 @@ def test_chromium_follows_the_sign_in_redirect_back_to_the_loopback_port(
     whoami = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
                             timeout=60)
     assert whoami.returncode == 0 and whoami.stdout.startswith("alice ("), whoami.stderr
+
+
+def _device_prompt(login: subprocess.Popen[str]) -> tuple[str, str, str]:
+    """The page, the user code and the complete link `farcall login --device` prints."""
+    printed = ""
+    while "Waiting for your approval" not in printed:
+        line = login.stdout.readline()  # type: ignore[union-attr]
+        assert line, printed + login.stderr.read()  # type: ignore[union-attr]
+        printed += line
+    page = re.search(r"^  (http\S+/auth/v2/oauth2/device)$", printed, re.M)
+    code = re.search(r"enter the code:\s+([A-Z]{4}-[A-Z]{4})$", printed, re.M)
+    complete = re.search(r"^  (http\S+\?user_code=\S+)$", printed, re.M)
+    assert page and code and complete, printed
+    return page.group(1), code.group(1), complete.group(1)
+
+
+def _finish(login: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return login.communicate(timeout=60)
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+
+
+def test_device_login_approved_in_chromium_then_whoami(service: ServiceProcess, browser: Any,
+                                                       tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    env = _cli_env(tmp_path, service)
+    login = subprocess.Popen([*FARCALL, "login", "--device"], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        page, code, complete = _device_prompt(login)
+        assert page == f"{service.url}/auth/v2/oauth2/device"
+        assert complete == f"{page}?user_code={code}"
+
+        # On "another device": open the page, type the code as a person might.
+        browser.delete_all_cookies()
+        browser.get(page)
+        browser.find_element(By.ID, "user-code").send_keys(code.lower().replace("-", " "))
+        browser.find_element(By.ID, "continue").click()
+        assert _text(browser, "user-code") == code
+        assert "farcall's own app" in _text(browser, "client")
+        assert "run tasks, as you" in _text(browser, "scopes")
+        browser.find_element(By.ID, "username").send_keys("alice")
+        browser.find_element(By.ID, "password").send_keys("not the password")
+        browser.find_element(By.ID, "approve").click()
+        assert _text(browser, "error") == "Wrong user name or password."
+        browser.find_element(By.ID, "username").clear()
+        browser.find_element(By.ID, "username").send_keys("alice")
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.ID, "approve").click()
+        assert _text(browser, "device-result").startswith("The device finishes logging in")
+        out, err = _finish(login)
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    assert login.returncode == 0, err
+    assert f"Logged in to {service.url}/auth/" in out
+    whoami = subprocess.run([*FARCALL, "whoami"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert whoami.returncode == 0 and whoami.stdout.startswith("alice ("), whoami.stderr
+    assert (tmp_path / "tokens.json").stat().st_mode & 0o077 == 0
+
+
+def test_device_login_denied_in_chromium_ends_with_a_clear_message(
+        service: ServiceProcess, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    env = _cli_env(tmp_path, service)
+    login = subprocess.Popen([*FARCALL, "login", "--device"], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        _page, code, complete = _device_prompt(login)
+        browser.delete_all_cookies()
+        browser.get(complete)  # the link that holds the code: no typing
+        assert _text(browser, "user-code") == code
+        browser.find_element(By.ID, "deny").click()  # no password needed to refuse
+        assert _text(browser, "device-result").startswith("The device is told that you refused")
+        out, err = _finish(login)
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    assert login.returncode != 0 and "Logged in" not in out
+    assert "the login was denied on the verification page" in err, err
+    assert not (tmp_path / "tokens.json").exists()

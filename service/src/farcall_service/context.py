@@ -16,7 +16,7 @@ from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
 from farcall_service.json_limits import JsonLimits
 from farcall_service.limits import FailureLimiter, RateLimiter
-from farcall_service.oauth.throttle import HashSlots, SignInThrottle
+from farcall_service.oauth.throttle import HashSlots, SignInThrottle, UserCodeThrottle
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import Endpoint, Function, Store
 
@@ -46,6 +46,8 @@ class ServiceContext:
     sign_ins: SignInThrottle = field(init=False)
     #: Password hashes running at once (each holds scrypt's memory).
     hash_slots: HashSlots = field(init=False)
+    #: Wrong device-flow user codes per address and in all, against code guessing.
+    user_codes: UserCodeThrottle = field(init=False)
     #: Token hash -> ``auth.TokenInfo``; expiry is checked on every use.
     tokens: TTLCache[str, Any] = field(init=False)
     #: Hashes of tokens the database did not know, apart so they cannot evict ``tokens``.
@@ -70,6 +72,7 @@ class ServiceContext:
         self.json_limits = JsonLimits(self.settings.max_json_depth, self.settings.max_field_bytes)
         self.sign_ins = SignInThrottle()
         self.hash_slots = HashSlots(self.settings.max_concurrent_hashes)
+        self.user_codes = UserCodeThrottle()
         self.tokens = TTLCache(ttl)
         self.bad_tokens = TTLCache(ttl, max_entries=4096)
         self.bad_token_addresses = FailureLimiter(UNKNOWN_TOKENS_BURST, UNKNOWN_TOKEN_REFILL)

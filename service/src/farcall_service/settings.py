@@ -39,6 +39,8 @@ ENV_VARS: dict[str, str] = {
     "access_token_ttl": "FARCALL_SERVICE_ACCESS_TOKEN_TTL",
     "refresh_token_ttl": "FARCALL_SERVICE_REFRESH_TOKEN_TTL",
     "auth_code_ttl": "FARCALL_SERVICE_AUTH_CODE_TTL",
+    "device_code_ttl": "FARCALL_SERVICE_DEVICE_CODE_TTL",
+    "device_poll_interval": "FARCALL_SERVICE_DEVICE_POLL_INTERVAL",
     "max_header_bytes": "FARCALL_SERVICE_MAX_HEADER_BYTES",
     "header_timeout": "FARCALL_SERVICE_HEADER_TIMEOUT",
     "body_timeout": "FARCALL_SERVICE_BODY_TIMEOUT",
@@ -126,6 +128,11 @@ class Settings:
     refresh_token_ttl: float = 30 * 24 * 3600.0
     #: Lifetime of an authorization code from the login page.
     auth_code_ttl: float = 300.0
+    #: Lifetime of a device-flow login's codes (RFC 8628): the time a user has to
+    #: approve it in a browser.
+    device_code_ttl: float = 600.0
+    #: Seconds a device waits between polls of the token endpoint (more: ``slow_down``).
+    device_poll_interval: float = 5.0
     #: A request's line and headers together may not be larger (431 above).
     max_header_bytes: int = 16 * 1024
     #: A connection must send a whole request head within this long of opening or of

@@ -36,7 +36,8 @@ def farcall_cli_commands() -> Iterable[CliCommandType]:
     from farcall_auth_native.cli import login, logout, whoami
 
     return [
-        CliCommandType("login", login, "log in with the native-app flow"),
+        CliCommandType("login", login, "log in: in a browser, by pasting a code, or with "
+                       "a device code"),
         CliCommandType("logout", logout, "revoke and forget stored tokens"),
         CliCommandType("whoami", whoami, "show who the stored tokens belong to"),
     ]

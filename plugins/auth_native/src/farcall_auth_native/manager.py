@@ -217,6 +217,21 @@ class NativeLoginManager:
         echo(f"Open this URL in a browser and sign in:\n\n  {url}\n")
         self.finish_flow(read_code("Paste the authorization code here: "))
 
+    def login_with_device_code(
+        self,
+        echo: Callable[[str], Any] = print,
+        progress: Callable[[str], Any] | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        """Log in with the device flow (RFC 8628): show a URL and a short code, which
+        the user approves in a browser anywhere, and poll for the tokens meanwhile.
+        Nothing is read from the terminal and no browser is needed here."""
+        from farcall_auth_native.device import DeviceLogin
+
+        tokens = DeviceLogin(self.auth_client, self.client_id, list(SCOPES), self.auth_url,
+                             sleep=sleep).run(echo, progress or _dots)
+        self.storage.store_token_response(tokens)
+
     def finish_flow(self, code: str) -> None:
         import globus_sdk
 
@@ -230,6 +245,11 @@ class NativeLoginManager:
 
     def userinfo(self) -> dict[str, Any]:
         return dict(self.get_auth_client().userinfo().data)
+
+
+def _dots(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 class _ExplainedRefresh:

@@ -4,7 +4,8 @@ globus-sdk's ``NativeAppAuthClient`` and ``ConfidentialAppAuthClient`` need only
 URL, so pointing them (or ``GLOBUS_SDK_SERVICE_URL_AUTH``) at ``<service>/auth/`` makes
 farcall's own login plugins and the official SDK log in here. Modules: ``passwords``
 (scrypt), ``codes`` (authorization codes and PKCE), ``scopes``, ``tokens`` (issuing and
-checking), ``clients`` (who is asking), ``pages`` (the login form), ``routes``.
+checking), ``clients`` (who is asking), ``pages`` (the login form), ``routes``, and
+``device`` with ``device_routes`` (the device authorization grant, RFC 8628).
 """
 
 from __future__ import annotations

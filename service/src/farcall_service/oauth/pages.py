@@ -1,4 +1,5 @@
-"""The HTML pages of the login flow: the sign-in form, the code to paste, errors.
+"""The HTML pages of the login flow: the sign-in form, the code to paste, errors, and
+the device flow's code entry and approval.
 
 Plain server-rendered HTML with every value escaped, no scripts, and headers that
 forbid framing (clickjacking) and caching (the code page shows a secret).
@@ -88,3 +89,62 @@ def code_page(code: str) -> HTMLResponse:
         f"<p><code id='auth-code'>{escape(code)}</code></p>"
     )
     return _page("Your farcall authorization code", body)
+
+
+# -- the device flow (RFC 8628) -------------------------------------------------------------
+
+
+def device_code_page(csrf: str, *, error: str | None = None, typed: str = "",
+                     status: int = 200) -> HTMLResponse:
+    """Where a person types the code their device shows."""
+    message = f"<p class='error' id='error' role='alert'>{escape(error)}</p>" if error else ""
+    body = (
+        "<p>Enter the code shown on the device or terminal you are logging in from.</p>"
+        f"{message}<form method='post' autocomplete='off'>"
+        f"<input type='hidden' name='csrf_token' value='{escape(csrf)}'>"
+        "<input type='hidden' name='action' value='lookup'>"
+        "<label for='user-code'>Code</label>"
+        f"<input id='user-code' name='user_code' value='{escape(typed)}' required "
+        "placeholder='XXXX-XXXX' autocapitalize='characters' spellcheck='false'>"
+        "<button id='continue' type='submit'>Continue</button></form>"
+    )
+    return _page("Log in a device to farcall", body, status)
+
+
+def device_confirm_page(
+    csrf: str, user_code: str, client: str, scopes: list[tuple[str, str]], *,
+    error: str | None = None, username: str = "", status: int = 200,
+) -> HTMLResponse:
+    """Who asks for what, and the sign-in that approves it (or the denial)."""
+    message = f"<p class='error' id='error' role='alert'>{escape(error)}</p>" if error else ""
+    items = "".join(f"<li><code>{escape(name)}</code>: {escape(words)}</li>"
+                    for name, words in scopes)
+    body = (
+        f"<p>The code <strong id='user-code'>{escape(user_code)}</strong> asks to log in"
+        f" <strong id='client'>{escape(client)}</strong>, which may then:</p>"
+        f"<ul id='scopes'>{items}</ul>"
+        "<p>Approve only if this code is the one your device shows and you started this "
+        "login yourself.</p>"
+        f"{message}<form method='post' autocomplete='off'>"
+        f"<input type='hidden' name='csrf_token' value='{escape(csrf)}'>"
+        f"<input type='hidden' name='user_code' value='{escape(user_code)}'>"
+        "<label for='username'>User name</label>"
+        f"<input id='username' name='username' value='{escape(username)}' required>"
+        "<label for='password'>Password</label>"
+        "<input id='password' name='password' type='password' required>"
+        "<button id='approve' type='submit' name='action' value='approve'>"
+        "Sign in and approve</button>"
+        "<button id='deny' type='submit' name='action' value='deny' formnovalidate>"
+        "Deny</button></form>"
+    )
+    return _page("Approve a device login", body, status)
+
+
+def device_done_page(approved: bool) -> HTMLResponse:
+    if approved:
+        title = "Device login approved"
+        words = "The device finishes logging in within a few seconds. You may close this window."
+    else:
+        title = "Device login denied"
+        words = "The device is told that you refused. You may close this window."
+    return _page(title, f"<p id='device-result'>{escape(words)}</p>")

@@ -4,8 +4,9 @@
   success redirects to the client's ``redirect_uri`` with a code.
 - ``GET /v2/web/auth-code``: shows that code, for native apps that read it from stdin.
 - ``POST /v2/oauth2/token``: ``authorization_code`` (PKCE), ``refresh_token``
-  (rotating), ``client_credentials``, and RFC 8693 token exchange of a refresh token
-  for an independent second login (an endpoint's own).
+  (rotating), ``client_credentials``, RFC 8693 token exchange of a refresh token
+  for an independent second login (an endpoint's own), and RFC 8628's device code
+  (the device flow's own routes are in ``device_routes``).
 - ``POST /v2/oauth2/token/revoke``, ``POST /v2/oauth2/token/introspect``,
   ``GET /v2/oauth2/userinfo`` (with ``identity_set``), ``GET /v2/api/identities``.
 
@@ -39,6 +40,7 @@ from farcall_service.oauth.clients import (
     known_client,
     redirect_allowed,
 )
+from farcall_service.oauth.device import DEVICE_CODE_GRANT, device_token
 from farcall_service.oauth.passwords import hash_password, needs_rehash, verify_password
 from farcall_service.oauth.scopes import UnknownScope, by_resource_server
 from farcall_service.oauth.throttle import Refusal
@@ -59,7 +61,7 @@ REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 MAX_FORM_BYTES = 64 * 1024
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """A url-encoded form, without the python-multipart dependency."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -80,7 +82,7 @@ def oauth_error(exc: OAuthError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-def _tokens_answer(body: Mapping[str, Any]) -> JSONResponse:
+def tokens_answer(body: Mapping[str, Any]) -> JSONResponse:
     return JSONResponse(dict(body), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -110,12 +112,12 @@ def _flow_problem(ctx: ServiceContext, flow: Mapping[str, str], host: str) -> st
     return None
 
 
-def _csrf_cookie(request: Request) -> str:
+def csrf_cookie(request: Request) -> str:
     value = request.cookies.get(CSRF_COOKIE, "")
     return value if len(value) >= 32 and value.isascii() else secrets.token_urlsafe(32)
 
 
-def _with_cookie(request: Request, response: Response, value: str) -> Response:
+def with_csrf_cookie(request: Request, response: Response, value: str) -> Response:
     response.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="strict", path=PREFIX,
                         secure=request.url.scheme == "https")
     return response
@@ -129,15 +131,15 @@ async def authorize_form(request: Request) -> Response:
     if problem:
         return pages.error_page(problem)
     client = await run_in_threadpool(describe_client, ctx.store, flow["client_id"])
-    csrf = _csrf_cookie(request)
-    return _with_cookie(request, pages.login_page(flow, csrf, client=client), csrf)
+    csrf = csrf_cookie(request)
+    return with_csrf_cookie(request, pages.login_page(flow, csrf, client=client), csrf)
 
 
 @router.post("/v2/oauth2/authorize")
 async def authorize_submit(request: Request) -> Response:
     ctx = get_context(request)
     try:
-        form = await _form(request)
+        form = await read_form(request)
     except OAuthError as exc:
         return pages.error_page(exc.description)
     flow = {k: v for k, v in form.items() if k in pages.FLOW_FIELDS}
@@ -154,7 +156,7 @@ async def authorize_submit(request: Request) -> Response:
         return pages.error_page(problem)
     username = form.get("username", "").strip()[:255]
     address = client_address(request)
-    user, user_key, refusal = await run_in_threadpool(_may_try, ctx, username, address)
+    user, user_key, refusal = await run_in_threadpool(may_try, ctx, username, address)
     if refusal is not None:
         return pages.error_page(refusal.message, 429,
                                 {"Retry-After": str(refusal.retry_after)})
@@ -170,13 +172,13 @@ async def authorize_submit(request: Request) -> Response:
         fresh = secrets.token_urlsafe(32)
         page = pages.login_page(flow, fresh, error="Wrong user name or password.",
                                 username=username, status=401, client=client)
-        return _with_cookie(request, page, fresh)
+        return with_csrf_cookie(request, page, fresh)
     target = _add_query(flow["redirect_uri"], {"code": code, "state": flow.get("state", "")})
     return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def _may_try(ctx: ServiceContext, username: str,
-             address: str) -> tuple[User | None, str, Refusal | None]:
+def may_try(ctx: ServiceContext, username: str,
+            address: str) -> tuple[User | None, str, Refusal | None]:
     """The user a typed name or id stands for, the throttle's key for it (one key per
     user, however named), and whether the throttle lets this attempt go ahead."""
     user = ctx.store.get_user(username) if username else None
@@ -184,16 +186,24 @@ def _may_try(ctx: ServiceContext, username: str,
     return user, user_key, ctx.sign_ins.check(user_key, address)
 
 
-def _sign_in(ctx: ServiceContext, flow: Mapping[str, str], user: User | None,
-             password: str, user_key: str, address: str) -> str | None:
-    """A new authorization code for a correct password, else None (and a failure
-    charged to the throttle). A hash made with older parameters is replaced."""
+def password_ok(ctx: ServiceContext, user: User | None, password: str, user_key: str,
+                address: str) -> bool:
+    """Whether the password is the user's; a failure is charged to the throttle. A hash
+    made with older parameters is replaced. Also the device flow's sign-in."""
     stored = ctx.store.get_password_hash(user.id) if user else None
     if not verify_password(password, stored) or user is None:
         ctx.sign_ins.failed(user_key, address)
-        return None
+        return False
     if needs_rehash(stored):
         ctx.store.set_password_hash(user.id, hash_password(password))
+    return True
+
+
+def _sign_in(ctx: ServiceContext, flow: Mapping[str, str], user: User | None,
+             password: str, user_key: str, address: str) -> str | None:
+    """A new authorization code for a correct password, else None."""
+    if not password_ok(ctx, user, password, user_key, address) or user is None:
+        return None
     code = codes.new_code()
     ctx.store.save_auth_code(
         AuthCode(
@@ -233,14 +243,17 @@ async def auth_code_page(request: Request) -> Response:
 async def token(request: Request) -> Response:
     ctx = get_context(request)
     try:
-        form = await _form(request)
+        form = await read_form(request)
         answer = await run_in_threadpool(
             grant, ctx, request.headers.get("authorization"), form
         )
     except OAuthError as exc:
-        log.info("token request refused: %s", exc.error)
+        # A waiting device polls every few seconds: its answers are not news.
+        waiting = exc.error in ("authorization_pending", "slow_down")
+        log.log(logging.DEBUG if waiting else logging.INFO, "token request refused: %s",
+                exc.error)
         return oauth_error(exc)
-    return _tokens_answer(answer)
+    return tokens_answer(answer)
 
 
 def grant(ctx: ServiceContext, authorization: str | None,
@@ -257,9 +270,11 @@ def grant(ctx: ServiceContext, authorization: str | None,
         return _client_credentials(ctx, client, form)
     if grant_type == TOKEN_EXCHANGE:
         return _own_login(ctx, client, form)
+    if grant_type == DEVICE_CODE_GRANT:
+        return device_token(ctx, client, form)
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type[:40]!r} is not "
-                     "supported: use authorization_code, refresh_token, client_credentials "
-                     f"or {TOKEN_EXCHANGE}")
+                     "supported: use authorization_code, refresh_token, client_credentials, "
+                     f"{TOKEN_EXCHANGE} or {DEVICE_CODE_GRANT}")
 
 
 def _issue(ctx: ServiceContext, client: CallingClient, user_id: str, scopes: dict[str, str],
@@ -399,11 +414,11 @@ def _own_login(ctx: ServiceContext, client: CallingClient,
 async def revoke(request: Request) -> Response:
     ctx = get_context(request)
     try:
-        form = await _form(request)
+        form = await read_form(request)
         await run_in_threadpool(_revoke, ctx, request.headers.get("authorization"), form)
     except OAuthError as exc:
         return oauth_error(exc)
-    return _tokens_answer({"active": False})
+    return tokens_answer({"active": False})
 
 
 def _revoke(ctx: ServiceContext, authorization: str | None, form: Mapping[str, str]) -> None:
@@ -424,13 +439,13 @@ def _revoke(ctx: ServiceContext, authorization: str | None, form: Mapping[str, s
 async def introspect(request: Request) -> Response:
     ctx = get_context(request)
     try:
-        form = await _form(request)
+        form = await read_form(request)
         answer = await run_in_threadpool(
             _introspect, ctx, request.headers.get("authorization"), form, _issuer(request)
         )
     except OAuthError as exc:
         return oauth_error(exc)
-    return _tokens_answer(answer)
+    return tokens_answer(answer)
 
 
 def _introspect(ctx: ServiceContext, authorization: str | None, form: Mapping[str, str],

@@ -38,3 +38,20 @@ def by_resource_server(scope: str | None) -> dict[str, str]:
         if item not in grouped.setdefault(server, []):
             grouped[server].append(item)
     return {server: " ".join(items) for server, items in grouped.items()}
+
+
+#: What each scope lets an application do, in words for the device flow's approval page.
+DESCRIPTIONS: dict[str, str] = {
+    COMPUTE_SCOPE: "register functions and endpoints, and run tasks, as you",
+    "openid": "know who you are (your user id)",
+    "profile": "see your user name",
+    "email": "see your e-mail address (farcall keeps none)",
+    "urn:globus:auth:scope:auth.globus.org:view_identities": "look up your identity",
+    "urn:globus:auth:scope:auth.globus.org:manage_projects": "nothing more than openid does",
+}
+
+
+def described(scope: str) -> list[tuple[str, str]]:
+    """``(scope, what it allows)`` for each scope of a granted scope string; no scope
+    means compute, as in :func:`by_resource_server`."""
+    return [(item, DESCRIPTIONS.get(item, item)) for item in (scope.split() or [COMPUTE_SCOPE])]

@@ -146,3 +146,66 @@ class HashSlots:
             yield True
         finally:
             semaphore.release()
+
+
+class UserCodeThrottle:
+    """Wrong device-flow user codes, charged per client address and in all; and new
+    device logins per address.
+
+    A user code is short (about 2.6e10 values), so guessing one must stay slow: one
+    address may get ``address_burst`` wrong, then one every ``address_refill`` seconds;
+    all addresses together ``global_burst``, then ``global_rate`` per second. A person
+    who mistypes a code a few times is not held up. Starting a device login needs no
+    secret, so one address may start ``start_burst``, then one every ``start_refill``
+    seconds: a flood cannot fill the table of pending logins. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        address_burst: int = 10,
+        address_refill: float = 30.0,
+        global_burst: int = 100,
+        global_rate: float = 2.0,
+        start_burst: int = 20,
+        start_refill: float = 10.0,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.addresses = FailureBuckets(address_burst, address_refill, max_entries)
+        self.everyone = FailureBuckets(global_burst, 1.0 / global_rate, 1)
+        self.starts = FailureBuckets(start_burst, start_refill, max_entries)
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> Refusal | None:
+        """None when this address may try a code now, else why not and how long to wait."""
+        now = self.clock()
+        with self._lock:
+            wait = self.everyone.wait("", now)
+            if wait > 0:
+                return Refusal(_seconds(wait), "Too many wrong codes were entered on this "
+                               f"service right now; try again in {_seconds(wait)} s.")
+            wait = self.addresses.wait(address_key(address), now)
+            if wait > 0:
+                return Refusal(_seconds(wait), "Too many wrong codes from your address; try "
+                               f"again in {_seconds(wait)} s.")
+        return None
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self.everyone.charge("", now)
+            self.addresses.charge(address_key(address), now)
+
+    def start(self, address: str) -> int:
+        """Count a new device login from ``address``: 0 when it may start one, else the
+        whole seconds it must wait (nothing is counted then)."""
+        now = self.clock()
+        key = address_key(address)
+        with self._lock:
+            wait = self.starts.wait(key, now)
+            if wait > 0:
+                return _seconds(wait)
+            self.starts.charge(key, now)
+        return 0

@@ -26,6 +26,7 @@ from farcall_service.storage.records import (
     AuthCode,
     ClaimedTask,
     Container,
+    DeviceGrant,
     Endpoint,
     EndpointGone,
     Function,
@@ -58,6 +59,7 @@ __all__ = [
     "CatalogueStore",
     "ClaimedTask",
     "Container",
+    "DeviceGrant",
     "Endpoint",
     "Function",
     "Group",
@@ -206,8 +208,33 @@ class OAuthStore(Protocol):
     def reset_password(self, user_id: str, password_hash: str | None) -> list[str]:
         """Set the user's password hash and end every OAuth login of theirs, in one
         transaction: every token issued to them, by any client, is revoked and every
-        code of theirs forgotten (an unredeemed one is then unknown). Returns the
-        hashes of the tokens that were live."""
+        code of theirs forgotten (an unredeemed one is then unknown), as is every
+        device grant they decided. Returns the hashes of the tokens that were live."""
+
+    def save_device_grant(self, grant: DeviceGrant) -> bool:
+        """Keep a new device grant as given; False (and nothing kept) when a grant with
+        the same user code hash is already kept, so the caller makes another code."""
+
+    def find_device_grant(self, user_code_hash: str) -> DeviceGrant | None:
+        """The device grant with this user code hash, whatever its state."""
+
+    def decide_device_grant(self, user_code_hash: str, user_id: str | None, approve: bool,
+                            now: float) -> DeviceGrant | None:
+        """Approve (or deny) a pending grant that has not expired at ``now``, by
+        ``user_id`` (a denial may come from no one signed in), and return it as it is
+        now; ``None`` when there is no such grant (unknown, expired, or decided
+        already: a grant is decided once)."""
+
+    def poll_device_grant(self, device_code_hash: str, client_id: str,
+                          now: float) -> DeviceGrant | None:
+        """Record a poll by ``client_id`` and return the grant as it was before it, in
+        one transaction. A pending grant polled less than ``interval`` after its last
+        poll has its interval raised by ``SLOW_DOWN_STEP``; an approved one becomes
+        used (so two concurrent polls cannot both find it unused). A poll by another
+        client changes nothing. ``None`` for an unknown device code."""
+
+    def delete_device_grants(self, expired_before: float) -> int:
+        """Forget grants that expired before ``expired_before``; return how many."""
 
 
 @runtime_checkable

@@ -277,6 +277,31 @@ class AuthCode:
     used: bool = False
 
 
+#: A device grant waits for its user (RFC 8628), then is approved or denied once.
+DEVICE_PENDING, DEVICE_APPROVED, DEVICE_DENIED = "pending", "approved", "denied"
+#: Seconds a device grant's polling interval grows by when its client polls too soon.
+SLOW_DOWN_STEP = 5.0
+
+
+@dataclass(frozen=True)
+class DeviceGrant:
+    """A device authorization grant (RFC 8628): the device code and the user code are
+    stored only as hashes. ``user_id`` is whoever approved or denied it; ``used`` says
+    its tokens were issued; ``last_polled_at`` paces the client's polling."""
+
+    device_code_hash: str
+    user_code_hash: str
+    client_id: str
+    scope: str
+    grant_id: str
+    expires_at: float
+    interval: float
+    status: str = DEVICE_PENDING
+    user_id: str | None = None
+    last_polled_at: float | None = None
+    used: bool = False
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     """An OAuth access or refresh token, stored by hash. Tokens of one login (one

@@ -193,6 +193,25 @@ oauth_codes = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+#: Device authorization grants (RFC 8628), pending until a user decides; the device
+#: code and the user code are kept only as hashes, and expired grants are deleted.
+oauth_device_grants = sa.Table(
+    "oauth_device_grants",
+    metadata,
+    sa.Column("device_code_hash", sa.String(64), primary_key=True),
+    sa.Column("user_code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("client_id", ID, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("grant_id", ID, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id")),
+    sa.Column("interval", sa.Float, nullable=False),
+    sa.Column("last_polled_at", sa.Float),
+    sa.Column("used", sa.Boolean, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 oauth_tokens = sa.Table(
     "oauth_tokens",
     metadata,

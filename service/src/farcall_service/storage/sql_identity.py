@@ -187,6 +187,8 @@ class IdentitySql(SqlConnections):
                 t.oauth_tokens.c.user_id.in_(who), t.oauth_tokens.c.client_id.in_(clients)))
                 .values(revoked=True))
             conn.execute(sa.delete(t.oauth_codes).where(t.oauth_codes.c.user_id.in_(who)))
+            conn.execute(sa.delete(t.oauth_device_grants)
+                         .where(t.oauth_device_grants.c.user_id.in_(who)))
             conn.execute(sa.delete(t.tokens).where(t.tokens.c.user_id.in_(who)))
             conn.execute(sa.delete(t.memberships).where(t.memberships.c.user_id.in_(who)))
             conn.execute(sa.update(t.users).where(t.users.c.id.in_(who))

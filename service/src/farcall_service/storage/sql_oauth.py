@@ -15,11 +15,12 @@ import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
 from farcall_service.storage.records import AuthCode, IssuedToken, OAuthClient, User
-from farcall_service.storage.sql_engine import SqlConnections
+from farcall_service.storage.sql_device import DeviceGrantSql
 
 
-class OAuthSql(SqlConnections):
-    """The OAuth2 provider's records; tokens and codes are kept only as hashes."""
+class OAuthSql(DeviceGrantSql):
+    """The OAuth2 provider's records; tokens and codes are kept only as hashes (device
+    grants in :mod:`sql_device`)."""
 
     # -- clients ------------------------------------------------------------------------
 
@@ -205,6 +206,8 @@ class OAuthSql(SqlConnections):
             ).scalars())
             conn.execute(sa.update(t.oauth_tokens).where(c.user_id == user_id).values(revoked=True))
             conn.execute(sa.delete(t.oauth_codes).where(t.oauth_codes.c.user_id == user_id))
+            conn.execute(sa.delete(t.oauth_device_grants)
+                         .where(t.oauth_device_grants.c.user_id == user_id))
         return hashes
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from farcall_service.storage.interface import (
     AuthCode,
+    DeviceGrant,
     Endpoint,
     Holdings,
     IssuedToken,
@@ -306,3 +307,81 @@ class OAuthStoreContract(StoreFixtures):
         assert store.reset_password(ada.id, None) == []
         assert store.get_password_hash(ada.id) is None
         assert store.reset_password(new_id(), "x") == []
+
+    # -- device grants (RFC 8628) -----------------------------------------------------------
+
+    @staticmethod
+    def device_grant(client_id: str = "native", ttl: float = 60.0,
+                     user_code_hash: str | None = None) -> DeviceGrant:
+        return DeviceGrant(new_id(), user_code_hash or new_id(), client_id, "openid", new_id(),
+                           time.time() + ttl, 5.0)
+
+    def test_a_device_grant_is_found_by_its_user_code_and_decided_once(
+            self, store: Store) -> None:
+        ada = store.create_user("ada")
+        grant = self.device_grant()
+        assert store.save_device_grant(grant)
+        assert store.find_device_grant(grant.user_code_hash) == grant
+        assert store.find_device_grant(new_id()) is None
+        approved = store.decide_device_grant(grant.user_code_hash, ada.id, True, time.time())
+        assert approved is not None
+        assert (approved.status, approved.user_id) == ("approved", ada.id)
+        assert store.find_device_grant(grant.user_code_hash) == approved
+        assert store.decide_device_grant(grant.user_code_hash, ada.id, False, time.time()) is None
+        denied = self.device_grant()
+        store.save_device_grant(denied)
+        after = store.decide_device_grant(denied.user_code_hash, ada.id, False, time.time())
+        assert after is not None and after.status == "denied"
+        assert store.decide_device_grant(new_id(), ada.id, True, time.time()) is None
+
+    def test_a_user_code_is_kept_for_one_grant_only(self, store: Store) -> None:
+        first = self.device_grant()
+        assert store.save_device_grant(first)
+        second = self.device_grant(user_code_hash=first.user_code_hash)
+        assert not store.save_device_grant(second)
+        assert store.find_device_grant(first.user_code_hash) == first
+
+    def test_polls_pace_the_client_and_give_an_approved_grant_once(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        grant = self.device_grant()
+        store.save_device_grant(grant)
+        now = time.time()
+        first = store.poll_device_grant(grant.device_code_hash, "native", now)
+        assert first == grant  # as it was: never polled
+        second = store.poll_device_grant(grant.device_code_hash, "native", now + 1)
+        assert second is not None and second.last_polled_at == now and second.interval == 5.0
+        third = store.poll_device_grant(grant.device_code_hash, "native", now + 7)
+        assert third is not None and third.interval == 10.0  # the second came 1 s after
+        # Another client's poll changes nothing.
+        other = store.poll_device_grant(grant.device_code_hash, "someone", now + 8)
+        assert other is not None and other.last_polled_at == now + 7
+        assert store.poll_device_grant(new_id(), "native", now) is None
+        store.decide_device_grant(grant.user_code_hash, ada.id, True, now)
+        polls = at_once(4, lambda: store.poll_device_grant(grant.device_code_hash, "native",
+                                                           now + 30))
+        assert sorted(p.used for p in polls if p) == [False, True, True, True]
+        assert all(p is not None and p.status == "approved" and p.user_id == ada.id
+                   for p in polls)
+
+    def test_expired_device_grants_are_not_decided_and_are_deleted(self, store: Store) -> None:
+        ada = store.create_user("ada")
+        old, live = self.device_grant(ttl=-10), self.device_grant()
+        store.save_device_grant(old)
+        store.save_device_grant(live)
+        assert store.decide_device_grant(old.user_code_hash, ada.id, True, time.time()) is None
+        assert store.delete_device_grants(time.time()) == 1
+        assert store.find_device_grant(old.user_code_hash) is None
+        assert store.find_device_grant(live.user_code_hash) == live
+
+    def test_a_password_reset_forgets_the_device_grants_the_user_decided(
+            self, store: Store) -> None:
+        ada, bob = store.create_user("ada"), store.create_user("bob")
+        hers, his, pending = self.device_grant(), self.device_grant(), self.device_grant()
+        for grant in (hers, his, pending):
+            store.save_device_grant(grant)
+        store.decide_device_grant(hers.user_code_hash, ada.id, True, time.time())
+        store.decide_device_grant(his.user_code_hash, bob.id, True, time.time())
+        store.reset_password(ada.id, "scrypt$2")
+        assert store.find_device_grant(hers.user_code_hash) is None
+        assert store.find_device_grant(his.user_code_hash) is not None
+        assert store.find_device_grant(pending.user_code_hash) is not None
