@@ -249,7 +249,7 @@ def test_resource_specification_and_user_endpoint_config_reach_the_endpoint(setu
 
 def test_the_task_group_is_adopted_and_its_tasks_reload_elsewhere(setup, monkeypatch):
     svc, token, client, eid = setup
-    monkeypatch.setattr(Executor, "_default_task_group_id", None)
+    monkeypatch.setattr(Executor, "_default_task_group_ids", {})
     first = Executor(eid, client)  # no worker: the tasks wait on the service
     assert first.task_group_id is None
     futures = [first.submit(square_or_fail, i) for i in (2, 3, 4)]

@@ -34,6 +34,8 @@ class DevStack:
     port: int = 5000
     engine: str = "process"
     workers: int | None = None
+    #: ``--broker`` of ``farcall server start`` (None: none, results are polled).
+    broker: str | None = None
     home: Path = field(default_factory=farcall_home)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -84,6 +86,8 @@ class DevStack:
         log = open_private(self.directory / "service.log")
         command = [*FARCALL, "server", "start", "--host", "127.0.0.1", "--port", str(self.port),
                    "--db", self.db_url]
+        if self.broker:
+            command += ["--broker", self.broker]
         self.processes.append(self._spawn(command, log))
         headers = {"Authorization": f"Bearer {token}"}
         self._wait_for(lambda: self._get("/v2/version?service=all", headers) is not None,
