@@ -18,7 +18,6 @@ import platform
 import subprocess
 import textwrap
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 

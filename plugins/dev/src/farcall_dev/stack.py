@@ -142,13 +142,12 @@ class DevStack:
     def _spawn(self, command: list[str], log: Any) -> subprocess.Popen[bytes]:
         """``command`` in a session of its own (Ctrl-C here stops it in order, through
         :meth:`stop`), tethered to this process: it stops if this process dies."""
-        if self._lifeline is None:
-            read_end, self._lifeline = os.pipe()
-            self._watched = read_end
-        tethered = [sys.executable, "-m", "farcall_dev.tether", str(self._watched), *command]
+        if self._watched is None:
+            self._watched, self._lifeline = os.pipe()
+        watched = self._watched
+        tethered = [sys.executable, "-m", "farcall_dev.tether", str(watched), *command]
         return subprocess.Popen(tethered, stdout=log, stderr=subprocess.STDOUT,
-                                env=self._env(), start_new_session=True,
-                                pass_fds=(self._watched,))
+                                env=self._env(), start_new_session=True, pass_fds=(watched,))
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FARCALL_SERVICE_")}

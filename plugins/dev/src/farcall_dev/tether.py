@@ -19,6 +19,7 @@ started under the tether outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,10 +42,8 @@ def _watch(fd: int, child: subprocess.Popen[bytes]) -> None:
             break
     if child.poll() is None:
         child.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(GRACE)
-        except subprocess.TimeoutExpired:
-            pass
     os.killpg(os.getpgrp(), signal.SIGKILL)  # the tether too: its work is done
 
 
