@@ -126,10 +126,10 @@ def _alive(pid: int) -> bool:
 def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
     port = free_port()
     process, _profile = start_dev(tmp_path, port)
+    children: set[int] = set()
     try:
         children = _descendants(process.pid)
-        # tethers, the service, the endpoint and its worker, at least
-        assert len(children) >= 5, children
+        assert len(children) >= 3, children  # the service, the endpoint and its worker
         process.kill()  # SIGKILL: farcall dev cleans nothing up itself
         process.wait(timeout=10)
         deadline = time.monotonic() + 15
@@ -143,8 +143,9 @@ def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        for pid in _descendants(process.pid):
-            os.kill(pid, signal.SIGKILL)
+        for pid in children | _descendants(process.pid):  # whatever the test left
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
     # A second farcall dev starts (the killed one left its profile: start_dev would
     # take it for the new one's).
