@@ -123,6 +123,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _started_here(pid: int, home) -> bool:
+    """Whether ``pid`` runs with this test's FARCALL_HOME (not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return f"FARCALL_HOME={home}".encode() in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
     port = free_port()
     process, _profile = start_dev(tmp_path, port)
@@ -144,7 +153,7 @@ def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         for pid in children | _descendants(process.pid):  # whatever the test left
-            if _alive(pid):
+            if _alive(pid) and _started_here(pid, tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
     # A second farcall dev starts (the killed one left its profile: start_dev would
