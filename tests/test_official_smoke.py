@@ -78,6 +78,7 @@ def test_the_official_smoke_tests_pass_against_farcall_dev(
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert ran.returncode == 0, ran.stderr
     outcomes = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert outcomes.pop("environment warnings") == []  # same Python and dill on both sides
 
     failed = {name: why for name, why in outcomes.items() if why != "passed"}
     assert failed == {}
