@@ -247,9 +247,35 @@ def test_resource_specification_and_user_endpoint_config_reach_the_endpoint(setu
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+def test_an_adopted_group_is_joined_only_on_the_service_that_made_it(setup, monkeypatch):
+    """A group exists only where it was made, and a v3 submission naming a group the
+    service does not know is refused: a new Executor for another service makes its own."""
+    _svc, _token, client, eid = setup
+    monkeypatch.setattr(Executor, "_default_task_group_ids", {})
+    first = Executor(eid, client)  # no worker: the task waits on the service
+    try:
+        assert sent(first.submit(square_or_fail, 2), 10)
+        group = first.task_group_id
+        assert group is not None
+    finally:
+        first.shutdown(wait=False, cancel_futures=True)
+    elsewhere = Executor(eid, Client("http://127.0.0.1:9", token="x", retries=0))
+    here = Executor(eid, client)
+    try:
+        assert elsewhere.task_group_id is None
+        assert here.task_group_id == group
+    finally:
+        elsewhere.shutdown(wait=False)
+        here.shutdown(wait=False)
+    unknown = client.create_batch(task_group_id="0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    unknown.add(3, endpoint_id=eid, function_id=client.register_function(square_or_fail))
+    with pytest.raises(FarcallError, match="TASK_GROUP_NOT_FOUND|task group .* not found"):
+        client.batch_run(unknown)
+
+
 def test_the_task_group_is_adopted_and_its_tasks_reload_elsewhere(setup, monkeypatch):
     svc, token, client, eid = setup
-    monkeypatch.setattr(Executor, "_default_task_group_id", None)
+    monkeypatch.setattr(Executor, "_default_task_group_ids", {})
     first = Executor(eid, client)  # no worker: the tasks wait on the service
     assert first.task_group_id is None
     futures = [first.submit(square_or_fail, i) for i in (2, 3, 4)]

@@ -114,9 +114,8 @@ def submit(caller: Caller, ep: str, fn: str, count: int = 1, **extra: Any) -> di
 def test_a_streamed_group_s_results_are_published_once_recorded(
         alice: Caller, ep_fn: tuple[str, str], streams: ListedStreams, ctx: Any) -> None:
     ep, fn = ep_fn
-    group = str(uuid.uuid4())
-    answer = submit(alice, ep, fn, 2, create_queue=True, task_group_id=group)
-    assert answer["task_group_id"] == group
+    answer = submit(alice, ep, fn, 2, create_queue=True)
+    group = answer["task_group_id"]  # made by the service
     assert streams.opened == [(alice.user_id, group)]  # before the answer
     ids = answer["tasks"][fn]
     alice.claim(ep)
@@ -167,9 +166,10 @@ def test_an_unreachable_broker_is_a_503_and_stores_nothing(
     body = assert_error(alice.get("/v2/get_amqp_result_connection_url"), 503,
                         "BROKER_UNAVAILABLE")
     assert "away" not in body["message"]  # the broker's own words stay in the log
-    group = str(uuid.uuid4())
-    answer = alice.post(f"/v3/endpoints/{ep}/submit", json={
-        "tasks": {fn: [payload(1)]}, "create_queue": True, "task_group_id": group})
+    group = str(uuid.uuid4())  # a new group: the legacy route makes it
+    answer = alice.post("/v2/submit", json={
+        "tasks": [[fn, ep, payload(1)]], "create_websocket_queue": True,
+        "task_group_id": group})
     assert_error(answer, 503, "BROKER_UNAVAILABLE")
     assert ctx.store.task_group_tasks(group, alice.user_id) == []
 
@@ -233,6 +233,10 @@ def test_another_user_s_group_cannot_be_streamed(
     ep2, fn2 = bob.register_endpoint(), bob.register_function()
     answer = bob.post(f"/v3/endpoints/{ep2}/submit", json={
         "tasks": {fn2: [payload(1)]}, "create_queue": True, "task_group_id": group})
+    assert_error(answer, 404, "TASK_GROUP_NOT_FOUND")  # v3 names only one's own groups
+    answer = bob.post("/v2/submit", json={
+        "tasks": [[fn2, ep2, payload(1)]], "create_websocket_queue": True,
+        "task_group_id": group})
     assert_error(answer, 409, "TASK_GROUP_TAKEN")
     assert streams.opened == []
 

@@ -25,6 +25,7 @@ from farcall.serialize import Serializer, unpack_buffers
 from farcall.serialize.allowlist import expand_allowlist, strategy_spec
 from farcall.serialize.registry import StrategyRegistry
 
+from farcall_endpoint.env_details import env_details
 from farcall_endpoint.task_env import task_environment
 
 __all__ = ["Execution", "run_task"]
@@ -114,12 +115,15 @@ class Execution:
         ``task`` is :meth:`farcall_endpoint.tasks.Task.wire`; the function runs in the
         environment :mod:`farcall_endpoint.task_env` sets up. ``settings`` holds
         ``allowed_serializers`` (list or None), ``max_result_size`` (bytes) and
-        ``endpoint_id`` (named in errors).
+        ``endpoint_id`` (named in errors and in the details, with this worker's
+        versions: :mod:`farcall_endpoint.env_details`).
         """
         started = time.time()
         steps = {"received": task.get("received") or started, "running": started}
         details: dict[str, Any] = {"task_transitions": steps, "hostname": _HOST,
-                                   "worker_pid": os.getpid()}
+                                   "worker_pid": os.getpid(), **env_details()}
+        if settings.get("endpoint_id"):
+            details["endpoint_id"] = settings["endpoint_id"]
         task_id = task["task_id"]
 
         def failed(text: str, **extra: Any) -> dict[str, Any]:

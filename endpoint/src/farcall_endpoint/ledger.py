@@ -20,8 +20,13 @@ class Ledger:
     """Read and write the attributes under ``lock``; wait on ``room`` (for the
     claimer) and ``results`` (for the reporters)."""
 
-    def __init__(self, result_batch: int, unacked: dict[str, Outcome] | None = None) -> None:
+    def __init__(self, result_batch: int, unacked: dict[str, Outcome] | None = None,
+                 endpoint_id: str = "") -> None:
         self.result_batch = result_batch
+        #: Named in every outcome's details, as the official endpoint does: the SDK's
+        #: version check names the endpoint (workers add it too; the endpoint's own
+        #: refusals and failures get it here).
+        self.endpoint_id = endpoint_id
         self.lock = threading.Lock()
         #: Notified when the engine has room for more tasks.
         self.room = threading.Condition(self.lock)
@@ -45,6 +50,9 @@ class Ledger:
 
     def deliver(self, outcome: Outcome) -> None:
         """The engine's ``deliver``: called from any thread, once per task."""
+        details = outcome.get("details")
+        if self.endpoint_id and isinstance(details, dict) and "endpoint_id" not in details:
+            details["endpoint_id"] = self.endpoint_id
         with self.lock:
             self.outstanding.discard(outcome["task_id"])
             if not self.fresh:

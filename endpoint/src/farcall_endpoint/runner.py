@@ -78,7 +78,7 @@ class EndpointRunner:
         self.error: BaseException | None = None
         self.ready = threading.Event()
         self._pm = plugin_manager
-        self._ledger = Ledger(config.result_batch)
+        self._ledger = Ledger(config.result_batch, endpoint_id=self.endpoint_id)
         self._thread: threading.Thread | None = None
 
     # -- public API -------------------------------------------------------------------

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from farcall_endpoint.env_details import env_details
+
 Outcome = dict[str, Any]
 
 HOSTNAME = socket.gethostname()
@@ -85,5 +87,5 @@ def failure(
         "task_id": task_id,
         "status": "failed",
         "exception": reason,
-        "details": {"task_transitions": steps, "hostname": HOSTNAME, **extra},
+        "details": {"task_transitions": steps, "hostname": HOSTNAME, **env_details(), **extra},
     }

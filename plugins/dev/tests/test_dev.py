@@ -95,3 +95,74 @@ def test_dev_serves_client_with_no_arguments_and_stops_cleanly(tmp_path):
         assert again["endpoint_id"] == profile["endpoint_id"]
     finally:
         stop_dev(process)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process under ``pid``, from /proc (Linux: where this test runs)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _started_here(pid: int, home) -> bool:
+    """Whether ``pid`` runs with this test's FARCALL_HOME (not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return f"FARCALL_HOME={home}".encode() in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
+    port = free_port()
+    process, _profile = start_dev(tmp_path, port)
+    children: set[int] = set()
+    try:
+        children = _descendants(process.pid)
+        assert len(children) >= 3, children  # the service, the endpoint and its worker
+        process.kill()  # SIGKILL: farcall dev cleans nothing up itself
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.1)
+        assert [pid for pid in children if _alive(pid)] == []
+        with socket.socket() as sock:  # the port is free again, for a server
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        for pid in children | _descendants(process.pid):  # whatever the test left
+            if _alive(pid) and _started_here(pid, tmp_path):
+                os.kill(pid, signal.SIGKILL)
+
+    # A second farcall dev starts (the killed one left its profile: start_dev would
+    # take it for the new one's).
+    profile = json.loads((tmp_path / "dev.json").read_text())
+    (tmp_path / "dev.json").write_text(json.dumps({"token": profile["token"]}))
+    process, _profile = start_dev(tmp_path, port)
+    try:
+        assert client_script(RUN, tmp_path) == "49"
+    finally:
+        out = stop_dev(process)
+    assert process.returncode == 0, out

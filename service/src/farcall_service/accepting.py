@@ -94,10 +94,14 @@ async def submit(
     task_group_id: str | None,
     options: TaskOptions,
     stream: bool = False,
+    existing_group: bool = False,
 ) -> tuple[str, list[str]]:
     """Check and store ``requests``; return the task group id and task ids, in order.
-    ``stream``: the group's results also go to its queue on ``lc.broker.streams``."""
+    ``stream``: the group's results also go to its queue on ``lc.broker.streams``.
+    ``existing_group``: a named ``task_group_id`` must be one the caller made (v3)."""
     ctx = lc.ctx
+    if task_group_id and existing_group:
+        await check_group(lc, who.user_id, task_group_id)
     if (len(requests) <= CHECK_ON_LOOP
             and sum(len(r.payload) for r in requests) <= CHECK_ON_LOOP_CHARS
             and _all_cached(ctx, requests)):
@@ -137,7 +141,32 @@ async def submit(
     # whose reports shared the commit are acknowledged.
     work.add_done_callback(partial(_settle_folded, lc))
     await committed
+    if task_group_id is None:  # the group made here is the caller's
+        remember_group(lc, checked.owner_id, checked.group)
     return checked.group, [task.id for _eid, task in tasks]
+
+
+async def check_group(lc: TaskLifecycle, owner_id: str, task_group_id: str) -> None:
+    """Refuse a task group the caller did not make, as the 4.19 SDK's ``create_batch``
+    documents ("If there is no Task Group associated with the given ID, or the user is
+    not authorized to use it, the services will respond with an error"): adopting an
+    unknown id would hide a typo, and a 404 for both keeps others' groups unseen."""
+    if (owner_id, task_group_id) in lc.known_groups:
+        return
+    owner = await lc.ctx.in_thread(lc.ctx.store.get_task_group_owner, task_group_id)
+    if owner != owner_id:
+        raise ApiError(404, "TASK_GROUP_NOT_FOUND",
+                       f"task group {task_group_id} not found: submit without a "
+                       "task_group_id and the service makes one (its id is in the answer)")
+    remember_group(lc, owner_id, task_group_id)
+
+
+def remember_group(lc: TaskLifecycle, owner_id: str, task_group_id: str) -> None:
+    """Groups are never handed to another owner, so a pair seen once stays true: the
+    Executor's next submissions to its group skip the store."""
+    if len(lc.known_groups) >= STREAMED_GROUPS_KEPT:
+        lc.known_groups.clear()
+    lc.known_groups.add((owner_id, task_group_id))
 
 
 async def open_stream(lc: TaskLifecycle, owner_id: str, group: str, now: float) -> None:

@@ -76,6 +76,9 @@ class TaskLifecycle:
         #: (owner, group) pairs marked streamed here: a mark is never undone, so a
         #: later submission to the group skips the store's transaction.
         self.streamed_groups: set[tuple[str, str]] = set()
+        #: (owner, group) pairs known to exist, made by that owner: a v3 submission
+        #: naming one skips the store's lookup (``accepting.check_group``).
+        self.known_groups: set[tuple[str, str]] = set()
         #: Forwards tasks to endpoints that take them over AMQP (None: the broker
         #: has no endpoint queues).
         self.forwarder = Forwarder(self, broker.endpoints) if broker.endpoints else None
@@ -128,12 +131,15 @@ class TaskLifecycle:
 
     async def submit(self, who: Identity, requests: Sequence[Request],
                      task_group_id: str | None, options: TaskOptions,
-                     create_queue: bool = False) -> tuple[str, list[str]]:
+                     create_queue: bool = False,
+                     existing_group: bool = False) -> tuple[str, list[str]]:
         """Check and store ``requests``; the task group id and task ids, in order.
         ``create_queue``: the group's results also go to its AMQP queue, when the
-        broker has result streams (else it is ignored)."""
+        broker has result streams (else it is ignored). ``existing_group``: a named
+        group must exist and be the caller's (v3), else it is made (legacy v2)."""
         return await accepting.submit(self, who, requests, task_group_id, options,
-                                      create_queue and self.broker.streams is not None)
+                                      create_queue and self.broker.streams is not None,
+                                      existing_group)
 
     async def claim(self, endpoint_id: str, session: str, max_tasks: int,
                     wait: float) -> list[ClaimedTask]:
@@ -246,6 +252,7 @@ class TaskLifecycle:
         commits, they do not answer questions."""
         self.memory.clear()
         self.empty_queues.clear()
+        self.known_groups.clear()
 
 
 def _forward_nothing(_tasks: list[ClaimedTask]) -> None:

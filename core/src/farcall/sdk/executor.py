@@ -95,9 +95,11 @@ class Executor(_BaseExecutor):
     ``progress=True`` (farcall's) draws a progress line on standard error.
     """
 
-    #: The last task group an Executor adopted: new Executors join it unless given
-    #: one, as the official Executor's do (``reload_tasks`` finds their tasks).
-    _default_task_group_id: str | None = None
+    #: The last task group an Executor adopted, per service (base URL): new Executors
+    #: join it unless given one, as the official Executor's do (``reload_tasks`` finds
+    #: their tasks). Per service, because a group exists only on the service that made
+    #: it, and a v3 submission naming a group the service does not know is refused.
+    _default_task_group_ids: dict[str, str] = {}
 
     def __init__(
         self,
@@ -117,7 +119,8 @@ class Executor(_BaseExecutor):
             client = Client()
         self.client = client
         self.endpoint_id = endpoint_id
-        self.task_group_id = task_group_id or Executor._default_task_group_id
+        self.task_group_id = (task_group_id
+                              or Executor._default_task_group_ids.get(self._service()))
         self.resource_specification = resource_specification
         self.user_endpoint_config = user_endpoint_config
         self.result_serializers = result_serializers
@@ -170,7 +173,10 @@ class Executor(_BaseExecutor):
         group = None if value is None else canonical_id(value, "task_group_id")
         self._task_group_id = group
         if group is not None:
-            Executor._default_task_group_id = group
+            Executor._default_task_group_ids[self._service()] = group
+
+    def _service(self) -> str:
+        return str(getattr(self.client, "base_url", ""))
 
     @property
     def resource_specification(self) -> dict[str, Any] | None:

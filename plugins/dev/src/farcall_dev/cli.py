@@ -12,11 +12,14 @@ import click
 @click.option("--engine", default="process", show_default=True,
               help="The endpoint's engine (process, thread, or an installed plugin's).")
 @click.option("--workers", type=int, default=None, help="Workers of the endpoint's engine.")
-def dev(port: int, engine: str, workers: int | None) -> None:
+@click.option("--broker", default=None, metavar="URL",
+              help="The service's message broker (amqp://...): the official Executor reads "
+              "its results over AMQP.")
+def dev(port: int, engine: str, workers: int | None, broker: str | None) -> None:
     """Start a local service and an endpoint named 'local'; Client() finds both."""
     from farcall_dev.stack import DevError, DevStack
 
-    stack = DevStack(port=port, engine=engine, workers=workers)
+    stack = DevStack(port=port, engine=engine, workers=workers, broker=broker)
     stopping = stack.stopping
 
     def on_signal(_signum: int, _frame: object) -> None:

@@ -34,9 +34,15 @@ class DevStack:
     port: int = 5000
     engine: str = "process"
     workers: int | None = None
+    #: ``--broker`` of ``farcall server start`` (None: none, results are polled).
+    broker: str | None = None
     home: Path = field(default_factory=farcall_home)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: The write end of the pipe the children's tethers watch (:mod:`farcall_dev.tether`):
+    #: held open, never written, closed by the kernel when this process dies.
+    _lifeline: int | None = field(default=None, init=False, repr=False)
+    _watched: int | None = field(default=None, init=False, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -80,10 +86,9 @@ class DevStack:
         log = open_private(self.directory / "service.log")
         command = [*FARCALL, "server", "start", "--host", "127.0.0.1", "--port", str(self.port),
                    "--db", self.db_url]
-        self.processes.append(subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=self._env(),
-            start_new_session=True,
-        ))
+        if self.broker:
+            command += ["--broker", self.broker]
+        self.processes.append(self._spawn(command, log))
         headers = {"Authorization": f"Bearer {token}"}
         self._wait_for(lambda: self._get("/v2/version?service=all", headers) is not None,
                        "the service", self.directory / "service.log")
@@ -101,10 +106,7 @@ class DevStack:
         endpoint_id = _endpoint_id(config)
         log_path = config.directory / "dev-endpoint.log"
         log = open_private(log_path)
-        self.processes.append(subprocess.Popen(
-            [*FARCALL, "endpoint", "start", ENDPOINT_NAME], stdout=log, stderr=subprocess.STDOUT,
-            env=self._env(), start_new_session=True,
-        ))
+        self.processes.append(self._spawn([*FARCALL, "endpoint", "start", ENDPOINT_NAME], log))
         headers = {"Authorization": f"Bearer {token}"}
         self._wait_for(
             lambda: (self._get(f"/v2/endpoints/{endpoint_id}/status", headers) or {}).get("status")
@@ -123,6 +125,10 @@ class DevStack:
         for process in reversed(self.processes):
             stop_process_group(process)
         self.processes.clear()
+        for fd in (self._lifeline, self._watched):
+            if fd is not None:
+                os.close(fd)
+        self._lifeline = self._watched = None
         profile = _read_json(self.profile_path)
         if profile.get("base_url") == self.base_url:
             # keep the token for the next start, but let no Client find a dead service
@@ -132,6 +138,16 @@ class DevStack:
         return all(p.poll() is None for p in self.processes)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _spawn(self, command: list[str], log: Any) -> subprocess.Popen[bytes]:
+        """``command`` in a session of its own (Ctrl-C here stops it in order, through
+        :meth:`stop`), tethered to this process: it stops if this process dies."""
+        if self._watched is None:
+            self._watched, self._lifeline = os.pipe()
+        watched = self._watched
+        tethered = [sys.executable, "-m", "farcall_dev.tether", str(watched), *command]
+        return subprocess.Popen(tethered, stdout=log, stderr=subprocess.STDOUT,
+                                env=self._env(), start_new_session=True, pass_fds=(watched,))
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FARCALL_SERVICE_")}

@@ -55,7 +55,7 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
     ]
     group, task_ids = await ctx.lifecycle.submit(
         who, requests, str(body.task_group_id) if body.task_group_id else None,
-        _options(ctx, body, len(requests)), body.create_queue)
+        _options(ctx, body, len(requests)), body.create_queue, existing_group=True)
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
