@@ -12,7 +12,12 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from farcall.sdk.client import Client
-    from farcall.sdk.errors import TaskExecutionFailed, TaskPending, UntrustedResultError
+    from farcall.sdk.errors import (
+        TaskCancelled,
+        TaskExecutionFailed,
+        TaskPending,
+        UntrustedResultError,
+    )
     from farcall.sdk.executor import Executor
     from farcall.sdk.mpi import MPIFunction
     from farcall.sdk.shell import ShellFunction, ShellResult
@@ -21,6 +26,7 @@ _LAZY = {
     "Client": "farcall.sdk.client",
     "TaskPending": "farcall.sdk.errors",
     "TaskExecutionFailed": "farcall.sdk.errors",
+    "TaskCancelled": "farcall.sdk.errors",
     "FarcallAPIError": "farcall.sdk.errors",
     "UntrustedResultError": "farcall.sdk.errors",
     "Executor": "farcall.sdk.executor",
@@ -31,7 +37,7 @@ _LAZY = {
 }
 
 __all__ = ["Client", "Executor", "MPIFunction", "SerializationError", "ShellFunction",
-           "ShellResult", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
+           "ShellResult", "TaskCancelled", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
            "__version__"]
 
 

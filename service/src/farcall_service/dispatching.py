@@ -26,17 +26,25 @@ log = logging.getLogger(__name__)
 
 
 async def claim(
-    lc: TaskLifecycle, endpoint_id: str, session: str, max_tasks: int, wait: float
+    lc: TaskLifecycle, endpoint_id: str, session: str, max_tasks: int, wait: float,
+    cancelled: list[str] | None = None,
 ) -> list[ClaimedTask]:
     """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed.
 
     While it waits, the claim offers itself to submissions (see ``brokers.notifier``):
     a submission for this endpoint then stores its tasks as claimed by ``session``
     and hands them over directly.
+
+    With ``cancelled``, every look at the queue also takes the notices of tasks the
+    endpoint held that were cancelled (``TaskStore.take_cancels``) into that list,
+    and the claim returns as soon as there are some: a cancel notifies the endpoint
+    like a submission, so a waiting claim hears of it at once.
     """
     ctx, claims, empty_queues = lc.ctx, lc.broker.tasks, lc.empty_queues
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, ctx.settings.max_claim_wait)
+    if max_tasks < 1:
+        return await _cancels_only(lc, endpoint_id, deadline, cancelled)
     while True:
         woken = claims.waiter(endpoint_id)
         try:
@@ -49,8 +57,10 @@ async def claim(
                 )
                 if not tasks:
                     empty_queues.found_empty(endpoint_id, session, seen)
+                if cancelled is not None:
+                    cancelled.extend(await ctx.in_thread(ctx.store.take_cancels, endpoint_id))
             remaining = deadline - loop.time()
-            if tasks or remaining <= 0:
+            if tasks or cancelled or remaining <= 0:
                 return tasks
             claims.offer(woken, ClaimOffer(session, max_tasks))
             await asyncio.wait({woken}, timeout=remaining)
@@ -62,6 +72,27 @@ async def claim(
                     return handed
             elif not woken.done():
                 return []  # the deadline passed
+        finally:
+            claims.discard(endpoint_id, woken)
+
+
+async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,
+                        cancelled: list[str] | None) -> list[ClaimedTask]:
+    """A claim of no task: the endpoint's workers are all busy, and it asks only which
+    of its tasks were cancelled (waiting until ``deadline`` for one)."""
+    if cancelled is None:
+        return []
+    claims, loop = lc.broker.tasks, asyncio.get_running_loop()
+    while True:
+        woken = claims.waiter(endpoint_id)
+        try:
+            cancelled.extend(await lc.ctx.in_thread(lc.ctx.store.take_cancels, endpoint_id))
+            remaining = deadline - loop.time()
+            if cancelled or remaining <= 0:
+                return []
+            await asyncio.wait({woken}, timeout=remaining)
+            if not woken.done():
+                return []
         finally:
             claims.discard(endpoint_id, woken)
 
@@ -79,6 +110,9 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
     # the same task, or the waits and the database could keep different ones.
     in_flight = lc.reports_in_flight
     earlier = {in_flight[o.task_id] for o in outcomes if o.task_id in in_flight}
+    # A cancel on its way first: its task is then no longer told to the waits.
+    cancels = lc.cancels_in_flight
+    earlier |= {cancels[o.task_id] for o in outcomes if o.task_id in cancels}
     if earlier:
         await asyncio.wait(earlier)
     # Told to the waits now, before the commit: the endpoint keeps each result until

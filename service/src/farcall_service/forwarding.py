@@ -142,9 +142,11 @@ class Forwarder:
                 self._warn(core_id, f"starting the user endpoints of {core_id} again", exc)
 
     async def forward(self, endpoint_id: str) -> int:
-        """Claim and publish the endpoint's queued tasks; how many went."""
+        """Claim and publish the endpoint's queued tasks; how many went. First, tell it
+        which of the tasks forwarded before were cancelled (``task_cancel``)."""
         loop = asyncio.get_running_loop()
         session = CORE_SESSION if endpoint_id in self.cores else AMQP_SESSION
+        await self._tell_cancels(endpoint_id)
         total = 0
         while True:
             try:
@@ -158,6 +160,17 @@ class Forwarder:
             total += len(claimed)
             if len(claimed) < BATCH:
                 return total
+
+    async def _tell_cancels(self, endpoint_id: str) -> None:
+        """Publish ``task_cancel`` for the endpoint's cancelled tasks (a core endpoint's
+        tasks run on user endpoints it starts: those are not told)."""
+        try:
+            cancelled = await self._lc.ctx.in_thread(
+                self._lc.ctx.store.take_cancels, endpoint_id)
+            if cancelled and endpoint_id not in self.cores:
+                await self._queues.cancel(endpoint_id, cancelled)
+        except Exception as exc:
+            self._warn(endpoint_id, f"telling endpoint {endpoint_id} of cancelled tasks", exc)
 
     def _publish_from_thread(self, loop: asyncio.AbstractEventLoop, endpoint_id: str,
                              tasks: Sequence[ClaimedTask]) -> None:

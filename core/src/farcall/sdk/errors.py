@@ -30,6 +30,19 @@ class TaskExecutionFailed(FarcallError):
         return f"the task failed on the endpoint:\n{self.remote_traceback}"
 
 
+class TaskCancelled(FarcallError):
+    """The task was cancelled (``Client.cancel``, or an Executor future's ``cancel``)
+    before it produced a result; ``reason`` is the service's word on who and when."""
+
+    def __init__(self, reason: str, completion_t: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.completion_t = completion_t
+
+    def __str__(self) -> str:
+        return f"the task was cancelled: {self.reason}"
+
+
 class FarcallAPIError(FarcallError):
     """The service answered with an error: its HTTP status, ``code`` and ``message``."""
 

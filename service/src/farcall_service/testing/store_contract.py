@@ -19,7 +19,8 @@ fixture with a new, empty store for each test::
 (:class:`IdentityStoreContract`, :class:`OAuthStoreContract`,
 :class:`CatalogueStoreContract`, :class:`TaskStoreContract`,
 :class:`HandOffStoreContract`, :class:`QuotaStoreContract`,
-:class:`OutboxStoreContract`, :class:`BrowseStoreContract`). The suites make their
+:class:`OutboxStoreContract`, :class:`BrowseStoreContract`,
+:class:`CancelStoreContract`). The suites make their
 records through the store's own methods, so each needs a whole
 :class:`~farcall_service.storage.interface.Store`.
 """
@@ -35,6 +36,7 @@ from farcall_service.storage.interface import (
     TaskStore,
 )
 from farcall_service.testing.store_browse_contract import BrowseStoreContract
+from farcall_service.testing.store_cancel_contract import CancelStoreContract
 from farcall_service.testing.store_catalogue_contract import CatalogueStoreContract
 from farcall_service.testing.store_handoff_contract import HandOffStoreContract
 from farcall_service.testing.store_identity_contract import (
@@ -47,6 +49,7 @@ from farcall_service.testing.store_task_contract import TaskStoreContract
 
 __all__ = [
     "BrowseStoreContract",
+    "CancelStoreContract",
     "CatalogueStoreContract",
     "HandOffStoreContract",
     "IdentityStoreContract",
@@ -67,6 +70,7 @@ class StoreContract(
     QuotaStoreContract,
     OutboxStoreContract,
     BrowseStoreContract,
+    CancelStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 
