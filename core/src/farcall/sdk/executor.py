@@ -66,13 +66,15 @@ class TaskFuture(Future[Any]):
     is cancelled (before it was sent, or by the service now) and False when the task
     had already ended: its result comes as usual."""
 
-    task_id: str | None = None
-    _client: Client | None = None
+    #: Set once the service took the task (absent before, as on the official futures).
+    task_id: str
+    _client: Client
 
     def cancel(self) -> bool:
         if self.done():
             return self.cancelled()
-        task_id, client = self.task_id, self._client
+        task_id = getattr(self, "task_id", None)
+        client = getattr(self, "_client", None)
         if task_id is None or client is None:
             # Not sent yet: the sender skips it, or cancels it at the service if it
             # was on its way (``Executor._send_group``).
@@ -158,6 +160,9 @@ class Executor(_BaseExecutor):
         self._waited: dict[str, TaskFuture] = {}  # results the collector asks for
         self._early: dict[str, dict[str, Any]] = {}  # results in before their task's id
         self._shutdown = False
+        #: ``shutdown(cancel_futures=True)`` was called: tasks still on their way when
+        #: it was are cancelled at the service once their ids are known.
+        self._cancelling = False
         # The sender waits for pushes on its channel's socket and this one: a byte
         # written here (under the lock, while it listens) ends the wait.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -319,6 +324,7 @@ class Executor(_BaseExecutor):
         with self._lock:
             self._shutdown = True
             if cancel_futures:
+                self._cancelling = True
                 for future, *_ in self._queued:
                     Future.cancel(future)
                 self._queued.clear()
@@ -347,12 +353,6 @@ class Executor(_BaseExecutor):
                     self._waited.pop(tid, None)
                     Future.cancel(future)
             self._lock.notify_all()
-        
-        if wait:
-            self._sender.join()
-            self._collector.join()
-            if self._progress is not None:
-                self._progress.close()
 
     # -- background work ----------------------------------------------------------------
 
@@ -446,7 +446,8 @@ class Executor(_BaseExecutor):
         with self._lock:
             for (future, *_), tid in zip(sent, task_ids, strict=True):
                 future.task_id, future._client = tid, self.client
-                if future.cancelled():
+                if future.cancelled() or self._cancelling:
+                    Future.cancel(future)
                     late.append(tid)
                 elif tid in following:
                     self._followed[tid] = future
@@ -505,7 +506,11 @@ class Executor(_BaseExecutor):
 
     @staticmethod
     def _settle(future: Future[Any] | None, entry: dict[str, Any]) -> None:
-        """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled)."""
+        """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled); a
+        task cancelled at the service (by whoever) cancels its future."""
+        if future is not None and entry["status"] == "cancelled":
+            Future.cancel(future)
+            return
         if future is not None and future.set_running_or_notify_cancel():
             if entry["status"] == "success":
                 future.set_result(entry["result"])
