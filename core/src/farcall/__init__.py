@@ -37,8 +37,8 @@ _LAZY = {
 }
 
 __all__ = ["Client", "Executor", "MPIFunction", "SerializationError", "ShellFunction",
-           "ShellResult", "TaskCancelled", "TaskExecutionFailed", "TaskPending", "UntrustedResultError",
-           "__version__"]
+           "ShellResult", "TaskCancelled", "TaskExecutionFailed", "TaskPending",
+           "UntrustedResultError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -120,10 +120,11 @@ class Link(Protocol):
 
     def claim(self, session: str, max_tasks: int, wait: float) -> list[dict[str, Any]]:
         """Up to ``max_tasks`` task documents for ``session``, waiting up to ``wait``
-        seconds for the first (none with ``max_tasks=0``: only cancels, if the link
-        has :meth:`cancelled <farcall_endpoint.links.handoff.HandOffLink.cancelled>`). A document has ``task_id``, ``function_id``,
-        ``payload`` and optionally ``result_serializers``, ``resource_specification``
-        and ``container`` (see :meth:`farcall_endpoint.tasks.Task.from_claim`)."""
+        seconds for the first (none with ``max_tasks=0``: the claim then only takes
+        cancels, for a link that has the optional ``cancelled()``). A document has
+        ``task_id``, ``function_id``, ``payload`` and optionally
+        ``result_serializers``, ``resource_specification`` and ``container``
+        (see :meth:`farcall_endpoint.tasks.Task.from_claim`)."""
         ...
 
     def report(self, session: str, results: list[Outcome], timeout: float,

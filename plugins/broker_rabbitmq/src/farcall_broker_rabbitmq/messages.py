@@ -1,7 +1,8 @@
 """A stored task's result as the official Executor reads it from its queue: a
 messagepack (protocol v1) ``result`` message, ``b"\\x01"`` and one line of JSON.
 
-A failure (a cancelled task too: its error says it was cancelled) sets ``error_details`` (``RemoteExecutionError``, the last line of the
+A failure (a cancelled task too: its error says it was cancelled) sets
+``error_details`` (``RemoteExecutionError``, the last line of the
 traceback as the user message) and ``data`` to the traceback text, as
 ``globus_compute_common.messagepack`` expects; a success's ``data`` is the serialized
 result, exactly as stored.

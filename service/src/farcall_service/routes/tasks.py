@@ -18,11 +18,11 @@ from farcall_service.accepting import (
 )
 from farcall_service.auth import Identity, Who
 from farcall_service.brokers.interface import BrokerError
+from farcall_service.cancel_answers import cancel_answers
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.documents import task_document
 from farcall_service.errors import ApiError, not_found
-from farcall_service.cancel_answers import cancel_answers
 from farcall_service.models import (
     BatchStatusRequest,
     CancelRequest,
