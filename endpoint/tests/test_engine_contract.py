@@ -18,6 +18,8 @@ pytest_plugins = ["pytester"]
 class TestProcessEngine(EngineContract):
     engine_name = "process"
     engine_options: ClassVar[dict[str, Any]] = {"workers": 2, "worker_prefetch": 2}
+    stops_running_tasks = True
+    stops_queued_tasks = True
 
     def test_cancelling_a_running_task_ends_its_worker_process(
             self, started: Started, serializer: Serializer, tmp_path: Path) -> None:
@@ -38,6 +40,7 @@ class TestThreadEngine(EngineContract):
     engine_name = "thread"
     engine_options: ClassVar[dict[str, Any]] = {"workers": 2}
     stops_running_tasks = False
+    stops_queued_tasks = True
 
     def test_cancelling_a_running_task_says_the_thread_engine_cannot_stop_it(
             self, started: Started, serializer: Serializer, tmp_path: Path,
