@@ -74,13 +74,30 @@ class DaskEngine(FuturesEngine):
     def cancel_calls(self, futures: dict[str, Future[Any]]) -> list[str]:
         """Cancels them all; returns those a worker was already running."""
         keys = {f"farcall-{task_id}": task_id for task_id in futures}
-        try:
-            running = {key for found in self._client.run(executing, list(keys)).values()
-                       for key in found}
-        except Exception:  # a worker without this module: assume what was sent may run
-            running = {key for found in self._client.processing().values() for key in found}
+        running = self._running(set(keys))
         self._client.cancel(list(futures.values()))
         return [task_id for key, task_id in keys.items() if key in running]
+
+    def _running(self, keys: set[str]) -> set[str]:
+        """Which of these keys a worker runs now: asks only the workers the scheduler
+        gave them to; a worker that cannot answer is taken to run all of its keys."""
+        at: dict[str, set[str]] = {}
+        for worker, found in self._client.processing().items():
+            mine = keys.intersection(found)
+            if mine:
+                at[worker] = mine
+        if not at:
+            return set()
+        try:
+            answers = self._client.run(executing, sorted(set().union(*at.values())),
+                                       workers=sorted(at), on_error="return")
+        except Exception:
+            answers = {}
+        running: set[str] = set()
+        for worker, mine in at.items():
+            answer = answers.get(worker)
+            running.update(set(answer) & mine if isinstance(answer, list) else mine)
+        return running
 
     def worker_count(self) -> int:
         try:
