@@ -14,3 +14,6 @@ from farcall_endpoint.testing.engine_contract import EngineContract  # noqa: E40
 class TestParslEngine(EngineContract):
     engine_name = "parsl"
     engine_options: ClassVar[dict[str, Any]] = {"workers": 2}
+    #: Parsl cannot cancel a task it was given (AppFuture.cancel raises NotImplementedError).
+    stops_running_tasks = False
+    stops_queued_tasks = False

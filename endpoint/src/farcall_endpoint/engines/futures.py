@@ -4,12 +4,15 @@ Subclasses say how to start the executor, how to hand it one call of
 :func:`farcall_endpoint.execution.run_task`, and how many workers it has; this
 class turns futures into outcomes, fails tasks whose time limit passes (the late
 result is dropped: such executors cannot stop one task) and refuses execution
-environments, which need the process engine.
+environments, which need the process engine. A cancelled task is reported cancelled
+at once; :meth:`FuturesEngine.cancel_calls` says which the executor stopped, and the
+late result of any other is dropped the same way.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from abc import abstractmethod
@@ -24,7 +27,9 @@ from farcall_endpoint.engines.interface import (
     EngineStatus,
     no_containers,
 )
-from farcall_endpoint.tasks import Task, failure
+from farcall_endpoint.tasks import Task, cancelled, failure
+
+log = logging.getLogger(__name__)
 
 
 class FuturesEngine(Engine):
@@ -34,6 +39,7 @@ class FuturesEngine(Engine):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._inflight: dict[str, Task] = {}
+        self._futures: dict[str, Future[Any]] = {}
         self._context: EngineContext | None = None
         self._deadlines: Deadlines | None = None
         self._workers = 1
@@ -53,6 +59,20 @@ class FuturesEngine(Engine):
 
     @abstractmethod
     def stop_executor(self) -> None: ...
+
+    def cancel_calls(self, futures: dict[str, Future[Any]]) -> list[str]:
+        """Ask the executor to stop these calls, by task id; return the ids it could not
+        stop (running ones). This default uses ``Future.cancel()``, which stops a call
+        only before it starts."""
+        unstoppable = []
+        for task_id, future in futures.items():
+            try:
+                stopped = future.cancel()
+            except Exception:
+                stopped = False
+            if not stopped:
+                unstoppable.append(task_id)
+        return unstoppable
 
     # -- Engine ----------------------------------------------------------------------------
 
@@ -78,6 +98,9 @@ class FuturesEngine(Engine):
             except Exception as exc:
                 self._finish(task, None, exc)
                 continue
+            with self._lock:
+                if task.task_id in self._inflight:
+                    self._futures[task.task_id] = future
             future.add_done_callback(functools.partial(self._done, task))
 
     def _done(self, task: Task, future: Future[Any]) -> None:
@@ -91,6 +114,7 @@ class FuturesEngine(Engine):
     def _finish(self, task: Task, outcome: Any, exc: BaseException | None) -> None:
         assert self._context is not None and self._deadlines is not None
         with self._lock:
+            self._futures.pop(task.task_id, None)
             if self._inflight.pop(task.task_id, None) is None:
                 return
         if not self._deadlines.disarm(task.task_id):
@@ -105,6 +129,7 @@ class FuturesEngine(Engine):
     def _expired(self, task_id: str) -> None:
         with self._lock:
             task = self._inflight.pop(task_id, None)
+            self._futures.pop(task_id, None)
         if task is None or self._context is None:
             return
         self._context.deliver(failure(
@@ -113,6 +138,30 @@ class FuturesEngine(Engine):
             f"from its hand-over to the {self.name} engine, which cannot stop a single task; "
             "its late result will be ignored)",
             task.received, started=time.time() - (task.timeout or 0)))
+
+    def cancel(self, task_ids: Sequence[str]) -> list[str]:
+        """Each held task is reported cancelled now; what the executor could not stop
+        runs on and its result is dropped."""
+        assert self._context is not None and self._deadlines is not None
+        with self._lock:
+            held = (self._inflight.pop(task_id, None) for task_id in dict.fromkeys(task_ids))
+            tasks = [task for task in held if task is not None]
+            futures = {t.task_id: self._futures.pop(t.task_id) for t in tasks
+                       if t.task_id in self._futures}
+        if not tasks:
+            return []
+        for task in tasks:
+            self._deadlines.disarm(task.task_id)
+        unstoppable = self.cancel_calls(futures) if futures else []
+        for task in tasks:
+            note = (f"the {self.name} engine could not stop it: it runs on and its result "
+                    "will be discarded" if task.task_id in unstoppable else "it was stopped")
+            self._context.deliver(cancelled(task, note))
+        if unstoppable:
+            log.warning("the %s engine could not stop cancelled task(s) %s (the process "
+                        "engine can): they run on and their results will be discarded",
+                        self.name, ", ".join(unstoppable))
+        return unstoppable
 
     def capacity(self) -> int:
         return max(4, 2 * self._workers)
