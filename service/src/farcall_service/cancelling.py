@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from farcall_service.dispatching import cancel_key
 from farcall_service.recording import track, wake_owners
 from farcall_service.storage.interface import Cancelled
 
@@ -59,6 +60,7 @@ async def _cancel(lc: TaskLifecycle, who: Identity, ids: list[str]) -> Cancelled
         if done.streamed:
             lc.outbox_filled()
         for endpoint_id in {a.endpoint_id for a in done.answers if a.held_by and a.endpoint_id}:
+            lc.broker.tasks.notify(cancel_key(endpoint_id))  # a notice waits: look
             lc.broker.tasks.notify(endpoint_id)  # its claim takes the notice now
         return done
     finally:

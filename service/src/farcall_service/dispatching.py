@@ -57,8 +57,8 @@ async def claim(
                 )
                 if not tasks:
                     empty_queues.found_empty(endpoint_id, session, seen)
-                if cancelled is not None:
-                    cancelled.extend(await ctx.in_thread(ctx.store.take_cancels, endpoint_id))
+            if cancelled is not None and lc.cancel_marks.may_have(endpoint_id):
+                cancelled.extend(await take_cancels(lc, endpoint_id))
             remaining = deadline - loop.time()
             if tasks or cancelled or remaining <= 0:
                 return tasks
@@ -86,7 +86,8 @@ async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,
     while True:
         woken = claims.waiter(endpoint_id)
         try:
-            cancelled.extend(await lc.ctx.in_thread(lc.ctx.store.take_cancels, endpoint_id))
+            if lc.cancel_marks.may_have(endpoint_id):
+                cancelled.extend(await take_cancels(lc, endpoint_id))
             remaining = deadline - loop.time()
             if cancelled or remaining <= 0:
                 return []
@@ -95,6 +96,15 @@ async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,
                 return []
         finally:
             claims.discard(endpoint_id, woken)
+
+
+async def take_cancels(lc: TaskLifecycle, endpoint_id: str) -> list[str]:
+    """The endpoint's cancel notices, taken from the store (``TaskStore.take_cancels``)."""
+    marks = lc.cancel_marks
+    seen = marks.notifications(endpoint_id)  # before the read, not after
+    taken = await lc.ctx.in_thread(lc.ctx.store.take_cancels, endpoint_id)
+    marks.looked(endpoint_id, seen)
+    return taken
 
 
 async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],
@@ -204,6 +214,43 @@ async def requeue_forever(lc: TaskLifecycle) -> None:
                 timeout,
             )
             claims.notify(endpoint_id)
+
+
+def cancel_key(endpoint_id: str) -> str:
+    """The ``tasks`` wake-up key a cancel notifies besides the endpoint's own: its count
+    tells claims whether a notice may be waiting (:class:`CancelMarks`)."""
+    return f"cancelled:{endpoint_id}"
+
+
+class CancelMarks:
+    """Endpoints whose cancel notices a claim looked at, and what it knew then.
+
+    A cancel of a task an endpoint holds notifies :func:`cancel_key` (in every process)
+    before it wakes the endpoint's claims. A claim reads the notices only when that
+    count changed since the last look, or the look is older than ``ttl`` seconds
+    (which bounds how long a notice whose notification was lost waits): most claims
+    never read them.
+    """
+
+    def __init__(self, claims: TaskWakeups, ttl: float = 2.0) -> None:
+        self._claims = claims
+        self._ttl = ttl
+        self._looked: dict[str, tuple[int, float]] = {}
+
+    def notifications(self, endpoint_id: str) -> int:
+        return self._claims.notifications(cancel_key(endpoint_id))
+
+    def looked(self, endpoint_id: str, notifications: int) -> None:
+        self._looked[endpoint_id] = (notifications, time.monotonic())
+
+    def may_have(self, endpoint_id: str) -> bool:
+        found = self._looked.get(endpoint_id)
+        return (found is None or found[0] != self.notifications(endpoint_id)
+                or time.monotonic() - found[1] >= self._ttl)
+
+    def clear(self) -> None:
+        """Forget every look: the next claims read the notices."""
+        self._looked.clear()
 
 
 class EmptyQueues:

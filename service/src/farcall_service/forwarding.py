@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from farcall_service.brokers.interface import EndpointQueues, UserEndpoint
 from farcall_service.core_endpoints import CORE_SESSION, RESTARTING, START_AGAIN, CoreRouter
+from farcall_service.dispatching import take_cancels
 from farcall_service.storage.interface import ClaimedTask, Outcome
 
 if TYPE_CHECKING:
@@ -164,9 +165,10 @@ class Forwarder:
     async def _tell_cancels(self, endpoint_id: str) -> None:
         """Publish ``task_cancel`` for the endpoint's cancelled tasks (a core endpoint's
         tasks run on user endpoints it starts: those are not told)."""
+        if not self._lc.cancel_marks.may_have(endpoint_id):
+            return
         try:
-            cancelled = await self._lc.ctx.in_thread(
-                self._lc.ctx.store.take_cancels, endpoint_id)
+            cancelled = await take_cancels(self._lc, endpoint_id)
             if cancelled and endpoint_id not in self.cores:
                 await self._queues.cancel(endpoint_id, cancelled)
         except Exception as exc:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from farcall_service import accepting, cancelling, dispatching, waiting
 from farcall_service.brokers.interface import Broker, StreamAccess
-from farcall_service.dispatching import EmptyQueues
+from farcall_service.dispatching import CancelMarks, EmptyQueues
 from farcall_service.following import Follower
 from farcall_service.forwarding import AMQP_SESSION, Forwarder, cancel
 from farcall_service.publishing import Publisher
@@ -67,6 +67,8 @@ class TaskLifecycle:
         #: Endpoints whose claims would find nothing queued: their re-claims skip the
         #: database (a cache).
         self.empty_queues = EmptyQueues(broker.tasks)
+        #: When endpoints' claims last read their cancel notices (a cache).
+        self.cancel_marks = CancelMarks(broker.tasks)
         #: Task id -> done when the report that told its result early has committed.
         self.reports_in_flight: dict[str, asyncio.Future[Any]] = {}
         #: Task id -> done when the submission of a task handed to a claim before its
@@ -253,6 +255,7 @@ class TaskLifecycle:
         commits, they do not answer questions."""
         self.memory.clear()
         self.empty_queues.clear()
+        self.cancel_marks.clear()
 
 
 def _forward_nothing(_tasks: list[ClaimedTask]) -> None:

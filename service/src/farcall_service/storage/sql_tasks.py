@@ -147,6 +147,8 @@ class TaskSql(SqlConnections):
             ).all()
             deleted = conn.execute(sa.delete(t.tasks).where(*ended)).rowcount
             q.change_usage(self._hot, conn, {user: (0, -int(chars)) for user, chars in owners})
+            if owner_id is None:  # notices no claim took (a deleted endpoint's) go too
+                conn.execute(sa.delete(t.task_cancels).where(t.task_cancels.c.created_at < before))
         return int(deleted)
 
     def usage(self, owner_id: str) -> tuple[int, int]:
