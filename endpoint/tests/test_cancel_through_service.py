@@ -76,3 +76,28 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_thousand_tasks_cancelled_while_queued_never_run_when_the_endpoint_starts(
+        service, api, tmp_path: Path) -> None:
+    config = configure_endpoint("local", home=tmp_path / "ep", base_url=service.url,
+                                token=service.token, claim_wait=5.0,
+                                engine={"type": "process", "workers": 2})
+    runner = EndpointRunner(config)
+    api.register_endpoint(runner.endpoint_id)  # not running yet
+    fn = api.register_function(mark)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    queued = api.submit(runner.endpoint_id, fn, [(str(markers / str(n)),) for n in range(1000)])
+    answers = api.call("POST", "/farcall/v1/tasks/cancel", json={"task_ids": queued})
+    assert {a["outcome"] for a in answers["results"].values()} == {"cancelled"}
+    runner.start()
+    try:
+        assert runner.ready.wait(60) and runner.error is None
+        (after,) = api.submit(runner.endpoint_id, fn, [(str(tmp_path / "after"),)])
+        assert api.wait([after])[after]["status"] == "success"  # it serves
+    finally:
+        runner.stop(timeout=60)
+    assert list(markers.iterdir()) == []  # 0 of the 1,000 ran
+    docs = api.wait(queued[:5])
+    assert all(doc["cancelled"] is True for doc in docs.values())

@@ -32,6 +32,7 @@ from concurrent.futures import Future
 from itertools import islice
 from typing import Any, NamedTuple
 
+from farcall.errors import FarcallError
 from farcall.sdk.batch import canonical_id
 from farcall.sdk.client import Client
 from farcall.sdk.errors import ServiceUnreachable
@@ -79,7 +80,11 @@ class TaskFuture(Future[Any]):
             # Not sent yet: the sender skips it, or cancels it at the service if it
             # was on its way (``Executor._send_group``).
             return super().cancel()
-        answer = client.cancel(task_id)
+        try:
+            answer = client.cancel(task_id)
+        except FarcallError as exc:  # a cancel that cannot be asked did not happen
+            log.warning("could not cancel task %s at the service: %s", task_id, exc)
+            return False
         if answer.get("outcome") != "cancelled":
             return False
         return super().cancel()
