@@ -3,6 +3,7 @@ against ``farcall server start`` served by a minimal worker."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import textwrap
@@ -99,6 +100,8 @@ def test_an_executor_future_s_cancel_reaches_the_service(setup) -> None:
         assert sent(future)
         assert future.cancel() is True
         assert future.cancelled()
+        done, _ = concurrent.futures.wait([future], timeout=30)  # waiters are told
+        assert done == {future}
         assert client.get_task(future.task_id)["status"] == "cancelled"
         assert future.cancel() is True  # a cancelled future stays so
 
@@ -137,6 +140,8 @@ def test_shutdown_cancels_every_unfinished_task_at_the_service_in_one_call(setup
         del client.cancel
     assert len(calls) == 1 and len(calls[0]) == 50  # type: ignore[arg-type]
     assert all(f.cancelled() for f in futures)
+    done, _ = concurrent.futures.wait(futures, timeout=30)
+    assert done == set(futures)
     statuses = {e["status"] for e in client.get_batch_result(
         [f.task_id for f in futures]).values()}
     assert statuses == {"cancelled"}

@@ -59,6 +59,17 @@ class _Options(NamedTuple):
     result_serializers: tuple[str, ...] | None
 
 
+def cancel_now(future: Future[Any]) -> bool:
+    """Cancel ``future`` and notify ``concurrent.futures.wait`` and ``as_completed`` at
+    once (a plain ``cancel`` leaves that to an executor's worker, which this Executor
+    does not have for a task cancelled at the service). Whether it is cancelled."""
+    with future._condition:  # reentrant: cancel takes it again
+        cancelled = Future.cancel(future)
+        if cancelled and future._state == "CANCELLED":
+            future.set_running_or_notify_cancel()
+    return cancelled
+
+
 class TaskFuture(Future[Any]):
     """A submitted task's future: :meth:`cancel` reaches the service.
 
@@ -79,7 +90,7 @@ class TaskFuture(Future[Any]):
         if task_id is None or client is None:
             # Not sent yet: the sender skips it, or cancels it at the service if it
             # was on its way (``Executor._send_group``).
-            return super().cancel()
+            return cancel_now(self)
         try:
             answer = client.cancel(task_id)
         except FarcallError as exc:  # a cancel that cannot be asked did not happen
@@ -87,7 +98,7 @@ class TaskFuture(Future[Any]):
             return False
         if answer.get("outcome") != "cancelled":
             return False
-        return super().cancel()
+        return cancel_now(self)
 
 
 _Work = tuple[TaskFuture, str, tuple[Any, ...], dict[str, Any], _Options]
@@ -331,7 +342,7 @@ class Executor(_BaseExecutor):
             if cancel_futures:
                 self._cancelling = True
                 for future, *_ in self._queued:
-                    Future.cancel(future)
+                    cancel_now(future)
                 self._queued.clear()
                 sent = {**self._followed, **self._waited}
             self._wake()
@@ -356,7 +367,7 @@ class Executor(_BaseExecutor):
                 if answers.get(tid, {}).get("outcome") == "cancelled":
                     self._followed.pop(tid, None)
                     self._waited.pop(tid, None)
-                    Future.cancel(future)
+                    cancel_now(future)
             self._lock.notify_all()
 
     # -- background work ----------------------------------------------------------------
@@ -452,7 +463,7 @@ class Executor(_BaseExecutor):
             for (future, *_), tid in zip(sent, task_ids, strict=True):
                 future.task_id, future._client = tid, self.client
                 if future.cancelled() or self._cancelling:
-                    Future.cancel(future)
+                    cancel_now(future)
                     late.append(tid)
                 elif tid in following:
                     self._followed[tid] = future
@@ -514,7 +525,7 @@ class Executor(_BaseExecutor):
         """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled); a
         task cancelled at the service (by whoever) cancels its future."""
         if future is not None and entry["status"] == "cancelled":
-            Future.cancel(future)
+            cancel_now(future)
             return
         if future is not None and future.set_running_or_notify_cancel():
             if entry["status"] == "success":
