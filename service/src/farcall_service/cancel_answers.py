@@ -14,9 +14,6 @@ from farcall_service.storage.interface import (
     Cancelled,
 )
 
-#: Sessions of endpoints whose tasks went to an AMQP queue: the official endpoint.
-_FORWARDED = (AMQP_SESSION, CORE_SESSION)
-
 
 def cancel_answers(done: Cancelled) -> dict[str, dict[str, Any]]:
     """Task id -> ``outcome`` (``cancelled``, ``already finished``, ``not found``),
@@ -34,7 +31,11 @@ def _message(answer: CancelAnswer) -> str:
         return f"the task had already finished ({answer.status}): nothing changed"
     if answer.outcome != CANCELLED_NOW:
         return "no task of yours has this id"
-    if answer.held_by in _FORWARDED:
+    if answer.held_by == CORE_SESSION:
+        return (f"cancelled; the task had already been handed to a user endpoint of the "
+                f"official endpoint {answer.endpoint_id}, which cannot be told to stop it: "
+                "it may still run (its result is not kept)")
+    if answer.held_by == AMQP_SESSION:
         return (f"cancelled; the task had already been delivered to endpoint "
                 f"{answer.endpoint_id}'s AMQP queue: it was sent task_cancel, which the "
                 "official 4.19 endpoint ignores, so it may still run (its result is not "
