@@ -69,6 +69,10 @@ class Claimer:
             except Exception as exc:
                 if ledger.stopping:  # the claim was cut short by the endpoint stopping
                     return
+                if full:  # a claim of no task lost none: the session stays
+                    log.debug("asking for cancels failed (%s)", short(exc))
+                    backoff.wait()
+                    continue
                 log.warning("claiming tasks failed (%s); reconnecting", short(exc))
                 ledger.session = new_session()
                 backoff.wait()
