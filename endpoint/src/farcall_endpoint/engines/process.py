@@ -216,12 +216,14 @@ class ProcessEngine(Engine):
                     self._cancelled.update(held)
                     queued = held[1:] if held[0] == worker.inflight[0].task_id else held
                     if len(queued) < len(held):
-                        self._to_stop.append(worker)
-                    elif not worker.skips:
-                        unskippable.extend(queued)
-                    else:
+                        self._to_stop.append(worker)  # its queued tasks go with it
+                    if queued and worker.skips:
+                        # Sent even to a worker about to be stopped: its running task
+                        # may end first, and then the worker lives on.
                         with contextlib.suppress(OSError):  # it died: its EOF reports that
                             worker.tx.send({"cancel": queued})
+                    elif queued and len(queued) == len(held):
+                        unskippable.extend(queued)
         for task in dropped:
             self._deliver(cancelled(task, "it had not started"))
         if self._to_stop:

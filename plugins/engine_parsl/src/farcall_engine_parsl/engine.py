@@ -10,7 +10,8 @@ as ``max_workers_per_node``, the name the other engines use.
 Parsl cannot cancel a task it was given (``AppFuture.cancel()`` raises
 ``NotImplementedError``, and the HighThroughputExecutor has no way to stop one task):
 a cancelled task is reported cancelled at once, runs on, and its result is dropped.
-Only tasks the endpoint has not handed to Parsl yet never run.
+So Parsl is handed at most the engine's capacity (twice its worker slots) and the
+endpoint's other tasks wait here (``hold_back``), where a cancel drops them unrun.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def _put_scripts_on_path() -> None:
 
 class ParslEngine(FuturesEngine):
     name = "parsl"
+    hold_back = True
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__()
