@@ -35,10 +35,11 @@ async def claim(
     a submission for this endpoint then stores its tasks as claimed by ``session``
     and hands them over directly.
 
-    With ``cancelled``, every look at the queue also takes the notices of tasks the
-    endpoint held that were cancelled (``TaskStore.take_cancels``) into that list,
-    and the claim returns as soon as there are some: a cancel notifies the endpoint
-    like a submission, so a waiting claim hears of it at once.
+    With ``cancelled``, the claim also takes the notices of tasks the endpoint held
+    that were cancelled (``TaskStore.take_cancels``, read when :class:`CancelMarks`
+    says one may wait) into that list, and returns as soon as there are some: a
+    cancel notifies the endpoint like a submission, so a waiting claim hears of it at
+    once. A claim of no task (``max_tasks`` 0) only does that.
     """
     ctx, claims, empty_queues = lc.ctx, lc.broker.tasks, lc.empty_queues
     loop = asyncio.get_running_loop()
