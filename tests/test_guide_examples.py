@@ -238,6 +238,7 @@ def test_the_user_guide_runs_as_written(docs_dev, monkeypatch):
     assert re.search(r"not sent: .*generator.*\n9\n", out), out
     assert re.search(r"^16 25 [0-9a-f-]{36}$", out, flags=re.M), out
     assert "\n36\n" in out and "\n[0, 1, 4]\n" in out
+    assert re.search(r"^(cancelled|already finished)$", out, flags=re.M), out
     assert f"\n{sum(n * n for n in range(50))}\n" in out
     assert "\nTrue\n\n0 hello\n" in out, "the custom login manager's Client works"
     if mpi:

@@ -282,7 +282,7 @@ def test_the_task_group_is_adopted_and_its_tasks_reload_elsewhere(setup, monkeyp
     assert all(sent(f, 10) for f in futures)
     group = first.task_group_id
     assert group is not None, "adopted from the service's answer"
-    first.shutdown(wait=False, cancel_futures=True)  # gone; its tasks are not
+    first.shutdown(wait=False)  # gone; its tasks are not (cancel_futures would cancel them)
 
     later = Executor(eid, client)
     try:

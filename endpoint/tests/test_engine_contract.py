@@ -3,10 +3,14 @@ fails an engine that breaks the contract."""
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from farcall_endpoint.testing.engine_contract import EngineContract
+from farcall.serialize import Serializer
+from farcall_endpoint.testing.engine_contract import EngineContract, Started, echo
 
 pytest_plugins = ["pytester"]
 
@@ -14,11 +18,41 @@ pytest_plugins = ["pytester"]
 class TestProcessEngine(EngineContract):
     engine_name = "process"
     engine_options: ClassVar[dict[str, Any]] = {"workers": 2, "worker_prefetch": 2}
+    stops_running_tasks = True
+    stops_queued_tasks = True
+
+    def test_cancelling_a_running_task_ends_its_worker_process(
+            self, started: Started, serializer: Serializer, tmp_path: Path) -> None:
+        task, started_file, _ = self.run_until_held(started, serializer, tmp_path, 30.0)
+        pid = int(started_file.read_text())
+        assert started.engine.cancel([task.task_id]) == []
+        outcome = started.deliveries.wait_for([task.task_id])[task.task_id]
+        assert "the task was cancelled; its worker process was stopped" in outcome["exception"]
+        assert outcome["details"]["worker_pid"] == pid
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        after = self.task(serializer, echo, "after")
+        started.engine.submit([after])
+        assert started.deliveries.wait_for([after.task_id])[after.task_id]["status"] == "success"
 
 
 class TestThreadEngine(EngineContract):
     engine_name = "thread"
     engine_options: ClassVar[dict[str, Any]] = {"workers": 2}
+    stops_running_tasks = False
+    stops_queued_tasks = True
+
+    def test_cancelling_a_running_task_says_the_thread_engine_cannot_stop_it(
+            self, started: Started, serializer: Serializer, tmp_path: Path,
+            caplog: pytest.LogCaptureFixture) -> None:
+        task, _, done = self.run_until_held(started, serializer, tmp_path, 0.5)
+        with caplog.at_level(logging.WARNING, logger="farcall_endpoint.engines.thread"):
+            assert started.engine.cancel([task.task_id]) == [task.task_id]
+        (warning,) = [r.getMessage() for r in caplog.records if task.task_id in r.getMessage()]
+        assert "the thread engine cannot stop running tasks (use the process engine)" in warning
+        outcome = started.deliveries.wait_for([task.task_id])[task.task_id]
+        assert "the thread engine cannot stop a running task" in outcome["exception"]
+        assert outcome["details"]["task_transitions"]["running"] > 0
 
 
 TWICE = '''

@@ -168,6 +168,20 @@ def test_tasks_are_visible_only_to_their_submitter(world: World) -> None:
         assert batch == {"response": "batch", "results": {}}
 
 
+@pytest.mark.parametrize(("role", "outcome"), [
+    ("member", "cancelled"), ("owner", "not found"), ("outsider", "not found")])
+def test_only_the_submitter_cancels_a_task(world: World, role: str, outcome: str) -> None:
+    """Even the owner of the endpoint and of the function it runs: a task is its
+    submitter's alone, and another's reads as not found."""
+    answer = world.member.submit(world.ep["public"], world.fn["group"], 5).json()
+    task_id = answer["tasks"][world.fn["group"]][0]
+    got = world.who(role).post("/farcall/v1/tasks/cancel", json={"task_ids": [task_id]})
+    assert got.status_code == 200, got.text
+    assert got.json()["results"][task_id]["outcome"] == outcome
+    status = world.member.get(f"/v2/tasks/{task_id}").json()["status"]
+    assert status == ("failed" if outcome == "cancelled" else "waiting-for-ep")
+
+
 def test_another_user_s_task_group_is_a_missing_one(world: World) -> None:
     """A group id tells nothing of its user: another's answers as a new one would, in
     every route, and whatever joins it stays the joiner's."""

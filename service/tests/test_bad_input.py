@@ -155,7 +155,7 @@ def test_bad_hand_off_messages(alice: Caller, ep_fn: tuple[str, str]) -> None:
     ep, _fn = ep_fn
     base = f"/farcall/v1/endpoints/{ep}"
     assert_error(alice.post(f"{base}/claim", json={"session": ""}), 422)
-    assert_error(alice.post(f"{base}/claim", json={"session": "s", "max_tasks": 0}), 422)
+    assert_error(alice.post(f"{base}/claim", json={"session": "s", "max_tasks": -1}), 422)
     assert_error(alice.post(f"{base}/claim", json={"session": "s", "wait": -1}), 422)
     no_result = {"session": "s", "results": [{"task_id": str(uuid.uuid4()), "status": "success"}]}
     assert_error(alice.post(f"{base}/results", json=no_result), 422)

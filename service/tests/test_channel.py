@@ -64,7 +64,7 @@ def test_bad_messages_get_clear_errors_and_the_channel_stays_open(
             (json.dumps([1, 2]), 400, "UNKNOWN_OPERATION"),
             (json.dumps({"op": "delete", "session": "s1"}), 400, "UNKNOWN_OPERATION"),
             (json.dumps({"op": "claim", "max_tasks": 10}), 422, "INVALID_REQUEST"),
-            (json.dumps({"op": "claim", "session": "s1", "max_tasks": 0}), 422,
+            (json.dumps({"op": "claim", "session": "s1", "max_tasks": -1}), 422,
              "INVALID_REQUEST"),
             (json.dumps({"op": "results", "session": "s1", "results": [{"task_id": "x"}]}),
              422, "INVALID_REQUEST"),

@@ -238,6 +238,8 @@ BODY_PROBES: dict[tuple[str, str], Callable[[World, Caller], list[str]]] = {
     ("POST", "/farcall/v1/tasks/wait"): lambda w, c: _same_as_missing(
         w, c, lambda i: ("POST", "/farcall/v1/tasks/wait", {"task_ids": [i], "timeout": 0}),
         "task"),
+    ("POST", "/farcall/v1/tasks/cancel"): lambda w, c: _same_as_missing(
+        w, c, lambda i: ("POST", "/farcall/v1/tasks/cancel", {"task_ids": [i]}), "task"),
     ("POST", "/v2/submit"): lambda w, c: _same_as_missing(
         w, c, lambda i: ("POST", "/v2/submit", {"tasks": [[i, w.ep["public"], payload(1)]]}),
         "function") + _same_as_missing(

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from farcall.sdk.client import Client
     from farcall.sdk.errors import (
+        TaskCancelled,
         TaskExecutionFailed,
         TaskExpired,
         TaskPending,
@@ -27,6 +28,7 @@ _LAZY = {
     "TaskPending": "farcall.sdk.errors",
     "TaskExecutionFailed": "farcall.sdk.errors",
     "TaskExpired": "farcall.sdk.errors",
+    "TaskCancelled": "farcall.sdk.errors",
     "FarcallAPIError": "farcall.sdk.errors",
     "UntrustedResultError": "farcall.sdk.errors",
     "Executor": "farcall.sdk.executor",
@@ -37,9 +39,8 @@ _LAZY = {
 }
 
 __all__ = ["Client", "Executor", "MPIFunction", "SerializationError", "ShellFunction",
-           "ShellResult", "TaskExecutionFailed", "TaskExpired", "TaskPending",
-           "UntrustedResultError",
-           "__version__"]
+           "ShellResult", "TaskCancelled", "TaskExecutionFailed", "TaskExpired",
+           "TaskPending", "UntrustedResultError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,13 +5,18 @@ config's ``prefetch``), and asks again once half of that room is free, so worker
 never wait for a claim and a claim is never for a handful of tasks. After a claim
 fails the endpoint starts a new session: the service then hands out again every
 task it gave an older one, and those still held here are skipped by id.
+
+After each claim it asks the link which tasks the service cancelled (the link's
+optional ``cancelled()``) and has the runner stop them. While the engine has no room
+it does not claim tasks, so it asks for cancels alone every ``CANCEL_POLL`` seconds
+(a claim of no task), and a running task is stopped within moments even then.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from farcall_endpoint.backoff import Backoff, short
@@ -23,13 +28,21 @@ from farcall_endpoint.tasks import Outcome, Task, failure
 
 log = logging.getLogger(__name__)
 
+#: Seconds between asks for cancels alone while the engine has no room.
+CANCEL_POLL = 1.0
+#: Stops tasks by id (``Runner.cancel``).
+Cancel = Callable[[Sequence[str]], None]
+
 
 class Claimer:
     def __init__(self, link: Link, ledger: Ledger, engine: Engine, config: EndpointConfig,
-                 fail: Callable[[EndpointRefused], None]) -> None:
+                 fail: Callable[[EndpointRefused], None], cancel: Cancel | None = None) -> None:
         self.link, self.ledger, self.engine, self.config = link, ledger, engine, config
         self.fail = fail
         self.allowed = set(config.allowed_functions)
+        #: The runner's ``cancel``: given, or that of the runner whose ``fail`` this is.
+        self.cancel = cancel or getattr(getattr(fail, "__self__", None), "cancel", None)
+        self._cancelled: Callable[[], list[str]] | None = getattr(link, "cancelled", None)
 
     def run(self) -> None:
         ledger, config = self.ledger, self.config
@@ -40,13 +53,15 @@ class Claimer:
             with ledger.lock:
                 while (not ledger.stopping and ledger.outstanding
                        and limit - len(ledger.outstanding) < refill):
-                    ledger.room.wait()
+                    if not ledger.room.wait(CANCEL_POLL if self._cancelled else None):
+                        break  # no room yet: ask for cancels alone
                 room = limit - len(ledger.outstanding)
+                full = bool(ledger.outstanding) and room < refill
             if ledger.stopping:
                 return
             try:
-                docs = self.link.claim(ledger.session, min(room, config.max_batch),
-                                       config.claim_wait)
+                docs = self.link.claim(ledger.session, 0 if full else min(room, config.max_batch),
+                                       0.0 if full else config.claim_wait)
                 backoff.reset()
             except EndpointRefused as exc:
                 self.fail(exc)
@@ -54,12 +69,32 @@ class Claimer:
             except Exception as exc:
                 if ledger.stopping:  # the claim was cut short by the endpoint stopping
                     return
+                if full:  # a claim of no task lost none: the session stays
+                    log.debug("asking for cancels failed (%s)", short(exc))
+                    backoff.wait()
+                    continue
                 log.warning("claiming tasks failed (%s); reconnecting", short(exc))
                 ledger.session = new_session()
                 backoff.wait()
                 continue
+            self.stop_cancelled()
             if docs:
                 self.accept(docs)
+
+    def stop_cancelled(self) -> None:
+        """Have the runner stop the tasks the service cancelled (a link without
+        ``cancelled`` never says)."""
+        if self._cancelled is None:
+            return
+        task_ids = self._cancelled()
+        if not task_ids:
+            return
+        if self.cancel is None:
+            log.warning("the service cancelled %d task(s) here, but this runner cannot "
+                        "stop running tasks; they run to the end", len(task_ids))
+            return
+        log.info("the service cancelled %d task(s): stopping them", len(task_ids))
+        self.cancel(task_ids)
 
     def accept(self, docs: list[dict[str, Any]]) -> None:
         """Hand the claimed tasks to the engine; refuse those this endpoint may not run."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from farcall.plugins.manager import FarcallPluginManager, get_plugin_manager
@@ -22,6 +22,7 @@ from farcall.private_files import private_dir
 from farcall.serialize.registry import StrategyRegistry
 
 from farcall_endpoint.backoff import short
+from farcall_endpoint.cancelling import CancelGate
 from farcall_endpoint.claimer import Claimer
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.configure import ensure_endpoint_id
@@ -80,6 +81,8 @@ class EndpointRunner:
         self._pm = plugin_manager
         self._ledger = Ledger(config.result_batch, endpoint_id=self.endpoint_id)
         self._thread: threading.Thread | None = None
+        #: The engine as the claimer sees it, once serving (see :meth:`cancel`).
+        self._gate: CancelGate | None = None
 
     # -- public API -------------------------------------------------------------------
 
@@ -167,6 +170,24 @@ class EndpointRunner:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def cancel(self, task_ids: Sequence[str]) -> None:
+        """Stop tasks the service cancelled, if this endpoint holds them; thread-safe,
+        never blocks for long.
+
+        Tasks not yet handed to the engine are dropped; the rest go to
+        :meth:`Engine.cancel`. Each held task still ends in one (cancelled) outcome, so
+        the count of tasks in the engine and the results owed stay right.
+        """
+        gate = self._gate
+        if gate is None:
+            log.info("cancel of task(s) %s ignored: the endpoint is not serving",
+                     ", ".join(task_ids))
+            return
+        try:
+            gate.cancel(task_ids)
+        except Exception:
+            log.exception("cancelling task(s) %s failed; they run on", ", ".join(task_ids))
+
     @property
     def stopped(self) -> bool:
         return self._ledger.stopping
@@ -177,10 +198,11 @@ class EndpointRunner:
                        spool: ResultSpool) -> list[threading.Thread]:
         ledger, config, fail = self._ledger, self.config, self._fail
         reporter = Reporter(link, ledger, spool, config, fail)
+        gate = self._gate = CancelGate(engine, ledger)
         targets: list[tuple[Callable[[], None], str]] = [
             *((reporter.run, f"reporter-{n}") for n in range(1, REPORTERS + 1)),
             (Heartbeat(link, ledger, engine, config, fail).run, "heartbeat"),
-            (Claimer(link, ledger, engine, config, fail).run, "claimer"),
+            (Claimer(link, ledger, gate, config, fail).run, "claimer"),
         ]
         threads = []
         for target, name in targets:

@@ -89,3 +89,15 @@ def failure(
         "exception": reason,
         "details": {"task_transitions": steps, "hostname": HOSTNAME, **env_details(), **extra},
     }
+
+
+def cancelled(task: Task, note: str = "", *, started: float | None = None,
+              **extra: Any) -> Outcome:
+    """The one outcome of a task cancelled at the service.
+
+    Engines deliver it in place of the task's result so the endpoint's accounting
+    (capacity, unsent results) stays right; the service acknowledges it and keeps the
+    task cancelled.
+    """
+    reason = "farcall endpoint: the task was cancelled" + (f"; {note}" if note else "")
+    return failure(task.task_id, reason, task.received, started=started, **extra)

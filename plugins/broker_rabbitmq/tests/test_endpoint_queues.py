@@ -212,6 +212,51 @@ def test_results_of_an_amqp_endpoint_reach_a_streamed_group_s_queue(
     assert results == {t: f"echo:{t}" for t in task_ids}
 
 
+async def _queued_messages(creds: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """The next ``count`` messages of the endpoint's task queue, decoded, read with its
+    own credentials (and acknowledged)."""
+    tasks = creds["task_queue_info"]
+    connection = await aio_pika.connect(tasks["connection_url"], timeout=PATIENCE)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue(tasks["queue"], ensure=False)
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + PATIENCE
+        while len(got) < count:
+            assert time.monotonic() < deadline, f"{len(got)} of {count} messages came"
+            message = await queue.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            assert message.body.startswith(VERSION)
+            got.append({**json.loads(message.body[1:]), "headers": dict(message.headers)})
+            await message.ack()
+        return got
+    finally:
+        await connection.close()
+
+
+def test_a_task_delivered_to_an_amqp_endpoint_and_then_cancelled_is_sent_task_cancel(
+    stack: tuple[ServiceProcess, ServiceProcess, str, str],
+) -> None:
+    first, second, token, _ = stack
+    creds = _register(first, token, "amqp-ep")
+    (task_id,) = _submit(first, token, creds["endpoint_id"], _function(first, token), 1)
+    deadline = time.monotonic() + PATIENCE
+    while _call("GET", first, token, f"/v2/tasks/{task_id}")["status"] != "running":
+        assert time.monotonic() < deadline, "the task was never forwarded"
+        time.sleep(0.05)
+    answer = _call("POST", second, token, "/farcall/v1/tasks/cancel",
+                   {"task_ids": [task_id]})["results"][task_id]
+    assert answer["outcome"] == "cancelled"
+    assert "task_cancel" in answer["message"] and "4.19" in answer["message"]
+    task, cancel = asyncio.run(_queued_messages(creds, 2))
+    assert (task["message_type"], task["data"]["task_id"]) == ("task", task_id)
+    assert cancel["message_type"] == "task_cancel" and cancel["data"] == {"task_id": task_id}
+    assert cancel["headers"]["task_uuid"] == task_id
+    assert _results(first, token, [task_id])[task_id]["status"] == "cancelled"
+
+
 def test_a_result_another_endpoint_forges_or_nobody_signs_is_not_recorded(
     stack: tuple[ServiceProcess, ServiceProcess, str, str],
 ) -> None:

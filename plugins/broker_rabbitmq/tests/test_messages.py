@@ -7,7 +7,7 @@ import base64
 import json
 import subprocess
 
-from farcall_broker_rabbitmq.messages import result_message
+from farcall_broker_rabbitmq.messages import cancel_message, result_message
 from farcall_service.storage.interface import Task
 
 UNPACK = """
@@ -47,3 +47,31 @@ def test_the_official_messagepack_loads_results_and_failures(compat_python: str)
     assert failure["error"] == {"code": "RemoteExecutionError",
                                 "user_message": "ZeroDivisionError: division by zero"}
     assert bare["is_error"] and bare["data"] == bare["error"]["user_message"]
+
+
+UNPACK_CANCEL = """
+import base64, json, sys
+from globus_compute_common import messagepack
+message = messagepack.unpack(base64.b64decode(sys.stdin.read()))
+print(json.dumps({"type": type(message).__name__, "task_id": str(message.task_id)}))
+"""
+
+
+def test_a_cancelled_task_s_result_is_an_error_saying_so(compat_python: str) -> None:
+    reason = "TaskCancelled: the task was cancelled by alice at 2026-12-06T20:00:00Z"
+    task = Task("5d1c3b8e-8f43-4a57-9d2e-6a0b5c1d2e3f", "owner", "f", "ep", "g", "cancelled",
+                1.0, exception=reason, completion_t=2.0)
+    line = base64.b64encode(result_message(task)).decode() + "\n"
+    (loaded,) = json.loads(subprocess.run(
+        [compat_python, "-c", UNPACK], input=line, capture_output=True, text=True,
+        check=True, timeout=120).stdout)
+    assert loaded["is_error"] and loaded["data"] == reason
+    assert loaded["error"] == {"code": "RemoteExecutionError", "user_message": reason}
+
+
+def test_a_task_cancel_message_is_the_official_task_cancel(compat_python: str) -> None:
+    task_id = "6e1c3b8e-8f43-4a57-9d2e-6a0b5c1d2e3f"
+    loaded = json.loads(subprocess.run(
+        [compat_python, "-c", UNPACK_CANCEL], input=base64.b64encode(cancel_message(task_id)),
+        capture_output=True, check=True, timeout=120).stdout)
+    assert loaded == {"type": "TaskCancel", "task_id": task_id}

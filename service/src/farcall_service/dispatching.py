@@ -26,17 +26,26 @@ log = logging.getLogger(__name__)
 
 
 async def claim(
-    lc: TaskLifecycle, endpoint_id: str, session: str, max_tasks: int, wait: float
+    lc: TaskLifecycle, endpoint_id: str, session: str, max_tasks: int, wait: float,
+    cancelled: list[str] | None = None,
 ) -> list[ClaimedTask]:
     """Claim queued tasks, waiting up to ``wait`` seconds for some to be committed.
 
     While it waits, the claim offers itself to submissions (see ``brokers.notifier``):
     a submission for this endpoint then stores its tasks as claimed by ``session``
     and hands them over directly.
+
+    With ``cancelled``, the claim also takes the notices of tasks the endpoint held
+    that were cancelled (``TaskStore.take_cancels``, read when :class:`CancelMarks`
+    says one may wait) into that list, and returns as soon as there are some: a
+    cancel notifies the endpoint like a submission, so a waiting claim hears of it at
+    once. A claim of no task (``max_tasks`` 0) only does that.
     """
     ctx, claims, empty_queues = lc.ctx, lc.broker.tasks, lc.empty_queues
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, ctx.settings.max_claim_wait)
+    if max_tasks < 1:
+        return await _cancels_only(lc, endpoint_id, deadline, cancelled)
     while True:
         woken = claims.waiter(endpoint_id)
         try:
@@ -49,8 +58,10 @@ async def claim(
                 )
                 if not tasks:
                     empty_queues.found_empty(endpoint_id, session, seen)
+            if cancelled is not None and lc.cancel_marks.may_have(endpoint_id):
+                cancelled.extend(await take_cancels(lc, endpoint_id))
             remaining = deadline - loop.time()
-            if tasks or remaining <= 0:
+            if tasks or cancelled or remaining <= 0:
                 return tasks
             claims.offer(woken, ClaimOffer(session, max_tasks))
             await asyncio.wait({woken}, timeout=remaining)
@@ -66,6 +77,37 @@ async def claim(
             claims.discard(endpoint_id, woken)
 
 
+async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,
+                        cancelled: list[str] | None) -> list[ClaimedTask]:
+    """A claim of no task: the endpoint's workers are all busy, and it asks only which
+    of its tasks were cancelled (waiting until ``deadline`` for one)."""
+    if cancelled is None:
+        return []
+    claims, loop = lc.broker.tasks, asyncio.get_running_loop()
+    while True:
+        woken = claims.waiter(endpoint_id)
+        try:
+            if lc.cancel_marks.may_have(endpoint_id):
+                cancelled.extend(await take_cancels(lc, endpoint_id))
+            remaining = deadline - loop.time()
+            if cancelled or remaining <= 0:
+                return []
+            await asyncio.wait({woken}, timeout=remaining)
+            if not woken.done():
+                return []
+        finally:
+            claims.discard(endpoint_id, woken)
+
+
+async def take_cancels(lc: TaskLifecycle, endpoint_id: str) -> list[str]:
+    """The endpoint's cancel notices, taken from the store (``TaskStore.take_cancels``)."""
+    marks = lc.cancel_marks
+    seen = marks.notifications(endpoint_id)  # before the read, not after
+    taken = await lc.ctx.in_thread(lc.ctx.store.take_cancels, endpoint_id)
+    marks.looked(endpoint_id, seen)
+    return taken
+
+
 async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],
                  now: float, handed_early: bool = True) -> RecordedOutcomes:
     """Results from ``endpoint_id``: told to the waits now, recorded soon after
@@ -79,6 +121,9 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
     # the same task, or the waits and the database could keep different ones.
     in_flight = lc.reports_in_flight
     earlier = {in_flight[o.task_id] for o in outcomes if o.task_id in in_flight}
+    # A cancel on its way first: its task is then no longer told to the waits.
+    cancels = lc.cancels_in_flight
+    earlier |= {cancels[o.task_id] for o in outcomes if o.task_id in cancels}
     if earlier:
         await asyncio.wait(earlier)
     # Told to the waits now, before the commit: the endpoint keeps each result until
@@ -170,6 +215,43 @@ async def requeue_forever(lc: TaskLifecycle) -> None:
                 timeout,
             )
             claims.notify(endpoint_id)
+
+
+def cancel_key(endpoint_id: str) -> str:
+    """The ``tasks`` wake-up key a cancel notifies besides the endpoint's own: its count
+    tells claims whether a notice may be waiting (:class:`CancelMarks`)."""
+    return f"cancelled:{endpoint_id}"
+
+
+class CancelMarks:
+    """Endpoints whose cancel notices a claim looked at, and what it knew then.
+
+    A cancel of a task an endpoint holds notifies :func:`cancel_key` (in every process)
+    before it wakes the endpoint's claims. A claim reads the notices only when that
+    count changed since the last look, or the look is older than ``ttl`` seconds
+    (which bounds how long a notice whose notification was lost waits): most claims
+    never read them.
+    """
+
+    def __init__(self, claims: TaskWakeups, ttl: float = 2.0) -> None:
+        self._claims = claims
+        self._ttl = ttl
+        self._looked: dict[str, tuple[int, float]] = {}
+
+    def notifications(self, endpoint_id: str) -> int:
+        return self._claims.notifications(cancel_key(endpoint_id))
+
+    def looked(self, endpoint_id: str, notifications: int) -> None:
+        self._looked[endpoint_id] = (notifications, time.monotonic())
+
+    def may_have(self, endpoint_id: str) -> bool:
+        found = self._looked.get(endpoint_id)
+        return (found is None or found[0] != self.notifications(endpoint_id)
+                or time.monotonic() - found[1] >= self._ttl)
+
+    def clear(self) -> None:
+        """Forget every look: the next claims read the notices."""
+        self._looked.clear()
 
 
 class EmptyQueues:

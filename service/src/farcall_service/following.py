@@ -88,7 +88,8 @@ class Follower:
             self._heard_at = asyncio.get_running_loop().time()
             if self._recheck is None:
                 self._recheck = asyncio.get_running_loop().call_later(RECHECK, self._quiet)
-        return {"following": True, "results": {task.id: task_document(task) for task in done}}
+        return {"following": True,
+                "results": {task.id: task_document(task, official=False) for task in done}}
 
     def _heard(self, tasks: list[Task] | None) -> None:
         """A notification of the owner's results (None: look again, in the database)."""
@@ -137,7 +138,8 @@ class Follower:
     def _deliver(channel: Opened, tasks: list[Task], stands: bool) -> None:
         if stands:
             channel.push({"push": "results",
-                          "results": {task.id: task_document(task) for task in tasks}})
+                          "results": {task.id: task_document(task, official=False)
+                                      for task in tasks}})
         elif not channel.closed:
             log.info("closing a channel whose token no longer stands")
             channel.shut(TOKEN_GONE)

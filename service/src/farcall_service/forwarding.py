@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from farcall_service.brokers.interface import EndpointQueues, UserEndpoint
 from farcall_service.core_endpoints import CORE_SESSION, RESTARTING, START_AGAIN, CoreRouter
+from farcall_service.dispatching import take_cancels
 from farcall_service.storage.interface import ClaimedTask, Outcome
 
 if TYPE_CHECKING:
@@ -142,9 +143,11 @@ class Forwarder:
                 self._warn(core_id, f"starting the user endpoints of {core_id} again", exc)
 
     async def forward(self, endpoint_id: str) -> int:
-        """Claim and publish the endpoint's queued tasks; how many went."""
+        """Claim and publish the endpoint's queued tasks; how many went. First, tell it
+        which of the tasks forwarded before were cancelled (``task_cancel``)."""
         loop = asyncio.get_running_loop()
         session = CORE_SESSION if endpoint_id in self.cores else AMQP_SESSION
+        await self._tell_cancels(endpoint_id)
         total = 0
         while True:
             try:
@@ -158,6 +161,18 @@ class Forwarder:
             total += len(claimed)
             if len(claimed) < BATCH:
                 return total
+
+    async def _tell_cancels(self, endpoint_id: str) -> None:
+        """Publish ``task_cancel`` for the endpoint's cancelled tasks (a core endpoint's
+        tasks run on user endpoints it starts: those are not told)."""
+        if not self._lc.cancel_marks.may_have(endpoint_id):
+            return
+        try:
+            cancelled = await take_cancels(self._lc, endpoint_id)
+            if cancelled and endpoint_id not in self.cores:
+                await self._queues.cancel(endpoint_id, cancelled)
+        except Exception as exc:
+            self._warn(endpoint_id, f"telling endpoint {endpoint_id} of cancelled tasks", exc)
 
     def _publish_from_thread(self, loop: asyncio.AbstractEventLoop, endpoint_id: str,
                              tasks: Sequence[ClaimedTask]) -> None:

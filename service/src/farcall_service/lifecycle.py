@@ -25,14 +25,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from farcall_service import accepting, dispatching, purging, waiting
+from farcall_service import accepting, cancelling, dispatching, purging, waiting
 from farcall_service.brokers.interface import Broker, StreamAccess
-from farcall_service.dispatching import EmptyQueues
+from farcall_service.dispatching import CancelMarks, EmptyQueues
 from farcall_service.following import Follower
 from farcall_service.forwarding import AMQP_SESSION, Forwarder, cancel
 from farcall_service.publishing import Publisher
 from farcall_service.recording import Recorder, commit_alone
 from farcall_service.storage.interface import (
+    Cancelled,
     ClaimedTask,
     Outcome,
     RecordedOutcomes,
@@ -66,11 +67,16 @@ class TaskLifecycle:
         #: Endpoints whose claims would find nothing queued: their re-claims skip the
         #: database (a cache).
         self.empty_queues = EmptyQueues(broker.tasks)
+        #: When endpoints' claims last read their cancel notices (a cache).
+        self.cancel_marks = CancelMarks(broker.tasks)
         #: Task id -> done when the report that told its result early has committed.
         self.reports_in_flight: dict[str, asyncio.Future[Any]] = {}
         #: Task id -> done when the submission of a task handed to a claim before its
         #: commit has committed (or failed): a result for it is committed only after.
         self.submissions_in_flight: dict[str, asyncio.Future[Any]] = {}
+        #: Task id -> done when a cancel of it has committed and the memory knows: a
+        #: report of it waits for that (``cancelling``).
+        self.cancels_in_flight: dict[str, asyncio.Future[Any]] = {}
         #: Moves the result outbox to the broker's streams (None: it has none).
         self.publisher = Publisher(self, broker.streams) if broker.streams else None
         #: (owner, group) pairs marked streamed here: a mark is never undone, so a
@@ -142,9 +148,16 @@ class TaskLifecycle:
                                       existing_group)
 
     async def claim(self, endpoint_id: str, session: str, max_tasks: int,
-                    wait: float) -> list[ClaimedTask]:
-        """Queued tasks for ``endpoint_id``, long-polling up to ``wait`` seconds."""
-        return await dispatching.claim(self, endpoint_id, session, max_tasks, wait)
+                    wait: float, cancelled: list[str] | None = None) -> list[ClaimedTask]:
+        """Queued tasks for ``endpoint_id``, long-polling up to ``wait`` seconds. With
+        ``cancelled``, the ids of tasks the endpoint holds that were cancelled are
+        added to it, and such a cancel ends the wait too."""
+        return await dispatching.claim(self, endpoint_id, session, max_tasks, wait,
+                                       cancelled)
+
+    async def cancel(self, who: Identity, task_ids: Sequence[str]) -> Cancelled:
+        """Cancel the caller's tasks among ``task_ids`` (``cancelling``)."""
+        return await cancelling.cancel(self, who, task_ids)
 
     async def report(self, endpoint_id: str, session: str, outcomes: list[Outcome],
                      handed_early: bool = True) -> RecordedOutcomes:
@@ -253,6 +266,7 @@ class TaskLifecycle:
         self.memory.clear()
         self.empty_queues.clear()
         self.known_groups.clear()
+        self.cancel_marks.clear()
 
 
 def _forward_nothing(_tasks: list[ClaimedTask]) -> None:

@@ -115,7 +115,8 @@ class ContainerAttachment(_Body):
 
 class ClaimRequest(_Body):
     session: Session = Field(description="Unique per endpoint process; see the hand-off protocol.")
-    max_tasks: int = Field(100, ge=1, le=1000)
+    max_tasks: int = Field(100, ge=0, le=1000, description="0: take no task, only the "
+                           "cancels (an endpoint whose workers are all busy asks so).")
     wait: float = Field(
         0.0, ge=0, le=600, description="Seconds to wait for work (capped by the service)."
     )
@@ -198,6 +199,13 @@ class ClaimedTaskDocument(BaseModel):
 
 class ClaimResponse(BaseModel):
     tasks: list[ClaimedTaskDocument]
+    cancel: list[str] | None = Field(
+        None, description="Tasks this endpoint holds that were cancelled: stop them. "
+        "Absent when there are none.")
+
+
+class CancelRequest(_Body):
+    task_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
 
 
 class ResultsResponse(BaseModel):

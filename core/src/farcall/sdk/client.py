@@ -2,7 +2,8 @@
 
 Its calls live in modules with one job each: :mod:`farcall.sdk.catalogue`
 (functions, environments, endpoints), :mod:`farcall.sdk.running` (submissions),
-:mod:`farcall.sdk.results` (reading and waiting for results) and
+:mod:`farcall.sdk.results` (reading and waiting for results),
+:mod:`farcall.sdk.cancelling` (cancels) and
 :mod:`farcall.sdk.session` (the channel that carries submissions and waits).
 This module builds a Client from its plugins.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from farcall.plugins import get_plugin_manager
 from farcall.plugins.manager import FarcallPluginManager
+from farcall.sdk.cancelling import CancelCalls
 from farcall.sdk.catalogue import CatalogueCalls
 from farcall.sdk.login import (
     FROM_ARGUMENT,
@@ -35,7 +37,7 @@ COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2
 __all__ = ["COMPUTE_SCOPE", "Client"]
 
 
-class Client(CatalogueCalls, RunCalls, ResultCalls):
+class Client(CatalogueCalls, RunCalls, ResultCalls, CancelCalls):
     """Register functions, run them on endpoints, and collect their results.
 
     With no arguments the Client finds its service and credentials itself (see

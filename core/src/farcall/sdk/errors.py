@@ -39,6 +39,17 @@ class TaskExpired(FarcallError):
         super().__init__(message)
         self.task_id = task_id
         self.reason = message
+class TaskCancelled(FarcallError):
+    """The task was cancelled (``Client.cancel``, or an Executor future's ``cancel``)
+    before it produced a result; ``reason`` is the service's word on who and when."""
+
+    def __init__(self, reason: str, completion_t: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.completion_t = completion_t
+
+    def __str__(self) -> str:
+        return f"the task was cancelled: {self.reason}"
 
 
 class FarcallAPIError(FarcallError):

@@ -32,6 +32,7 @@ from concurrent.futures import Future
 from itertools import islice
 from typing import Any, NamedTuple
 
+from farcall.errors import FarcallError
 from farcall.sdk.batch import canonical_id
 from farcall.sdk.client import Client
 from farcall.sdk.errors import ServiceUnreachable
@@ -58,7 +59,49 @@ class _Options(NamedTuple):
     result_serializers: tuple[str, ...] | None
 
 
-_Work = tuple[Future[Any], str, tuple[Any, ...], dict[str, Any], _Options]
+def cancel_now(future: Future[Any]) -> bool:
+    """Cancel ``future`` and notify ``concurrent.futures.wait`` and ``as_completed`` at
+    once (a plain ``cancel`` leaves that to an executor's worker, which this Executor
+    does not have for a task cancelled at the service). Whether it is cancelled."""
+    with future._condition:  # reentrant: cancel takes it again
+        cancelled = Future.cancel(future)
+        if cancelled and future._state == "CANCELLED":
+            future.set_running_or_notify_cancel()
+    return cancelled
+
+
+class TaskFuture(Future[Any]):
+    """A submitted task's future: :meth:`cancel` reaches the service.
+
+    Unlike ``concurrent.futures``, a task that runs may be cancelled too (its
+    endpoint stops it): the service decides. ``cancel`` returns True when the future
+    is cancelled (before it was sent, or by the service now) and False when the task
+    had already ended: its result comes as usual."""
+
+    #: Set once the service took the task (absent before, as on the official futures).
+    task_id: str
+    _client: Client
+
+    def cancel(self) -> bool:
+        if self.done():
+            return self.cancelled()
+        task_id = getattr(self, "task_id", None)
+        client = getattr(self, "_client", None)
+        if task_id is None or client is None:
+            # Not sent yet: the sender skips it, or cancels it at the service if it
+            # was on its way (``Executor._send_group``).
+            return cancel_now(self)
+        try:
+            answer = client.cancel(task_id)
+        except FarcallError as exc:  # a cancel that cannot be asked did not happen
+            log.warning("could not cancel task %s at the service: %s", task_id, exc)
+            return False
+        if answer.get("outcome") != "cancelled":
+            return False
+        return cancel_now(self)
+
+
+_Work = tuple[TaskFuture, str, tuple[Any, ...], dict[str, Any], _Options]
 
 
 def _json_dict(value: Any, what: str) -> str | None:
@@ -132,10 +175,13 @@ class Executor(_BaseExecutor):
         self._register_lock = threading.Lock()
         self._lock = threading.Condition()
         self._queued: list[_Work] = []
-        self._followed: dict[str, Future[Any]] = {}  # results pushed to the sender's channel
-        self._waited: dict[str, Future[Any]] = {}  # results the collector asks for
+        self._followed: dict[str, TaskFuture] = {}  # results pushed to the sender's channel
+        self._waited: dict[str, TaskFuture] = {}  # results the collector asks for
         self._early: dict[str, dict[str, Any]] = {}  # results in before their task's id
         self._shutdown = False
+        #: ``shutdown(cancel_futures=True)`` was called: tasks still on their way when
+        #: it was are cancelled at the service once their ids are known.
+        self._cancelling = False
         # The sender waits for pushes on its channel's socket and this one: a byte
         # written here (under the lock, while it listens) ends the wait.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -255,7 +301,7 @@ class Executor(_BaseExecutor):
                              "executor.endpoint_id before submitting")
         options = _Options(self._endpoint_id, self._task_group_id, self._resource_json,
                            self._config_json, self._result_serializers)
-        future: Future[Any] = Future()
+        future = TaskFuture()
         with self._lock:
             if self._shutdown:  # again: the sender may be gone, and nothing would send it
                 raise RuntimeError("cannot submit to an Executor after shutdown")
@@ -266,7 +312,7 @@ class Executor(_BaseExecutor):
             self._wake()
         return future
 
-    def reload_tasks(self, task_group_id: Any = None) -> list[Future[Any]]:
+    def reload_tasks(self, task_group_id: Any = None) -> list[TaskFuture]:
         """Futures for every task of the task group (``task_group_id``, which this
         Executor then adopts, or its own): to pick up the results of tasks submitted
         earlier, by another process or before a restart. Tasks still open in this
@@ -285,29 +331,50 @@ class Executor(_BaseExecutor):
             for tid in task_ids:
                 future = self._followed.get(tid) or self._waited.get(tid)
                 if future is None:
-                    future = self._waited[tid] = Future()
-                    future.task_id = tid  # type: ignore[attr-defined]
+                    future = self._waited[tid] = TaskFuture()
+                    future.task_id, future._client = tid, self.client
                 futures.append(future)
             self._lock.notify_all()
         return futures
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking tasks; with ``wait``, return once every future is done. With
+        ``cancel_futures``, tasks not sent yet are dropped and every sent task not
+        ended is cancelled at the service, in one request per 1,000: those the service
+        cancelled have their futures cancelled, those that had ended get their results."""
+        sent: dict[str, TaskFuture] = {}
         with self._lock:
             self._shutdown = True
             if cancel_futures:
+                self._cancelling = True
                 for future, *_ in self._queued:
-                    future.cancel()
+                    cancel_now(future)
                 self._queued.clear()
-                for running in (self._followed, self._waited):
-                    for future in running.values():
-                        future.cancel()
-                    running.clear()
+                sent = {**self._followed, **self._waited}
             self._wake()
+        if sent:
+            self._cancel_at_service(sent)
         if wait:
             self._sender.join()
             self._collector.join()
             if self._progress is not None:
                 self._progress.close()
+
+    def _cancel_at_service(self, sent: dict[str, TaskFuture]) -> None:
+        """Cancel ``sent`` tasks at the service in one batch; their futures follow the
+        answers (one the service could not be asked about is cancelled here only)."""
+        try:
+            answers = self.client.cancel(list(sent))
+        except Exception as exc:
+            log.warning("cancelling %d task(s) at the service failed: %s", len(sent), exc)
+            answers = {tid: {"outcome": "cancelled"} for tid in sent}
+        with self._lock:
+            for tid, future in sent.items():
+                if answers.get(tid, {}).get("outcome") == "cancelled":
+                    self._followed.pop(tid, None)
+                    self._waited.pop(tid, None)
+                    cancel_now(future)
+            self._lock.notify_all()
 
     # -- background work ----------------------------------------------------------------
 
@@ -397,10 +464,14 @@ class Executor(_BaseExecutor):
         following = self._following()
         early, self._early = self._early, {}
         ended = []
+        late: list[str] = []  # cancelled while on their way: cancelled at the service
         with self._lock:
             for (future, *_), tid in zip(sent, task_ids, strict=True):
-                future.task_id = tid  # type: ignore[attr-defined]
-                if tid in following:
+                future.task_id, future._client = tid, self.client
+                if future.cancelled() or self._cancelling:
+                    cancel_now(future)
+                    late.append(tid)
+                elif tid in following:
                     self._followed[tid] = future
                 elif tid in early:  # in the answer, or pushed while a later part was sent
                     ended.append((future, early[tid]))
@@ -409,6 +480,8 @@ class Executor(_BaseExecutor):
             self._lock.notify_all()
         for future, document in ended:
             self._settle(future, self._entry(document))
+        if late:
+            self.client.cancel(late)
         self._hand_over_unfollowed(following)
 
     def _listen(self) -> None:
@@ -455,7 +528,11 @@ class Executor(_BaseExecutor):
 
     @staticmethod
     def _settle(future: Future[Any] | None, entry: dict[str, Any]) -> None:
-        """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled)."""
+        """Complete ``future`` with a ``get_batch_result`` entry (unless cancelled); a
+        task cancelled at the service (by whoever) cancels its future."""
+        if future is not None and entry["status"] == "cancelled":
+            cancel_now(future)
+            return
         if future is not None and future.set_running_or_notify_cancel():
             if entry["status"] == "success":
                 future.set_result(entry["result"])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from farcall.sdk.batch import canonical_id
 from farcall.sdk.errors import (
     FarcallAPIError,
+    TaskCancelled,
     TaskExecutionFailed,
     TaskExpired,
     TaskPending,
@@ -108,6 +109,11 @@ class ResultCalls:
         status = str(document.get("status", "unknown")).lower()
         if status not in TERMINAL:
             return {"pending": True, "status": status}
+        if status == "cancelled" or document.get("cancelled") is True:
+            return {"pending": False, "status": "cancelled",
+                    "completion_t": document.get("completion_t"),
+                    "exception": TaskCancelled(str(document.get("exception") or "cancelled"),
+                                               document.get("completion_t"))}
         entry: Entry = {
             "pending": False,
             "status": status,
@@ -152,7 +158,7 @@ class ResultCalls:
         entry = self.result_entry(self._documents([tid])[tid])
         if entry["pending"]:
             raise TaskPending(entry["status"])
-        if entry["status"] == "failed":
+        if entry["status"] in ("failed", "cancelled"):
             raise entry["exception"]
         return entry["result"]
 

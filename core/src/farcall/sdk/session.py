@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 #: Where the service listens for channels.
 CHANNEL_PATH = "/farcall/v1/channel"
-TERMINAL = ("success", "failed")
+#: ``cancelled`` comes from farcall's own routes; others say ``failed`` for it.
+TERMINAL = ("success", "failed", "cancelled")
 
 #: Handed the terminal documents of tasks as their results come, keyed by task id.
 ResultsHandler = Callable[[dict[str, dict[str, Any]]], None]
@@ -47,9 +48,9 @@ class RequestFallback:
             return self.transport.request(
                 "POST", f"/v3/endpoints/{endpoint_id}/submit", json=fields, timeout=timeout
             )
-        if operation == "wait":
+        if operation in ("wait", "cancel"):
             return self.transport.request(
-                "POST", "/farcall/v1/tasks/wait", json=body, timeout=timeout
+                "POST", f"/farcall/v1/tasks/{operation}", json=body, timeout=timeout
             )
         raise ValueError(f"no request carries the channel operation {operation!r}")
 

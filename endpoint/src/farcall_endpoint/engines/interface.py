@@ -10,7 +10,11 @@ endpoint's config (without ``type``) and returns an :class:`Engine`. The runner 
 3. receives exactly one outcome per submitted task through ``context.deliver``,
    from any thread (run the task with :func:`farcall_endpoint.execution.run_task`;
    build failures with :func:`farcall_endpoint.tasks.failure`);
-4. asks :meth:`Engine.status` for the heartbeat, and calls :meth:`Engine.stop` last.
+4. asks :meth:`Engine.status` for the heartbeat, and calls :meth:`Engine.stop` last;
+5. may call :meth:`Engine.cancel` with task ids cancelled at the service, from any
+   thread: the engine stops those it holds (not started: dropped; running: stopped
+   where it can) and each still ends in exactly one ``deliver``, of
+   :func:`farcall_endpoint.tasks.cancelled`; ids it does not hold are ignored.
 
 Engines enforce ``Task.timeout`` themselves, because only they can stop a task
 (:class:`farcall_endpoint.engines.deadlines.Deadlines` helps those that cannot).
@@ -79,6 +83,17 @@ class Engine(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop every worker; unfinished tasks are dropped (the service requeues them)."""
+
+    def cancel(self, task_ids: Sequence[str]) -> list[str]:
+        """Stop the named tasks; return the ids of those still running that it could not stop.
+
+        Every held task named ends in one ``deliver`` of ``tasks.cancelled(task)`` (a
+        late result of one it could not stop is discarded), so the runner's count of
+        tasks in the engine stays right. Never blocks for long. This default, kept for
+        engines written before cancellation, stops nothing: their tasks run to the end
+        and report their own outcome, which the service ignores for a cancelled task.
+        """
+        return list(task_ids)
 
 
 def no_containers(engine_name: str, task: Task) -> str | None:

@@ -7,7 +7,9 @@ pipe at once: it sends each worker up to ``worker_prefetch`` tasks so a worker
 never waits for the next one, reads outcomes as they come, and when a worker's
 pipe closes fails only the task that worker was running (the others it held go
 back to the queue) and starts a replacement. A task over its time limit has its
-worker killed and replaced the same way.
+worker stopped (SIGTERM, then SIGKILL after a short grace) and replaced the same way,
+and so has a running task that is cancelled; a cancelled task still queued here is
+dropped, and one queued at a worker is skipped by that worker.
 
 Tasks whose function names an execution environment run in separate workers
 started for that environment (see :mod:`farcall_endpoint.environments`).
@@ -37,7 +39,7 @@ from farcall_endpoint.environments import (
     environment_key,
     worker_command,
 )
-from farcall_endpoint.tasks import Task, failure
+from farcall_endpoint.tasks import Task, cancelled, failure
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ PREFETCH_BUDGET = 48 * 1024
 #: Consecutive workers of a pool that may exit before becoming ready before the tasks
 #: waiting for that pool are failed (a broken environment, not a passing crash).
 START_ATTEMPTS = 3
+#: Seconds a worker being stopped has between SIGTERM and SIGKILL.
+STOP_GRACE = 1.0
 
 
 def exit_description(returncode: int | None) -> str:
@@ -84,12 +88,21 @@ class _Worker:
         self.tx = Connection(self_out, readable=False)
         self.rx = Connection(self_in, writable=False)
         self.ready = False
+        #: Whether the worker skips queued tasks named in a cancel frame (older workers
+        #: in a container image may not; their late results are discarded instead).
+        self.skips = False
         self.inflight: deque[Task] = deque()
         self.head_started = 0.0
         self.started = time.monotonic()
         self.tx.send(dict(settings))
 
-    def kill(self) -> int | None:
+    def kill(self, grace: float = 0.0) -> int | None:
+        """SIGTERM first when given a grace (user code may clean up), then SIGKILL."""
+        if grace:
+            with contextlib.suppress(OSError):
+                self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
         with contextlib.suppress(OSError):
             self.proc.kill()
         return self.reap()
@@ -137,6 +150,11 @@ class ProcessEngine(Engine):
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._context: EngineContext | None = None
+        #: Cancelled tasks at a worker: whatever the worker reports for them is
+        #: replaced by a cancelled outcome.
+        self._cancelled: set[str] = set()
+        #: Workers whose running task was cancelled, for the dispatcher to stop.
+        self._to_stop: list[_Worker] = []
 
     # -- Engine interface ---------------------------------------------------------------
 
@@ -180,6 +198,38 @@ class ProcessEngine(Engine):
         return EngineStatus(total_workers=total, idle_workers=max(0, total - busy),
                             pending_tasks=pending)
 
+    def cancel(self, task_ids: Sequence[str]) -> list[str]:
+        """Drops queued tasks, has workers skip tasks queued at them, and has the
+        dispatcher stop the workers running the others (never blocking here)."""
+        wanted = set(task_ids)
+        dropped: list[Task] = []
+        unskippable: list[str] = []
+        with self._lock:
+            for pool in self._pools.values():
+                if any(t.task_id in wanted for t in pool.pending):
+                    dropped.extend(t for t in pool.pending if t.task_id in wanted)
+                    pool.pending = deque(t for t in pool.pending if t.task_id not in wanted)
+                for worker in pool.workers:
+                    held = [t.task_id for t in worker.inflight if t.task_id in wanted]
+                    if not held:
+                        continue
+                    self._cancelled.update(held)
+                    queued = held[1:] if held[0] == worker.inflight[0].task_id else held
+                    if len(queued) < len(held):
+                        self._to_stop.append(worker)  # its queued tasks go with it
+                    if queued and worker.skips:
+                        # Sent even to a worker about to be stopped: its running task
+                        # may end first, and then the worker lives on.
+                        with contextlib.suppress(OSError):  # it died: its EOF reports that
+                            worker.tx.send({"cancel": queued})
+                    elif queued and len(queued) == len(held):
+                        unskippable.extend(queued)
+        for task in dropped:
+            self._deliver(cancelled(task, "it had not started"))
+        if self._to_stop:
+            self._wake()
+        return unskippable
+
     def stop(self) -> None:
         self._stopping = True
         self._wake()
@@ -222,6 +272,7 @@ class ProcessEngine(Engine):
                 elif isinstance(conn, Connection):
                     self._drain(by_rx[conn])
             self._expire()
+            self._stop_cancelled()
 
     def _spawn(self) -> None:
         context = self._context
@@ -284,6 +335,7 @@ class ProcessEngine(Engine):
                 kind, body = worker.rx.recv()
                 if kind == "ready":
                     worker.ready = True
+                    worker.skips = isinstance(body, dict) and bool(body.get("cancel"))
                     with self._lock:
                         self._pools[worker.key].failures = 0
                     continue
@@ -291,8 +343,16 @@ class ProcessEngine(Engine):
                     if not worker.inflight or worker.inflight[0].task_id != body["task_id"]:
                         log.warning("a worker reported task %s out of order", body.get("task_id"))
                         continue
-                    worker.inflight.popleft()
+                    task = worker.inflight.popleft()
+                    started = worker.head_started
                     worker.head_started = time.monotonic()
+                    if task.task_id in self._cancelled:
+                        self._cancelled.discard(task.task_id)
+                        body = cancelled(task, "it had not started" if body.get("skipped") else
+                                         "it ended before it could be stopped; its result was "
+                                         "discarded",
+                                         started=None if body.get("skipped") else
+                                         time.time() - (time.monotonic() - started))
                 outcomes.append(body)
         except (EOFError, OSError):
             self._lost(worker)
@@ -308,7 +368,7 @@ class ProcessEngine(Engine):
                 pool.workers.remove(worker)
             held = list(worker.inflight)
             worker.inflight.clear()
-        returncode = worker.kill() if reason else worker.reap()
+        returncode = worker.kill(STOP_GRACE) if reason else worker.reap()
         if self._stopping:
             return
         if not worker.ready:
@@ -325,16 +385,26 @@ class ProcessEngine(Engine):
                         f"{self._log_path}{_tail(self._log_path)}"))
             return
         if held:
-            head, rest = held[0], held[1:]
-            message = reason or (
-                f"farcall endpoint: the worker process running this task died "
-                f"({exit_description(returncode)}) and was replaced; the task was not retried"
-            )
-            self._deliver(failure(head.task_id, message, head.received,
-                                  started=time.time() - (time.monotonic() - worker.head_started),
-                                  worker_pid=worker.proc.pid))
+            head = held[0]
+            started = time.time() - (time.monotonic() - worker.head_started)
             with self._lock:
+                gone = [t for t in held if t.task_id in self._cancelled]
+                self._cancelled.difference_update(t.task_id for t in gone)
+                rest = [t for t in held[1:] if t not in gone]
                 pool.pending.extendleft(reversed(rest))
+            if head not in gone:
+                message = reason or (
+                    f"farcall endpoint: the worker process running this task died "
+                    f"({exit_description(returncode)}) and was replaced; the task was not "
+                    "retried")
+                self._deliver(failure(head.task_id, message, head.received, started=started,
+                                      worker_pid=worker.proc.pid))
+            for task in gone:
+                running = task is head
+                self._deliver(cancelled(
+                    task, "its worker process was stopped and replaced" if running
+                    else "it had not started", started=started if running else None,
+                    worker_pid=worker.proc.pid))
         log.info("worker %d for %s ended (%s); starting a replacement", worker.proc.pid,
                  describe(worker.key), exit_description(returncode))
 
@@ -352,6 +422,16 @@ class ProcessEngine(Engine):
                 f"farcall endpoint: the task exceeded its time limit of {limit:g} s "
                 "(task_timeout, or the task's resource_specification timeout); its worker "
                 "was stopped and replaced"))
+
+    def _stop_cancelled(self) -> None:
+        """Stop the workers whose running task was cancelled (if it still runs)."""
+        with self._lock:
+            workers, self._to_stop = self._to_stop, []
+            running = [w for w in dict.fromkeys(workers)
+                       if w in self._pools[w.key].workers and w.inflight
+                       and w.inflight[0].task_id in self._cancelled]
+        for worker in running:
+            self._lost(worker, "farcall endpoint: the task was cancelled")
 
     def _fail_pending(self, pool: _Pool, reason: str) -> None:
         while pool.pending:

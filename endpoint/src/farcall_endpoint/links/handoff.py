@@ -52,6 +52,8 @@ class HandOffLink:
         self._lock = threading.Lock()
         self._connections: list[_Connection] = []
         self._closed = False
+        #: Tasks the service cancelled, from claims' answers, until :meth:`cancelled`.
+        self._cancelled: list[str] = []
 
     def register(self, registration: Registration) -> Mapping[str, Any]:
         body = {
@@ -69,7 +71,17 @@ class HandOffLink:
         body = {"session": session, "max_tasks": max_tasks, "wait": wait}
         with self._refusals():
             answer = self._connection().ask("claim", body, wait + CLAIM_GRACE, None)
+        cancel = answer.get("cancel") or []
+        if cancel:
+            with self._lock:
+                self._cancelled.extend(str(task_id) for task_id in cancel)
         return list(answer.get("tasks") or [])
+
+    def cancelled(self) -> list[str]:
+        """The tasks the service cancelled since the last call (a claim's ``cancel``)."""
+        with self._lock:
+            taken, self._cancelled = self._cancelled, []
+        return taken
 
     def report(self, session: str, results: list[Outcome], timeout: float,
                meanwhile: Callable[[], None] | None = None) -> Receipt:

@@ -14,11 +14,19 @@ and returns a :class:`Link` without talking to the service yet. The runner then:
    serves. Each may block for its wait or timeout, and none may delay another: a
    long-poll claim never holds up a report or a heartbeat (the built-in link opens a
    connection per thread);
-3. when it stops in order, calls ``goodbye(session)`` if the link has it (optional,
+3. after each claim, calls ``cancelled()`` if the link has it (optional, as
+   ``goodbye``): the ids of tasks the service cancelled since the last call, which
+   the runner stops (``Runner.cancel``). The service says so in a claim's answer
+   (its ``cancel`` list) and answers a waiting claim at once when one of this
+   endpoint's tasks is cancelled; a claim of ``max_tasks=0`` takes only those (the
+   runner asks so while its workers are all busy). A stopped task still reports
+   one outcome, a failure saying it was cancelled, which the service acknowledges
+   and does not record;
+4. when it stops in order, calls ``goodbye(session)`` if the link has it (optional,
    so older links still conform): the link closes its connections and tells the
    service, which shows the endpoint offline at once and puts the tasks it still
    holds back in the queue; a failed goodbye is only logged;
-4. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
+5. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
    waiting; it is idempotent.
 
 Errors: :class:`EndpointRefused` stops the endpoint (retrying cannot help);
@@ -112,9 +120,11 @@ class Link(Protocol):
 
     def claim(self, session: str, max_tasks: int, wait: float) -> list[dict[str, Any]]:
         """Up to ``max_tasks`` task documents for ``session``, waiting up to ``wait``
-        seconds for the first. A document has ``task_id``, ``function_id``,
-        ``payload`` and optionally ``result_serializers``, ``resource_specification``
-        and ``container`` (see :meth:`farcall_endpoint.tasks.Task.from_claim`)."""
+        seconds for the first (none with ``max_tasks=0``: the claim then only takes
+        cancels, for a link that has the optional ``cancelled()``). A document has
+        ``task_id``, ``function_id``, ``payload`` and optionally
+        ``result_serializers``, ``resource_specification`` and ``container``
+        (see :meth:`farcall_endpoint.tasks.Task.from_claim`)."""
         ...
 
     def report(self, session: str, results: list[Outcome], timeout: float,

@@ -13,9 +13,11 @@ it, so the suite also proves that the plugin's entry point is declared and loads
 It follows the numbered lifecycle of :mod:`farcall_endpoint.engines.interface`: one
 ``start``, batches within ``capacity``, exactly one ``deliver`` per task (from any
 thread), a raising function and a task over its time limit as failed outcomes,
-``status`` counting workers, ``stop`` last and idempotent. Keep ``engine_options``
-small: the tests of a class share one started engine, and the stop test starts one
-more.
+``status`` counting workers, ``stop`` last and idempotent, and ``cancel``: a
+cancelled task ends in one cancelled outcome, a queued one never runs, a running one
+is stopped where the engine says it can (``stops_running_tasks``). Keep
+``engine_options`` small: the tests of a class share one started engine, and the
+stop test starts one more.
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ def nap(seconds: float) -> float:
 
 def refuse(message: str) -> None:
     raise ValueError(message)
+
+
+def hold(started: str, done: str, seconds: float) -> float:
+    """Writes its process id to ``started``, sleeps, then creates ``done``."""
+    import os
+    import time
+
+    with open(started + ".part", "w") as file:
+        file.write(str(os.getpid()))
+    os.replace(started + ".part", started)
+    time.sleep(seconds)
+    open(done, "w").close()
+    return seconds
 
 
 class Deliveries:
@@ -104,6 +119,12 @@ class EngineContract:
     code_strategy: ClassVar[str] = "sd"
     #: How long past its limit a task may take to be reported failed.
     time_limit_grace: ClassVar[float] = 15.0
+    #: Whether the engine stops a cancelled task that already runs (else it says it
+    #: could not, in ``cancel``'s answer, and drops the late result). None: the
+    #: engine's answer decides, and a task it did not name must have been stopped.
+    stops_running_tasks: ClassVar[bool | None] = None
+    #: The same for a cancelled task the engine holds but has not started.
+    stops_queued_tasks: ClassVar[bool | None] = None
 
     # -- fixtures a plugin may override ------------------------------------------------
 
@@ -157,6 +178,23 @@ class EngineContract:
                                 serializer.serialize({})])
         return Task(task_id=str(uuid.uuid4()), function_id=fn.__name__, payload=payload,
                     timeout=timeout)
+
+    def holding(self, serializer: Serializer, folder: Path, seconds: float
+                ) -> tuple[Task, Path, Path]:
+        """A task running :func:`hold`, and its ``started`` and ``done`` marker files."""
+        name = uuid.uuid4().hex
+        started, done = folder / f"{name}.started", folder / f"{name}.done"
+        return self.task(serializer, hold, str(started), str(done), seconds), started, done
+
+    def run_until_held(self, own: Started, serializer: Serializer, folder: Path,
+                       seconds: float) -> tuple[Task, Path, Path]:
+        """Submit a :func:`hold` task and return once it runs."""
+        if type(own.engine).cancel is Engine.cancel:
+            pytest.skip("the engine does not cancel tasks (Engine.cancel's default)")
+        task, started, done = self.holding(serializer, folder, seconds)
+        own.engine.submit([task])
+        assert _eventually(started.exists), "the task never started"
+        return task, started, done
 
     # -- the contract ---------------------------------------------------------------------
 
@@ -241,6 +279,74 @@ class EngineContract:
         own.engine.stop()
         own.engine.stop()
         assert time.monotonic() - begun < 25, "stop waited for the running task"
+
+
+    def test_a_cancelled_queued_task_ends_cancelled_and_never_runs(
+            self, started: Started, serializer: Serializer, tmp_path: Path) -> None:
+        engine, deliveries = started.engine, started.deliveries
+        busy = [self.run_until_held(started, serializer, tmp_path, 1.5)
+                for _ in range(engine.status().total_workers)]
+        queued, queued_started, queued_done = self.holding(serializer, tmp_path, 0.0)
+        engine.submit([queued])
+        unstoppable = engine.cancel([queued.task_id])
+        outcome = deliveries.wait_for([queued.task_id])[queued.task_id]
+        assert outcome["status"] == "failed"
+        assert "cancelled" in outcome["exception"]
+        assert {t.task_id for t, _, _ in busy}.isdisjoint(unstoppable)
+        got = deliveries.wait_for([t.task_id for t, _, _ in busy])
+        assert all(o["status"] == "success" for o in got.values()), got
+        after = self.task(serializer, echo, "after")
+        engine.submit([after])
+        assert deliveries.wait_for([after.task_id])[after.task_id]["status"] == "success"
+        stops = _expected(self.stops_queued_tasks, queued.task_id, unstoppable)
+        if stops:
+            assert not queued_started.exists(), "the cancelled queued task ran"
+        time.sleep(0.3)
+        deliveries.single(queued.task_id)  # a late result was not delivered too
+
+    def test_a_cancelled_running_task_is_stopped_where_the_engine_can(
+            self, started: Started, serializer: Serializer, tmp_path: Path) -> None:
+        engine, deliveries = started.engine, started.deliveries
+        task, _, done = self.run_until_held(started, serializer, tmp_path, 2.0)
+        begun = time.monotonic()
+        unstoppable = engine.cancel([task.task_id])
+        assert time.monotonic() - begun < 5, "cancel blocked"
+        outcome = deliveries.wait_for([task.task_id])[task.task_id]
+        assert outcome["status"] == "failed"
+        assert "cancelled" in outcome["exception"]
+        stops = _expected(self.stops_running_tasks, task.task_id, unstoppable)
+        after = self.task(serializer, echo, "after")
+        engine.submit([after])
+        assert deliveries.wait_for([after.task_id])[after.task_id]["status"] == "success"
+        time.sleep(max(0.0, begun + 2.5 - time.monotonic()))
+        if stops:
+            assert not done.exists(), "the cancelled task ran to its end"
+        else:
+            assert _eventually(done.exists), "the task the engine could not stop vanished"
+            time.sleep(0.3)
+        deliveries.single(task.task_id)  # its late result was discarded
+
+    def test_cancelling_a_task_the_engine_does_not_hold_is_ignored(
+            self, started: Started, serializer: Serializer) -> None:
+        if type(started.engine).cancel is Engine.cancel:
+            pytest.skip("the engine does not cancel tasks (Engine.cancel's default)")
+        unknown = str(uuid.uuid4())
+        assert started.engine.cancel([unknown]) == []
+        after = self.task(serializer, echo, "after")
+        started.engine.submit([after])
+        assert started.deliveries.wait_for([after.task_id])[after.task_id]["status"] == "success"
+        assert unknown not in started.deliveries.outcomes
+
+
+def _expected(declared: bool | None, task_id: str, unstoppable: list[str]) -> bool:
+    """Whether the task must have been stopped: as the test class declares, which the
+    engine's answer must match, or else as that answer says."""
+    stopped = task_id not in unstoppable
+    if declared is not None:
+        assert stopped == declared, (
+            f"cancel answered {unstoppable}: the engine should {'' if declared else 'not '}"
+            "have stopped the task")
+    return stopped
 
 
 def _eventually(check: Callable[[], bool], timeout: float = PATIENCE) -> bool:

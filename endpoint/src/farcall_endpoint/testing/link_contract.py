@@ -158,6 +158,32 @@ class LinkContract:
         assert got and [d["task_id"] for d in got[0]] == [task_id]
         assert time.monotonic() - begun < 15, "the claim waited out its wait"
 
+    def test_a_waiting_claim_hears_at_once_of_a_held_task_s_cancel(
+            self, link: Link, endpoint_id: str, service: LinkService) -> None:
+        """Only for a link that has the optional ``cancelled()``."""
+        cancelled = getattr(link, "cancelled", None)
+        if cancelled is None:
+            pytest.skip("the link does not say which tasks were cancelled")
+        api = service.api
+        task_id = api.submit(endpoint_id, api.register_function(double), [(1,)])[0]
+        claim_all(link, "s1", [task_id])
+        got: list[list[dict[str, Any]]] = []
+        waiting = threading.Thread(target=lambda: got.append(link.claim("s1", 10, 60.0)))
+        begun = time.monotonic()
+        waiting.start()
+        time.sleep(0.3)
+        answer = api.call("POST", "/farcall/v1/tasks/cancel", json={"task_ids": [task_id]})
+        assert answer["results"][task_id]["outcome"] == "cancelled"
+        waiting.join(PATIENCE)
+        assert got == [[]]
+        assert time.monotonic() - begun < 30, "the claim waited out its wait"
+        assert cancelled() == [task_id]
+        assert cancelled() == []  # each said once
+        receipt = link.report("s1", [{"task_id": task_id, "status": "failed",
+                                      "exception": "cancelled"}], PATIENCE)
+        assert receipt.acknowledged == [task_id]  # acknowledged, not recorded
+        assert "cancelled by" in api.call("GET", f"/v2/tasks/{task_id}")["exception"]
+
     def test_a_new_session_gets_back_what_an_older_one_was_handed(
             self, link: Link, endpoint_id: str, service: LinkService) -> None:
         fn = service.api.register_function(double)

@@ -47,7 +47,7 @@ from farcall_broker_rabbitmq.address import BrokerAddress
 from farcall_broker_rabbitmq.connection import Connection
 from farcall_broker_rabbitmq.credentials import StreamCredentials
 from farcall_broker_rabbitmq.management import Management
-from farcall_broker_rabbitmq.messages import VERSION
+from farcall_broker_rabbitmq.messages import VERSION, cancel_message
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,24 @@ class RabbitMQEndpointQueues:
         if refused:
             raise BrokerError(f"RabbitMQ did not confirm {len(refused)} task(s) for endpoint "
                               f"{endpoint_id}, e.g. {refused[0]} (is its queue gone?)")
+
+    async def cancel(self, endpoint_id: str, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            await self._connection.run(self._cancel(endpoint_id, list(task_ids)))
+
+    async def _cancel(self, endpoint_id: str, task_ids: list[str]) -> None:
+        if self._publisher is None or self._publisher.is_closed:
+            self._publisher = await self._connection.channel(publisher_confirms=True)
+        exchange = self._publisher.default_exchange
+        # ``task_uuid`` as on a task: an endpoint that took it for one answers with a
+        # failure for that task, which the service keeps as the cancelled task's late
+        # report (acknowledged, not recorded).
+        await asyncio.gather(*(
+            exchange.publish(aio_pika.Message(cancel_message(task_id),
+                                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                              headers={"task_uuid": task_id}),
+                             routing_key=task_queue(endpoint_id), timeout=CONFIRM_TIMEOUT)
+            for task_id in task_ids), return_exceptions=True)
 
     # -- results and heartbeats ----------------------------------------------------
 

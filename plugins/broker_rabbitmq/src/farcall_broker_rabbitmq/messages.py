@@ -1,7 +1,8 @@
 """A stored task's result as the official Executor reads it from its queue: a
 messagepack (protocol v1) ``result`` message, ``b"\\x01"`` and one line of JSON.
 
-A failure sets ``error_details`` (``RemoteExecutionError``, the last line of the
+A failure (a cancelled task too: its error says it was cancelled) sets
+``error_details`` (``RemoteExecutionError``, the last line of the
 traceback as the user message) and ``data`` to the traceback text, as
 ``globus_compute_common.messagepack`` expects; a success's ``data`` is the serialized
 result, exactly as stored.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from farcall_service.storage.interface import Task
+from farcall_service.storage.interface import CANCELLED, Task
 
 #: messagepack protocol version 1.
 VERSION = b"\x01"
@@ -23,7 +24,7 @@ NO_TRACEBACK = "the task failed without a traceback"
 def result_fields(task: Task) -> dict[str, Any]:
     """The ``data`` of a ``result`` message."""
     error: dict[str, str] | None = None
-    if task.status == FAILED:
+    if task.status in (FAILED, CANCELLED):
         data = task.exception or NO_TRACEBACK
         lines = [line for line in data.strip().splitlines() if line.strip()]
         error = {"code": "RemoteExecutionError",
@@ -32,6 +33,12 @@ def result_fields(task: Task) -> dict[str, Any]:
         data = task.result or ""
     return {"task_id": task.id, "data": data, "details": task.details,
             "error_details": error, "task_statuses": None}
+
+
+def cancel_message(task_id: str) -> bytes:
+    """A ``task_cancel`` message (the official 4.19 endpoint reads and ignores it)."""
+    body = {"message_type": "task_cancel", "data": {"task_id": task_id}}
+    return VERSION + json.dumps(body, separators=(",", ":")).encode()
 
 
 def result_message(task: Task) -> bytes:

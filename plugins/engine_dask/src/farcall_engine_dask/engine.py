@@ -5,6 +5,10 @@ without it the endpoint starts a ``LocalCluster`` on 127.0.0.1 with ``workers``
 processes of ``threads_per_worker`` threads (default 1, so a task that blocks the
 GIL does not stall others) and stops it with the endpoint. ``cluster`` holds more
 LocalCluster arguments.
+
+A cancelled task is cancelled in Dask (``Client.cancel``): one that has not started
+never runs; one that already runs on a worker cannot be interrupted (a worker runs
+tasks in threads), so it runs on and its result is dropped.
 """
 
 from __future__ import annotations
@@ -67,6 +71,34 @@ class DaskEngine(FuturesEngine):
         return self._client.submit(run_task, task.wire(), settings, key=f"farcall-{task.task_id}",
                                    pure=False, retries=0)
 
+    def cancel_calls(self, futures: dict[str, Future[Any]]) -> list[str]:
+        """Cancels them all; returns those a worker was already running."""
+        keys = {f"farcall-{task_id}": task_id for task_id in futures}
+        running = self._running(set(keys))
+        self._client.cancel(list(futures.values()))
+        return [task_id for key, task_id in keys.items() if key in running]
+
+    def _running(self, keys: set[str]) -> set[str]:
+        """Which of these keys a worker runs now: asks only the workers the scheduler
+        gave them to; a worker that cannot answer is taken to run all of its keys."""
+        at: dict[str, set[str]] = {}
+        for worker, found in self._client.processing().items():
+            mine = keys.intersection(found)
+            if mine:
+                at[worker] = mine
+        if not at:
+            return set()
+        try:
+            answers = self._client.run(executing, sorted(set().union(*at.values())),
+                                       workers=sorted(at), on_error="return")
+        except Exception:
+            answers = {}
+        running: set[str] = set()
+        for worker, mine in at.items():
+            answer = answers.get(worker)
+            running.update(set(answer) & mine if isinstance(answer, list) else mine)
+        return running
+
     def worker_count(self) -> int:
         try:
             workers = self._client.scheduler_info()["workers"].values()
@@ -82,3 +114,10 @@ class DaskEngine(FuturesEngine):
                 except Exception:
                     log.exception("stopping Dask failed")
         self._client = self._cluster = None
+
+
+def executing(keys: list[str], dask_worker: Any) -> list[str]:
+    """Run on each worker (``Client.run``): which of these keys it is running now."""
+    tasks = dask_worker.state.tasks
+    return [key for key in keys
+            if key in tasks and tasks[key].state in ("executing", "long-running")]

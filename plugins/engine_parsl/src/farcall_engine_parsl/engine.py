@@ -6,6 +6,12 @@ table names a Parsl provider class by ``type`` with that class's arguments, and 
 nested ``launcher`` table does the same for launchers. ``strategy`` and
 ``max_idletime`` go to Parsl's ``Config`` (block scaling). ``workers`` is accepted
 as ``max_workers_per_node``, the name the other engines use.
+
+Parsl cannot cancel a task it was given (``AppFuture.cancel()`` raises
+``NotImplementedError``, and the HighThroughputExecutor has no way to stop one task):
+a cancelled task is reported cancelled at once, runs on, and its result is dropped.
+So Parsl is handed at most the engine's capacity (twice its worker slots) and the
+endpoint's other tasks wait here (``hold_back``), where a cancel drops them unrun.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ def _put_scripts_on_path() -> None:
 
 class ParslEngine(FuturesEngine):
     name = "parsl"
+    hold_back = True
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__()
@@ -98,6 +105,10 @@ class ParslEngine(FuturesEngine):
 
     def submit_call(self, task: Task, settings: dict[str, Any]) -> Future[Any]:
         return self._app(task.wire(), settings)
+
+    def cancel_calls(self, futures: dict[str, Future[Any]]) -> list[str]:
+        """Parsl stops none of them (see the module)."""
+        return list(futures)
 
     def worker_count(self) -> int:
         try:

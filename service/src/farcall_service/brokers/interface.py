@@ -246,6 +246,12 @@ class EndpointQueues(Protocol):
         """Publish ``tasks`` to the endpoint's queue; returns once the broker has
         confirmed every message, raises when it has not."""
 
+    async def cancel(self, endpoint_id: str, task_ids: Sequence[str]) -> None:
+        """Publish a ``task_cancel`` message per task to the endpoint's queue: the
+        tasks, forwarded before, were cancelled. At most once: a cancel not delivered
+        leaves the task to run, and its result is then not kept. (The official 4.19
+        endpoint does not act on it.)"""
+
     async def consume(self, results: ResultsHandler, heartbeats: HeartbeatHandler) -> None:
         """Start consuming results and heartbeats, calling the handlers on the
         caller's event loop until the broker stops. A message is acknowledged once

@@ -259,7 +259,7 @@ async def group_page(request: Request, viewer: session.Viewer, task_group_id: st
     gid = _id(task_group_id, "task_group")
     found = await run_in_threadpool(views.task_group, ctx, viewer.who, gid)
     names = await run_in_threadpool(views.names_for, ctx, viewer.who, found[:200])
-    done = sum(1 for task in found if task.status in ("success", "failed"))
+    done = sum(1 for task in found if task.status in ("success", "failed", "cancelled"))
     failed = sum(1 for task in found if task.status == "failed")
     return page_for("group.html", viewer, "tasks", await _is_admin(request, viewer),
                  group_id=gid, tasks=found, names=names, done=done, failed=failed, live="tasks")

@@ -35,7 +35,7 @@ from farcall_service.storage.interface import (
 PAGE_SIZE = 50
 #: Characters of a result shown on a task's page.
 PREVIEW_CHARS = 2000
-STATUSES = (QUEUED, RUNNING, "success", "failed")
+STATUSES = (QUEUED, RUNNING, "success", "failed", "cancelled")
 #: The throughput sparkline: the last hour in buckets of five minutes.
 HOUR = 3600.0
 BUCKET = 300.0

@@ -92,10 +92,12 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
         await run_in_threadpool(_served_endpoint, eid, who, ctx)
     else:
         _servable(cached, eid, who)  # type: ignore[arg-type]
-    claimed = await ctx.lifecycle.claim(eid, body.session, body.max_tasks, body.wait)
+    cancelled: list[str] = []
+    claimed = await ctx.lifecycle.claim(eid, body.session, body.max_tasks, body.wait,
+                                        cancelled)
     # Built by hand rather than through the response model: a claim can carry hundreds
     # of tasks, and validating what the store just produced would double its cost.
-    return {"tasks": [
+    answer: dict[str, Any] = {"tasks": [
         {
             "task_id": task.id,
             "function_id": task.function_id,
@@ -108,6 +110,9 @@ async def _claim(ctx: ServiceContext, eid: str, who: Identity,
         }
         for task in claimed
     ]}
+    if cancelled:
+        answer["cancel"] = cancelled
+    return answer
 
 
 async def _report(ctx: ServiceContext, eid: str, who: Identity,

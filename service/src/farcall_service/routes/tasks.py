@@ -18,12 +18,14 @@ from farcall_service.accepting import (
 )
 from farcall_service.auth import Identity, Who
 from farcall_service.brokers.interface import BrokerError
+from farcall_service.cancel_answers import cancel_answers
 from farcall_service.channel import serve
 from farcall_service.context import Ctx, ServiceContext, get_context
 from farcall_service.documents import task_document
 from farcall_service.errors import ApiError, not_found
 from farcall_service.models import (
     BatchStatusRequest,
+    CancelRequest,
     ChannelSubmission,
     LegacySubmission,
     Submission,
@@ -162,7 +164,7 @@ async def _wait(ctx: ServiceContext, who: Identity, body: WaitRequest) -> dict[s
     waiting = [tid for tid in ids if tid not in gone]
     done = (await ctx.lifecycle.wait(who.user_id, waiting, 0 if gone else body.timeout)
             if waiting else [])
-    results = {t.id: task_document(t) for t in done}
+    results = {t.id: task_document(t, official=False) for t in done}
     keep = ctx.settings.result_retention
     results.update((tid, retention.expired_document(tid, keep)) for tid in gone)
     return {"response": "batch", "results": results}
@@ -179,11 +181,35 @@ async def _expired(ctx: ServiceContext, who: Identity, ids: list[str]) -> set[st
     return set(old) - {task.id for task in found if task.owner_id == who.user_id}
 
 
+@router.post(
+    "/farcall/v1/tasks/cancel",
+    summary="farcall: cancel tasks; each answered cancelled, already finished, or not found",
+    tags=["farcall"],
+)
+async def cancel_tasks(body: CancelRequest, who: Who, ctx: Ctx) -> JSONResponse:
+    """Cancel the caller's tasks: a queued one never runs, a running one's endpoint is
+    told to stop it, and either ends now as ``cancelled``; one that had ended is left
+    as it was. Ids the caller may not see read as not found."""
+    return JSONResponse(await _cancel(ctx, who, body))
+
+
+async def _cancel(ctx: ServiceContext, who: Identity, body: CancelRequest) -> dict[str, Any]:
+    ids = [str(tid) for tid in body.task_ids]
+    cap = ctx.settings.max_tasks_per_submission
+    if cap and len(ids) > cap:
+        raise ApiError(413, "TOO_MANY_TASKS",
+                       f"the cancel names {len(ids)} tasks; this service takes at most {cap} "
+                       "at a time (max_tasks_per_submission): split it into several")
+    done = await ctx.lifecycle.cancel(who, ids)
+    return {"results": cancel_answers(done)}
+
+
 @router.websocket("/farcall/v1/channel")
 async def sdk_channel(websocket: WebSocket) -> None:
     """Submissions and result waits over one WebSocket (``farcall_service.channel``):
     ``{"op": "submit", "endpoint_id", ...}`` as ``POST /v3/endpoints/{id}/submit``,
-    ``{"op": "wait", ...}`` as ``POST /farcall/v1/tasks/wait``. A submission with
+    ``{"op": "wait", ...}`` as ``POST /farcall/v1/tasks/wait``, ``{"op": "cancel", ...}``
+    as ``POST /farcall/v1/tasks/cancel``. A submission with
     ``"follow": true`` has its results pushed (``farcall_service.following``), so the
     SDK's round trip is one request."""
     ctx = get_context(websocket)
@@ -199,7 +225,11 @@ async def sdk_channel(websocket: WebSocket) -> None:
     async def wait(who: Identity, body: WaitRequest) -> dict[str, Any]:
         return await _wait(ctx, who, body)
 
-    await serve(websocket, {"submit": (ChannelSubmission, submit), "wait": (WaitRequest, wait)},
+    async def cancel(who: Identity, body: CancelRequest) -> dict[str, Any]:
+        return await _cancel(ctx, who, body)
+
+    await serve(websocket, {"submit": (ChannelSubmission, submit), "wait": (WaitRequest, wait),
+                            "cancel": (CancelRequest, cancel)},
                 opened=follower.attach)
 
 

@@ -20,10 +20,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from farcall_service.storage.records import (
+    ALREADY_FINISHED,
+    CANCELLED,
+    CANCELLED_NOW,
+    NOT_FOUND,
     QUEUED,
     RUNNING,
     TERMINAL_STATES,
     AuthCode,
+    CancelAnswer,
+    Cancelled,
     ClaimedTask,
     Container,
     DeviceGrant,
@@ -52,6 +58,12 @@ from farcall_service.storage.records import (
 )
 
 __all__ = [
+    "ALREADY_FINISHED",
+    "CANCELLED",
+    "CANCELLED_NOW",
+    "NOT_FOUND",
+    "CancelAnswer",
+    "Cancelled",
     "QUEUED",
     "RUNNING",
     "TERMINAL_STATES",
@@ -414,6 +426,25 @@ class TaskStore(Protocol):
         the rows only once ``publish`` has returned (where the database locks rows, in
         the transaction that took them): if it raises, the rows stay and the error
         propagates. How many rows went."""
+
+    def cancel_tasks(self, owner_id: str, task_ids: Sequence[str], reason: str,
+                     now: float) -> Cancelled:
+        """End the owner's unfinished tasks among ``task_ids`` as :data:`CANCELLED`, in
+        one transaction: ``reason`` is their exception, ``now`` their completion time;
+        they leave the owner's unfinished usage (``reason`` counts as stored
+        characters, as a failure's exception does) and those of streamed groups go to
+        the outbox. A queued task leaves the queue for good: a concurrent claim either
+        took it first (it is then cancelled while claimed) or never gets it. A task
+        cancelled while claimed gets a notice for its endpoint (:meth:`take_cancels`).
+
+        One :class:`CancelAnswer` per distinct id, in order: a task that had ended is
+        left as it was (:data:`ALREADY_FINISHED`), and an unknown id or another
+        user's task is :data:`NOT_FOUND`. A result reported later for a cancelled task
+        is a duplicate (:meth:`record_reports`): it changes nothing."""
+
+    def take_cancels(self, endpoint_id: str, limit: int = 1000) -> list[str]:
+        """The ids of up to ``limit`` tasks cancelled while the endpoint held them,
+        oldest first, not taken before: each is taken once (the endpoint stops them)."""
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         """Requeue the claimed tasks of endpoints not seen since ``cutoff``, except

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Task states after which nothing changes.
-TERMINAL_STATES = frozenset({"success", "failed"})
 QUEUED = "waiting-for-ep"
 RUNNING = "running"
+#: Ended by its owner's cancel (``TaskStore.cancel_tasks``), never by a result.
+CANCELLED = "cancelled"
+#: Task states after which nothing changes.
+TERMINAL_STATES = frozenset({"success", "failed", CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,41 @@ class RecordedOutcomes:
     rejected: list[str]
     #: The tasks recorded now, as stored: waiting SDKs are answered from these.
     finished: list[Task] = field(default_factory=list)
+    #: Whether some of them went to the result outbox (their groups are streamed).
+    streamed: bool = False
+
+
+#: :attr:`CancelAnswer.outcome` of a task that ends now, by this cancel.
+CANCELLED_NOW = "cancelled"
+#: ... of a task that had ended before (its :attr:`CancelAnswer.status` says how).
+ALREADY_FINISHED = "already finished"
+#: ... of an id that names no task of the caller's.
+NOT_FOUND = "not found"
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """What a cancel did to one task."""
+
+    task_id: str
+    #: :data:`CANCELLED_NOW`, :data:`ALREADY_FINISHED` or :data:`NOT_FOUND`.
+    outcome: str
+    #: The task's status before the cancel (None when not found).
+    status: str | None = None
+    #: Its endpoint (None when not found).
+    endpoint_id: str | None = None
+    #: For a task cancelled while claimed: the session that held it, whose endpoint
+    #: is told (``TaskStore.take_cancels``); None otherwise.
+    held_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancel's answers, one per id asked (in order, each id once), and the tasks it
+    ended, as stored."""
+
+    answers: list[CancelAnswer]
+    ended: list[Task] = field(default_factory=list)
     #: Whether some of them went to the result outbox (their groups are streamed).
     streamed: bool = False
 

@@ -165,6 +165,16 @@ result_outbox = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+#: Tasks cancelled while an endpoint held them, until the endpoint is told (the
+#: ``cancel`` list of a claim's answer): written in the transaction that cancels them.
+task_cancels = sa.Table(
+    "task_cancels",
+    metadata,
+    sa.Column("task_id", ID, primary_key=True),
+    sa.Column("endpoint_id", ID, nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 oauth_clients = sa.Table(
     "oauth_clients",
     metadata,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from farcall_service.storage import schema as t
-from farcall_service.storage.records import QUEUED, RUNNING, TERMINAL_STATES, Task
+from farcall_service.storage.records import CANCELLED, QUEUED, RUNNING, TERMINAL_STATES, Task
 
 if TYPE_CHECKING:
     from farcall_service.storage.prepared import Prepared
@@ -106,6 +106,25 @@ REPORTED_TASKS = (
     .with_for_update(of=t.tasks)
 )
 OUTBOX_ADD = sa.insert(t.result_outbox)
+#: The tasks a cancel names, locked until it commits (a claim holding one makes it
+#: wait, then it reads the task claimed).
+CANCELLING = (
+    sa.select(_task_c.id, _task_c.endpoint_id, _task_c.status, _task_c.owner_id,
+              _task_c.function_id, _task_c.task_group_id, _task_c.created_at,
+              _task_c.claim_session, STREAMED.label("streamed"))
+    .join(t.task_groups, _group_c.id == _task_c.task_group_id)
+    .where(_task_c.id.in_(_b("ids", expanding=True)))
+    .with_for_update(of=t.tasks)
+)
+CANCEL_TASK = (
+    sa.update(t.tasks)
+    .where(_task_c.id == _b("b_id"), t.UNFINISHED)
+    .values(status=CANCELLED, exception=_b("b_exception"), completion_t=_b("b_now"))
+)
+CANCEL_NOTICE = sa.insert(t.task_cancels)
+_cancel_c = t.task_cancels.c
+CANCEL_NOTICES = (sa.select(_cancel_c.task_id).where(_cancel_c.endpoint_id == _b("endpoint_id"))
+                  .order_by(_cancel_c.created_at, _cancel_c.task_id).limit(_b("limit")))
 TASKS = sa.select(*TASK_COLUMNS).where(_task_c.id.in_(_b("ids", expanding=True)))
 # By id alone, the owner checked on the rows: with ``owner_id = :owner`` in the query,
 # PostgreSQL may walk ``ix_tasks_owner`` (every task of the owner) instead of the

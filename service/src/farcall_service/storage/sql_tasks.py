@@ -17,9 +17,15 @@ import sqlalchemy as sa
 from farcall_service.storage import schema as t
 from farcall_service.storage import sql_queue as q
 from farcall_service.storage.records import (
+    ALREADY_FINISHED,
+    CANCELLED,
+    CANCELLED_NOW,
+    NOT_FOUND,
     QUEUED,
     RUNNING,
     TERMINAL_STATES,
+    CancelAnswer,
+    Cancelled,
     ClaimedTask,
     EndpointGone,
     NewTask,
@@ -141,6 +147,8 @@ class TaskSql(SqlConnections):
             ).all()
             deleted = conn.execute(sa.delete(t.tasks).where(*ended)).rowcount
             q.change_usage(self._hot, conn, {user: (0, -int(chars)) for user, chars in owners})
+            if owner_id is None:  # notices no claim took (a deleted endpoint's) go too
+                conn.execute(sa.delete(t.task_cancels).where(t.task_cancels.c.created_at < before))
         return int(deleted)
 
     def usage(self, owner_id: str) -> tuple[int, int]:
@@ -394,6 +402,60 @@ class TaskSql(SqlConnections):
             for o in fresh
         ]
         return RecordedOutcomes(recorded, duplicates, rejected, finished, bool(streamed))
+
+    # -- cancellation ---------------------------------------------------------------
+
+    def cancel_tasks(self, owner_id: str, task_ids: Sequence[str], reason: str,
+                     now: float) -> Cancelled:
+        ids = list(dict.fromkeys(task_ids))
+        with self._write() as conn:
+            found: dict[str, Any] = {}
+            for chunk in q.chunks(ids):
+                for row in self._hot.rows(conn, q.CANCELLING, {"ids": chunk}):
+                    if row.owner_id == owner_id:
+                        found[row.id] = row
+            answers: list[CancelAnswer] = []
+            ending: list[Any] = []
+            for task_id in ids:
+                row = found.get(task_id)
+                if row is None:
+                    answers.append(CancelAnswer(task_id, NOT_FOUND))
+                elif row.status in TERMINAL_STATES:
+                    answers.append(CancelAnswer(task_id, ALREADY_FINISHED, row.status,
+                                                row.endpoint_id))
+                else:
+                    held = row.claim_session if row.status == RUNNING else None
+                    answers.append(CancelAnswer(task_id, CANCELLED_NOW, row.status,
+                                                row.endpoint_id, held))
+                    ending.append(row)
+            if not ending:
+                return Cancelled(answers)
+            self._hot.run(conn, q.CANCEL_TASK, [
+                {"b_id": row.id, "b_exception": reason, "b_now": now} for row in ending])
+            held_rows = [row for row in ending if row.status == RUNNING]
+            if held_rows:
+                self._hot.run(conn, q.CANCEL_NOTICE, [
+                    {"task_id": row.id, "endpoint_id": row.endpoint_id, "created_at": now}
+                    for row in held_rows])
+            streamed = [row.id for row in ending if row.streamed]
+            if streamed:
+                self._hot.run(conn, q.OUTBOX_ADD,
+                              [{"task_id": task_id, "created_at": now} for task_id in streamed])
+            q.change_usage(self._hot, conn, {owner_id: (-len(ending), len(ending) * len(reason))})
+        ended = [Task(row.id, owner_id, row.function_id, row.endpoint_id, row.task_group_id,
+                      CANCELLED, row.created_at, None, reason, None, now) for row in ending]
+        return Cancelled(answers, ended, bool(streamed))
+
+    def take_cancels(self, endpoint_id: str, limit: int = 1000) -> list[str]:
+        params = {"endpoint_id": endpoint_id, "limit": limit}
+        with self._read() as conn:  # nearly always none: no write lock for that
+            if not self._hot.rows(conn, q.CANCEL_NOTICES, params):
+                return []
+        with self._write() as conn:
+            taken = [row.task_id for row in self._hot.rows(conn, q.CANCEL_NOTICES, params)]
+            for chunk in q.chunks(taken):
+                conn.execute(sa.delete(t.task_cancels).where(t.task_cancels.c.task_id.in_(chunk)))
+        return taken
 
     def requeue_stale(self, cutoff: float, alive: Collection[str] = ()) -> list[str]:
         e = t.endpoints.c

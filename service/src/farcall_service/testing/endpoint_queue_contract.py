@@ -160,6 +160,24 @@ class EndpointQueueContract(BrokerFixtures):
 
         asyncio.run(scenario())
 
+    def test_cancels_reach_the_endpoint_after_its_tasks_as_task_cancel(
+        self, queues: EndpointQueues
+    ) -> None:
+        async def scenario() -> None:
+            endpoint_id = str(uuid.uuid4())
+            creds = await queues.open(endpoint_id)
+            task = claimed()
+            await queues.forward(endpoint_id, [task])
+            await queues.cancel(endpoint_id, [task.id])
+            first, second = await asyncio.wait_for(take(creds, 2), PATIENCE)
+            assert json.loads(first.body[1:])["message_type"] == "task"
+            assert second.body[:1] == b"\x01"
+            assert json.loads(second.body[1:]) == {"message_type": "task_cancel",
+                                                   "data": {"task_id": task.id}}
+            await queues.cancel(endpoint_id, [])  # nothing to say: nothing sent
+
+        asyncio.run(scenario())
+
     def test_tasks_for_an_endpoint_without_a_queue_are_not_confirmed(
         self, queues: EndpointQueues
     ) -> None:

@@ -21,6 +21,7 @@ fixture with a new, empty store for each test::
 :class:`HandOffStoreContract`, :class:`QuotaStoreContract`,
 :class:`OutboxStoreContract`, :class:`BrowseStoreContract`,
 :class:`RetentionStoreContract`). The suites make their
+:class:`CancelStoreContract`). The suites make their
 records through the store's own methods, so each needs a whole
 :class:`~farcall_service.storage.interface.Store`.
 """
@@ -37,6 +38,7 @@ from farcall_service.storage.interface import (
     TaskStore,
 )
 from farcall_service.testing.store_browse_contract import BrowseStoreContract
+from farcall_service.testing.store_cancel_contract import CancelStoreContract
 from farcall_service.testing.store_catalogue_contract import CatalogueStoreContract
 from farcall_service.testing.store_handoff_contract import HandOffStoreContract
 from farcall_service.testing.store_identity_contract import (
@@ -50,6 +52,7 @@ from farcall_service.testing.store_task_contract import TaskStoreContract
 
 __all__ = [
     "BrowseStoreContract",
+    "CancelStoreContract",
     "CatalogueStoreContract",
     "HandOffStoreContract",
     "IdentityStoreContract",
@@ -72,6 +75,7 @@ class StoreContract(
     OutboxStoreContract,
     BrowseStoreContract,
     RetentionStoreContract,
+    CancelStoreContract,
 ):
     """Every suite: subclass and override ``store``."""
 
