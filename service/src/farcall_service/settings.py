@@ -47,7 +47,14 @@ ENV_VARS: dict[str, str] = {
     "max_connections_per_address": "FARCALL_SERVICE_MAX_CONNECTIONS_PER_ADDRESS",
     "trusted_proxies": "FARCALL_SERVICE_TRUSTED_PROXIES",
     "max_concurrent_hashes": "FARCALL_SERVICE_MAX_CONCURRENT_HASHES",
+    "blob_store": "FARCALL_SERVICE_BLOB_STORE",
+    "max_result_size": "FARCALL_SERVICE_MAX_RESULT_SIZE",
+    "blob_threshold": "FARCALL_SERVICE_BLOB_THRESHOLD",
+    "blob_grace": "FARCALL_SERVICE_BLOB_GRACE",
 }
+
+#: The largest ``max_result_size`` may be.
+MAX_RESULT_SIZE_CEILING = 1024**3
 
 
 #: The deepest ``max_json_depth`` may be, and the depth every stored value is read
@@ -141,11 +148,26 @@ class Settings:
     trusted_proxies: str = ""
     #: Password hashes at once (each scrypt hash holds 32 MiB); more wait, then 429.
     max_concurrent_hashes: int = 4
+    #: The blob store plugin that keeps large results and payloads (``folder``,
+    #: ``postgresql``, or an installed one); empty: ``postgresql`` when the database is
+    #: PostgreSQL, else ``folder``.
+    blob_store: str = ""
+    #: Largest result or payload, in bytes, at most ``MAX_RESULT_SIZE_CEILING``; a
+    #: larger result fails its task with ``MaxResultSizeExceeded``.
+    max_result_size: int = MAX_RESULT_SIZE_CEILING
+    #: Results and payloads over this many bytes travel as blobs (clients are told it
+    #: in ``GET /farcall/v1/blobs/limits``).
+    blob_threshold: int = 1024 * 1024
+    #: An uploaded payload blob no task has taken is deleted after this many seconds.
+    blob_grace: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
             raise ValueError(f"max_json_depth must be between 1 and {JSON_DEPTH_CEILING}, "
                              f"not {self.max_json_depth}")
+        if not 1 <= self.max_result_size <= MAX_RESULT_SIZE_CEILING:
+            raise ValueError(f"max_result_size must be between 1 and {MAX_RESULT_SIZE_CEILING} "
+                             f"bytes (1 GiB), not {self.max_result_size}")
         if self.max_field_bytes < 1:
             raise ValueError(f"max_field_bytes must be positive, not {self.max_field_bytes}")
 

@@ -24,6 +24,7 @@ from farcall_service.storage.records import (
     RUNNING,
     TERMINAL_STATES,
     AuthCode,
+    BlobRecord,
     ClaimedTask,
     Container,
     Endpoint,
@@ -60,6 +61,7 @@ __all__ = [
     "Endpoint",
     "Function",
     "Group",
+    "BlobRecord",
     "Holdings",
     "IdentityStore",
     "IssuedToken",
@@ -419,8 +421,31 @@ class BrowseStore(Protocol):
         member; a group without members appears once with an empty member name."""
 
 
+class BlobIndexStore(Protocol):
+    """The service's record of the blobs in its blob store (``farcall_service.blobs``):
+    whose each is and which task it belongs to."""
+
+    def add_blob(self, blob: BlobRecord) -> None:
+        """Record a blob just stored."""
+
+    def get_blob(self, key: str) -> BlobRecord | None:
+        """The record of a blob, or None."""
+
+    def attach_blobs(self, owner_id: str, pairs: Sequence[tuple[str, str]]) -> int:
+        """Give each ``(key, task_id)`` blob its task, where the blob is ``owner_id``'s
+        and has none yet; return how many were attached."""
+
+    def unreferenced_blobs(self, unattached_before: float, limit: int) -> list[str]:
+        """Up to ``limit`` keys of blobs to delete: those whose task no longer exists,
+        and those given no task that were made before ``unattached_before``."""
+
+    def forget_blobs(self, keys: Iterable[str]) -> None:
+        """Remove these records (their blobs have been deleted)."""
+
+
 @runtime_checkable
-class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, Protocol):
+class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, BlobIndexStore,
+            Protocol):
     """Everything the service persists."""
 
     @property
