@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from farcall.blob_refs import DEFAULT_THRESHOLD
 from farcall.errors import FarcallError
 from farcall.sdk.profile import farcall_home
 
@@ -23,8 +24,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "config.toml"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
-#: The official endpoint's result limit.
-DEFAULT_MAX_RESULT_SIZE = 10 * 1024 * 1024
+#: The largest result the endpoint sends (the service's default limit, 1 GiB).
+DEFAULT_MAX_RESULT_SIZE = 1024**3
 
 #: How a worker is started inside a container; ``{location}`` is the environment's
 #: location (an image), ``{worker}`` the worker command inside it.
@@ -68,7 +69,10 @@ class EndpointConfig:
     allowed_functions: list[str] = field(default_factory=list)
     #: Default per-task time limit; 0 = none. A task's resource_specification may set it.
     task_timeout: float = 0.0
+    #: Results larger than this (bytes, serialized) fail with ``MaxResultSizeExceeded``.
     max_result_size: int = DEFAULT_MAX_RESULT_SIZE
+    #: Results larger than this go to the service's blob store, not into a report.
+    blob_threshold: int = DEFAULT_THRESHOLD
     heartbeat_period: float = 10.0
     #: How long one claim waits at the service for work (long poll).
     claim_wait: float = 10.0
@@ -111,7 +115,7 @@ class EndpointConfig:
                     "result_flush_interval"):
             if float(getattr(self, key)) < 0:
                 raise ConfigError(f"{key} must not be negative")
-        for key in ("max_result_size", "max_batch", "result_batch"):
+        for key in ("max_result_size", "max_batch", "result_batch", "blob_threshold"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be at least 1")
         if self.prefetch < 0:

@@ -16,6 +16,7 @@ from typing import Any
 
 from farcall.errors import LoginRequired
 from farcall.plugins.types import Transport
+from farcall.sdk.blobs import TRANSFER_TIMEOUT, check_size, encoded, streaming
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 
@@ -92,6 +93,24 @@ class HandOffLink:
                 "POST", f"{self._prefix}/heartbeat", json=body, timeout=HEARTBEAT_TIMEOUT)
         offline = (answer or {}).get("offline_timeout")
         return float(offline) if offline else None
+
+    def upload_result(self, task_id: str, result: str) -> str:
+        """Stream a large result to the service's blob store; its reference back."""
+        chunks, size = encoded(result)
+        transport = self._connection().transport
+        # Not through ``_refusals``: a task gone (404) or a result too large (413) fails
+        # that task, not the endpoint.
+        check_size(transport, size, "result")
+        answer = streaming(transport, "upload")(
+            "PUT", f"{self._prefix}/tasks/{task_id}/result-blob", chunks, size=size,
+            timeout=TRANSFER_TIMEOUT)
+        return str(answer["result"])
+
+    def fetch_payload(self, task_id: str, key: str) -> str:
+        """The payload (packed args and kwargs) a task's submitter uploaded as a blob."""
+        chunks = streaming(self._connection().transport, "download")(
+            f"{self._prefix}/tasks/{task_id}/payload-blob/{key}", timeout=TRANSFER_TIMEOUT)
+        return b"".join(chunks).decode()
 
     def goodbye(self, session: str) -> None:
         """Close every connection (a claim still waiting at the service would take the
