@@ -17,8 +17,8 @@ pytest.importorskip("farcall_service")
 import requests  # noqa: E402
 from farcall import Client, TaskExecutionFailed, TaskPending  # noqa: E402
 from farcall.blob_refs import parse_reference  # noqa: E402
-from farcall.serialize import Serializer  # noqa: E402
 from farcall.sdk.errors import FarcallAPIError  # noqa: E402
+from farcall.serialize import Serializer  # noqa: E402
 from farcall_testkit.endpoint import EndpointProcess  # noqa: E402
 from farcall_testkit.service import ServiceProcess, admin  # noqa: E402
 
