@@ -55,7 +55,7 @@ def result_of(client: Client, task_id: str, timeout: float = 600.0) -> Any:
 def test_a_large_result_streams_end_to_end_in_bounded_service_memory(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with kit.live_stack(tmp_path) as stack:
-        endpoint = stack.endpoint("memory", engine={"type": "thread", "workers": 1})
+        endpoint = stack.endpoint("memory", workers=1)
         endpoint.start()
         client = Client(stack.url, token=stack.token)
         fn = client.register_function(make_text)
