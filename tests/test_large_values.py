@@ -172,3 +172,60 @@ def test_another_user_finds_none_of_the_blob_routes(stack: Stack) -> None:
     submit = stack.http("bob", "POST", f"/v3/endpoints/{bobs_ep['endpoint_id']}/submit",
                         json={"tasks": {bobs_fid: [upload.json()["payload"]]}})
     assert submit.status_code == 404 and submit.json()["code"] == "BLOB_NOT_FOUND"
+
+
+OFFICIAL_SCRIPT = """
+import json, sys, time
+import globus_sdk
+from globus_compute_sdk.sdk import client as client_module
+
+url, token, endpoint_id = sys.argv[1:4]
+client_module.get_web_service_url = lambda *_args, **_kwargs: url
+from globus_compute_sdk import Client
+from globus_compute_sdk.errors import TaskPending
+
+def text_of(n):
+    return "o" * n
+
+gcc = Client(authorizer=globus_sdk.AccessTokenAuthorizer(token))
+fid = gcc.register_function(text_of)
+tid = gcc.run(5 * 1024 * 1024, endpoint_id=endpoint_id, function_id=fid)
+deadline = time.monotonic() + 120
+while True:
+    try:
+        result = gcc.get_result(tid)
+        break
+    except TaskPending:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+print(json.dumps({"task_id": tid, "length": len(result), "same": result == "o" * 5 * 1024 * 1024}))
+"""
+
+
+@pytest.mark.compat
+def test_the_official_client_reads_a_large_result_through_v2_tasks(
+        stack: Stack, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    python = os.environ.get("FARCALL_COMPAT_PYTHON", "")
+    if not python:
+        pytest.skip("FARCALL_COMPAT_PYTHON is not set")
+    script = tmp_path / "official_large.py"
+    script.write_text(OFFICIAL_SCRIPT)
+    done = subprocess.run(
+        [python, str(script), stack.url, stack.tokens["alice"], stack.endpoint_id],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path), "GLOBUS_SDK_ENVIRONMENT": "production"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["length"] == 5 * MB and out["same"] is True
+    assert parse_reference(stored_document(stack, out["task_id"])["result"]) is not None
+
+
+def test_an_executor_future_resolves_to_a_large_result(stack: Stack) -> None:
+    from farcall import Executor
+
+    with Executor(endpoint_id=stack.endpoint_id, client=stack.client()) as executor:
+        future = executor.submit(text_of, 4 * MB)
+        assert future.result(timeout=120) == "r" * 4 * MB

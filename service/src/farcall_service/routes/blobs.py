@@ -10,6 +10,8 @@ own payloads and downloads the results of their own tasks. Anything else reads a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -111,6 +113,10 @@ async def _own_task(ctx: ServiceContext, who: Identity, tid: str) -> Task:
 async def _held_task(ctx: ServiceContext, who: Identity, eid: str, tid: str) -> Task:
     """The task, if the caller serves endpoint ``eid`` and the endpoint holds it."""
     access.owned_endpoint(who, await ctx.in_thread(ctx.endpoint, eid), eid)
+    submitting = ctx.lifecycle.submissions_in_flight.get(tid)
+    if submitting is not None:  # handed to a claim before its submission committed
+        with contextlib.suppress(Exception):
+            await asyncio.shield(submitting)
     task = await ctx.in_thread(ctx.store.get_task, tid)
     if task is None or task.endpoint_id != eid:
         raise not_found("task", tid)
