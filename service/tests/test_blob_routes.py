@@ -46,12 +46,11 @@ def test_a_payload_and_a_result_travel_as_blobs_between_owner_and_endpoint(
 
     [task] = alice.claim(eid)
     assert task["payload"].endswith(blob["payload"])
-    fetched = alice.get(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/payload-blob/{blob['key']}")
+    fetched = alice.get(f"/farcall/v1/tasks/{tid}/payload-blob", params={"key": blob["key"]})
     assert fetched.status_code == 200 and fetched.content == big.encode()
 
     result = "00\n" + "r" * 30_000
-    uploaded = alice.put(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/result-blob",
-                         content=result.encode())
+    uploaded = alice.put(f"/farcall/v1/tasks/{tid}/result-blob", content=result.encode())
     assert uploaded.status_code == 200, uploaded.text
     reference = uploaded.json()["result"]
     assert parse_reference(reference) is not None
@@ -66,10 +65,9 @@ def test_a_payload_and_a_result_travel_as_blobs_between_owner_and_endpoint(
     bob = make_caller("bob")
     for path in (f"/farcall/v1/tasks/{tid}/result", f"/v2/tasks/{tid}"):
         assert bob.get(path).status_code == 404
-    denied = bob.get(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/payload-blob/{blob['key']}")
-    assert denied.status_code in (403, 404) and set(denied.json()) == {"code", "message"}
-    assert bob.put(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/result-blob",
-                   content=b"00\nx").status_code in (403, 404)
+    denied = bob.get(f"/farcall/v1/tasks/{tid}/payload-blob", params={"key": blob["key"]})
+    assert denied.status_code == 404 and denied.json()["code"] == "TASK_NOT_FOUND"
+    assert bob.put(f"/farcall/v1/tasks/{tid}/result-blob", content=b"00\nx").status_code == 404
 
     # The task's blobs go when the task does; until then the sweep leaves them.
     assert sweep_once(ctx, time.time() + ctx.settings.blob_grace + 1) == 0
@@ -88,16 +86,18 @@ def test_a_payload_no_task_took_is_swept_after_the_grace_period(
     assert blob["key"] not in set(ctx.blobs.keys())
 
 
-def test_only_the_endpoint_holding_a_task_uploads_its_result(
-        alice: Caller, ep_fn: tuple[str, str]) -> None:
+def test_only_the_endpoint_running_a_task_uploads_its_result(
+        alice: Caller, make_caller, ep_fn: tuple[str, str]) -> None:
     eid, fid = ep_fn
     [tid] = alice.submit(eid, fid, 3).json()["tasks"][fid]
-    queued = alice.put(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/result-blob", content=b"00\n1")
+    queued = alice.put(f"/farcall/v1/tasks/{tid}/result-blob", content=b"00\n1")
     assert queued.status_code == 409 and queued.json()["code"] == "TASK_NOT_HELD"
-    other = alice.register_endpoint("other")
-    elsewhere = alice.put(f"/farcall/v1/endpoints/{other}/tasks/{tid}/result-blob",
-                          content=b"00\n1")
-    assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "TASK_NOT_FOUND"
+    alice.claim(eid)
+    bob = make_caller("bob")
+    for answer in (bob.put(f"/farcall/v1/tasks/{tid}/result-blob", content=b"00\n1"),
+                   bob.put(f"/farcall/v1/tasks/{'0' * 8}-0000-4000-8000-{'0' * 12}/result-blob",
+                           content=b"00\n1")):
+        assert answer.status_code == 404 and answer.json()["code"] == "TASK_NOT_FOUND"
 
 
 def test_values_over_the_limit_are_refused_with_max_result_size_exceeded(
@@ -117,8 +117,7 @@ def test_values_over_the_limit_are_refused_with_max_result_size_exceeded(
     [tid] = alice.submit(eid, fid, 3).json()["tasks"][fid]
     alice.claim(eid)
     before = set(ctx.blobs.keys())
-    streamed = alice.put(f"/farcall/v1/endpoints/{eid}/tasks/{tid}/result-blob",
-                         content=chunked())
+    streamed = alice.put(f"/farcall/v1/tasks/{tid}/result-blob", content=chunked())
     assert streamed.status_code == 413 and streamed.json()["code"] == "MaxResultSizeExceeded"
     assert set(ctx.blobs.keys()) == before  # nothing half-written is left
     assert alice.get("/farcall/v1/blobs/limits").json() == {

@@ -8,11 +8,11 @@ payload reference is a payload whose two buffers (args, kwargs) are both the sam
 reference, meaning "the packed args and kwargs are in this blob", so it passes every
 check a payload must. The bytes themselves go through the blob routes:
 
-- ``PUT /farcall/v1/endpoints/{endpoint_id}/tasks/{task_id}/result-blob``: an
-  endpoint uploads a result;
+- ``PUT /farcall/v1/tasks/{task_id}/result-blob``: the endpoint running the task
+  uploads its result;
 - ``GET /farcall/v1/tasks/{task_id}/result``: its owner downloads it;
 - ``POST /farcall/v1/blobs``: a user uploads a payload;
-- ``GET /farcall/v1/endpoints/{endpoint_id}/tasks/{task_id}/payload-blob/{key}``: the endpoint
+- ``GET /farcall/v1/tasks/{task_id}/payload-blob?key=...``: the endpoint
   holding the task downloads it.
 """
 

@@ -102,14 +102,15 @@ class HandOffLink:
         # that task, not the endpoint.
         check_size(transport, size, "result")
         answer = streaming(transport, "upload")(
-            "PUT", f"{self._prefix}/tasks/{task_id}/result-blob", chunks, size=size,
+            "PUT", f"/farcall/v1/tasks/{task_id}/result-blob", chunks, size=size,
             timeout=TRANSFER_TIMEOUT)
         return str(answer["result"])
 
     def fetch_payload(self, task_id: str, key: str) -> str:
         """The payload (packed args and kwargs) a task's submitter uploaded as a blob."""
         chunks = streaming(self._connection().transport, "download")(
-            f"{self._prefix}/tasks/{task_id}/payload-blob/{key}", timeout=TRANSFER_TIMEOUT)
+            f"/farcall/v1/tasks/{task_id}/payload-blob", params={"key": key},
+            timeout=TRANSFER_TIMEOUT)
         return b"".join(chunks).decode()
 
     def goodbye(self, session: str) -> None:

@@ -3,9 +3,9 @@ store (``farcall_service.blobs``). Messages carry references (``farcall.blob_ref
 the bytes go only through these routes.
 
 Who may do what: an endpoint uploads the result of, and downloads the payload of, a
-task it holds (its owner, the task on that endpoint, not ended); a user uploads their
-own payloads and downloads the results of their own tasks. Anything else reads as
-"not found", as for the tasks themselves.
+task it runs (the caller owns the task's endpoint, and the task is running); a user
+uploads their own payloads and downloads the results of their own tasks. Anything
+else reads as "not found", as for the tasks themselves.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ async def upload_payload(request: Request, who: Who, ctx: Ctx) -> JSONResponse:
                          "payload": payload_reference(reference)}, status_code=201)
 
 
-@router.put("/farcall/v1/endpoints/{endpoint_id}/tasks/{task_id}/result-blob",
-            summary="farcall: an endpoint uploads a large result of a task it holds")
-async def upload_result(endpoint_id: uuid.UUID, task_id: uuid.UUID, request: Request,
-                        who: Who, ctx: Ctx) -> JSONResponse:
-    task = await _held_task(ctx, who, str(endpoint_id), str(task_id))
+@router.put("/farcall/v1/tasks/{task_id}/result-blob",
+            summary="farcall: the endpoint running a task uploads its large result")
+async def upload_result(task_id: uuid.UUID, request: Request, who: Who,
+                        ctx: Ctx) -> JSONResponse:
+    task = await _held_task(ctx, who, str(task_id))
     ref = await store_body(ctx.blobs, request.stream(), ctx.settings.max_result_size,
                            _declared(request), "result")
     await _record(ctx, BlobRecord(ref.key, task.owner_id, task.id, ref.size, time.time()))
@@ -79,11 +79,10 @@ async def upload_result(endpoint_id: uuid.UUID, task_id: uuid.UUID, request: Req
                          "result": BlobReference(ref.key, ref.size).text()})
 
 
-@router.get("/farcall/v1/endpoints/{endpoint_id}/tasks/{task_id}/payload-blob/{key}",
-            summary="farcall: the endpoint holding a task downloads its payload blob")
-async def download_payload(endpoint_id: uuid.UUID, task_id: uuid.UUID, key: str, who: Who,
-                           ctx: Ctx) -> Response:
-    task = await _held_task(ctx, who, str(endpoint_id), str(task_id))
+@router.get("/farcall/v1/tasks/{task_id}/payload-blob",
+            summary="farcall: the endpoint running a task downloads its payload blob")
+async def download_payload(task_id: uuid.UUID, key: str, who: Who, ctx: Ctx) -> Response:
+    task = await _held_task(ctx, who, str(task_id))
     record = await ctx.in_thread(ctx.store.get_blob, key)
     # The submission gave the blob its task; until that commits it has none.
     if record is None or record.task_id not in (None, task.id):
@@ -110,19 +109,20 @@ async def _own_task(ctx: ServiceContext, who: Identity, tid: str) -> Task:
     return access.visible_task(who, task, tid)
 
 
-async def _held_task(ctx: ServiceContext, who: Identity, eid: str, tid: str) -> Task:
-    """The task, if the caller serves endpoint ``eid`` and the endpoint holds it."""
-    access.owned_endpoint(who, await ctx.in_thread(ctx.endpoint, eid), eid)
+async def _held_task(ctx: ServiceContext, who: Identity, tid: str) -> Task:
+    """The task, if it is running on an endpoint the caller serves (owns). To anyone
+    else it does not exist: the same 404 as a task that does not."""
     submitting = ctx.lifecycle.submissions_in_flight.get(tid)
     if submitting is not None:  # handed to a claim before its submission committed
         with contextlib.suppress(Exception):
             await asyncio.shield(submitting)
     task = await ctx.in_thread(ctx.store.get_task, tid)
-    if task is None or task.endpoint_id != eid:
+    endpoint = None if task is None else await ctx.in_thread(ctx.endpoint, task.endpoint_id)
+    if task is None or endpoint is None or endpoint.owner_id != who.user_id:
         raise not_found("task", tid)
     if task.status != RUNNING:
         raise ApiError(409, "TASK_NOT_HELD",
-                       f"task {tid} is {task.status}, not running on endpoint {eid}")
+                       f"task {tid} is {task.status}, not running on an endpoint")
     return task
 
 
