@@ -25,6 +25,8 @@ from farcall_testkit.service import ServiceProcess, admin  # noqa: E402
 MB = 1024 * 1024
 #: The service's limit in these tests: above 20 MB (serialized), below 40 MB.
 LIMIT = 32 * MB
+#: The service's blob threshold in these tests, which its clients adopt.
+THRESHOLD = 256 * 1024
 
 
 def text_of(n):
@@ -55,7 +57,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home: Path = tmp_path_factory.mktemp("large-values")
-    env = {"FARCALL_SERVICE_MAX_RESULT_SIZE": str(LIMIT)}
+    env = {"FARCALL_SERVICE_MAX_RESULT_SIZE": str(LIMIT),
+           "FARCALL_SERVICE_BLOB_THRESHOLD": str(THRESHOLD)}
     with ServiceProcess(home, env=env) as service:
         tokens = {}
         for name in ("alice", "bob"):
@@ -227,3 +230,21 @@ def test_an_executor_future_resolves_to_a_large_result(stack: Stack) -> None:
     with Executor(endpoint_id=stack.endpoint_id, client=stack.client()) as executor:
         future = executor.submit(text_of, 4 * MB)
         assert future.result(timeout=120) == "r" * 4 * MB
+
+
+def test_the_client_and_the_endpoint_adopt_the_services_blob_threshold(stack: Stack) -> None:
+    client = stack.client()
+    fn_text, fn_length = client.register_function(text_of), client.register_function(length)
+    before = {p.name for p in stack.blobs.iterdir()}
+    small = client.run(THRESHOLD // 2, endpoint_id=stack.endpoint_id, function_id=fn_text)
+    over = client.run(2 * THRESHOLD, endpoint_id=stack.endpoint_id, function_id=fn_text)
+    assert result_of(client, small) == "r" * (THRESHOLD // 2)
+    assert result_of(client, over) == "r" * 2 * THRESHOLD
+    assert parse_reference(stored_document(stack, small)["result"]) is None
+    assert parse_reference(stored_document(stack, over)["result"]) is not None
+    assert client.blob_threshold is None  # no payload yet could be over any threshold
+    argument = client.run("a" * 2 * THRESHOLD, endpoint_id=stack.endpoint_id,
+                          function_id=fn_length)
+    assert client.blob_threshold == THRESHOLD  # asked once, then
+    assert result_of(client, argument) == 2 * THRESHOLD
+    assert len({p.name for p in stack.blobs.iterdir()} - before) == 2  # a result, an argument

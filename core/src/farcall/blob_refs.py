@@ -27,8 +27,10 @@ HEADER = "::\n"
 #: The error code (``MaxResultSizeExceeded``) and text shape of the official endpoint.
 MAX_RESULT_SIZE_EXCEEDED = "MaxResultSizeExceeded"
 #: Bytes over which the farcall SDK and endpoint send a value as a blob, unless the
-#: service says otherwise.
+#: service says otherwise (``GET /farcall/v1/blobs/limits``).
 DEFAULT_THRESHOLD = 1024 * 1024
+#: The lowest threshold a service may set: values this small never need asking it.
+MIN_THRESHOLD = 64 * 1024
 
 
 @dataclass(frozen=True)

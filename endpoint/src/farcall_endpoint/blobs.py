@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from farcall.blob_refs import HEADER, parse_reference, payload_blob
+from farcall.blob_refs import HEADER, MIN_THRESHOLD, parse_reference, payload_blob
 from farcall.serialize import pack_buffers, unpack_buffers
 
 from farcall_endpoint.tasks import Outcome, Task
@@ -19,10 +19,11 @@ from farcall_endpoint.tasks import Outcome, Task
 _MARK = f"\n{HEADER}blob "
 
 
-def needs_upload(outcome: Outcome, threshold: int) -> bool:
+def could_upload(outcome: Outcome) -> bool:
+    """Whether a result is long enough that some threshold could send it as a blob."""
     result = outcome.get("result")
     return (outcome.get("status") == "success" and isinstance(result, str)
-            and len(result) > threshold and parse_reference(result) is None)
+            and len(result) > MIN_THRESHOLD and parse_reference(result) is None)
 
 
 def referenced_payload(task: Task) -> str | None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from farcall.blob_refs import DEFAULT_THRESHOLD
 from farcall.errors import FarcallError
 from farcall.sdk.profile import farcall_home
 
@@ -71,8 +70,9 @@ class EndpointConfig:
     task_timeout: float = 0.0
     #: Results larger than this (bytes, serialized) fail with ``MaxResultSizeExceeded``.
     max_result_size: int = DEFAULT_MAX_RESULT_SIZE
-    #: Results larger than this go to the service's blob store, not into a report.
-    blob_threshold: int = DEFAULT_THRESHOLD
+    #: Results larger than this go to the service's blob store, not into a report;
+    #: 0: the service's threshold (1 MiB unless it says otherwise).
+    blob_threshold: int = 0
     heartbeat_period: float = 10.0
     #: How long one claim waits at the service for work (long poll).
     claim_wait: float = 10.0
@@ -115,11 +115,11 @@ class EndpointConfig:
                     "result_flush_interval"):
             if float(getattr(self, key)) < 0:
                 raise ConfigError(f"{key} must not be negative")
-        for key in ("max_result_size", "max_batch", "result_batch", "blob_threshold"):
+        for key in ("max_result_size", "max_batch", "result_batch"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be at least 1")
-        if self.prefetch < 0:
-            raise ConfigError("prefetch must not be negative")
+        if self.prefetch < 0 or self.blob_threshold < 0:
+            raise ConfigError("prefetch and blob_threshold must not be negative")
         if self.max_batch > 1000:
             raise ConfigError("max_batch is at most 1000 (the service's claim limit)")
         for key in ("transport", "link"):

@@ -53,7 +53,8 @@ allowed_functions = {allowed_functions}
 # Per-task time limit in seconds (0: none); a task's resource_specification
 # {{"timeout": s}} overrides it. Results larger than max_result_size bytes (at most
 # the service's own limit, 1 GiB by default) fail with MaxResultSizeExceeded; results
-# larger than blob_threshold bytes are streamed to the service's blob store.
+# larger than blob_threshold bytes (0: the service's threshold, 1 MiB by default) are
+# streamed to the service's blob store.
 task_timeout = {task_timeout}
 max_result_size = {max_result_size}
 blob_threshold = {blob_threshold}

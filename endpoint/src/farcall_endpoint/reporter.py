@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from farcall.blob_refs import DEFAULT_THRESHOLD
 from farcall.sdk.errors import FarcallAPIError
 
 from farcall_endpoint.backoff import Backoff, short
-from farcall_endpoint.blobs import needs_upload
+from farcall_endpoint.blobs import could_upload
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.ledger import Ledger
 from farcall_endpoint.links.interface import EndpointRefused, Link, ReportTooLarge
@@ -152,7 +153,11 @@ class Reporter:
         place to carry its reference (so the spool keeps the small form); a result the
         service refuses as too large becomes the task's failure."""
         upload = getattr(self.link, "upload_result", None)
-        if upload is None or not needs_upload(outcome, self.config.blob_threshold):
+        if upload is None or not could_upload(outcome):
+            return outcome
+        ask = getattr(self.link, "blob_threshold", None)
+        threshold = self.config.blob_threshold or (ask() if ask else DEFAULT_THRESHOLD)
+        if len(outcome["result"]) <= threshold:
             return outcome
         task_id = outcome["task_id"]
         try:

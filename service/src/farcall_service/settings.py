@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from farcall.blob_refs import MIN_THRESHOLD
+
 ENV_HOME = "FARCALL_HOME"
 
 #: Settings field -> environment variable.
@@ -155,8 +157,9 @@ class Settings:
     #: Largest result or payload, in bytes, at most ``MAX_RESULT_SIZE_CEILING``; a
     #: larger result fails its task with ``MaxResultSizeExceeded``.
     max_result_size: int = MAX_RESULT_SIZE_CEILING
-    #: Results and payloads over this many bytes travel as blobs (clients are told it
-    #: in ``GET /farcall/v1/blobs/limits``).
+    #: Results and payloads over this many bytes (at least ``MIN_THRESHOLD``, 64 KiB)
+    #: travel as blobs: farcall's clients ask it (``GET /farcall/v1/blobs/limits``)
+    #: unless configured with a threshold of their own.
     blob_threshold: int = 1024 * 1024
     #: An uploaded payload blob no task has taken is deleted after this many seconds.
     blob_grace: float = 24 * 3600.0
@@ -165,6 +168,9 @@ class Settings:
         if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
             raise ValueError(f"max_json_depth must be between 1 and {JSON_DEPTH_CEILING}, "
                              f"not {self.max_json_depth}")
+        if self.blob_threshold < MIN_THRESHOLD:
+            raise ValueError(f"blob_threshold must be at least {MIN_THRESHOLD} bytes, "
+                             f"not {self.blob_threshold}")
         if not 1 <= self.max_result_size <= MAX_RESULT_SIZE_CEILING:
             raise ValueError(f"max_result_size must be between 1 and {MAX_RESULT_SIZE_CEILING} "
                              f"bytes (1 GiB), not {self.max_result_size}")

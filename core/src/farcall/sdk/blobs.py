@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from farcall.blob_refs import MAX_RESULT_SIZE_EXCEEDED, max_result_size_exceeded, parse_reference
+from farcall.blob_refs import (
+    DEFAULT_THRESHOLD,
+    MAX_RESULT_SIZE_EXCEEDED,
+    max_result_size_exceeded,
+    parse_reference,
+)
 from farcall.errors import FarcallError
 from farcall.sdk.errors import FarcallAPIError
 
@@ -43,6 +48,19 @@ def encoded(text: str) -> tuple[Iterator[bytes], int]:
                                                                           CHUNK_CHARS))
     chunks = (text[i:i + CHUNK_CHARS].encode() for i in range(0, len(text), CHUNK_CHARS))
     return chunks, size
+
+
+def service_limits(transport: Transport) -> dict[str, int]:
+    """The service's ``blob_threshold`` and ``max_result_size``; the defaults from a
+    service without blob routes."""
+    try:
+        answer = transport.request("GET", "/farcall/v1/blobs/limits")
+        return {"blob_threshold": int(answer["blob_threshold"]),
+                "max_result_size": int(answer["max_result_size"])}
+    except FarcallAPIError as exc:
+        if exc.http_status not in (404, 405):
+            raise
+        return {"blob_threshold": DEFAULT_THRESHOLD, "max_result_size": 0}
 
 
 def check_size(transport: Transport, size: int, what: str) -> None:

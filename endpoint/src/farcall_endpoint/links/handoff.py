@@ -16,7 +16,7 @@ from typing import Any
 
 from farcall.errors import LoginRequired
 from farcall.plugins.types import Transport
-from farcall.sdk.blobs import TRANSFER_TIMEOUT, check_size, encoded, streaming
+from farcall.sdk.blobs import TRANSFER_TIMEOUT, check_size, encoded, service_limits, streaming
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 
@@ -53,6 +53,7 @@ class HandOffLink:
         self._lock = threading.Lock()
         self._connections: list[_Connection] = []
         self._closed = False
+        self._blob_threshold: int | None = None
 
     def register(self, registration: Registration) -> Mapping[str, Any]:
         body = {
@@ -93,6 +94,13 @@ class HandOffLink:
                 "POST", f"{self._prefix}/heartbeat", json=body, timeout=HEARTBEAT_TIMEOUT)
         offline = (answer or {}).get("offline_timeout")
         return float(offline) if offline else None
+
+    def blob_threshold(self) -> int:
+        """The service's blob threshold, asked once."""
+        if self._blob_threshold is None:
+            self._blob_threshold = service_limits(self._connection().transport)[
+                "blob_threshold"]
+        return self._blob_threshold
 
     def upload_result(self, task_id: str, result: str) -> str:
         """Stream a large result to the service's blob store; its reference back."""
