@@ -48,6 +48,10 @@ def test_a_payload_and_a_result_travel_as_blobs_between_owner_and_endpoint(
     assert task["payload"].endswith(blob["payload"])
     fetched = alice.get(f"/farcall/v1/tasks/{tid}/payload-blob", params={"key": blob["key"]})
     assert fetched.status_code == 200 and fetched.content == big.encode()
+    # Another of alice's blobs, not this task's, is not served for it.
+    loose = upload_payload(alice, payload("loose"))
+    other = alice.get(f"/farcall/v1/tasks/{tid}/payload-blob", params={"key": loose["key"]})
+    assert other.status_code == 404 and other.json()["code"] == "BLOB_NOT_FOUND"
 
     result = "00\n" + "r" * 30_000
     uploaded = alice.put(f"/farcall/v1/tasks/{tid}/result-blob", content=result.encode())
@@ -70,7 +74,7 @@ def test_a_payload_and_a_result_travel_as_blobs_between_owner_and_endpoint(
     assert bob.put(f"/farcall/v1/tasks/{tid}/result-blob", content=b"00\nx").status_code == 404
 
     # The task's blobs go when the task does; until then the sweep leaves them.
-    assert sweep_once(ctx, time.time() + ctx.settings.blob_grace + 1) == 0
+    assert sweep_once(ctx, time.time() + ctx.settings.blob_grace + 1) == 1  # the loose one
     assert ctx.store.prune_finished(time.time() + 1, alice.user_id) == 1
     assert sweep_once(ctx, time.time()) == 2
     result_key = parse_reference(reference).key  # type: ignore[union-attr]

@@ -40,6 +40,12 @@ router = APIRouter(tags=["farcall: blobs"])
 UPLOAD_SUFFIXES = ("/result-blob", "/farcall/v1/blobs")
 
 
+#: How often, and how far apart (seconds), a payload's fetch looks again for the
+#: blob to be given its task by the submission that just committed.
+ATTACH_CHECKS = 20
+ATTACH_WAIT = 0.1
+
+
 def is_upload(path: str) -> bool:
     return path.endswith(UPLOAD_SUFFIXES)
 
@@ -84,11 +90,18 @@ async def upload_result(task_id: uuid.UUID, request: Request, who: Who,
 async def download_payload(task_id: uuid.UUID, key: str, who: Who, ctx: Ctx) -> Response:
     task = await _held_task(ctx, who, str(task_id))
     record = await ctx.in_thread(ctx.store.get_blob, key)
-    # The submission gave the blob its task; until that commits it has none.
-    if record is None or record.task_id not in (None, task.id):
+    for _ in range(ATTACH_CHECKS):
+        # A task handed out as its submission committed may be asked for before the
+        # submission gave the blob its task (just after the commit): a moment more.
+        if record is None or record.task_id is not None:
+            break
+        await asyncio.sleep(ATTACH_WAIT)
+        record = await ctx.in_thread(ctx.store.get_blob, key)
+    # Only the task's own blob: keys can be guessed (an OID), owners' blobs cannot.
+    if record is None or record.task_id != task.id:
         raise not_found("blob", key)
     return await _stream(ctx, BlobReference(key, record.size), task.owner_id,
-                         record.task_id, "application/octet-stream")
+                         task.id, "application/octet-stream")
 
 
 @router.get("/farcall/v1/tasks/{task_id}/result",
