@@ -18,12 +18,15 @@ from farcall_testkit.service import Caller, payload
 #: Small limits, so the tests show that uploads pass the body limit and stop at theirs.
 MAX_BODY = 4096
 MAX_VALUE = 64 * 1024
+#: Stored bytes per user: blobs count in them.
+QUOTA = 150_000
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database: str) -> Settings:
     return Settings(home=tmp_path, db_url=database, cache_ttl=0.0, rate_limit=0,
-                    max_claim_wait=5.0, max_body_bytes=MAX_BODY, max_result_size=MAX_VALUE)
+                    max_claim_wait=5.0, max_body_bytes=MAX_BODY, max_result_size=MAX_VALUE,
+                    max_stored_bytes_per_user=QUOTA)
 
 
 def upload_payload(caller: Caller, text: str) -> dict[str, str]:
@@ -136,3 +139,17 @@ def test_a_submission_naming_an_unknown_blob_is_refused(
     made_up = payload_reference(BlobReference("0" * 32, 10))
     answer = alice.post(f"/v3/endpoints/{eid}/submit", json={"tasks": {fid: [made_up]}})
     assert answer.status_code == 404 and answer.json()["code"] == "BLOB_NOT_FOUND"
+
+
+def test_blobs_count_in_their_owners_stored_bytes_until_they_are_swept(
+        alice: Caller, ctx: ServiceContext) -> None:
+    _tasks, before = ctx.store.usage(alice.user_id)
+    first = upload_payload(alice, "a" * 60_000)
+    upload_payload(alice, "b" * 60_000)
+    assert ctx.store.usage(alice.user_id)[1] == before + 120_000
+    refused = alice.post("/farcall/v1/blobs", content=b"c" * 60_000)
+    assert refused.status_code == 413 and refused.json()["code"] == "QUOTA_EXCEEDED"
+    assert "150000" in refused.json()["message"]
+    assert sweep_once(ctx, time.time() + ctx.settings.blob_grace + 1) == 2
+    assert ctx.store.usage(alice.user_id)[1] == before
+    assert ctx.store.get_blob(first["key"]) is None

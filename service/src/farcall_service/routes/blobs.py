@@ -65,6 +65,7 @@ async def blob_limits(who: Who, ctx: Ctx) -> dict[str, Any]:
 @router.post("/farcall/v1/blobs", summary="farcall: upload a payload (packed args and "
              "kwargs) to submit by reference", status_code=201)
 async def upload_payload(request: Request, who: Who, ctx: Ctx) -> JSONResponse:
+    await _check_quota(ctx, who, _declared(request))
     ref = await store_body(ctx.blobs, request.stream(), ctx.settings.max_result_size,
                            _declared(request), "payload")
     await _record(ctx, BlobRecord(ref.key, who.user_id, None, ref.size, time.time()))
@@ -115,6 +116,21 @@ async def download_result(task_id: uuid.UUID, who: Who, ctx: Ctx) -> Response:
     if ref is None:
         return Response(task.result or "", media_type="text/plain; charset=utf-8")
     return await _stream(ctx, ref, task.owner_id, tid, "text/plain; charset=utf-8")
+
+
+async def _check_quota(ctx: ServiceContext, who: Identity, size: int | None) -> None:
+    """A payload is refused up front when its owner's stored bytes are over their quota
+    already, or would be with its declared size (blobs count in them)."""
+    quota = ctx.settings.max_stored_bytes_per_user
+    if not quota:
+        return
+    stored = (await ctx.in_thread(ctx.store.usage, who.user_id))[1]
+    if stored + (size or 0) > quota:
+        raise ApiError(413, "QUOTA_EXCEEDED",
+                       f"quota of stored bytes per user exceeded: your tasks' payloads, "
+                       f"results and blobs take {stored} bytes, and this payload "
+                       f"{size if size is not None else 'more'}, over the quota of {quota}; "
+                       "delete old tasks (their blobs go with them) or ask for a higher quota")
 
 
 async def _own_task(ctx: ServiceContext, who: Identity, tid: str) -> Task:

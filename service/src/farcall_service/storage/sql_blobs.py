@@ -1,5 +1,7 @@
 """The SQL store's :class:`~farcall_service.storage.interface.BlobIndexStore`: the
-service's record of each blob, off the hot path (only large values come here)."""
+service's record of each blob, off the hot path (only large values come here). A
+blob's bytes count in its owner's stored bytes (the ``usage`` row) from its record's
+making to its forgetting, in the same transactions."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from farcall_service.storage import schema as t
+from farcall_service.storage import sql_queue as q
 from farcall_service.storage.records import BlobRecord
 from farcall_service.storage.sql_engine import SqlConnections
 
@@ -18,6 +21,8 @@ class BlobIndexSql(SqlConnections):
             conn.execute(sa.insert(t.blobs).values(
                 key=blob.key, owner_id=blob.owner_id, task_id=blob.task_id, size=blob.size,
                 created_at=blob.created_at))
+            self._hot.rows(conn, q.USAGE_ADD[self.engine.dialect.name],
+                           {"b_user": blob.owner_id, "b_tasks": 0, "b_bytes": blob.size})
 
     def get_blob(self, key: str) -> BlobRecord | None:
         with self._read() as conn:
@@ -51,5 +56,10 @@ class BlobIndexSql(SqlConnections):
     def forget_blobs(self, keys: Iterable[str]) -> None:
         keys = list(keys)
         if keys:
+            c = t.blobs.c
             with self._write() as conn:
-                conn.execute(sa.delete(t.blobs).where(t.blobs.c.key.in_(keys)))
+                owners = conn.execute(sa.select(c.owner_id, sa.func.sum(c.size))
+                                      .where(c.key.in_(keys)).group_by(c.owner_id)).all()
+                conn.execute(sa.delete(t.blobs).where(c.key.in_(keys)))
+                q.change_usage(self._hot, conn,
+                               {owner: (0, -int(size)) for owner, size in owners})
