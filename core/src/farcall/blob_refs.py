@@ -67,7 +67,7 @@ def payload_blob(buffers: list[str]) -> BlobReference | None:
 
 def payload_reference_of(payload: str) -> BlobReference | None:
     """:func:`payload_blob` of a packed payload; None for an ordinary one."""
-    if not payload.startswith(f"{len(HEADER) + 0}") and HEADER not in payload[:64]:
+    if HEADER not in payload[:64]:  # a reference's first buffer starts within its length
         return None
     try:
         return payload_blob(unpack_buffers(payload))
