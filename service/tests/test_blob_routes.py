@@ -153,3 +153,17 @@ def test_blobs_count_in_their_owners_stored_bytes_until_they_are_swept(
     assert sweep_once(ctx, time.time() + ctx.settings.blob_grace + 1) == 2
     assert ctx.store.usage(alice.user_id)[1] == before
     assert ctx.store.get_blob(first["key"]) is None
+
+
+def test_a_document_streamed_around_a_blob_is_the_json_of_the_whole() -> None:
+    import json
+
+    from farcall_service.blobs.transfer import json_document
+
+    text = 'é"\\\n' * 1000 + "ü€"
+    raw = text.encode()
+    chunks = [raw[i:i + 7] for i in range(0, len(raw), 7)]  # multibyte characters split
+    head = {"task_id": "t", "status": "success", "details": {"a": [1, 2]}}
+    streamed = b"".join(json_document(head, "result", iter(chunks), {"completion_t": "1.5"}))
+    assert json.loads(streamed) == {**head, "result": text, "completion_t": "1.5"}
+    assert json.loads(b"".join(json_document({}, "r", iter([b"x"]), {}))) == {"r": "x"}
