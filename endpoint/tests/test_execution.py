@@ -106,7 +106,8 @@ def test_size_limit_counts_bytes() -> None:
     assert ok["status"] == "success"
     over = run_task(task(str.__mul__, "x", 5000), {"max_result_size": 1000})
     assert over["status"] == "failed"
-    assert "over this endpoint's limit of 1000 bytes (max_result_size)" in over["exception"]
+    assert over["exception"].startswith("MaxResultSizeExceeded: Task result of ")
+    assert over["exception"].endswith("B exceeded current limit of 1000B")
 
 
 def test_malformed_payload_is_refused() -> None:

@@ -64,7 +64,8 @@ def test_task_rules(api, make_endpoint) -> None:
 
     assert api.result(docs[t_small]) == "x" * 10
     assert docs[t_big]["status"] == "failed"
-    assert "over this endpoint's limit of 2000 bytes" in docs[t_big]["exception"]
+    assert "MaxResultSizeExceeded" in docs[t_big]["exception"]
+    assert "exceeded current limit of 2000B" in docs[t_big]["exception"]
 
     assert docs[t_source]["status"] == "failed"
     assert "strategy 'st' is not allowed" in docs[t_source]["exception"]

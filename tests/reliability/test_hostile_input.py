@@ -60,7 +60,8 @@ class Target:
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Target]:
     with kit.any_stack(request.param, request, tmp_path_factory.mktemp("hostile")) as stack:
-        endpoint = stack.endpoint("hostile", allowed_serializers=ALLOWED)
+        endpoint = stack.endpoint("hostile", allowed_serializers=ALLOWED,
+                                  max_result_size=10 * MB)
         endpoint.start()
         unrestricted = stack.endpoint("unrestricted", workers=1)
         unrestricted.start()

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from farcall_endpoint.backoff import Backoff, short
+from farcall_endpoint.blobs import referenced_payload, resolve_payload
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.engines.interface import Engine
 from farcall_endpoint.ledger import Ledger, new_session
@@ -124,7 +125,22 @@ class Claimer:
                     continue
                 ledger.outstanding.add(task_id)
                 tasks.append(task)
+        tasks = [task for task in tasks if self._with_payload(task, refused)]
         for outcome in refused:
             ledger.deliver(outcome)
         if tasks:
             self.engine.submit(tasks)
+
+    def _with_payload(self, task: Task, refused: list[Outcome]) -> bool:
+        """Fetch a payload its submitter uploaded as a blob; a task whose payload
+        cannot be fetched fails (False)."""
+        try:
+            key = referenced_payload(task)
+            if key is not None:
+                resolve_payload(self.link, task, key)
+        except Exception as exc:
+            refused.append(failure(task.task_id, "farcall endpoint: the task's payload could "
+                                   f"not be fetched from the service ({short(exc)})",
+                                   task.received))
+            return False
+        return True

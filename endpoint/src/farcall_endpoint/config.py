@@ -23,8 +23,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "config.toml"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
-#: The official endpoint's result limit.
-DEFAULT_MAX_RESULT_SIZE = 10 * 1024 * 1024
+#: The largest result the endpoint sends (the service's default limit, 1 GiB).
+DEFAULT_MAX_RESULT_SIZE = 1024**3
 
 #: How a worker is started inside a container; ``{location}`` is the environment's
 #: location (an image), ``{worker}`` the worker command inside it.
@@ -68,7 +68,11 @@ class EndpointConfig:
     allowed_functions: list[str] = field(default_factory=list)
     #: Default per-task time limit; 0 = none. A task's resource_specification may set it.
     task_timeout: float = 0.0
+    #: Results larger than this (bytes, serialized) fail with ``MaxResultSizeExceeded``.
     max_result_size: int = DEFAULT_MAX_RESULT_SIZE
+    #: Results larger than this go to the service's blob store, not into a report;
+    #: 0: the service's threshold (1 MiB unless it says otherwise).
+    blob_threshold: int = 0
     heartbeat_period: float = 10.0
     #: How long one claim waits at the service for work (long poll).
     claim_wait: float = 10.0
@@ -114,8 +118,8 @@ class EndpointConfig:
         for key in ("max_result_size", "max_batch", "result_batch"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be at least 1")
-        if self.prefetch < 0:
-            raise ConfigError("prefetch must not be negative")
+        if self.prefetch < 0 or self.blob_threshold < 0:
+            raise ConfigError("prefetch and blob_threshold must not be negative")
         if self.max_batch > 1000:
             raise ConfigError("max_batch is at most 1000 (the service's claim limit)")
         for key in ("transport", "link"):

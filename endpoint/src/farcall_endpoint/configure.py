@@ -51,9 +51,13 @@ allowed_serializers = {allowed_serializers}
 allowed_functions = {allowed_functions}
 
 # Per-task time limit in seconds (0: none); a task's resource_specification
-# {{"timeout": s}} overrides it. Results larger than max_result_size bytes fail.
+# {{"timeout": s}} overrides it. Results larger than max_result_size bytes (at most
+# the service's own limit, 1 GiB by default) fail with MaxResultSizeExceeded; results
+# larger than blob_threshold bytes (0: the service's threshold, 1 MiB by default) are
+# streamed to the service's blob store.
 task_timeout = {task_timeout}
 max_result_size = {max_result_size}
+blob_threshold = {blob_threshold}
 
 # Heartbeat period, claim long-poll wait and batching (seconds / task counts).
 heartbeat_period = {heartbeat_period}
@@ -126,6 +130,7 @@ def render(config: EndpointConfig, engine_template: str = "") -> str:
         allowed_functions=_toml(config.allowed_functions),
         task_timeout=_toml(config.task_timeout),
         max_result_size=_toml(config.max_result_size),
+        blob_threshold=_toml(config.blob_threshold),
         heartbeat_period=_toml(config.heartbeat_period),
         claim_wait=_toml(config.claim_wait),
         max_batch=_toml(config.max_batch),

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from farcall.blob_refs import max_result_size_exceeded
 from farcall.serialize import Serializer, unpack_buffers
 from farcall.serialize.allowlist import expand_allowlist, strategy_spec
 from farcall.serialize.registry import StrategyRegistry
@@ -168,8 +169,7 @@ class Execution:
         limit = int(settings.get("max_result_size") or 0)
         size = len(result.encode("utf-8")) if limit and len(result) * 4 > limit else len(result)
         if limit and size > limit:
-            return failed(f"farcall endpoint: the result is {size} bytes serialized, over this "
-                          f"endpoint's limit of {limit} bytes (max_result_size)")
+            return failed(max_result_size_exceeded(size, limit))
         steps["success"] = time.time()
         return {"task_id": task_id, "status": "success", "result": result, "details": details}
 

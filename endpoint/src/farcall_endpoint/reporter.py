@@ -17,7 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from farcall.blob_refs import DEFAULT_THRESHOLD
+from farcall.sdk.errors import FarcallAPIError
+
 from farcall_endpoint.backoff import Backoff, short
+from farcall_endpoint.blobs import could_upload
 from farcall_endpoint.config import EndpointConfig
 from farcall_endpoint.ledger import Ledger
 from farcall_endpoint.links.interface import EndpointRefused, Link, ReportTooLarge
@@ -140,8 +144,37 @@ class Reporter:
     def _send(self, outcomes: list[Outcome], stopping: bool, spool: Callable[[], None]) -> None:
         """Send in chunks, spooling while the first is on its way."""
         timeout = LAST_REPORT_TIMEOUT if stopping else REPORT_TIMEOUT
+        outcomes = [self._offload(o) for o in outcomes]
         for chunk in _chunks(outcomes):
             self._send_chunk(chunk, timeout, spool)
+
+    def _offload(self, outcome: Outcome) -> Outcome:
+        """A large result uploaded to the service's blob store, the outcome changed in
+        place to carry its reference (so the spool keeps the small form); a result the
+        service refuses as too large becomes the task's failure."""
+        upload = getattr(self.link, "upload_result", None)
+        if upload is None or not could_upload(outcome):
+            return outcome
+        ask = getattr(self.link, "blob_threshold", None)
+        threshold = self.config.blob_threshold or (ask() if ask else DEFAULT_THRESHOLD)
+        if len(outcome["result"]) <= threshold:
+            return outcome
+        task_id = outcome["task_id"]
+        try:
+            outcome["result"] = upload(task_id, outcome["result"])
+        except FarcallAPIError as exc:
+            if exc.http_status == 413:
+                replacement = failure(task_id, exc.message, outcome.get("details", {}).get(
+                    "task_transitions", {}).get("received", time.time()))
+            elif exc.http_status in (404, 409):
+                return outcome  # no longer ours: the report is answered "rejected"
+            else:
+                raise
+            with self.ledger.lock:
+                self.ledger.unacked[task_id] = replacement
+            self.spool.put([replacement])
+            return replacement
+        return outcome
 
     def _send_chunk(self, chunk: list[Outcome], timeout: float,
                     spool: Callable[[], None]) -> None:

@@ -75,3 +75,20 @@ def test_a_task_cancel_message_is_the_official_task_cancel(compat_python: str) -
         [compat_python, "-c", UNPACK_CANCEL], input=base64.b64encode(cancel_message(task_id)),
         capture_output=True, check=True, timeout=120).stdout)
     assert loaded == {"type": "TaskCancel", "task_id": task_id}
+
+
+def test_a_result_kept_as_a_blob_reaches_the_official_executor_as_max_result_size_exceeded(
+        compat_python: str) -> None:
+    from farcall.blob_refs import BlobReference
+
+    task = Task("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", "owner", "f", "ep", "g", "success",
+                1.0, result=BlobReference("0123456789abcdef0123456789abcdef", 52428800).text(),
+                completion_t=2.0)
+    line = base64.b64encode(result_message(task)).decode() + "\n"
+    [loaded] = json.loads(subprocess.run(
+        [compat_python, "-c", UNPACK], input=line, capture_output=True, text=True,
+        check=True, timeout=120).stdout)
+    assert loaded["is_error"]
+    assert loaded["error"]["code"] == "MaxResultSizeExceeded"
+    assert loaded["data"].startswith("MaxResultSizeExceeded: Task result of 52428800B ")
+    assert f"GET /v2/tasks/{task.id}" in loaded["data"]

@@ -16,15 +16,18 @@ from farcall.plugins import FarcallPluginManager, get_plugin_manager
 from fastapi import FastAPI
 
 import farcall_service
+from farcall_service.blobs.interface import BlobStore
+from farcall_service.blobs.sweeping import BlobSweeper
 from farcall_service.brokers.interface import Broker
 from farcall_service.connection_limits import ForwardedClients
 from farcall_service.context import ServiceContext
 from farcall_service.dashboard import install as install_dashboard
 from farcall_service.errors import install_error_handlers
-from farcall_service.kinds import BROKERS
+from farcall_service.kinds import BLOB_STORES, BROKERS
 from farcall_service.limits import BodySizeLimit
 from farcall_service.plugin import ensure_registered
 from farcall_service.routes import include_routes
+from farcall_service.routes.blobs import is_upload
 from farcall_service.settings import Settings
 from farcall_service.storage import Store, open_store
 
@@ -52,21 +55,26 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         store = open_store(settings.database_url, plugin_manager=pm)
     try:
         broker = select_broker(pm, settings, store)
+        blobs = select_blob_store(pm, settings)
     except BaseException:
         if owns_store:
             store.close()
         raise
-    ctx = ServiceContext(settings=settings, store=store, broker=broker)
+    ctx = ServiceContext(settings=settings, store=store, broker=broker, blobs=blobs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = BlobSweeper(ctx)
         try:
             await ctx.lifecycle.start()  # a broker that refuses ends the startup here
+            sweeper.start()
             yield
         finally:
             try:
+                await sweeper.stop()
                 await ctx.lifecycle.stop()
             finally:
+                ctx.blobs.close()
                 ctx.threads.shutdown(wait=False)
                 if owns_store:
                     ctx.store.close()
@@ -84,7 +92,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     install_error_handlers(app)
     include_routes(app)
     install_dashboard(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, unlimited=is_upload)
     if settings.trusted_proxies:
         app.add_middleware(ForwardedClients, trusted=settings.trusted_proxies,
                            per_address=settings.max_connections_per_address)
@@ -109,3 +117,12 @@ def select_broker(pm: FarcallPluginManager, settings: Settings, store: Store) ->
             f"no installed farcall broker serves URLs of scheme {scheme!r} "
             f"(installed: {installed}).{hint}") from None
     return record.factory(settings, store)
+
+
+def select_blob_store(pm: FarcallPluginManager, settings: Settings) -> BlobStore:
+    """The blob store ``settings.blob_store`` names; by default the one every process
+    of this database reaches (``postgresql`` for PostgreSQL, else ``folder``)."""
+    ensure_registered(pm)
+    name = settings.blob_store or (
+        "postgresql" if settings.database_url.startswith("postgresql") else "folder")
+    return pm.select(BLOB_STORES, name).factory(settings)

@@ -32,6 +32,12 @@ def server() -> None:
               "[env FARCALL_SERVICE_BROKER; default: local, one service process per database].")
 @click.option("--max-body-bytes", type=int, default=None,
               help="Largest request body (413 above).")
+@click.option("--blob-store", default=None, metavar="NAME",
+              help="Where large results and payloads are kept: folder, postgresql, or an "
+              "installed plugin [default: postgresql for a PostgreSQL database, else folder].")
+@click.option("--max-result-size", type=int, default=None,
+              help="Largest result or payload in bytes, at most 1 GiB; a larger result "
+              "fails with MaxResultSizeExceeded [default: 1 GiB].")
 @click.option("--max-json-depth", type=int, default=None,
               help="Deepest nesting of a free-form JSON field, 1 to 128 [default: 32].")
 @click.option("--max-field-bytes", type=int, default=None,

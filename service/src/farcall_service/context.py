@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from farcall_service.blobs.interface import BlobStore
 from farcall_service.brokers.interface import Broker
 from farcall_service.cache import TTLCache
 from farcall_service.json_limits import JsonLimits
@@ -37,6 +38,8 @@ class ServiceContext:
     store: Store
     #: Moves tasks to endpoints and results to waiters (``farcall_service.brokers``).
     broker: Broker
+    #: Where large results and payloads are kept (``farcall_service.blobs``).
+    blobs: BlobStore
     #: A task's life from submission to result (``farcall_service.lifecycle``).
     lifecycle: TaskLifecycle = field(init=False)
     limiter: RateLimiter = field(init=False)

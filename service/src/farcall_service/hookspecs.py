@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from farcall.plugins.markers import hookspec
 
-from farcall_service.kinds import BrokerType, StoreType
+from farcall_service.kinds import BlobStoreType, BrokerType, StoreType
 
 
 @hookspec
@@ -21,3 +21,9 @@ def farcall_stores() -> Iterable[StoreType]:
 def farcall_brokers() -> Iterable[BrokerType]:
     """Declare brokers, selected by name in the service's settings. Collects from
     every plugin."""
+
+
+@hookspec
+def farcall_blob_stores() -> Iterable[BlobStoreType]:
+    """Declare blob stores, selected by name in the service's settings
+    (``blob_store``). Collects from every plugin."""

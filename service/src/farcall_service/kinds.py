@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from farcall.plugins.types import PluginKind
 
 if TYPE_CHECKING:
+    from farcall_service.blobs.interface import BlobStore
     from farcall_service.brokers.interface import Broker
     from farcall_service.settings import Settings
     from farcall_service.storage.interface import Store
@@ -55,6 +56,22 @@ class BrokerType:
     schemes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class BlobStoreType:
+    """Where results and payloads too large for a message are kept, chosen by name
+    (``blob_store`` setting; by default ``postgresql`` when the database is
+    PostgreSQL, else ``folder``).
+
+    ``factory(settings)`` builds the store for one service process
+    (``farcall_service.blobs.interface.BlobStore``). A store that several service
+    processes share must let each read what another wrote.
+    """
+
+    name: str
+    factory: Callable[[Settings], BlobStore]
+    description: str = ""
+
+
 STORES = PluginKind(
     "store", "stores", "farcall_stores", StoreType, known={"sql": "farcall-service"}
 )
@@ -62,3 +79,4 @@ BROKERS = PluginKind(
     "broker", "brokers", "farcall_brokers", BrokerType,
     known={"rabbitmq": "farcall-broker-rabbitmq"},
 )
+BLOB_STORES = PluginKind("blob store", "blob stores", "farcall_blob_stores", BlobStoreType)

@@ -18,15 +18,19 @@ class BodySizeLimit:
     """Refuses bodies over ``max_bytes`` with 413 before the app reads them.
 
     A declared ``Content-Length`` is checked up front; a chunked body is read here, up
-    to one byte over the limit, and replayed to the app if it fits.
+    to one byte over the limit, and replayed to the app if it fits. Paths for which
+    ``unlimited`` is true pass untouched: they stream their bodies and check a limit
+    of their own (the blob uploads).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 unlimited: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.unlimited = unlimited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.unlimited and self.unlimited(scope["path"])):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

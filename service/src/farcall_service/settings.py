@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from farcall.blob_refs import MIN_THRESHOLD
+
 ENV_HOME = "FARCALL_HOME"
 
 #: Settings field -> environment variable.
@@ -52,7 +54,14 @@ ENV_VARS: dict[str, str] = {
     "result_retention": "FARCALL_SERVICE_RESULT_RETENTION",
     "purge_batch_size": "FARCALL_SERVICE_PURGE_BATCH_SIZE",
     "purge_interval": "FARCALL_SERVICE_PURGE_INTERVAL",
+    "blob_store": "FARCALL_SERVICE_BLOB_STORE",
+    "max_result_size": "FARCALL_SERVICE_MAX_RESULT_SIZE",
+    "blob_threshold": "FARCALL_SERVICE_BLOB_THRESHOLD",
+    "blob_grace": "FARCALL_SERVICE_BLOB_GRACE",
 }
+
+#: The largest ``max_result_size`` may be.
+MAX_RESULT_SIZE_CEILING = 1024**3
 
 
 #: The deepest ``max_json_depth`` may be, and the depth every stored value is read
@@ -159,11 +168,30 @@ class Settings:
     purge_batch_size: int = 500
     #: Seconds between two purges of ended tasks.
     purge_interval: float = 60.0
+    #: The blob store plugin that keeps large results and payloads (``folder``,
+    #: ``postgresql``, or an installed one); empty: ``postgresql`` when the database is
+    #: PostgreSQL, else ``folder``.
+    blob_store: str = ""
+    #: Largest result or payload, in bytes, at most ``MAX_RESULT_SIZE_CEILING``; a
+    #: larger result fails its task with ``MaxResultSizeExceeded``.
+    max_result_size: int = MAX_RESULT_SIZE_CEILING
+    #: Results and payloads over this many bytes (at least ``MIN_THRESHOLD``, 64 KiB)
+    #: travel as blobs: farcall's clients ask it (``GET /farcall/v1/blobs/limits``)
+    #: unless configured with a threshold of their own.
+    blob_threshold: int = 1024 * 1024
+    #: An uploaded payload blob no task has taken is deleted after this many seconds.
+    blob_grace: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
             raise ValueError(f"max_json_depth must be between 1 and {JSON_DEPTH_CEILING}, "
                              f"not {self.max_json_depth}")
+        if self.blob_threshold < MIN_THRESHOLD:
+            raise ValueError(f"blob_threshold must be at least {MIN_THRESHOLD} bytes, "
+                             f"not {self.blob_threshold}")
+        if not 1 <= self.max_result_size <= MAX_RESULT_SIZE_CEILING:
+            raise ValueError(f"max_result_size must be between 1 and {MAX_RESULT_SIZE_CEILING} "
+                             f"bytes (1 GiB), not {self.max_result_size}")
         if self.max_field_bytes < 1:
             raise ValueError(f"max_field_bytes must be positive, not {self.max_field_bytes}")
         if self.result_retention < 0:

@@ -120,8 +120,17 @@ class Api:
             time.sleep(0.2)
 
     def result(self, doc: dict[str, Any]) -> Any:
+        """The deserialized result; a large one (a blob reference) is downloaded."""
+        from farcall.blob_refs import parse_reference
+
         assert doc["status"] == "success", doc.get("exception")
-        return self.serializer.deserialize(doc["result"])
+        text = doc["result"]
+        if parse_reference(text) is not None:
+            answer = self.http.get(f"{self.url}/farcall/v1/tasks/{doc['task_id']}/result",
+                                   timeout=600)
+            assert answer.status_code == 200, answer.text[:300]
+            text = answer.content.decode()
+        return self.serializer.deserialize(text)
 
     def status(self, endpoint_id: str) -> dict[str, Any]:
         return self.call("GET", f"/v2/endpoints/{endpoint_id}/status")

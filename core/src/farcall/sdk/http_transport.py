@@ -8,7 +8,7 @@ client time, which is most of a round trip when the service is on the same machi
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -87,6 +87,54 @@ class HttpTransport:
             return None
         return jsonlib.loads(response.data)
 
+    def upload(self, method: str, path: str, chunks: Iterable[bytes], *, size: int,
+               timeout: float | None = None) -> Any:
+        """Send ``size`` bytes from ``chunks`` as the body (not retried: the chunks
+        cannot be sent twice) and return the decoded JSON answer."""
+        headers = self._signed({"Content-Type": "application/octet-stream",
+                                "Content-Length": str(size)})
+        try:
+            response = self._pool.urlopen(
+                method, self._path_prefix + path, body=chunks, headers=headers, retries=False,
+                timeout=timeout or self.timeout, redirect=False, preload_content=True)
+        except self._errors as exc:
+            raise self._unreachable(method, path, exc) from None
+        if response.status >= 400:
+            raise _api_error(method, path, response.status, response.reason, response.data)
+        return jsonlib.loads(response.data) if response.data else None
+
+    def download(self, path: str, *, params: Mapping[str, Any] | None = None,
+                 timeout: float | None = None) -> Iterator[bytes]:
+        """The answer's body in chunks, as they arrive; an error answer raises here,
+        before the first chunk."""
+        url = self._path_prefix + path
+        if params:
+            url += "?" + urlencode(params)
+        try:
+            response = self._pool.urlopen(
+                "GET", url, headers=self._signed({}), retries=self._retry,
+                timeout=timeout or self.timeout, redirect=False, preload_content=False)
+        except self._errors as exc:
+            raise self._unreachable("GET", path, exc) from None
+        if response.status >= 400:
+            data = response.read()
+            response.release_conn()
+            raise _api_error("GET", path, response.status, response.reason, data)
+        return _chunks(response)
+
+    def _signed(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {**self._headers, **extra}
+        if self.authorizer is not None:
+            header = self.authorizer.get_authorization_header()
+            if header:
+                headers["Authorization"] = header
+        return headers
+
+    def _unreachable(self, method: str, path: str, exc: BaseException) -> ServiceUnreachable:
+        return ServiceUnreachable(
+            f"{method} {path}: the farcall service at {self.base_url} did not answer "
+            f"({type(_root_cause(exc)).__name__}). Is it running?")
+
     def open_channel(
         self, path: str, fallback: Fallback, on_push: PushHandler | None = None
     ) -> Channel:
@@ -97,6 +145,13 @@ class HttpTransport:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _chunks(response: Any) -> Iterator[bytes]:
+    try:
+        yield from response.stream(1024 * 1024)
+    finally:
+        response.release_conn()
 
 
 def _api_error(method: str, path: str, status: int, reason: str | None,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from farcall.sdk.batch import canonical_id
+from farcall.sdk.blobs import with_result
 from farcall.sdk.errors import (
     FarcallAPIError,
     TaskCancelled,
@@ -75,7 +76,8 @@ class ResultCalls:
         for start in range(0, len(missing), STATUS_CHUNK):
             chunk = missing[start : start + STATUS_CHUNK]
             if len(chunk) == 1:
-                answer = {chunk[0]: self._task_document(chunk[0])}
+                answer = {chunk[0]: self.transport.request(
+                    "GET", f"/v2/tasks/{chunk[0]}", params={"result": "reference"})}
             else:
                 answer = self.transport.request(
                     "POST", "/v2/batch_status", json={"task_ids": chunk}
@@ -121,7 +123,7 @@ class ResultCalls:
         }
         if status == "success":
             try:
-                entry["result"] = self.trust.read_result(document)
+                entry["result"] = self.trust.read_result(with_result(self.transport, document))
             except UntrustedResultError as exc:
                 entry["status"] = "failed"
                 entry["exception"] = exc

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from farcall.blob_refs import MIN_THRESHOLD
 from farcall.sdk.batch import Batch, canonical_id
+from farcall.sdk.blobs import service_limits, upload_payload
 from farcall.sdk.errors import FarcallAPIError
 
 if TYPE_CHECKING:
@@ -36,6 +38,9 @@ class RunCalls:
     session: ChannelSession
     trust: EndpointTrust
     transport: Transport
+    #: Payloads longer than this are uploaded to the blob store first; None: the
+    #: service's threshold, asked once (only when a payload could be over it).
+    blob_threshold: int | None = None
 
     def create_batch(
         self,
@@ -82,6 +87,13 @@ class RunCalls:
         pushes their results to this thread's channel as they come in:
         ``session.on_results`` hears them.
         """
+        if any(len(payload) > MIN_THRESHOLD for _ep, _fn, payload in batch.tasks):
+            if self.blob_threshold is None:
+                self.blob_threshold = service_limits(self.transport)["blob_threshold"]
+            for index, (endpoint_id, function_id, payload) in enumerate(batch.tasks):
+                if len(payload) > self.blob_threshold:  # sent ahead, submitted by reference
+                    batch.tasks[index] = (endpoint_id, function_id,
+                                          upload_payload(self.transport, payload))
         task_ids: list[str | None] = [None] * len(batch.tasks)
         by_endpoint: dict[str, list[int]] = {}
         for index, (endpoint_id, _fn, _payload) in enumerate(batch.tasks):

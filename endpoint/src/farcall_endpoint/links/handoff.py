@@ -16,6 +16,7 @@ from typing import Any
 
 from farcall.errors import LoginRequired
 from farcall.plugins.types import Transport
+from farcall.sdk.blobs import TRANSFER_TIMEOUT, check_size, encoded, service_limits, streaming
 from farcall.sdk.channel import Channel
 from farcall.sdk.errors import FarcallAPIError
 
@@ -54,6 +55,7 @@ class HandOffLink:
         self._closed = False
         #: Tasks the service cancelled, from claims' answers, until :meth:`cancelled`.
         self._cancelled: list[str] = []
+        self._blob_threshold: int | None = None
 
     def register(self, registration: Registration) -> Mapping[str, Any]:
         body = {
@@ -104,6 +106,32 @@ class HandOffLink:
                 "POST", f"{self._prefix}/heartbeat", json=body, timeout=HEARTBEAT_TIMEOUT)
         offline = (answer or {}).get("offline_timeout")
         return float(offline) if offline else None
+
+    def blob_threshold(self) -> int:
+        """The service's blob threshold, asked once."""
+        if self._blob_threshold is None:
+            self._blob_threshold = service_limits(self._connection().transport)[
+                "blob_threshold"]
+        return self._blob_threshold
+
+    def upload_result(self, task_id: str, result: str) -> str:
+        """Stream a large result to the service's blob store; its reference back."""
+        chunks, size = encoded(result)
+        transport = self._connection().transport
+        # Not through ``_refusals``: a task gone (404) or a result too large (413) fails
+        # that task, not the endpoint.
+        check_size(transport, size, "result")
+        answer = streaming(transport, "upload")(
+            "PUT", f"/farcall/v1/tasks/{task_id}/result-blob", chunks, size=size,
+            timeout=TRANSFER_TIMEOUT)
+        return str(answer["result"])
+
+    def fetch_payload(self, task_id: str, key: str) -> str:
+        """The payload (packed args and kwargs) a task's submitter uploaded as a blob."""
+        chunks = streaming(self._connection().transport, "download")(
+            f"/farcall/v1/tasks/{task_id}/payload-blob", params={"key": key},
+            timeout=TRANSFER_TIMEOUT)
+        return b"".join(chunks).decode()
 
     def goodbye(self, session: str) -> None:
         """Close every connection (a claim still waiting at the service would take the

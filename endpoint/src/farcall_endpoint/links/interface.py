@@ -29,6 +29,12 @@ and returns a :class:`Link` without talking to the service yet. The runner then:
 5. calls :meth:`Link.close` last, from any thread, perhaps while a claim is still
    waiting; it is idempotent.
 
+Large values (optional, as ``goodbye`` is): a link with ``upload_result(task_id,
+result) -> reference``, ``fetch_payload(task_id, key) -> payload`` and
+``blob_threshold() -> int`` moves results and payloads over the threshold through the
+service's blob store (``farcall_endpoint.blobs``); without them results stay inline and
+a task whose payload is a blob reference fails saying the link cannot fetch it.
+
 Errors: :class:`EndpointRefused` stops the endpoint (retrying cannot help);
 :class:`ReportTooLarge` from ``report`` makes the runner split the report, or fail a
 single result that is too large; any other exception is retried with backoff, and

@@ -5,7 +5,8 @@ A failure (a cancelled task too: its error says it was cancelled) sets
 ``error_details`` (``RemoteExecutionError``, the last line of the
 traceback as the user message) and ``data`` to the traceback text, as
 ``globus_compute_common.messagepack`` expects; a success's ``data`` is the serialized
-result, exactly as stored.
+result, exactly as stored, except a result kept in the blob store, which is sent as
+a failure with the official ``MaxResultSizeExceeded`` code saying where to read it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from farcall.blob_refs import MAX_RESULT_SIZE_EXCEEDED, parse_reference
 from farcall_service.storage.interface import CANCELLED, Task
 
 #: messagepack protocol version 1.
@@ -29,6 +31,13 @@ def result_fields(task: Task) -> dict[str, Any]:
         lines = [line for line in data.strip().splitlines() if line.strip()]
         error = {"code": "RemoteExecutionError",
                  "user_message": lines[-1].strip() if lines else NO_TRACEBACK}
+    elif (ref := parse_reference(task.result)) is not None:
+        # Kept in the blob store: the bytes are not put on a queue (no process may hold
+        # a whole large result); the Executor is told where to read it instead.
+        data = (f"{MAX_RESULT_SIZE_EXCEEDED}: Task result of {ref.size}B is too large for "
+                f"the result queue; it is kept by the service: read it with GET "
+                f"/v2/tasks/{task.id} or farcall's Client.get_result")
+        error = {"code": MAX_RESULT_SIZE_EXCEEDED, "user_message": data}
     else:
         data = task.result or ""
     return {"task_id": task.id, "data": data, "details": task.details,

@@ -10,6 +10,7 @@ def include_routes(app: FastAPI) -> None:
     from farcall_service.oauth import device_routes as oauth_device
     from farcall_service.oauth import routes as oauth
     from farcall_service.routes import (
+        blobs,
         containers,
         endpoint_link,
         endpoints,
@@ -24,7 +25,7 @@ def include_routes(app: FastAPI) -> None:
     # request's time). The routes an endpoint and the SDK's round trip use come first.
     # Call this before the application serves anything: routes added later may not be
     # seen by routers that cache their route list.
-    for module in (endpoint_link, tasks, meta, functions, containers, endpoints, oauth,
+    for module in (endpoint_link, tasks, meta, functions, containers, endpoints, blobs, oauth,
                    oauth_device):
         app.router.routes.extend(module.router.routes)
     app.router.routes.extend(meta.pages.routes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from farcall.blob_refs import parse_reference
 from fastapi import APIRouter, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service import retention
@@ -17,6 +18,8 @@ from farcall_service.accepting import (
     check_task_count,
 )
 from farcall_service.auth import Identity, Who
+from farcall_service.blobs import payloads as payload_blobs
+from farcall_service.blobs.documents import streamed_document
 from farcall_service.brokers.interface import BrokerError
 from farcall_service.cancel_answers import cancel_answers
 from farcall_service.channel import serve
@@ -55,9 +58,14 @@ async def _submit(ctx: ServiceContext, who: Identity, eid: str, body: Submission
         for raw, payloads in body.tasks.items()
         for payload in payloads
     ]
+    blobs = payload_blobs.referenced([r.payload for r in requests])
+    if blobs:
+        await payload_blobs.check(ctx, who, blobs)
     group, task_ids = await ctx.lifecycle.submit(
         who, requests, str(body.task_group_id) if body.task_group_id else None,
         _options(ctx, body, len(requests)), body.create_queue, existing_group=True)
+    if blobs:
+        await payload_blobs.attach(ctx, who, blobs, task_ids)
     ids = iter(task_ids)
     return {
         "request_id": str(uuid.uuid4()),
@@ -114,14 +122,23 @@ async def get_task(
     task_id: uuid.UUID,
     who: Who,
     ctx: Ctx,
-) -> JSONResponse:
+    result: str = "inline",
+) -> Response:
+    """``?result=reference`` (farcall's SDK) leaves a large result as its reference;
+    otherwise it is streamed into the answer from the blob store."""
     tid = str(task_id)
     # A result told to waits is held in memory before the database has it.
     task = ctx.lifecycle.records([tid]).get(tid) or await run_in_threadpool(
         ctx.store.get_task, tid)
     # Not the caller's, or gone: 410 if the id is old enough to have expired, else 404.
-    return JSONResponse(task_document(
-        retention.visible_task(who, task, tid, ctx.settings.result_retention)))
+    document = task_document(
+        retention.visible_task(who, task, tid, ctx.settings.result_retention))
+    ref = parse_reference(document.get("result"))
+    if ref is not None and result != "reference":
+        streamed = await streamed_document(ctx, document, ref, who.user_id)
+        if streamed is not None:
+            return streamed
+    return JSONResponse(document)
 
 
 @router.post("/v2/batch_status",

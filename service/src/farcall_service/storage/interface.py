@@ -30,6 +30,7 @@ from farcall_service.storage.records import (
     AuthCode,
     CancelAnswer,
     Cancelled,
+    BlobRecord,
     ClaimedTask,
     Container,
     DeviceGrant,
@@ -75,6 +76,7 @@ __all__ = [
     "Endpoint",
     "Function",
     "Group",
+    "BlobRecord",
     "Holdings",
     "IdentityStore",
     "IssuedToken",
@@ -480,6 +482,28 @@ class BrowseStore(Protocol):
         member; a group without members appears once with an empty member name."""
 
 
+class BlobIndexStore(Protocol):
+    """The service's record of the blobs in its blob store (``farcall_service.blobs``):
+    whose each is and which task it belongs to."""
+
+    def add_blob(self, blob: BlobRecord) -> None:
+        """Record a blob just stored."""
+
+    def get_blob(self, key: str) -> BlobRecord | None:
+        """The record of a blob, or None."""
+
+    def attach_blobs(self, owner_id: str, pairs: Sequence[tuple[str, str]]) -> int:
+        """Give each ``(key, task_id)`` blob its task, where the blob is ``owner_id``'s
+        and has none yet; return how many were attached."""
+
+    def unreferenced_blobs(self, unattached_before: float, limit: int) -> list[str]:
+        """Up to ``limit`` keys of blobs to delete: those whose task no longer exists,
+        and those given no task that were made before ``unattached_before``."""
+
+    def forget_blobs(self, keys: Iterable[str]) -> None:
+        """Remove these records (their blobs have been deleted)."""
+
+
 @runtime_checkable
 class RetentionStore(Protocol):
     """Ended tasks are deleted once kept long enough (``farcall_service.purging``).
@@ -500,7 +524,7 @@ class RetentionStore(Protocol):
 
 @runtime_checkable
 class Store(IdentityStore, OAuthStore, CatalogueStore, TaskStore, BrowseStore, RetentionStore,
-            Protocol):
+            BlobIndexStore, Protocol):
     """Everything the service persists."""
 
     @property

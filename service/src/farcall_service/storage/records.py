@@ -367,3 +367,16 @@ class PurgeBatch:
     after: int
     #: Nothing that ended before the cut-off is left past the cursor.
     done: bool
+
+
+@dataclass(frozen=True)
+class BlobRecord:
+    """Whose a stored blob is and which task it belongs to: the service's record of a
+    blob (the bytes are the blob store's). ``task_id`` is None for a payload uploaded
+    but not yet submitted."""
+
+    key: str
+    owner_id: str
+    task_id: str | None
+    size: int
+    created_at: float

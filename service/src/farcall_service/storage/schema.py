@@ -175,6 +175,18 @@ task_cancels = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+#: Blobs in the blob store (``farcall_service.blobs``): their owner and task, so a
+#: download can be checked and a sweep can find the blobs whose task is gone.
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("owner_id", ID, nullable=False),
+    sa.Column("task_id", ID, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 oauth_clients = sa.Table(
     "oauth_clients",
     metadata,

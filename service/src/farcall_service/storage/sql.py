@@ -3,12 +3,13 @@ and PostgreSQL.
 
 Each job of the store is its own module, and each is a store of its own:
 :mod:`sql_identity`, :mod:`sql_oauth`, :mod:`sql_catalogue`, :mod:`sql_tasks`,
-:mod:`sql_browse` and :mod:`sql_retention`, on
+:mod:`sql_browse`, :mod:`sql_retention` and :mod:`sql_blobs`, on
 the engine and transactions of :mod:`sql_engine`. :class:`SqlStore` is all of them.
 """
 
 from __future__ import annotations
 
+from farcall_service.storage.sql_blobs import BlobIndexSql
 from farcall_service.storage.sql_browse import BrowseSql
 from farcall_service.storage.sql_catalogue import CatalogueSql
 from farcall_service.storage.sql_engine import create_engine
@@ -20,7 +21,8 @@ from farcall_service.storage.sql_tasks import TaskSql
 __all__ = ["SqlStore", "create_engine", "open_sql_store"]
 
 
-class SqlStore(IdentitySql, OAuthSql, CatalogueSql, TaskSql, BrowseSql, RetentionSql):
+class SqlStore(IdentitySql, OAuthSql, CatalogueSql, TaskSql, BrowseSql, RetentionSql,
+               BlobIndexSql):
     """Every operation is one transaction; it has committed when the method returns."""
 
 

@@ -4,7 +4,7 @@ One table of grants waiting for their user; the device code and the user code ar
 stored only as SHA-256 hashes. Expired grants are deleted as new ones are made, so the
 table holds only the last few minutes' logins.
 
-Revision ID: 0010_login
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_login"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

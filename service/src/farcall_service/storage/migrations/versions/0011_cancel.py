@@ -4,8 +4,8 @@ A cancelled task is a task in the status ``cancelled`` (no column: the status is
 string, and the queue's partial index holds unfinished tasks only). ``task_cancels``
 keeps, per endpoint, the tasks it must stop, until a claim of it takes them.
 
-Revision ID: 0010_cancel
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_cancel"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

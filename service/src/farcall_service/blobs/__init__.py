@@ -1,0 +1,1 @@
+"""Large results and payloads, kept apart from the task rows (``interface``)."""
