@@ -37,12 +37,11 @@ Cancel = Callable[[Sequence[str]], None]
 
 class Claimer:
     def __init__(self, link: Link, ledger: Ledger, engine: Engine, config: EndpointConfig,
-                 fail: Callable[[EndpointRefused], None], cancel: Cancel | None = None) -> None:
+                 fail: Callable[[EndpointRefused], None], cancel: Cancel) -> None:
         self.link, self.ledger, self.engine, self.config = link, ledger, engine, config
         self.fail = fail
         self.allowed = set(config.allowed_functions)
-        #: The runner's ``cancel``: given, or that of the runner whose ``fail`` this is.
-        self.cancel = cancel or getattr(getattr(fail, "__self__", None), "cancel", None)
+        self.cancel = cancel
         self._cancelled: Callable[[], list[str]] | None = getattr(link, "cancelled", None)
 
     def run(self) -> None:
@@ -89,10 +88,6 @@ class Claimer:
             return
         task_ids = self._cancelled()
         if not task_ids:
-            return
-        if self.cancel is None:
-            log.warning("the service cancelled %d task(s) here, but this runner cannot "
-                        "stop running tasks; they run to the end", len(task_ids))
             return
         log.info("the service cancelled %d task(s): stopping them", len(task_ids))
         self.cancel(task_ids)

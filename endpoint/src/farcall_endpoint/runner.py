@@ -202,7 +202,7 @@ class EndpointRunner:
         targets: list[tuple[Callable[[], None], str]] = [
             *((reporter.run, f"reporter-{n}") for n in range(1, REPORTERS + 1)),
             (Heartbeat(link, ledger, engine, config, fail).run, "heartbeat"),
-            (Claimer(link, ledger, gate, config, fail).run, "claimer"),
+            (Claimer(link, ledger, gate, config, fail, self.cancel).run, "claimer"),
         ]
         threads = []
         for target, name in targets:
