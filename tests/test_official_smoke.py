@@ -43,7 +43,10 @@ def dev(tmp_path: Path, broker_url: str) -> Iterator[dict[str, Any]]:
     home = tmp_path / "home"
     env = {**os.environ, "FARCALL_HOME": str(home)}
     process = subprocess.Popen(
-        [*FARCALL, "dev", "--port", str(_free_port()), "--workers", "2", "--broker", broker_url],
+        [*FARCALL, "dev", "--port", str(_free_port()), "--workers", "2", "--broker", broker_url,
+         # The hosted service's 10 MB result limit, which the smoke tests' size checks
+         # assume (farcall's own default is 1 GiB).
+         "--max-result-size", str(10 * 1024 * 1024)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:

@@ -76,8 +76,7 @@ class ResultCalls:
         for start in range(0, len(missing), STATUS_CHUNK):
             chunk = missing[start : start + STATUS_CHUNK]
             if len(chunk) == 1:
-                answer = {chunk[0]: self.transport.request(
-                    "GET", f"/v2/tasks/{chunk[0]}", params={"result": "reference"})}
+                answer = {chunk[0]: self._task_document(chunk[0])}
             else:
                 answer = self.transport.request(
                     "POST", "/v2/batch_status", json={"task_ids": chunk}
@@ -92,7 +91,9 @@ class ResultCalls:
     def _task_document(self, task_id: str) -> dict[str, Any]:
         """One task's document; an expired task's reads as a batch status shows it."""
         try:
-            document: dict[str, Any] = self.transport.request("GET", f"/v2/tasks/{task_id}")
+            # A large result comes as its blob reference, fetched streamed afterwards.
+            document: dict[str, Any] = self.transport.request(
+                "GET", f"/v2/tasks/{task_id}", params={"result": "reference"})
         except FarcallAPIError as exc:
             if exc.code != EXPIRED:
                 raise

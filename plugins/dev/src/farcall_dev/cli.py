@@ -15,11 +15,15 @@ import click
 @click.option("--broker", default=None, metavar="URL",
               help="The service's message broker (amqp://...): the official Executor reads "
               "its results over AMQP.")
-def dev(port: int, engine: str, workers: int | None, broker: str | None) -> None:
+@click.option("--max-result-size", type=int, default=None, metavar="BYTES",
+              help="The service's largest result or payload (at most 1 GiB) [default: 1 GiB].")
+def dev(port: int, engine: str, workers: int | None, broker: str | None,
+        max_result_size: int | None) -> None:
     """Start a local service and an endpoint named 'local'; Client() finds both."""
     from farcall_dev.stack import DevError, DevStack
 
-    stack = DevStack(port=port, engine=engine, workers=workers, broker=broker)
+    stack = DevStack(port=port, engine=engine, workers=workers, broker=broker,
+                     max_result_size=max_result_size)
     stopping = stack.stopping
 
     def on_signal(_signum: int, _frame: object) -> None:

@@ -36,6 +36,8 @@ class DevStack:
     workers: int | None = None
     #: ``--broker`` of ``farcall server start`` (None: none, results are polled).
     broker: str | None = None
+    #: ``--max-result-size`` of ``farcall server start`` (None: its default).
+    max_result_size: int | None = None
     home: Path = field(default_factory=farcall_home)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -88,6 +90,8 @@ class DevStack:
                    "--db", self.db_url]
         if self.broker:
             command += ["--broker", self.broker]
+        if self.max_result_size is not None:
+            command += ["--max-result-size", str(self.max_result_size)]
         self.processes.append(self._spawn(command, log))
         headers = {"Authorization": f"Bearer {token}"}
         self._wait_for(lambda: self._get("/v2/version?service=all", headers) is not None,
