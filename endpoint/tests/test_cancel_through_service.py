@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from farcall_endpoint.configure import configure_endpoint
 from farcall_endpoint.runner import EndpointRunner
+from farcall_testkit.waiting import wait_for
 
 
 def hold(started, seconds):
     import os
-    import time
 
     with open(started + ".part", "w") as file:
         file.write(str(os.getpid()))
@@ -27,14 +27,6 @@ def mark(path):
     open(path, "w").close()
     return path
 
-
-def eventually(check, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["engine-full", "engine-with-room"])
@@ -53,14 +45,14 @@ def test_a_running_sleeper_cancelled_at_the_service_loses_its_worker_and_the_end
         assert runner.ready.wait(60) and runner.error is None
         (sleeper,) = api.submit(runner.endpoint_id, api.register_function(hold),
                                 [(str(started), 300.0)])
-        assert eventually(started.exists), "the sleeper never started"
+        wait_for(started.exists, what="the sleeper's start")
         pid = int(started.read_text())
         answer = api.call("POST", "/farcall/v1/tasks/cancel", json={"task_ids": [sleeper]})
         assert answer["results"][sleeper]["outcome"] == "cancelled"
-        assert eventually(lambda: not alive(pid)), "the sleeper's worker still runs"
+        wait_for(lambda: not alive(pid), what="the sleeper's worker gone")
         ledger = runner._ledger
         # Its outcome (the endpoint's own "cancelled") was acknowledged, not recorded.
-        assert eventually(lambda: not (ledger.outstanding or ledger.fresh or ledger.unacked))
+        wait_for(lambda: not (ledger.outstanding or ledger.fresh or ledger.unacked))
         doc = api.call("GET", f"/v2/tasks/{sleeper}")
         assert doc["cancelled"] is True and "cancelled by" in doc["exception"]
         (after,) = api.submit(runner.endpoint_id, api.register_function(mark),

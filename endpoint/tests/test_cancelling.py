@@ -17,11 +17,11 @@ from farcall_endpoint.ledger import Ledger
 from farcall_endpoint.runner import EndpointRunner
 from farcall_endpoint.spool import SPOOL_FILE, ResultSpool
 from farcall_endpoint.tasks import Task
+from farcall_testkit.waiting import wait_for
 
 
 def hold(started, seconds):
     import os
-    import time
 
     with open(started + ".part", "w") as file:
         file.write(str(os.getpid()))
@@ -34,14 +34,6 @@ def mark(path):
     open(path, "w").close()
     return path
 
-
-def eventually(check, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_task_cancelled_before_it_reaches_the_engine_never_runs(tmp_path: Path) -> None:
@@ -66,7 +58,7 @@ def test_a_task_cancelled_before_it_reaches_the_engine_never_runs(tmp_path: Path
             ledger.outstanding.update([doomed.task_id, after.task_id])
         assert gate.cancel([doomed.task_id]) == []
         gate.submit([doomed, after])
-        assert eventually(lambda: len(ledger.fresh) == 2)
+        wait_for(lambda: len(ledger.fresh) == 2)
         by_id = {o["task_id"]: o for o in ledger.fresh}
         assert "the task was cancelled" in by_id[doomed.task_id]["exception"]
         assert by_id[after.task_id]["status"] == "success"
@@ -96,8 +88,8 @@ def test_the_runner_cancels_what_it_holds_and_owes_nothing_after(
                             [(str(m),) for m in markers])
         ids = sleeper + queued
         ledger = runner._ledger
-        assert eventually(started.exists), "the sleeper never started"
-        assert eventually(lambda: ledger.outstanding >= set(ids)), "not every task was claimed"
+        wait_for(started.exists, what="the sleeper's start")
+        wait_for(lambda: ledger.outstanding >= set(ids), what="every task claimed")
         pid = int(started.read_text())
         with caplog.at_level("INFO", logger="farcall_endpoint.cancelling"):
             runner.cancel([*ids, "not-a-task-here"])
@@ -114,7 +106,7 @@ def test_the_runner_cancels_what_it_holds_and_owes_nothing_after(
         (after,) = api.submit(runner.endpoint_id, api.register_function(mark),
                               [(str(tmp_path / "after"),)])
         assert api.wait([after])[after]["status"] == "success"
-        assert eventually(lambda: not (ledger.outstanding or ledger.fresh or ledger.unacked))
+        wait_for(lambda: not (ledger.outstanding or ledger.fresh or ledger.unacked))
     finally:
         runner.stop(timeout=60)
     assert ResultSpool(config.directory / SPOOL_FILE).load() == []
