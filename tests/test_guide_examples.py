@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("farcall_dev")
+
+from farcall_testkit.dev import running_dev  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = Path(os.environ.get(
@@ -33,7 +29,6 @@ GUIDE = Path(os.environ.get(
 if not GUIDE.exists():
     pytest.skip(f"the User Guide is not at {GUIDE} (set FARCALL_GUIDE)", allow_module_level=True)
 TUTORIAL_ENDPOINT = "4b116d3c-1703-4f8f-9f6f-39921e5864df"
-FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 
 
 def guide_blocks() -> list[str]:
@@ -73,32 +68,8 @@ def farcall_dev(home: Path):
     group = admin.add_group(store, "guide-lab")
     admin.add_member(store, "guide-lab", "dev")
     store.close()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "FARCALL_HOME": str(home)}
-    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "2"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                profile = json.loads((home / "dev.json").read_text())
-                if "endpoint_id" in profile:
-                    break
-            except (OSError, ValueError):
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "farcall dev failed"
-            time.sleep(0.2)
+    with running_dev(home, ["--workers", "2"]) as profile:
         yield profile, group.id
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,55 +17,26 @@ import pytest
 pytest.importorskip("farcall_dev")
 pytest.importorskip("farcall_broker_rabbitmq")
 
+from farcall_testkit.dev import running_dev  # noqa: E402
+
 pytestmark = pytest.mark.compat
 
 COMPAT_PYTHON = os.environ.get("FARCALL_COMPAT_PYTHON", "")
 SCRIPT = Path(__file__).parent / "compat" / "official_smoke.py"
-FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 #: The smoke tests of test_version.py, test_running_functions.py and
 #: test_s3_indirect.py that run (their test_arg_size_too_large is marked skip there).
 SMOKE_TESTS = 16
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def dev(tmp_path: Path, broker_url: str) -> Iterator[dict[str, Any]]:
     """``farcall dev --broker ...``, until its profile names the endpoint."""
-    home = tmp_path / "home"
-    env = {**os.environ, "FARCALL_HOME": str(home)}
-    process = subprocess.Popen(
-        [*FARCALL, "dev", "--port", str(_free_port()), "--workers", "2", "--broker", broker_url,
-         # The hosted service's 10 MB result limit, which the smoke tests' size checks
-         # assume (farcall's own default is 1 GiB).
-         "--max-result-size", str(10 * 1024 * 1024)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                profile = json.loads((home / "dev.json").read_text())
-                if "endpoint_id" in profile:
-                    break
-            except (OSError, ValueError):
-                pass
-            assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "farcall dev did not become ready"
-            time.sleep(0.2)
-        yield dict(profile)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with running_dev(tmp_path / "home", [
+            "--workers", "2", "--broker", broker_url,
+            # The hosted service's 10 MB result limit, which the smoke tests' size
+            # checks assume (farcall's own default is 1 GiB).
+            "--max-result-size", str(10 * 1024 * 1024)]) as profile:
+        yield profile
 
 
 @pytest.mark.skipif(not COMPAT_PYTHON, reason="FARCALL_COMPAT_PYTHON is not set")

@@ -10,13 +10,7 @@ import subprocess
 import sys
 import time
 
-FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from farcall_testkit.dev import free_port, start_dev, stop_dev
 
 
 def client_script(script: str, home) -> str:
@@ -40,38 +34,9 @@ print(gcc.wait([tid], timeout=60, progress=False)[tid]["result"])
 """
 
 
-def start_dev(home, port):
-    env = {**os.environ, "FARCALL_HOME": str(home)}
-    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "1"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            profile = json.loads((home / "dev.json").read_text())
-            if "endpoint_id" in profile:
-                return process, profile
-        except (OSError, ValueError):
-            pass
-        assert process.poll() is None, process.stdout.read()
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("farcall dev did not become ready")
-
-
-def stop_dev(process) -> str:
-    process.send_signal(signal.SIGINT)
-    try:
-        out, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    return out
-
-
 def test_dev_serves_client_with_no_arguments_and_stops_cleanly(tmp_path):
     port = free_port()
-    process, profile = start_dev(tmp_path, port)
+    process, profile = start_dev(tmp_path, "--port", str(port), "--workers", "1")
     try:
         assert profile["base_url"] == f"http://127.0.0.1:{port}"
         assert profile["token"].startswith("fc_")
@@ -89,7 +54,7 @@ def test_dev_serves_client_with_no_arguments_and_stops_cleanly(tmp_path):
         pass
 
     # a second start reuses the user, the token and the endpoint id
-    process, again = start_dev(tmp_path, port)
+    process, again = start_dev(tmp_path, "--port", str(port), "--workers", "1")
     try:
         assert again["token"] == profile["token"]
         assert again["endpoint_id"] == profile["endpoint_id"]
@@ -134,7 +99,7 @@ def _started_here(pid: int, home) -> bool:
 
 def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
     port = free_port()
-    process, _profile = start_dev(tmp_path, port)
+    process, _profile = start_dev(tmp_path, "--port", str(port), "--workers", "1")
     children: set[int] = set()
     try:
         children = _descendants(process.pid)
@@ -160,7 +125,7 @@ def test_a_killed_dev_takes_its_service_endpoint_and_workers_with_it(tmp_path):
     # take it for the new one's).
     profile = json.loads((tmp_path / "dev.json").read_text())
     (tmp_path / "dev.json").write_text(json.dumps({"token": profile["token"]}))
-    process, _profile = start_dev(tmp_path, port)
+    process, _profile = start_dev(tmp_path, "--port", str(port), "--workers", "1")
     try:
         assert client_script(RUN, tmp_path) == "49"
     finally:
