@@ -22,8 +22,9 @@ from typing import Any
 
 from farcall_service.context import ServiceContext
 from farcall_service.oauth.clients import CallingClient
+from farcall_service.oauth.granting import issue, revoke_grant
 from farcall_service.oauth.scopes import UnknownScope, by_resource_server
-from farcall_service.oauth.tokens import OAuthError, issue_tokens
+from farcall_service.oauth.tokens import OAuthError
 from farcall_service.storage.interface import DeviceGrant
 from farcall_service.storage.records import DEVICE_DENIED, DEVICE_PENDING
 from farcall_service.tokens import hash_token
@@ -69,11 +70,6 @@ def live(grant: DeviceGrant | None, now: float) -> bool:
     return grant is not None and grant.status == DEVICE_PENDING and grant.expires_at > now
 
 
-def _revoke_grant(ctx: ServiceContext, grant_id: str) -> None:
-    for token_hash in ctx.store.revoke_grant(grant_id):
-        ctx.tokens.invalidate(token_hash)
-
-
 def device_token(ctx: ServiceContext, client: CallingClient,
                  form: Mapping[str, str]) -> dict[str, Any]:
     """The token endpoint's answer to one poll with a device code (RFC 8628, 3.4-3.5)."""
@@ -88,7 +84,7 @@ def device_token(ctx: ServiceContext, client: CallingClient,
     if grant.client_id != client.id:
         raise OAuthError("invalid_grant", "the device code was issued to another client")
     if grant.used:
-        _revoke_grant(ctx, grant.grant_id)
+        revoke_grant(ctx, grant.grant_id)
         raise OAuthError("invalid_grant", "the device code was already used; the tokens "
                          "issued for it are revoked. Log in again.")
     if grant.expires_at <= now:
@@ -107,15 +103,10 @@ def device_token(ctx: ServiceContext, client: CallingClient,
         scopes = by_resource_server(grant.scope)
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
-    settings = ctx.settings
-    issued = issue_tokens(
-        ctx.store, user_id=grant.user_id, client_id=client.id, scopes=scopes,
-        grant_id=grant.grant_id, refresh=True, access_ttl=settings.access_token_ttl,
-        refresh_ttl=settings.refresh_token_ttl, now=now,
-    )
+    issued = issue(ctx, client, grant.user_id, scopes, grant.grant_id, True, now)
     if ctx.store.find_device_grant(grant.user_code_hash) is None:
         # Forgotten since this poll: a password change ended the user's logins while
         # these tokens were being made, and must end this one too.
-        _revoke_grant(ctx, grant.grant_id)
+        revoke_grant(ctx, grant.grant_id)
         raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
     return issued

@@ -41,10 +41,11 @@ from farcall_service.oauth.clients import (
     redirect_allowed,
 )
 from farcall_service.oauth.device import DEVICE_CODE_GRANT, device_token
+from farcall_service.oauth.granting import issue, revoke_grant
 from farcall_service.oauth.passwords import hash_password, needs_rehash, verify_password
 from farcall_service.oauth.scopes import UnknownScope, by_resource_server
 from farcall_service.oauth.throttle import Refusal
-from farcall_service.oauth.tokens import OAuthError, issue_tokens, new_grant_id
+from farcall_service.oauth.tokens import OAuthError, new_grant_id
 from farcall_service.storage.interface import AuthCode, User
 from farcall_service.tokens import hash_token
 
@@ -277,21 +278,6 @@ def grant(ctx: ServiceContext, authorization: str | None,
                      f"{TOKEN_EXCHANGE} or {DEVICE_CODE_GRANT}")
 
 
-def _issue(ctx: ServiceContext, client: CallingClient, user_id: str, scopes: dict[str, str],
-           grant_id: str, refresh: bool) -> dict[str, Any]:
-    settings = ctx.settings
-    return issue_tokens(
-        ctx.store, user_id=user_id, client_id=client.id, scopes=scopes, grant_id=grant_id,
-        refresh=refresh, access_ttl=settings.access_token_ttl,
-        refresh_ttl=settings.refresh_token_ttl, now=time.time(),
-    )
-
-
-def _revoke_grant(ctx: ServiceContext, grant_id: str) -> None:
-    for token_hash in ctx.store.revoke_grant(grant_id):
-        ctx.tokens.invalidate(token_hash)
-
-
 def _authorization_code(ctx: ServiceContext, client: CallingClient,
                         form: Mapping[str, str]) -> dict[str, Any]:
     code = form.get("code", "")
@@ -302,7 +288,7 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
     if record is None:
         raise OAuthError("invalid_grant", "the authorization code is not valid")
     if record.used:
-        _revoke_grant(ctx, record.grant_id)
+        revoke_grant(ctx, record.grant_id)
         raise OAuthError("invalid_grant", "the authorization code was already used; the "
                          "tokens issued for it are revoked. Log in again.")
     if record.client_id != client.id:
@@ -321,11 +307,11 @@ def _authorization_code(ctx: ServiceContext, client: CallingClient,
         scopes = by_resource_server(record.scope)
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
-    issued = _issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
+    issued = issue(ctx, client, record.user_id, scopes, record.grant_id, record.offline)
     if ctx.store.redeem_auth_code(code_hash) is None:
         # Forgotten since it was redeemed: a password change ended the user's logins
         # while these tokens were being made, and must end this one too.
-        _revoke_grant(ctx, record.grant_id)
+        revoke_grant(ctx, record.grant_id)
         raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
     return issued
 
@@ -336,7 +322,7 @@ def _unless_password_changed(ctx: ServiceContext, user_id: str, before: str | No
     token was spent: the change (one transaction with the revocation of the user's
     tokens) ended the user's logins, and must end one being renewed at that moment."""
     if ctx.store.get_password_hash(user_id) != before:
-        _revoke_grant(ctx, grant_id)
+        revoke_grant(ctx, grant_id)
         raise OAuthError("invalid_grant", "the password changed meanwhile; log in again")
 
 
@@ -354,12 +340,12 @@ def _refresh(ctx: ServiceContext, client: CallingClient,
     password = ctx.store.get_password_hash(current.user_id)
     spent = ctx.store.spend_refresh_token(token_hash)
     if spent is None or spent.revoked:
-        _revoke_grant(ctx, current.grant_id)
+        revoke_grant(ctx, current.grant_id)
         raise OAuthError("invalid_grant", "the refresh token was already used or revoked; "
                          "log in again")
     if spent.expires_at <= time.time():
         raise OAuthError("invalid_grant", "the refresh token has expired; log in again")
-    issued = _issue(ctx, client, spent.user_id, {spent.resource_server: spent.scope},
+    issued = issue(ctx, client, spent.user_id, {spent.resource_server: spent.scope},
                     spent.grant_id, True)
     _unless_password_changed(ctx, spent.user_id, password, spent.grant_id)
     return issued
@@ -378,7 +364,7 @@ def _client_credentials(ctx: ServiceContext, client: CallingClient,
         scopes = by_resource_server(form.get("scope"))
     except UnknownScope as exc:
         raise OAuthError("invalid_scope", str(exc)) from None
-    return _issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
+    return issue(ctx, client, client.owner_id, scopes, new_grant_id(), False)
 
 
 def _own_login(ctx: ServiceContext, client: CallingClient,
@@ -400,7 +386,7 @@ def _own_login(ctx: ServiceContext, client: CallingClient,
         raise OAuthError("invalid_grant", "the refresh token has expired; log in again")
     password = ctx.store.get_password_hash(record.user_id)
     grant_id = new_grant_id()
-    issued = _issue(ctx, client, record.user_id, {record.resource_server: record.scope},
+    issued = issue(ctx, client, record.user_id, {record.resource_server: record.scope},
                     grant_id, True)
     _unless_password_changed(ctx, record.user_id, password, grant_id)
     log.info("client %s made a second login from a refresh token", client.id)
@@ -428,7 +414,7 @@ def _revoke(ctx: ServiceContext, authorization: str | None, form: Mapping[str, s
     if record is None or record.client_id != client.id:
         return  # RFC 7009: an unknown token is not an error
     if record.kind == "refresh":
-        _revoke_grant(ctx, record.grant_id)
+        revoke_grant(ctx, record.grant_id)
     else:
         ctx.store.revoke_oauth_token(token_hash)
         ctx.tokens.invalidate(token_hash)
