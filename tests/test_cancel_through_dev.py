@@ -4,7 +4,6 @@ is stopped, none of the queued tasks runs, and the endpoint serves the next task
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,33 +12,13 @@ pytest.importorskip("farcall_dev")
 
 from farcall import Client, TaskCancelled  # noqa: E402
 from farcall_testkit.dev import running_dev  # noqa: E402
+from farcall_testkit.sleepers import alive, hold, mark  # noqa: E402
 from farcall_testkit.waiting import wait_for  # noqa: E402
 
 QUEUED = 1000
 
 
-def hold(started, seconds):
-    import os
-    import time
 
-    with open(started + ".part", "w") as file:
-        file.write(str(os.getpid()))
-    os.replace(started + ".part", started)
-    time.sleep(seconds)
-    return seconds
-
-
-def mark(path):
-    open(path, "w").close()
-    return path
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_running_sleeper_and_a_thousand_queued_tasks_cancelled_through_farcall_dev(

@@ -3,30 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
 from farcall_endpoint.configure import configure_endpoint
 from farcall_endpoint.runner import EndpointRunner
+from farcall_testkit.sleepers import alive, hold, mark
 from farcall_testkit.waiting import wait_for
-
-
-def hold(started, seconds):
-    import os
-
-    with open(started + ".part", "w") as file:
-        file.write(str(os.getpid()))
-    os.replace(started + ".part", started)
-    time.sleep(seconds)
-    return seconds
-
-
-def mark(path):
-    open(path, "w").close()
-    return path
-
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["engine-full", "engine-with-room"])
@@ -61,13 +44,6 @@ def test_a_running_sleeper_cancelled_at_the_service_loses_its_worker_and_the_end
     finally:
         runner.stop(timeout=60)
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_thousand_tasks_cancelled_while_queued_never_run_when_the_endpoint_starts(

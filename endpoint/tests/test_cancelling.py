@@ -4,7 +4,6 @@ cancelled outcome, and what the endpoint owes the service stays right."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -17,23 +16,8 @@ from farcall_endpoint.ledger import Ledger
 from farcall_endpoint.runner import EndpointRunner
 from farcall_endpoint.spool import SPOOL_FILE, ResultSpool
 from farcall_endpoint.tasks import Task
+from farcall_testkit.sleepers import hold, mark
 from farcall_testkit.waiting import wait_for
-
-
-def hold(started, seconds):
-    import os
-
-    with open(started + ".part", "w") as file:
-        file.write(str(os.getpid()))
-    os.replace(started + ".part", started)
-    time.sleep(seconds)
-    return seconds
-
-
-def mark(path):
-    open(path, "w").close()
-    return path
-
 
 
 def test_a_task_cancelled_before_it_reaches_the_engine_never_runs(tmp_path: Path) -> None:
