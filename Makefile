@@ -42,8 +42,15 @@ $(PEERS)/.installed: Makefile
 	$(PEERS)/bin/python -m pip install --quiet '$(PEER_PACKAGES)'
 	touch $@
 
+# The suite on pytest-xdist workers: most tests wait on processes and servers rather than
+# the CPU, so more workers than cores pay. Tests sharing a module's fixture, and those of
+# the official endpoint (port 5000), run on one worker (farcall_testkit.parallel).
+# PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 4
+
 test: install compat
-	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
+	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest \
+		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The long form of tests/reliability, tests/scale and tests/official_endpoint: larger
 # batches, longer load, more fuzzing; prints the figures (tasks, faults, losses,

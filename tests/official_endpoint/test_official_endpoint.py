@@ -26,6 +26,8 @@ from farcall_testkit.endpoint import Api, EndpointProcess
 from farcall_testkit.servers import PostgreSQL, RabbitMQ, unavailable
 from farcall_testkit.waiting import wait_for
 
+pytestmark = pytest.mark.xdist_group(official.XDIST_GROUP)  # all on port 5000
+
 HERE = Path(__file__).resolve().parent
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 #: Tasks across the three SDKs.

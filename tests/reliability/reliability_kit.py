@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from farcall_testkit import figures
 from farcall_testkit.endpoint import Api, EndpointProcess, create_user
 from farcall_testkit.scaled import Ledger
 from farcall_testkit.service import ServiceProcess
@@ -31,12 +32,10 @@ SERVICE_ARGS = ["--offline-timeout", "3", "--requeue-timeout", "60", "--rate-lim
 FAST_ENDPOINT: dict[str, Any] = {"heartbeat_period": 1.0, "claim_wait": 2.0, "max_backoff": 1.0}
 TERMINAL = ("success", "failed")
 
-#: Figures of this run, by section then name; summed when recorded twice.
-FIGURES: dict[str, dict[str, Any]] = collections.defaultdict(dict)
-_figures_lock = threading.Lock()
-#: Where the figures were written, once the run has ended.
-FIGURES_FILE: Path | None = None
-
+#: Figures of this run, by section then name; summed when recorded twice (and across
+#: pytest-xdist workers); printed at the end of the run and written as JSON.
+FIGURES = figures.table("reliability figures (soak)" if SOAK else "reliability figures",
+                        json_name="reliability-figures.json", meta={"soak": SOAK})
 
 def scale(bounded: T, soak: T) -> T:
     """``soak`` in the long form, ``bounded`` otherwise."""
@@ -45,14 +44,7 @@ def scale(bounded: T, soak: T) -> T:
 
 def record(section: str, **values: Any) -> None:
     """Add figures; numbers add up across calls, anything else is replaced."""
-    with _figures_lock:
-        bucket = FIGURES[section]
-        for name, value in values.items():
-            if isinstance(value, (int, float)) and isinstance(bucket.get(name), (int, float)):
-                bucket[name] += value
-            else:
-                bucket[name] = value
-
+    FIGURES.record(section, **values)
 
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:

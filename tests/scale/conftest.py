@@ -34,14 +34,3 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, postgresql: Any, rabbitmq: 
     args = (*SERVICE_ARGS, "--requeue-timeout", str(REQUEUE_TIMEOUT))
     with scaled_stack(tmp_path_factory.mktemp("scaled"), postgresql, rabbitmq, 3, args) as stack:
         yield stack
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not kit.FIGURES:
-        return
-    terminalreporter.write_sep("=", "scaled-stack figures (soak)" if kit.SOAK
-                               else "scaled-stack figures")
-    for section in sorted(kit.FIGURES):
-        values = ", ".join(f"{name}={kit._fmt(value)}"
-                           for name, value in kit.FIGURES[section].items())
-        terminalreporter.write_line(f"{section}: {values}")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+from farcall_testkit import figures
 from farcall_testkit.endpoint import Api, EndpointProcess
 from farcall_testkit.scaled import Ledger, ScaledStack
 from farcall_testkit.waiting import wait_for as wait_for  # the tests call kit.wait_for
@@ -23,9 +24,8 @@ from farcall_testkit.waiting import wait_for as wait_for  # the tests call kit.w
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
 T = TypeVar("T")
 
-#: Figures of this run, by section then name.
-FIGURES: dict[str, dict[str, Any]] = collections.defaultdict(dict)
-_lock = threading.Lock()
+#: Figures of this run, by section then name (from every pytest-xdist worker).
+FIGURES = figures.table("scaled-stack figures (soak)" if SOAK else "scaled-stack figures")
 
 
 def scale(bounded: T, soak: T) -> T:
@@ -35,8 +35,7 @@ def scale(bounded: T, soak: T) -> T:
 
 def record(section: str, **values: Any) -> None:
     """Note a test's figures, and print them (seen with ``-s``; always in the summary)."""
-    with _lock:
-        FIGURES[section].update(values)
+    FIGURES.record(section, **values)
     print(f"\n{section}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
 
 

@@ -45,6 +45,9 @@ VERSION = "4.19.0"
 PACKAGE = f"globus-compute-endpoint=={VERSION}"
 #: Where ``local_compute_services: true`` points the endpoint and its SDK.
 SERVICE_PORT = 5000
+#: The pytest-xdist group of every test of the official endpoint: each needs
+#: :data:`SERVICE_PORT`, so they run one after another, on one worker.
+XDIST_GROUP = "official-endpoint-port-5000"
 #: The venv's directory name under the repository (listed in ``.gitignore``).
 VENV_NAME = ".venv-official-endpoint"
 #: Written into the venv when its install finished; a venv without it is rebuilt.

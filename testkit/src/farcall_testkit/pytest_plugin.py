@@ -17,6 +17,39 @@ if TYPE_CHECKING:
 COMPAT_PYTHON = "FARCALL_COMPAT_PYTHON"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers the mark too; without it installed the groups are inert.
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run on one pytest-xdist worker with the group's other tests"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the marks into groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from farcall_testkit.parallel import group_by_module
+
+    group_by_module(items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from farcall_testkit import figures
+
+    figures.hand_over(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: on the controller, a worker is done
+def pytest_testnodedown(node: object, error: object) -> None:
+    from farcall_testkit import figures
+
+    figures.take_over(node)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from farcall_testkit import figures
+
+    figures.summarize(terminalreporter)
+
+
 @pytest.fixture(scope="session")
 def compat_python() -> str:
     """The interpreter of .venv-compat, which has the official globus-compute-sdk."""
