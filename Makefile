@@ -43,14 +43,15 @@ $(PEERS)/.installed: Makefile
 	touch $@
 
 # The suite on pytest-xdist workers: most tests wait on processes and servers rather than
-# the CPU, so more workers than cores pay. Tests sharing a module's fixture, and those of
-# the official endpoint (port 5000), run on one worker (farcall_testkit.parallel).
+# the CPU, so more workers than cores pay. Each test module runs whole on one worker, so
+# a module's shared fixtures start once and its tests keep their order; the tests that
+# need port 5000 take turns (farcall_testkit.official_endpoint.port_turn).
 # PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 4
 
 test: install compat
 	FARCALL_COMPAT_PYTHON=$(CURDIR)/$(COMPAT)/bin/python $(BIN)/python -m pytest \
-		-n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+		-n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The long form of tests/reliability, tests/scale and tests/official_endpoint: larger
 # batches, longer load, more fuzzing; prints the figures (tasks, faults, losses,

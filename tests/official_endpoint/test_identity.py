@@ -13,17 +13,9 @@ import sqlite3
 import subprocess
 from typing import Any
 
-import pytest
-from farcall_testkit.official_endpoint import (
-    XDIST_GROUP,
-    OfficialEndpoint,
-    PosixUser,
-    can_make_users,
-)
+from farcall_testkit.official_endpoint import OfficialEndpoint, PosixUser, can_make_users
 from farcall_testkit.servers import unavailable
 from farcall_testkit.waiting import wait_for
-
-pytestmark = pytest.mark.xdist_group(XDIST_GROUP)  # all on port 5000
 
 COMPUTE_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all"
 AUTH_SCOPES = {"openid", "urn:globus:auth:scope:auth.globus.org:manage_projects"}

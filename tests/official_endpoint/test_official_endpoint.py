@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,8 +24,6 @@ from farcall_testkit import official_endpoint as official
 from farcall_testkit.endpoint import Api, EndpointProcess
 from farcall_testkit.servers import PostgreSQL, RabbitMQ, unavailable
 from farcall_testkit.waiting import wait_for
-
-pytestmark = pytest.mark.xdist_group(official.XDIST_GROUP)  # all on port 5000
 
 HERE = Path(__file__).resolve().parent
 SOAK = os.environ.get("FARCALL_SOAK", "") not in ("", "0")
@@ -53,18 +50,6 @@ def register_square(api: Api) -> str:
     return api.register_function(square, serializer=Serializer(code_strategy="st"))
 
 
-def port_free(port: int) -> bool:
-    """Whether the service can listen on ``port`` (as it does, with SO_REUSEADDR: the
-    closed connections of a run just before do not hold it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              postgresql: PostgreSQL, rabbitmq: RabbitMQ) -> Iterator[official.OfficialEndpoint]:
@@ -73,9 +58,6 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     from farcall_testkit.scaled import broker_installed
 
     problem = official.can_make_users()
-    if problem is None and not port_free(official.SERVICE_PORT):
-        problem = (f"port {official.SERVICE_PORT} is taken: the official endpoint's "
-                   "local_compute_services means http://localhost:5000")
     if problem is None and not broker_installed():
         problem = "no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq"
     if problem is not None:
@@ -84,7 +66,8 @@ def endpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     home = tmp_path_factory.mktemp("official")
     db_url, broker_url = postgresql.create_database(), rabbitmq.create_vhost()
     try:
-        with official.farcall_on_port(home / "farcall", db_url, broker_url) as farcall, \
+        with official.port_turn(), \
+                official.farcall_on_port(home / "farcall", db_url, broker_url) as farcall, \
                 official.official_endpoint(script, farcall) as started:
             template = (started.ep_dir / "user_config_template.yaml.j2").read_text()
             started.write_file("user_config_template.yaml.j2",

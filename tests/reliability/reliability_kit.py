@@ -6,11 +6,9 @@ with ``record`` are printed at the end of the run and written to a JSON file.
 
 from __future__ import annotations
 
-import collections
 import inspect
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager

@@ -20,7 +20,6 @@ pytest.importorskip("farcall_endpoint")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scale_kit as kit  # noqa: E402
 from farcall_testkit.scaled import SERVICE_ARGS, ScaledStack, scaled_stack  # noqa: E402
 
 #: Claimed tasks of a killed endpoint come back this soon (seconds).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import inspect
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar

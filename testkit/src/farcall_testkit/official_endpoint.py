@@ -45,9 +45,9 @@ VERSION = "4.19.0"
 PACKAGE = f"globus-compute-endpoint=={VERSION}"
 #: Where ``local_compute_services: true`` points the endpoint and its SDK.
 SERVICE_PORT = 5000
-#: The pytest-xdist group of every test of the official endpoint: each needs
-#: :data:`SERVICE_PORT`, so they run one after another, on one worker.
-XDIST_GROUP = "official-endpoint-port-5000"
+#: Held while a test uses :data:`SERVICE_PORT`: the tests that need the port (on other
+#: pytest-xdist workers, or in a run of another checkout) take turns.
+PORT_LOCK = Path(tempfile.gettempdir()) / f"farcall-test-port-{SERVICE_PORT}.lock"
 #: The venv's directory name under the repository (listed in ``.gitignore``).
 VENV_NAME = ".venv-official-endpoint"
 #: Written into the venv when its install finished; a venv without it is rebuilt.
@@ -321,8 +321,35 @@ def farcall_on_port(
 # -- the endpoint ---------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def port_turn(timeout: float = 1800) -> Iterator[None]:
+    """Hold :data:`PORT_LOCK` for the ``with`` block, once whoever holds it lets go.
+    Skips (fails, where servers are required) if something else listens on the port."""
+    fd = os.open(PORT_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    unavailable(f"port {SERVICE_PORT} stayed taken by other tests for "
+                                f"{timeout:.0f} s ({PORT_LOCK})")
+                time.sleep(0.5)
+        if not port_free(SERVICE_PORT):
+            unavailable(f"port {SERVICE_PORT} is taken: the official endpoint's "
+                        "local_compute_services means http://localhost:5000")
+        yield
+    finally:
+        os.close(fd)  # lets go of the lock
+
+
 def port_free(port: int) -> bool:
+    """Whether the service can listen on ``port`` (as it does, with SO_REUSEADDR: the
+    closed connections of a test just before do not hold it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

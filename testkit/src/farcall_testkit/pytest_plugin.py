@@ -17,20 +17,6 @@ if TYPE_CHECKING:
 COMPAT_PYTHON = "FARCALL_COMPAT_PYTHON"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-xdist registers the mark too; without it installed the groups are inert.
-    config.addinivalue_line(
-        "markers", "xdist_group(name): run on one pytest-xdist worker with the group's other tests"
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the marks into groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    from farcall_testkit.parallel import group_by_module
-
-    group_by_module(items)
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from farcall_testkit import figures
 
@@ -103,17 +89,13 @@ def official_endpoint(
     unprivileged user made for the test, logging in with an OAuth client of the user
     ``alice`` of a farcall service on 127.0.0.1:5000 (RabbitMQ broker, scratch vhost
     and database): ``.farcall`` is that side. Skips (or fails, with
-    ``FARCALL_REQUIRE_SERVERS=1``) when not root or the port is taken."""
+    ``FARCALL_REQUIRE_SERVERS=1``) when not root or the port is taken by something else
+    than another such test (which it waits for)."""
     from farcall_testkit import official_endpoint as official
     from farcall_testkit.scaled import broker_installed
     from farcall_testkit.servers import unavailable
 
     problem = official.can_make_users()
-    if problem is None and not official.port_free(official.SERVICE_PORT):
-        problem = (
-            f"port {official.SERVICE_PORT} is taken: the official endpoint's "
-            "local_compute_services means http://localhost:5000"
-        )
     if problem is None and not broker_installed():
         problem = "no installed broker serves amqp:// URLs: install plugins/broker_rabbitmq"
     if problem is not None:
@@ -122,6 +104,7 @@ def official_endpoint(
     db_url = postgresql.create_database()
     try:
         with (
+            official.port_turn(),  # on 5000, one test at a time
             official.farcall_on_port(tmp_path / "farcall", db_url, broker_url) as farcall,
             official.official_endpoint(script, farcall) as endpoint,
         ):
