@@ -22,11 +22,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from farcall_service import access
 from farcall_service.auth import Identity
-from farcall_service.brokers.interface import BrokerError, Taken
+from farcall_service.brokers.interface import BrokerError, Handed, Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
 from farcall_service.errors import ApiError, bad_request, not_found
@@ -117,6 +117,19 @@ async def submit(
     takers = _take_waiting_claims(lc, checked)
     handed = {eid: [task for e, task in tasks if e == eid][: taker.offer.max_tasks]
               for eid, taker in takers.items()}
+    claimed = {eid: Handed([ClaimedTask(task.id, task.function_id,
+                                        checked.functions[task.function_id].code + task.payload,
+                                        options, owner_id=checked.owner_id)
+                            for task in handed[eid]],
+                           checked.owner_id, checked.group, checked.now)
+               for eid in takers}
+    # A claim waiting in another process gets its tasks before the commit starts,
+    # once the broker holds them: a commit of tasks claimed by a session that never
+    # gets them would leave them to nobody. Those that cannot reach it stay queued.
+    remote = {eid: taker for eid, taker in takers.items() if taker.remote}
+    if remote:
+        for eid in await _hand_remote(lc, remote, claimed):
+            del takers[eid], handed[eid], claimed[eid], remote[eid]
     work = ctx.start_in_thread(
         _store, lc, checked,
         {eid: (takers[eid].offer.session, [task.id for task in mine])
@@ -126,16 +139,16 @@ async def submit(
     if handed:
         track(lc.submissions_in_flight,
               [task.id for mine in handed.values() for task in mine], work)
-    claimed = {eid: [ClaimedTask(task.id, task.function_id,
-                                 checked.functions[task.function_id].code + task.payload,
-                                 options)
-                     for task in handed[eid]]
-               for eid in takers}
     # Handed at once, before the commit: the endpoint runs them while the commit is
     # on its way. A report of them through this process is recorded after the commit
-    # (``submissions_in_flight``); through another one, it waits there until the
-    # commit is visible (``dispatching.report``).
-    _hand(lc, takers, claimed)
+    # (``submissions_in_flight``); through another one, it waits there for the word
+    # that the commit is done (``dispatching.adopt``) or until it is visible
+    # (``dispatching.report``).
+    for eid, taker in takers.items():
+        if not taker.remote:
+            lc.broker.tasks.hand(taker, claimed[eid])
+    if remote:
+        work.add_done_callback(partial(_tell_committed, lc, list(remote.values())))
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
@@ -311,10 +324,25 @@ def _settle_folded(lc: TaskLifecycle,
             settle(lc, item, recorded)
 
 
-def _hand(lc: TaskLifecycle, takers: dict[str, Taken],
-          claimed: dict[str, list[ClaimedTask]]) -> None:
-    for eid, taker in takers.items():
-        lc.broker.tasks.hand(taker, claimed[eid])
+async def _hand_remote(lc: TaskLifecycle, takers: dict[str, Taken],
+                       claimed: dict[str, Handed]) -> list[str]:
+    """Send each claim in another process its tasks; the endpoints whose claim they
+    could not reach (told so: a submission's commit never waits on the other one)."""
+    sent = {eid: lc.broker.tasks.hand(taker, claimed[eid]) for eid, taker in takers.items()}
+    missed = []
+    for eid, delivered in sent.items():
+        if delivered is None or not await delivered:
+            lc.broker.tasks.committed(takers[eid], False)
+            missed.append(eid)
+    return missed
+
+
+def _tell_committed(lc: TaskLifecycle, takers: list[Taken], work: asyncio.Future[Any]) -> None:
+    """Tell the claims' processes elsewhere that the tasks they were handed are
+    committed, or never will be."""
+    ok = not work.cancelled() and work.exception() is None
+    for taker in takers:
+        lc.broker.tasks.committed(taker, ok)
 
 
 def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:
@@ -327,7 +355,7 @@ def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken
     if any(function.container_id for function in checked.functions.values()):
         return takers
     for eid in checked.endpoints:
-        waiter = lc.broker.tasks.take(eid)
+        waiter = lc.broker.tasks.take(eid, remote=True)
         if waiter is not None:
             takers[eid] = waiter
     return takers

@@ -11,11 +11,12 @@ import logging
 import math
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service.brokers.interface import ClaimOffer, TaskWakeups
+from farcall_service.brokers.interface import ClaimOffer, Handed, TaskWakeups
 from farcall_service.recording import track, wake_owners
 from farcall_service.storage.interface import ClaimedTask, Outcome, RecordedOutcomes, Report
 
@@ -47,6 +48,10 @@ async def claim(
     if max_tasks < 1:
         return await _cancels_only(lc, endpoint_id, deadline, cancelled)
     while True:
+        if lc.unclaimed:
+            kept = lc.unclaimed.take(endpoint_id, session, max_tasks)
+            if kept:
+                return adopt(lc, endpoint_id, kept)
         woken = claims.waiter(endpoint_id)
         try:
             if empty_queues.known_empty(endpoint_id, session):
@@ -63,18 +68,41 @@ async def claim(
             remaining = deadline - loop.time()
             if tasks or cancelled or remaining <= 0:
                 return tasks
-            claims.offer(woken, ClaimOffer(session, max_tasks))
+            claims.offer(woken, ClaimOffer(session, max_tasks, remaining))
             await asyncio.wait({woken}, timeout=remaining)
             # Withdrawn atomically: a submission either took the offer before this
             # line (its tasks are ours and on their way) or can no longer take it.
             if claims.withdraw(woken):
-                handed: list[ClaimedTask] = await woken  # resolved, even past the deadline
-                if handed:
-                    return handed
+                handed: Handed = await woken  # resolved, even past the deadline
+                if handed.tasks:
+                    return adopt(lc, endpoint_id, [handed])
             elif not woken.done():
                 return []  # the deadline passed
         finally:
             claims.discard(endpoint_id, woken)
+
+
+def adopt(lc: TaskLifecycle, endpoint_id: str, hands: list[Handed]) -> list[ClaimedTask]:
+    """The tasks of ``hands``, handed to a claim of ``endpoint_id``. Those a submission
+    in another process handed are remembered here as if accepted here (their results
+    are told before they are recorded) and recorded only after that submission's
+    commit, as ``accepting`` does for its own."""
+    for handed in hands:
+        if handed.committed is None:
+            continue  # handed by this process, which tracks them already
+        ids = [task.id for task in handed.tasks]
+        lc.memory.accepted(handed.owner_id, handed.task_group_id, handed.created_at,
+                           ((task.id, endpoint_id, task.function_id) for task in handed.tasks))
+        committed = asyncio.wrap_future(handed.committed)
+        committed.add_done_callback(partial(_forget_if_failed, lc, ids))
+        track(lc.submissions_in_flight, ids, committed)
+    return [task for handed in hands for task in handed.tasks]
+
+
+def _forget_if_failed(lc: TaskLifecycle, ids: list[str],
+                      committed: asyncio.Future[bool | None]) -> None:
+    if not committed.cancelled() and committed.result() is False:
+        lc.memory.forget(ids)
 
 
 async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,

@@ -477,6 +477,15 @@ class TaskSql(SqlConnections):
                 q.requeue(conn, t.tasks.c.endpoint_id.in_(stale))
         return stale
 
+    def release(self, endpoint_id: str, session: str, task_ids: Sequence[str]) -> int:
+        c = t.tasks.c
+        released = 0
+        with self._write(durable=False) as conn:
+            for chunk in q.chunks(list(task_ids)):
+                released += q.requeue(conn, c.id.in_(chunk), c.endpoint_id == endpoint_id,
+                                      c.claim_session == session)
+        return released
+
     def count_outstanding(self, endpoint_id: str) -> int:
         with self._read() as conn:
             result = conn.execute(
