@@ -1,6 +1,6 @@
 """Tasks another service process handed to a claim here that had stopped waiting
-(``farcall_service.unclaimed``): stored as claimed by the claim's session, they reach
-its next claim here, or go back to the queue when none comes."""
+(``farcall_service.unclaimed``): stored as claimed by the claim's session, which
+will never get them, they go back to the queue once their submission committed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 
 from farcall_service.brokers.interface import Handed
 from farcall_service.context import ServiceContext
-from farcall_service.storage.interface import QUEUED, ClaimedTask, NewTask, TaskOptions
+from farcall_service.storage.interface import QUEUED, RUNNING, ClaimedTask, NewTask, TaskOptions
 from farcall_testkit.service import Caller, payload
 from fastapi.testclient import TestClient
 
@@ -22,47 +22,43 @@ def _claim(caller: Caller, ep: str, session: str = "s1") -> list[str]:
     return [task["task_id"] for task in answer.json()["tasks"]]
 
 
-def _handed_elsewhere(ctx: ServiceContext, ep: str, fn: str, owner: str) -> Handed:
-    """Store a task as claimed by session s1, as another process's submission does
-    once it has handed it; the hand as that process sent it, its commit told."""
-    task = NewTask(str(uuid.UUID(int=uuid.uuid4().int)), fn, payload(6))
-    ctx.store.submit(owner, str(uuid.uuid4()), [(ep, task)], TaskOptions(), time.time(),
-                     claimed={ep: ("s1", [task.id])})
-    committed: concurrent.futures.Future[bool | None] = concurrent.futures.Future()
-    committed.set_result(True)
-    code = ctx.store.get_function(fn).code  # type: ignore[union-attr]
-    return Handed([ClaimedTask(task.id, fn, code + task.payload, TaskOptions(), owner_id=owner)],
+def _handed_elsewhere(ctx: ServiceContext, ep: str, fn: str, owner: str,
+                      committed: concurrent.futures.Future[bool | None]) -> Handed:
+    """A task as another process hands it to a claim of session s1 before its commit."""
+    task_id = str(uuid.uuid4())
+    return Handed([ClaimedTask(task_id, fn, payload(6), TaskOptions(), owner_id=owner)],
                   owner, "group", time.time(), committed)
 
 
-def test_kept_tasks_reach_the_session_s_next_claim_and_their_results_are_recorded(
+def _commit(ctx: ServiceContext, ep: str, handed: Handed) -> None:
+    """The other process's submission commits the task as claimed by s1."""
+    task = handed.tasks[0]
+    ctx.store.submit(handed.owner_id, str(uuid.uuid4()),
+                     [(ep, NewTask(task.id, task.function_id, task.payload))], TaskOptions(),
+                     time.time(), claimed={ep: ("s1", [task.id])})
+
+
+def _status(ctx: ServiceContext, task_id: str) -> str | None:
+    task = ctx.store.get_task(task_id)
+    return None if task is None else task.status
+
+
+def test_tasks_no_claim_took_go_back_to_the_queue_after_their_commit(
     alice: Caller, ep_fn: tuple[str, str], client: TestClient, ctx: ServiceContext,
 ) -> None:
     ep, fn = ep_fn
     assert _claim(alice, ep) == []  # s1 is the endpoint's session
-    handed = _handed_elsewhere(ctx, ep, fn, alice.user_id)
+    committed: concurrent.futures.Future[bool | None] = concurrent.futures.Future()
+    handed = _handed_elsewhere(ctx, ep, fn, alice.user_id, committed)
     task_id = handed.tasks[0].id
-    assert _claim(alice, ep) == []  # the database hands out nothing s1 holds
     client.portal.call(ctx.lifecycle.unclaimed.add, ep, "s1", handed)  # type: ignore[union-attr]
-    assert _claim(alice, ep) == [task_id]
-    answer = alice.post(f"/farcall/v1/endpoints/{ep}/results", json={
-        "session": "s1", "results": [{"task_id": task_id, "status": "success",
-                                      "result": "36"}]})
-    assert answer.json() == {"acknowledged": [task_id], "rejected": []}
-    assert ctx.store.get_task(task_id).status == "success"  # type: ignore[union-attr]
-
-
-def test_kept_tasks_no_claim_takes_go_back_to_the_queue(
-    alice: Caller, ep_fn: tuple[str, str], client: TestClient, ctx: ServiceContext,
-) -> None:
-    ep, fn = ep_fn
-    assert _claim(alice, ep) == []
-    ctx.lifecycle.unclaimed.keep = 0.2
-    handed = _handed_elsewhere(ctx, ep, fn, alice.user_id)
-    client.portal.call(ctx.lifecycle.unclaimed.add, ep, "s1", handed)  # type: ignore[union-attr]
-    task_id = handed.tasks[0].id
+    time.sleep(0.3)
+    _commit(ctx, ep, handed)  # the word comes later than the release is ready to go
+    assert _status(ctx, task_id) == RUNNING and _claim(alice, ep) == []  # s1 holds it
+    committed.set_result(True)
     deadline = time.monotonic() + 10
-    while ctx.store.get_task(task_id).status != QUEUED:  # type: ignore[union-attr]
+    while _status(ctx, task_id) != QUEUED:
         assert time.monotonic() < deadline, "never released"
         time.sleep(0.05)
-    assert _claim(alice, ep) == [task_id]  # from the queue now
+    assert _claim(alice, ep) == [task_id]
+

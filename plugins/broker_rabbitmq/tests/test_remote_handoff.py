@@ -73,14 +73,16 @@ def test_a_submission_hands_tasks_to_a_claim_waiting_in_the_other_process(
         assert (arrived.tasks, arrived.owner_id, arrived.task_group_id, arrived.created_at) == (
             handed.tasks, "alice", "group", 1234.5)
         assert arrived.committed is not None and not arrived.committed.done()
-        here.tasks.committed(taken, True)
+        reply = here.tasks.committed(taken, True)
         assert await asyncio.wait_for(asyncio.wrap_future(arrived.committed), PATIENCE) is True
+        assert reply is not None  # the claim's process says it gave them to the claim
+        assert await asyncio.wait_for(asyncio.wrap_future(reply), PATIENCE) is True
         there.tasks.discard("ep", woken)
 
     asyncio.run(scenario())
 
 
-def test_tasks_handed_to_a_claim_that_stopped_waiting_go_to_the_unclaimed_handler(
+def test_tasks_handed_to_a_claim_that_stopped_waiting_are_released_on_both_sides(
     pair: tuple[RabbitMQBroker, RabbitMQBroker],
 ) -> None:
     here, there = pair
@@ -97,9 +99,11 @@ def test_tasks_handed_to_a_claim_that_stopped_waiting_go_to_the_unclaimed_handle
         assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
         endpoint_id, session, handed = await asyncio.wait_for(unclaimed.get(), PATIENCE)
         assert (endpoint_id, session, [t.id for t in handed.tasks]) == ("ep", "s1", ["t1"])
-        here.tasks.committed(taken, False)  # the submission failed: nothing was stored
+        reply = here.tasks.committed(taken, True)
+        assert reply is not None  # not given to the claim: the submission releases them
+        assert await asyncio.wait_for(asyncio.wrap_future(reply), PATIENCE) is False
         assert handed.committed is not None
-        assert await asyncio.wait_for(asyncio.wrap_future(handed.committed), PATIENCE) is False
+        assert await asyncio.wait_for(asyncio.wrap_future(handed.committed), PATIENCE) is True
 
     asyncio.run(scenario())
 
@@ -122,6 +126,7 @@ def test_a_hand_that_cannot_reach_its_process_is_refused(
         await asyncio.get_running_loop().run_in_executor(None, there.stop)  # gone
         gone = here.tasks.hand(taken, _handed("t2"))
         assert gone is not None and await asyncio.wait_for(gone, PATIENCE) is False
+        assert here.tasks.committed(taken, False) is None  # nothing stored: no question
 
     asyncio.run(scenario())
 

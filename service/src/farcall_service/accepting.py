@@ -148,7 +148,7 @@ async def submit(
         if not taker.remote:
             lc.broker.tasks.hand(taker, claimed[eid])
     if remote:
-        work.add_done_callback(partial(_tell_committed, lc, list(remote.values())))
+        work.add_done_callback(partial(_tell_committed, lc, remote, claimed))
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
@@ -337,12 +337,42 @@ async def _hand_remote(lc: TaskLifecycle, takers: dict[str, Taken],
     return missed
 
 
-def _tell_committed(lc: TaskLifecycle, takers: list[Taken], work: asyncio.Future[Any]) -> None:
+def _tell_committed(lc: TaskLifecycle, takers: dict[str, Taken], claimed: dict[str, Handed],
+                    work: asyncio.Future[Any]) -> None:
     """Tell the claims' processes elsewhere that the tasks they were handed are
-    committed, or never will be."""
+    committed, or never will be; release those that did not reach their claim (it
+    had stopped waiting, or its process is gone and says nothing): stored as claimed
+    by its session, nothing else would ever give them out."""
     ok = not work.cancelled() and work.exception() is None
-    for taker in takers:
-        lc.broker.tasks.committed(taker, ok)
+    for eid, taker in takers.items():
+        reply = lc.broker.tasks.committed(taker, ok)
+        if reply is not None:
+            ids = [task.id for task in claimed[eid].tasks]
+            asyncio.wrap_future(reply).add_done_callback(
+                partial(_release_undelivered, lc, eid, taker.offer.session, ids))
+
+
+def _release_undelivered(lc: TaskLifecycle, endpoint_id: str, session: str, ids: list[str],
+                         delivered: asyncio.Future[bool]) -> None:
+    if delivered.cancelled() or delivered.result():
+        return
+    release(lc, endpoint_id, session, ids)
+
+
+def release(lc: TaskLifecycle, endpoint_id: str, session: str, ids: list[str]) -> None:
+    """Put back in the queue the tasks of ``ids`` that ``session`` holds though they
+    never reached it, and wake the endpoint's claims (on the event loop)."""
+
+    def released(done: asyncio.Future[int]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            log.warning("tasks handed to endpoint %s that never reached it were not put back "
+                        "in the queue (%s); they are when its session changes", endpoint_id,
+                        "cancelled" if done.cancelled() else done.exception())
+        elif done.result():
+            lc.broker.tasks.notify(endpoint_id)
+
+    lc.ctx.start_in_thread(lc.ctx.store.release, endpoint_id, session, ids).add_done_callback(
+        released)
 
 
 def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:

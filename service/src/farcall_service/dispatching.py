@@ -48,10 +48,6 @@ async def claim(
     if max_tasks < 1:
         return await _cancels_only(lc, endpoint_id, deadline, cancelled)
     while True:
-        if lc.unclaimed:
-            kept = lc.unclaimed.take(endpoint_id, session, max_tasks)
-            if kept:
-                return adopt(lc, endpoint_id, kept)
         woken = claims.waiter(endpoint_id)
         try:
             if empty_queues.known_empty(endpoint_id, session):

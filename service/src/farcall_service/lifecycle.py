@@ -89,8 +89,8 @@ class TaskLifecycle:
         #: Forwards tasks to endpoints that take them over AMQP (None: the broker
         #: has no endpoint queues).
         self.forwarder = Forwarder(self, broker.endpoints) if broker.endpoints else None
-        #: Tasks another process handed to claims here that had stopped waiting,
-        #: for their sessions' next claims.
+        #: Releases tasks another process handed to claims here that had stopped
+        #: waiting.
         self.unclaimed = UnclaimedHands(self)
         self._reaper: asyncio.Task[None] | None = None
         self._publishing: asyncio.Task[None] | None = None

@@ -10,12 +10,15 @@ A submission that finds no claim waiting in its own process takes a remote offer
 sends the tasks to the claim's process in a ``hand`` message, straight to that
 process's queue (mandatory, confirmed), before it commits them as claimed by the
 session: the endpoint starts on them while the commit is on its way, as with a claim
-in the same process. A ``committed`` message follows once the submission committed
-or failed; the claim's process records the endpoint's results only after it.
+in the same process. The claim's process answers ``taken`` (given to the claim, or
+not); a ``committed`` message follows once the submission committed or failed, and
+the claim's process records the endpoint's results only after it.
 
 An offer may be taken twice (by two processes, or by one just as the claim was
-answered otherwise): the claim's process then keeps the tasks for the session's next
-claim (``dispatching.Unclaimed``), since they are stored as claimed by it.
+answered otherwise). Tasks that did not reach the claim are stored as claimed by a
+session that will never get them, so they are released to the queue once committed
+(``TaskStore.release``): by the submission's process when the answer is "not taken"
+or does not come, and by the claim's process (``farcall_service.unclaimed``).
 """
 
 from __future__ import annotations

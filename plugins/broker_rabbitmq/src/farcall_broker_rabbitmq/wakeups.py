@@ -66,6 +66,9 @@ BYE_TIMEOUT = 1.0
 #: Seconds a claim's process waits for a handing submission's ``committed`` before
 #: it records the results anyway (as ``dispatching.COMMIT_WINDOW``).
 COMMIT_WORD_TIMEOUT = 10.0
+#: Seconds a handing submission waits, after its commit, for the claim's process to
+#: say it gave the tasks to the claim; without that word it releases them itself.
+TAKEN_WORD_TIMEOUT = 5.0
 
 
 #: A ``Task``'s fields, in order: a carried task is the list of their values.
@@ -116,6 +119,9 @@ class Fanout:
         self._direct: Any = None
         #: Ticket -> the ``committed`` word a hand-off received here waits for.
         self._awaiting: dict[str, concurrent.futures.Future[bool | None]] = {}
+        #: Ticket -> whether a hand-off sent from here reached its claim (the
+        #: ``taken`` word of the claim's process).
+        self._replies: dict[str, concurrent.futures.Future[bool]] = {}
         self._unclaimed: tuple[asyncio.AbstractEventLoop, UnclaimedHandler] | None = None
 
     async def declare(self) -> None:
@@ -213,6 +219,9 @@ class Fanout:
             if channel == "committed":
                 self._word(str(notification["ticket"]), bool(notification["ok"]))
                 return
+            if channel == "taken":
+                self.reply(str(notification["ticket"]), bool(notification["delivered"]))
+                return
             key = str(notification["key"])
             if channel == "tasks":
                 self.tasks.notifier.notify(key)
@@ -227,7 +236,8 @@ class Fanout:
 
     def _handed(self, message: dict[str, Any]) -> None:
         """Tasks another process's submission handed to a claim of ``session`` here:
-        to that claim if it still waits, else kept for the session's next one."""
+        to that claim if it still waits, else to the unclaimed handler (which releases
+        them); either way the sender hears which (``taken``)."""
         endpoint_id, session, ticket, handed = decode_hand(message)
         committed: concurrent.futures.Future[bool | None] = concurrent.futures.Future()
         self._awaiting[ticket] = committed
@@ -238,8 +248,39 @@ class Fanout:
             self.tasks.notifier.hand(taken, handed)
         elif self._unclaimed is not None:
             loop, handler = self._unclaimed
-            with contextlib.suppress(RuntimeError):  # stopped: the session claims anew
+            with contextlib.suppress(RuntimeError):  # stopped: the sender releases them
                 loop.call_soon_threadsafe(handler, endpoint_id, session, handed)
+        self.send(str(message["origin"]), {"channel": "taken", "ticket": ticket,
+                                           "delivered": taken is not None})
+
+    def expect_reply(self, ticket: str) -> concurrent.futures.Future[bool]:
+        """Whether the hand-off ``ticket`` reached its claim, once its process says."""
+        reply: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._replies[ticket] = reply
+        return reply
+
+    def reply(self, ticket: str, delivered: bool) -> None:
+        """The claim's process said (or, after ``TAKEN_WORD_TIMEOUT``, did not say)
+        whether it gave hand-off ``ticket`` to its claim."""
+        reply = self._replies.get(ticket)
+        if reply is not None and not reply.done():
+            reply.set_result(delivered)
+
+    def collect_reply(self, ticket: str, wanted: bool) -> concurrent.futures.Future[bool] | None:
+        """The reply to hand-off ``ticket`` if ``wanted`` (it is forgotten once
+        done), else None (forgotten now)."""
+        reply = self._replies.get(ticket) if wanted else self._replies.pop(ticket, None)
+        if reply is None or not wanted:
+            return None
+        reply.add_done_callback(lambda _done: self._replies.pop(ticket, None))
+        return reply
+
+    def reply_by(self, ticket: str, timeout: float) -> None:
+        """No reply to hand-off ``ticket`` within ``timeout`` seconds counts as "not
+        delivered"; from any thread."""
+        with contextlib.suppress(RuntimeError):  # stopped: nobody awaits it
+            self._connection.io.loop.call_soon_threadsafe(
+                self._connection.io.loop.call_later, timeout, self.reply, ticket, False)
 
     def _word(self, ticket: str, ok: bool | None) -> None:
         """The handing submission committed (True), failed (False), or said nothing
@@ -257,6 +298,9 @@ class Fanout:
         self._direct = None
         for ticket in list(self._awaiting):
             self._word(ticket, None)
+        for ticket in list(self._replies):
+            self.reply(ticket, False)
+        self._replies.clear()
         self.tasks.notifier.close()
         self.results.notifier.close()
 
@@ -299,12 +343,18 @@ class SharedTaskWakeups:
             refused.set_result(False)  # too big for a message: queued instead
             return refused
         message = encode_hand(taken.endpoint_id, taken.offer.session, taken.ticket, handed)
+        self._fanout.expect_reply(taken.ticket)
         return asyncio.wrap_future(self._fanout.send(taken.origin, message))
 
-    def committed(self, taken: Taken, ok: bool) -> None:
-        if taken.origin is not None:
-            self._fanout.send(taken.origin, {"channel": "committed", "ticket": taken.ticket,
-                                             "ok": ok})
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
+        if taken.origin is None:
+            return None
+        self._fanout.send(taken.origin, {"channel": "committed", "ticket": taken.ticket,
+                                         "ok": ok})
+        reply = self._fanout.collect_reply(taken.ticket, wanted=ok)
+        if reply is not None:
+            self._fanout.reply_by(taken.ticket, TAKEN_WORD_TIMEOUT)
+        return reply
 
     def on_unclaimed(self, handler: UnclaimedHandler) -> None:
         self._fanout.on_unclaimed(handler)

@@ -103,7 +103,7 @@ class Taken:
 
 #: Called with an endpoint id, a session and tasks another process handed to a claim
 #: of that session here which no longer waited: they are stored as claimed by the
-#: session, so its next claim must get them.
+#: session, which will never get them, so they must go back to the queue.
 UnclaimedHandler = Callable[[str, str, Handed], None]
 
 
@@ -133,15 +133,19 @@ class TaskWakeups(Protocol):
         holds them, False when they cannot reach that process; the submission then
         commits them as queued, not as claimed."""
 
-    def committed(self, taken: Taken, ok: bool) -> None:
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
         """The submission that handed to ``taken`` committed (``ok``) or failed: a
         claim's process elsewhere records its results only after that word (or
-        after ``dispatching.COMMIT_WINDOW``). Nothing to do for a claim here."""
+        after ``dispatching.COMMIT_WINDOW``). After ``ok``, for a claim elsewhere: a
+        future done with whether that process gave the tasks to its claim (False too
+        when it did not say in time); on False the submission releases them
+        (``TaskStore.release``). None for a claim here."""
 
     def on_unclaimed(self, handler: UnclaimedHandler) -> None:
         """Call ``handler`` on the caller's event loop for tasks another process
-        handed to a claim here that no longer waited (call on the event loop, before
-        serving). A broker of one process never calls it."""
+        handed to a claim here that no longer waited: it releases them once their
+        submission committed, as the submission does on its side (call on the event
+        loop, before serving). A broker of one process never calls it."""
 
     def withdraw(self, waiter: asyncio.Future[Any]) -> bool:
         """End an offer; True when a submission took it first (its tasks are on their

@@ -25,6 +25,7 @@ channel that pushes the results of the tasks it submitted), rather than the next
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
@@ -121,8 +122,9 @@ class Notifier:
         with contextlib.suppress(RuntimeError):
             taken.loop.call_soon_threadsafe(_resolve, taken.future, value)
 
-    def committed(self, taken: Taken, ok: bool) -> None:
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
         """Nothing to tell: the claim waits in this process, which committed."""
+        return None
 
     def on_unclaimed(self, handler: UnclaimedHandler) -> None:
         """Never called: no other process hands tasks to claims here."""

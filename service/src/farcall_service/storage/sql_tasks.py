@@ -74,10 +74,11 @@ class TaskSql(SqlConnections):
             claimed = claimed or {}
             claimed_by: dict[str, str] = {}
             for endpoint_id in dict.fromkeys(eid for eid, _task in tasks):
-                state = self._hot.first(conn, q.ENDPOINT_STATE, {"endpoint_id": endpoint_id})
+                session, task_ids = claimed.get(endpoint_id, ("", []))
+                look = q.ENDPOINT_STATE_SHARED if task_ids else q.ENDPOINT_STATE
+                state = self._hot.first(conn, look, {"endpoint_id": endpoint_id})
                 if state is None or state.deleted:
                     raise EndpointGone(endpoint_id)
-                session, task_ids = claimed.get(endpoint_id, ("", []))
                 if state.session_id == session and session:
                     claimed_by.update(dict.fromkeys(task_ids, session))
                 elif task_ids:
