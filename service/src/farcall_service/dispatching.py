@@ -14,6 +14,7 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING
 
+from farcall.blob_refs import parse_reference
 from starlette.concurrency import run_in_threadpool
 
 from farcall_service.brokers.interface import ClaimOffer, Handed, TaskWakeups
@@ -153,7 +154,11 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
     # Told to the waits now, before the commit: the endpoint keeps each result until
     # it is acknowledged, after the commit, so a result told is never lost
     # (``farcall_service.unfinished``, ``farcall_service.recording``).
-    told = lc.memory.reported(endpoint_id, outcomes, now)
+    # Not a result kept in the blob store, with other processes: a wait there that
+    # hears it fetches the bytes from the store, which must have the commit by then.
+    early = (outcomes if lc.broker.single_process
+             else [o for o in outcomes if parse_reference(o.result) is None])
+    told = lc.memory.reported(endpoint_id, early, now)
     wake_owners(lc, told)
     # A task handed to its claim before its submission committed: its result is
     # committed after the submission (before, it would be refused as unknown).
