@@ -9,7 +9,9 @@ runs them while the commit is on its way to the disk. A result for a handed task
 is told to the waits at once but committed only after the submission
 (``TaskLifecycle.submissions_in_flight``); should the submission's commit fail, the
 caller gets an error and the endpoint's results for those tasks are refused as
-unknown.
+unknown. With a broker of several processes the claim may wait in another process:
+the tasks go there first, then the commit ("The hand-off between processes" in
+docs/service.md).
 """
 
 from __future__ import annotations
@@ -326,8 +328,8 @@ def _settle_folded(lc: TaskLifecycle,
 
 async def _hand_remote(lc: TaskLifecycle, takers: dict[str, Taken],
                        claimed: dict[str, Handed]) -> list[str]:
-    """Send each claim in another process its tasks; the endpoints whose claim they
-    could not reach (told so: a submission's commit never waits on the other one)."""
+    """Send each claim in another process its tasks; returns the endpoints whose
+    claim they could not reach (their tasks are queued instead)."""
     sent = {eid: lc.broker.tasks.hand(taker, claimed[eid]) for eid, taker in takers.items()}
     missed = []
     for eid, delivered in sent.items():

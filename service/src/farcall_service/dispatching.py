@@ -72,28 +72,26 @@ async def claim(
             if claims.withdraw(woken):
                 handed: Handed = await woken  # resolved, even past the deadline
                 if handed.tasks:
-                    return adopt(lc, endpoint_id, [handed])
+                    return adopt(lc, endpoint_id, handed)
             elif not woken.done():
                 return []  # the deadline passed
         finally:
             claims.discard(endpoint_id, woken)
 
 
-def adopt(lc: TaskLifecycle, endpoint_id: str, hands: list[Handed]) -> list[ClaimedTask]:
-    """The tasks of ``hands``, handed to a claim of ``endpoint_id``. Those a submission
-    in another process handed are remembered here as if accepted here (their results
-    are told before they are recorded) and recorded only after that submission's
-    commit, as ``accepting`` does for its own."""
-    for handed in hands:
-        if handed.committed is None:
-            continue  # handed by this process, which tracks them already
+def adopt(lc: TaskLifecycle, endpoint_id: str, handed: Handed) -> list[ClaimedTask]:
+    """The tasks handed to a claim of ``endpoint_id``. A submission in another process
+    handed them (``committed`` is set): they are remembered here as if accepted here
+    (their results are told before they are recorded) and recorded only after that
+    submission's commit, as ``accepting`` does for its own."""
+    if handed.committed is not None:
         ids = [task.id for task in handed.tasks]
         lc.memory.accepted(handed.owner_id, handed.task_group_id, handed.created_at,
                            ((task.id, endpoint_id, task.function_id) for task in handed.tasks))
         committed = asyncio.wrap_future(handed.committed)
         committed.add_done_callback(partial(_forget_if_failed, lc, ids))
         track(lc.submissions_in_flight, ids, committed)
-    return [task for handed in hands for task in handed.tasks]
+    return handed.tasks
 
 
 def _forget_if_failed(lc: TaskLifecycle, ids: list[str],
