@@ -6,6 +6,7 @@ submission committed."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from farcall_broker_rabbitmq.broker import RabbitMQBroker
 from farcall_broker_rabbitmq.offers import MAX_HANDED_CHARS
-from farcall_service.brokers.interface import ClaimOffer, Handed
+from farcall_service.brokers.interface import ClaimOffer, Handed, Taken
 from farcall_service.settings import Settings
 from farcall_service.storage.interface import ClaimedTask, TaskOptions
 
@@ -44,6 +45,19 @@ def _handed(*ids: str, payload: str = "payload") -> Handed:
                    for task_id in ids], "alice", "group", 1234.5)
 
 
+async def _offer_taken(here: RabbitMQBroker, there: RabbitMQBroker,
+                       ) -> tuple[asyncio.Future[Any], Taken]:
+    """A claim of session s1 waiting in ``there``, its offer taken by ``here``."""
+    woken = there.tasks.waiter("ep")
+    there.tasks.offer(woken, ClaimOffer("s1", 5, 30.0))
+    return woken, await _until(lambda: here.tasks.take("ep", remote=True))
+
+
+async def _outcome(future: concurrent.futures.Future[Any] | None) -> Any:
+    assert future is not None
+    return await asyncio.wait_for(asyncio.wrap_future(future), PATIENCE)
+
+
 async def _until(condition: Callable[[], Any]) -> Any:
     deadline = time.monotonic() + PATIENCE
     while not (found := condition()):
@@ -58,11 +72,8 @@ def test_a_submission_hands_tasks_to_a_claim_waiting_in_the_other_process(
     here, there = pair
 
     async def scenario() -> None:
-        woken = there.tasks.waiter("ep")
-        there.tasks.offer(woken, ClaimOffer("s1", 5, 30.0))
-        # Not offered here, and another session's offer is not taken.
-        assert here.tasks.take("ep") is None
-        taken = await _until(lambda: here.tasks.take("ep", remote=True))
+        assert here.tasks.take("ep", remote=True) is None  # no offer anywhere yet
+        woken, taken = await _offer_taken(here, there)
         assert taken.remote and taken.offer == ClaimOffer("s1", 5, 30.0)
         assert here.tasks.take("ep", remote=True) is None  # taken once
         handed = _handed("t1", "t2")
@@ -74,9 +85,8 @@ def test_a_submission_hands_tasks_to_a_claim_waiting_in_the_other_process(
             handed.tasks, "alice", "group", 1234.5)
         assert arrived.committed is not None and not arrived.committed.done()
         reply = here.tasks.committed(taken, True)
-        assert await asyncio.wait_for(asyncio.wrap_future(arrived.committed), PATIENCE) is True
-        assert reply is not None  # the claim's process says it gave them to the claim
-        assert await asyncio.wait_for(asyncio.wrap_future(reply), PATIENCE) is True
+        assert await _outcome(arrived.committed) is True
+        assert await _outcome(reply) is True  # the claim's process gave them to the claim
         there.tasks.discard("ep", woken)
 
     asyncio.run(scenario())
@@ -90,20 +100,17 @@ def test_tasks_handed_to_a_claim_that_stopped_waiting_are_released_on_both_sides
     async def scenario() -> None:
         unclaimed: asyncio.Queue[tuple[str, str, Handed]] = asyncio.Queue()
         there.tasks.on_unclaimed(lambda *args: unclaimed.put_nowait(args))
-        woken = there.tasks.waiter("ep")
-        there.tasks.offer(woken, ClaimOffer("s1", 5, 30.0))
-        taken = await _until(lambda: here.tasks.take("ep", remote=True))
+        woken, taken = await _offer_taken(here, there)
         assert not there.tasks.withdraw(woken)  # answered otherwise meanwhile
         there.tasks.discard("ep", woken)
         delivered = here.tasks.hand(taken, _handed("t1"))
         assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
         endpoint_id, session, handed = await asyncio.wait_for(unclaimed.get(), PATIENCE)
         assert (endpoint_id, session, [t.id for t in handed.tasks]) == ("ep", "s1", ["t1"])
-        reply = here.tasks.committed(taken, True)
-        assert reply is not None  # not given to the claim: the submission releases them
-        assert await asyncio.wait_for(asyncio.wrap_future(reply), PATIENCE) is False
-        assert handed.committed is not None
-        assert await asyncio.wait_for(asyncio.wrap_future(handed.committed), PATIENCE) is True
+        # Not given to the claim: the submission releases them, and so does the
+        # claim's process once it hears of the commit.
+        assert await _outcome(here.tasks.committed(taken, True)) is False
+        assert await _outcome(handed.committed) is True
 
     asyncio.run(scenario())
 
@@ -114,15 +121,12 @@ def test_a_hand_that_cannot_reach_its_process_is_refused(
     here, there = pair
 
     async def scenario() -> None:
-        woken = there.tasks.waiter("ep")
-        there.tasks.offer(woken, ClaimOffer("s1", 5, 30.0))
-        taken = await _until(lambda: here.tasks.take("ep", remote=True))
+        woken, taken = await _offer_taken(here, there)
         # Too big for one message: queued instead, never sent.
         big = here.tasks.hand(taken, _handed("t1", payload="x" * (MAX_HANDED_CHARS + 1)))
         assert big is not None and await big is False
         there.tasks.discard("ep", woken)
-        there.tasks.offer(there.tasks.waiter("ep"), ClaimOffer("s1", 5, 30.0))
-        taken = await _until(lambda: here.tasks.take("ep", remote=True))
+        _woken, taken = await _offer_taken(here, there)
         await asyncio.get_running_loop().run_in_executor(None, there.stop)  # gone
         gone = here.tasks.hand(taken, _handed("t2"))
         assert gone is not None and await asyncio.wait_for(gone, PATIENCE) is False
