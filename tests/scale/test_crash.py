@@ -80,10 +80,13 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
             list(pool.map(submit, chunks))
         injector.join(120)
         assert not failed, failed
-        kit.wait_for(lambda: ledger.fetch(
-            "SELECT count(*) FROM tasks WHERE function_id = :f "
-            "AND status NOT IN ('success', 'failed')", f=fn)[0][0] == 0,
-            kit.scale(180, 900), "every task ending")
+        try:
+            kit.wait_for(lambda: ledger.fetch(
+                "SELECT count(*) FROM tasks WHERE function_id = :f "
+                "AND status NOT IN ('success', 'failed')", f=fn)[0][0] == 0,
+                kit.scale(180, 900), "every task ending")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_unended(ledger, fn, endpoint.endpoint_id)}") from None
     finally:
         watch.stop()
         fault.undo()
@@ -124,6 +127,16 @@ def test_a_fault_in_the_middle_of_a_batch_loses_nothing(scaled: ScaledStack, kin
                **{f"retried_{cause}": n for cause, n in sorted(causes.items())},
                proxy_cut_or_502=proxy_retried,
                seconds=seconds, **fault.detail)
+
+
+def _unended(ledger: Ledger, fn: str, endpoint_id: str) -> str:
+    """Where the tasks that did not end are: how many per status and holding session,
+    and the endpoint's session now."""
+    held = ledger.fetch("SELECT status, claim_session, count(*) FROM tasks WHERE function_id = :f "
+                        "AND status NOT IN ('success', 'failed') GROUP BY status, claim_session",
+                        f=fn)
+    (session,) = ledger.fetch("SELECT session_id FROM endpoints WHERE id = :e", e=endpoint_id)[0]
+    return f"unended {[tuple(row) for row in held]}; the endpoint's session is {session}"
 
 
 def _ids_of(ledger: Ledger, fn: str) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from farcall_testkit.servers import PostgreSQL
 from farcall_testkit.service import SOURCE, ServiceProcess, admin, payload
 
@@ -22,13 +23,13 @@ QUICK = 5.0
 
 @pytest.fixture
 def services(tmp_path: Path, postgresql: PostgreSQL,
-             broker_url: str) -> Iterator[tuple[ServiceProcess, ServiceProcess, str]]:
+             broker_url: str) -> Iterator[tuple[ServiceProcess, ServiceProcess, str, str]]:
     database = postgresql.create_database()
     env = {"FARCALL_SERVICE_DB_URL": database, "FARCALL_SERVICE_BROKER": broker_url}
     admin(tmp_path, "user", "add", "alice", env=env)
     token = admin(tmp_path, "token", "create", "alice", env=env).splitlines()[-1].strip()
     with ServiceProcess(tmp_path, env=env) as first, ServiceProcess(tmp_path, env=env) as second:
-        yield first, second, token
+        yield first, second, token, database
     postgresql.drop_database(database)
 
 
@@ -54,9 +55,9 @@ def _in_background(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
 
 
 def test_claims_and_result_waits_are_woken_by_the_other_service_process(
-    services: tuple[ServiceProcess, ServiceProcess, str],
+    services: tuple[ServiceProcess, ServiceProcess, str, str],
 ) -> None:
-    first, second, token = services
+    first, second, token, database = services
     function_id = _post(first, token, "/v3/functions", {
         "function_name": "square", "function_code": SOURCE, "serialized": False,
     })["function_uuid"]
@@ -74,6 +75,16 @@ def test_claims_and_result_waits_are_woken_by_the_other_service_process(
     tasks = claimed["answer"]["tasks"]
     assert len(tasks) == 1 and claimed["took"] < 1.0 + QUICK, claimed
     assert tasks[0]["task_id"] == task_id
+    # Handed by the first process to the claim waiting in the second: stored as
+    # claimed in the submission's own transaction, not by a claim's.
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT status, claim_session, claimed_at, created_at "
+                                       "FROM tasks WHERE id = :id"), {"id": task_id}).one()
+    finally:
+        engine.dispose()
+    assert (row.status, row.claim_session, row.claimed_at) == ("running", "s1", row.created_at)
 
     waiting, waited = _in_background(lambda: _post(
         first, token, "/farcall/v1/tasks/wait", {"task_ids": [task_id], "timeout": 30}))

@@ -9,7 +9,9 @@ runs them while the commit is on its way to the disk. A result for a handed task
 is told to the waits at once but committed only after the submission
 (``TaskLifecycle.submissions_in_flight``); should the submission's commit fail, the
 caller gets an error and the endpoint's results for those tasks are refused as
-unknown.
+unknown. With a broker of several processes the claim may wait in another process:
+the tasks go there first, then the commit ("The hand-off between processes" in
+docs/service.md).
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from farcall_service import access
 from farcall_service.auth import Identity
-from farcall_service.brokers.interface import BrokerError, Taken
+from farcall_service.brokers.interface import BrokerError, Handed, Taken
 from farcall_service.cache import MISSING
 from farcall_service.context import ServiceContext
 from farcall_service.errors import ApiError, bad_request, not_found
@@ -117,6 +119,19 @@ async def submit(
     takers = _take_waiting_claims(lc, checked)
     handed = {eid: [task for e, task in tasks if e == eid][: taker.offer.max_tasks]
               for eid, taker in takers.items()}
+    claimed = {eid: Handed([ClaimedTask(task.id, task.function_id,
+                                        checked.functions[task.function_id].code + task.payload,
+                                        options, owner_id=checked.owner_id)
+                            for task in handed[eid]],
+                           checked.owner_id, checked.group, checked.now)
+               for eid in takers}
+    # A claim waiting in another process gets its tasks before the commit starts,
+    # once the broker holds them: a commit of tasks claimed by a session that never
+    # gets them would leave them to nobody. Those that cannot reach it stay queued.
+    remote = {eid: taker for eid, taker in takers.items() if taker.remote}
+    if remote:
+        for eid in await _hand_remote(lc, remote, claimed):
+            del takers[eid], handed[eid], claimed[eid], remote[eid]
     work = ctx.start_in_thread(
         _store, lc, checked,
         {eid: (takers[eid].offer.session, [task.id for task in mine])
@@ -126,16 +141,16 @@ async def submit(
     if handed:
         track(lc.submissions_in_flight,
               [task.id for mine in handed.values() for task in mine], work)
-    claimed = {eid: [ClaimedTask(task.id, task.function_id,
-                                 checked.functions[task.function_id].code + task.payload,
-                                 options)
-                     for task in handed[eid]]
-               for eid in takers}
     # Handed at once, before the commit: the endpoint runs them while the commit is
     # on its way. A report of them through this process is recorded after the commit
-    # (``submissions_in_flight``); through another one, it waits there until the
-    # commit is visible (``dispatching.report``).
-    _hand(lc, takers, claimed)
+    # (``submissions_in_flight``); through another one, it waits there for the word
+    # that the commit is done (``dispatching.adopt``) or until it is visible
+    # (``dispatching.report``).
+    for eid, taker in takers.items():
+        if not taker.remote:
+            lc.broker.tasks.hand(taker, claimed[eid])
+    if remote:
+        work.add_done_callback(partial(_tell_committed, lc, remote, claimed))
     committed = asyncio.shield(work)  # in flight until the commit is through, whoever waits
     # Registered after the shield: the submitter is answered before the endpoints
     # whose reports shared the commit are acknowledged.
@@ -311,10 +326,55 @@ def _settle_folded(lc: TaskLifecycle,
             settle(lc, item, recorded)
 
 
-def _hand(lc: TaskLifecycle, takers: dict[str, Taken],
-          claimed: dict[str, list[ClaimedTask]]) -> None:
+async def _hand_remote(lc: TaskLifecycle, takers: dict[str, Taken],
+                       claimed: dict[str, Handed]) -> list[str]:
+    """Send each claim in another process its tasks; returns the endpoints whose
+    claim they could not reach (their tasks are queued instead)."""
+    sent = {eid: lc.broker.tasks.hand(taker, claimed[eid]) for eid, taker in takers.items()}
+    missed = []
+    for eid, delivered in sent.items():
+        if delivered is None or not await delivered:
+            lc.broker.tasks.committed(takers[eid], False)
+            missed.append(eid)
+    return missed
+
+
+def _tell_committed(lc: TaskLifecycle, takers: dict[str, Taken], claimed: dict[str, Handed],
+                    work: asyncio.Future[Any]) -> None:
+    """Tell the claims' processes elsewhere that the tasks they were handed are
+    committed, or never will be; release those that did not reach their claim (it
+    had stopped waiting, or its process is gone and says nothing): stored as claimed
+    by its session, nothing else would ever give them out."""
+    ok = not work.cancelled() and work.exception() is None
     for eid, taker in takers.items():
-        lc.broker.tasks.hand(taker, claimed[eid])
+        reply = lc.broker.tasks.committed(taker, ok)
+        if reply is not None:
+            ids = [task.id for task in claimed[eid].tasks]
+            asyncio.wrap_future(reply).add_done_callback(
+                partial(_release_undelivered, lc, eid, taker.offer.session, ids))
+
+
+def _release_undelivered(lc: TaskLifecycle, endpoint_id: str, session: str, ids: list[str],
+                         delivered: asyncio.Future[bool]) -> None:
+    if delivered.cancelled() or delivered.result():
+        return
+    release(lc, endpoint_id, session, ids)
+
+
+def release(lc: TaskLifecycle, endpoint_id: str, session: str, ids: list[str]) -> None:
+    """Put back in the queue the tasks of ``ids`` that ``session`` holds though they
+    never reached it, and wake the endpoint's claims (on the event loop)."""
+
+    def released(done: asyncio.Future[int]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            log.warning("tasks handed to endpoint %s that never reached it were not put back "
+                        "in the queue (%s); they are when its session changes", endpoint_id,
+                        "cancelled" if done.cancelled() else done.exception())
+        elif done.result():
+            lc.broker.tasks.notify(endpoint_id)
+
+    lc.ctx.start_in_thread(lc.ctx.store.release, endpoint_id, session, ids).add_done_callback(
+        released)
 
 
 def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken]:
@@ -327,7 +387,7 @@ def _take_waiting_claims(lc: TaskLifecycle, checked: Checked) -> dict[str, Taken
     if any(function.container_id for function in checked.functions.values()):
         return takers
     for eid in checked.endpoints:
-        waiter = lc.broker.tasks.take(eid)
+        waiter = lc.broker.tasks.take(eid, remote=True)
         if waiter is not None:
             takers[eid] = waiter
     return takers

@@ -11,11 +11,13 @@ import logging
 import math
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING
 
+from farcall.blob_refs import parse_reference
 from starlette.concurrency import run_in_threadpool
 
-from farcall_service.brokers.interface import ClaimOffer, TaskWakeups
+from farcall_service.brokers.interface import ClaimOffer, Handed, TaskWakeups
 from farcall_service.recording import track, wake_owners
 from farcall_service.storage.interface import ClaimedTask, Outcome, RecordedOutcomes, Report
 
@@ -63,18 +65,39 @@ async def claim(
             remaining = deadline - loop.time()
             if tasks or cancelled or remaining <= 0:
                 return tasks
-            claims.offer(woken, ClaimOffer(session, max_tasks))
+            claims.offer(woken, ClaimOffer(session, max_tasks, remaining))
             await asyncio.wait({woken}, timeout=remaining)
             # Withdrawn atomically: a submission either took the offer before this
             # line (its tasks are ours and on their way) or can no longer take it.
             if claims.withdraw(woken):
-                handed: list[ClaimedTask] = await woken  # resolved, even past the deadline
-                if handed:
-                    return handed
+                handed: Handed = await woken  # resolved, even past the deadline
+                if handed.tasks:
+                    return adopt(lc, endpoint_id, handed)
             elif not woken.done():
                 return []  # the deadline passed
         finally:
             claims.discard(endpoint_id, woken)
+
+
+def adopt(lc: TaskLifecycle, endpoint_id: str, handed: Handed) -> list[ClaimedTask]:
+    """The tasks handed to a claim of ``endpoint_id``. A submission in another process
+    handed them (``committed`` is set): they are remembered here as if accepted here
+    (their results are told before they are recorded) and recorded only after that
+    submission's commit, as ``accepting`` does for its own."""
+    if handed.committed is not None:
+        ids = [task.id for task in handed.tasks]
+        lc.memory.accepted(handed.owner_id, handed.task_group_id, handed.created_at,
+                           ((task.id, endpoint_id, task.function_id) for task in handed.tasks))
+        committed = asyncio.wrap_future(handed.committed)
+        committed.add_done_callback(partial(_forget_if_failed, lc, ids))
+        track(lc.submissions_in_flight, ids, committed)
+    return handed.tasks
+
+
+def _forget_if_failed(lc: TaskLifecycle, ids: list[str],
+                      committed: asyncio.Future[bool | None]) -> None:
+    if not committed.cancelled() and committed.result() is False:
+        lc.memory.forget(ids)
 
 
 async def _cancels_only(lc: TaskLifecycle, endpoint_id: str, deadline: float,
@@ -129,7 +152,11 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
     # Told to the waits now, before the commit: the endpoint keeps each result until
     # it is acknowledged, after the commit, so a result told is never lost
     # (``farcall_service.unfinished``, ``farcall_service.recording``).
-    told = lc.memory.reported(endpoint_id, outcomes, now)
+    # Not a result kept in the blob store, with other processes: a wait there that
+    # hears it fetches the bytes from the store, which must have the commit by then.
+    early = (outcomes if lc.broker.single_process
+             else [o for o in outcomes if parse_reference(o.result) is None])
+    told = lc.memory.reported(endpoint_id, early, now)
     wake_owners(lc, told)
     # A task handed to its claim before its submission committed: its result is
     # committed after the submission (before, it would be refused as unknown).

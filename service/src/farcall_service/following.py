@@ -44,6 +44,9 @@ TOKEN_GONE = 1008
 #: Seconds a channel following tasks may hear nothing before it looks in the
 #: database, when other processes share it (a lost wake-up costs this much).
 RECHECK = 2.0
+#: Results a channel heard for tasks it did not follow (yet), kept at most: another
+#: process may tell a result before the submission's commit is through here.
+EARLY_KEPT = 1_000
 
 
 class Follower:
@@ -58,6 +61,8 @@ class Follower:
         self._checks: set[asyncio.Future[Any]] = set()  # referenced until done
         self._heard_at = 0.0
         self._recheck: asyncio.TimerHandle | None = None
+        #: Results heard before their tasks were followed, newest last.
+        self._early: dict[str, Task] = {}
 
     def attach(self, channel: Opened) -> None:
         """Push on ``channel`` (``channel.serve``'s ``opened``) until it closes."""
@@ -79,6 +84,11 @@ class Follower:
         if done is None:  # not all known here: the SDK waits for them as it would
             return {}
         ended = {task.id for task in done}
+        # Told by another process before the commit here was through.
+        early = [self._early.pop(tid) for tid in task_ids
+                 if tid in self._early and tid not in ended]
+        done += early
+        ended.update(task.id for task in early)
         pending = [tid for tid in task_ids if tid not in ended]
         self._followed.update(pending)
         if pending and not self._lc.memory_decides:
@@ -93,6 +103,8 @@ class Follower:
 
     def _heard(self, tasks: list[Task] | None) -> None:
         """A notification of the owner's results (None: look again, in the database)."""
+        if tasks and not self._lc.memory_decides:
+            self._keep_early(tasks)
         if not self._followed:
             return
         self._heard_at = asyncio.get_running_loop().time()
@@ -103,6 +115,15 @@ class Follower:
         if ended:
             self._followed.difference_update(task.id for task in ended)
             self._push(ended)
+
+    def _keep_early(self, tasks: list[Task]) -> None:
+        """Keep results of tasks not followed yet: their submission may be about to
+        ask (``follow``), its commit done after another process told them."""
+        for task in tasks:
+            if task.id not in self._followed:
+                self._early[task.id] = task
+        while len(self._early) > EARLY_KEPT:
+            del self._early[next(iter(self._early))]
 
     def _quiet(self) -> None:
         """Every ``RECHECK`` seconds while tasks are followed and other processes share

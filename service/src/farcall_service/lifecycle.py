@@ -40,6 +40,7 @@ from farcall_service.storage.interface import (
     Task,
     TaskOptions,
 )
+from farcall_service.unclaimed import UnclaimedHands
 from farcall_service.unfinished import UnfinishedTasks
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ class TaskLifecycle:
         #: Forwards tasks to endpoints that take them over AMQP (None: the broker
         #: has no endpoint queues).
         self.forwarder = Forwarder(self, broker.endpoints) if broker.endpoints else None
+        #: Releases tasks another process handed to claims here that had stopped
+        #: waiting.
+        self.unclaimed = UnclaimedHands(self)
         self._reaper: asyncio.Task[None] | None = None
         self._publishing: asyncio.Task[None] | None = None
         self._forwarding: asyncio.Task[None] | None = None
@@ -110,6 +114,7 @@ class TaskLifecycle:
         """Start the broker, the requeue reaper and the purge of expired tasks; on the
         event loop, before serving."""
         self.broker.start()
+        self.broker.tasks.on_unclaimed(self.unclaimed.add)
         self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
         if self.ctx.settings.result_retention > 0:
             self._purging = asyncio.create_task(purging.purge_forever(self))
@@ -125,6 +130,7 @@ class TaskLifecycle:
             await cancel(task)
         self._reaper = self._publishing = self._forwarding = self._purging = None
         try:
+            await self.unclaimed.stop()
             await self.ctx.in_thread(commit_alone, self, self.recorder.take())
             if self.publisher is not None:
                 # What is left goes with another process's sweep, or at the next start.

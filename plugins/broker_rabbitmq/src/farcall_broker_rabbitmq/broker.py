@@ -22,6 +22,7 @@ from farcall_broker_rabbitmq.connection import CONNECT_TIMEOUT, Connection
 from farcall_broker_rabbitmq.credentials import StreamCredentials
 from farcall_broker_rabbitmq.endpoint_queues import RabbitMQEndpointQueues
 from farcall_broker_rabbitmq.management import Management
+from farcall_broker_rabbitmq.offers import RemoteOffers
 from farcall_broker_rabbitmq.peers import Peers
 from farcall_broker_rabbitmq.streams import RabbitMQStreams
 from farcall_broker_rabbitmq.wakeups import Fanout, SharedResultWakeups, SharedTaskWakeups
@@ -66,6 +67,11 @@ class RabbitMQBroker:
     def peers(self) -> Peers:
         """The other service processes this one hears on the wake-up fanout."""
         return self._fanout.peers
+
+    @property
+    def offers(self) -> RemoteOffers:
+        """The claims waiting in the other processes, as heard on the fanout."""
+        return self._fanout.offers
 
     @property
     def reconnections(self) -> int:

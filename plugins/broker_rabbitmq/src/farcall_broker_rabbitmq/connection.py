@@ -170,11 +170,14 @@ class Connection:
     def connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    async def channel(self, publisher_confirms: bool = True) -> AbstractRobustChannel:
-        """A new channel (on the I/O loop); it is opened again after a reconnection."""
+    async def channel(self, publisher_confirms: bool = True,
+                      on_return_raises: bool = False) -> AbstractRobustChannel:
+        """A new channel (on the I/O loop); it is opened again after a reconnection.
+        ``on_return_raises``: a mandatory message no queue takes raises on publish."""
         if self._connection is None:
             raise BrokerError(f"not connected to RabbitMQ at {self.address.where}")
-        channel = await self._connection.channel(publisher_confirms=publisher_confirms)
+        channel = await self._connection.channel(publisher_confirms=publisher_confirms,
+                                                 on_return_raises=on_return_raises)
         assert isinstance(channel, AbstractRobustChannel)
         return channel
 

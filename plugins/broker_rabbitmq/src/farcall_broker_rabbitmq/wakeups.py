@@ -12,27 +12,44 @@ task, because claims and result waits time out and look in the database. A resul
 notification carries the recorded tasks when they are small, so a listener elsewhere
 need not read them back; otherwise None, "look again, in the database".
 
-Offers (``offer``/``take``/``hand``/``withdraw``) stay local: a submission hands its
-tasks straight to a claim waiting in its own process only; a claim elsewhere is woken
-and claims them from the database.
+A claim's offer (``offer``/``take``/``hand``/``withdraw``) is published too, and a
+submission in another process may take it and hand the claim its tasks through the
+claim's process's queue (``offers``): no claim transaction follows the wake-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import logging
+import uuid
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
-from farcall_service.brokers.interface import ClaimOffer, ResultListener, Taken
+from farcall_service.brokers.interface import (
+    ClaimOffer,
+    Handed,
+    ResultListener,
+    Taken,
+    UnclaimedHandler,
+)
 from farcall_service.brokers.notifier import Notifier
-from farcall_service.storage.interface import ClaimedTask, Task
+from farcall_service.storage.interface import Task
 
 from farcall_broker_rabbitmq.connection import Connection
+from farcall_broker_rabbitmq.offers import (
+    MAX_HANDED_CHARS,
+    RemoteOffers,
+    decode_hand,
+    decode_offer,
+    encode_hand,
+    encode_offer,
+    handed_chars,
+)
 from farcall_broker_rabbitmq.peers import ANNOUNCE, Peers
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,12 @@ MAX_CARRIED = 64 * 1024
 PUBLISH_TIMEOUT = 5.0
 #: Seconds a stopping process waits to say ``bye`` (the others forget it anyway).
 BYE_TIMEOUT = 1.0
+#: Seconds a claim's process waits for a handing submission's ``committed`` before
+#: it records the results anyway (as ``dispatching.COMMIT_WINDOW``).
+COMMIT_WORD_TIMEOUT = 10.0
+#: Seconds a handing submission waits, after its commit, for the claim's process to
+#: say it gave the tasks to the claim; without that word it releases them itself.
+TAKEN_WORD_TIMEOUT = 5.0
 
 
 #: A ``Task``'s fields, in order: a carried task is the list of their values.
@@ -89,7 +112,17 @@ class Fanout:
         self._exchange: AbstractExchange | None = None
         #: The other processes on the fanout: with none, there is nobody to wake.
         self.peers = Peers()
+        #: Their claims waiting for tasks.
+        self.offers = RemoteOffers()
         self._announcer: asyncio.Task[None] | None = None
+        #: A confirmed channel for hand-offs to one process's queue.
+        self._direct: Any = None
+        #: Ticket -> the ``committed`` word a hand-off received here waits for.
+        self._awaiting: dict[str, concurrent.futures.Future[bool | None]] = {}
+        #: Ticket -> whether a hand-off sent from here reached its claim (the
+        #: ``taken`` word of the claim's process).
+        self._replies: dict[str, concurrent.futures.Future[bool]] = {}
+        self._unclaimed: tuple[asyncio.AbstractEventLoop, UnclaimedHandler] | None = None
 
     async def declare(self) -> None:
         """Declare the exchange and this process's queue, and consume it (on the I/O
@@ -101,6 +134,8 @@ class Fanout:
             f"{EXCHANGE}.{self.origin}", exclusive=True, auto_delete=True)
         await queue.bind(exchange)
         await queue.consume(self._received, no_ack=True)
+        self._direct = await self._connection.channel(publisher_confirms=True,
+                                                      on_return_raises=True)
         self._exchange = exchange
         if self._announcer is None:
             self._announcer = asyncio.ensure_future(self._announce_forever())
@@ -138,6 +173,35 @@ class Fanout:
         except Exception as exc:  # a lost wake-up: the waits look in the database
             log.debug("a wake-up was not published: %s: %s", type(exc).__name__, exc)
 
+    def send(self, origin: str, message: dict[str, Any]) -> concurrent.futures.Future[bool]:
+        """Send ``message`` to process ``origin``'s queue alone: done with True once
+        RabbitMQ confirmed it was queued there, False when it was not (that process
+        is gone, or the broker is away). From any thread."""
+        try:
+            return self._connection.io.submit(self._send(origin, self._encode(message)))
+        except RuntimeError:  # stopped
+            failed: concurrent.futures.Future[bool] = concurrent.futures.Future()
+            failed.set_result(False)
+            return failed
+
+    async def _send(self, origin: str, body: bytes) -> bool:
+        direct = self._direct
+        if direct is None:
+            return False
+        try:
+            await direct.default_exchange.publish(
+                aio_pika.Message(body, content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+                routing_key=f"{EXCHANGE}.{origin}", mandatory=True, timeout=PUBLISH_TIMEOUT)
+            return True
+        except Exception as exc:
+            log.debug("a hand-off to %s was not delivered: %s: %s", origin,
+                      type(exc).__name__, exc)
+            return False
+
+    def on_unclaimed(self, handler: UnclaimedHandler) -> None:
+        self._unclaimed = (asyncio.get_running_loop(), handler)
+
     async def _received(self, message: AbstractIncomingMessage) -> None:
         try:
             notification = json.loads(message.body)
@@ -146,18 +210,84 @@ class Fanout:
                 return
             if channel == "bye":
                 self.peers.gone(origin)
+                self.offers.gone(origin)
                 return
             if self.peers.heard(origin):  # a newcomer: tell it this process is here
                 await self._say("hello")
             if channel == "hello":
+                return
+            if channel == "committed":
+                self._word(str(notification["ticket"]), bool(notification["ok"]))
+                return
+            if channel == "taken":
+                self.reply(str(notification["ticket"]), bool(notification["delivered"]))
                 return
             key = str(notification["key"])
             if channel == "tasks":
                 self.tasks.notifier.notify(key)
             elif channel == "results":
                 self.results.notifier.notify(key, decode_tasks(notification.get("tasks")))
+            elif channel == "offer":
+                self.offers.heard(origin, *decode_offer(notification))
+            elif channel == "hand":
+                self._handed(notification)
         except Exception as exc:  # a malformed message must not stop the consumer
             log.warning("ignored a malformed wake-up: %s: %s", type(exc).__name__, exc)
+
+    def _handed(self, message: dict[str, Any]) -> None:
+        """Tasks another process's submission handed to a claim of ``session`` here:
+        to that claim if it still waits, else to the unclaimed handler (which releases
+        them); either way the sender hears which (``taken``)."""
+        endpoint_id, session, ticket, handed = decode_hand(message)
+        committed: concurrent.futures.Future[bool | None] = concurrent.futures.Future()
+        self._awaiting[ticket] = committed
+        asyncio.get_running_loop().call_later(COMMIT_WORD_TIMEOUT, self._word, ticket, None)
+        handed = dataclasses.replace(handed, committed=committed)
+        taken = self.tasks.notifier.take(endpoint_id, session)
+        if taken is not None:
+            self.tasks.notifier.hand(taken, handed)
+        elif self._unclaimed is not None:
+            loop, handler = self._unclaimed
+            with contextlib.suppress(RuntimeError):  # stopped: the sender releases them
+                loop.call_soon_threadsafe(handler, endpoint_id, session, handed)
+        self.send(str(message["origin"]), {"channel": "taken", "ticket": ticket,
+                                           "delivered": taken is not None})
+
+    def expect_reply(self, ticket: str) -> concurrent.futures.Future[bool]:
+        """Whether the hand-off ``ticket`` reached its claim, once its process says."""
+        reply: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._replies[ticket] = reply
+        return reply
+
+    def reply(self, ticket: str, delivered: bool) -> None:
+        """The claim's process said (or, after ``TAKEN_WORD_TIMEOUT``, did not say)
+        whether it gave hand-off ``ticket`` to its claim."""
+        reply = self._replies.get(ticket)
+        if reply is not None and not reply.done():
+            reply.set_result(delivered)
+
+    def collect_reply(self, ticket: str, wanted: bool) -> concurrent.futures.Future[bool] | None:
+        """The reply to hand-off ``ticket`` if ``wanted`` (it is forgotten once
+        done), else None (forgotten now)."""
+        reply = self._replies.get(ticket) if wanted else self._replies.pop(ticket, None)
+        if reply is None or not wanted:
+            return None
+        reply.add_done_callback(lambda _done: self._replies.pop(ticket, None))
+        return reply
+
+    def reply_by(self, ticket: str, timeout: float) -> None:
+        """No reply to hand-off ``ticket`` within ``timeout`` seconds counts as "not
+        delivered"; from any thread."""
+        with contextlib.suppress(RuntimeError):  # stopped: nobody awaits it
+            self._connection.io.loop.call_soon_threadsafe(
+                self._connection.io.loop.call_later, timeout, self.reply, ticket, False)
+
+    def _word(self, ticket: str, ok: bool | None) -> None:
+        """The handing submission committed (True), failed (False), or said nothing
+        in time (None)."""
+        committed = self._awaiting.pop(ticket, None)
+        if committed is not None and not committed.done():
+            committed.set_result(ok)
 
     def close(self) -> None:
         """Say ``bye`` (so the others stop waking this process at once), then stop."""
@@ -165,6 +295,12 @@ class Fanout:
             with contextlib.suppress(Exception):
                 self._connection.io.call(self._say("bye"), BYE_TIMEOUT)
         self._exchange = None
+        self._direct = None
+        for ticket in list(self._awaiting):
+            self._word(ticket, None)
+        for ticket in list(self._replies):
+            self.reply(ticket, False)
+        self._replies.clear()
         self.tasks.notifier.close()
         self.results.notifier.close()
 
@@ -184,12 +320,44 @@ class SharedTaskWakeups:
 
     def offer(self, waiter: asyncio.Future[Any], offer: ClaimOffer) -> None:
         self.notifier.offer(waiter, offer)
+        endpoint_id = self.notifier.key_of(waiter)
+        if endpoint_id is not None:
+            self._fanout.publish(encode_offer(endpoint_id, offer))
 
-    def take(self, endpoint_id: str) -> Taken | None:
-        return self.notifier.take(endpoint_id)
+    def take(self, endpoint_id: str, session: str | None = None,
+             remote: bool = False) -> Taken | None:
+        taken = self.notifier.take(endpoint_id, session)
+        if taken is not None or not remote or not self._fanout.peers.any():
+            return taken
+        found = self._fanout.offers.take(endpoint_id)
+        if found is None or (session is not None and found.offer.session != session):
+            return None
+        return Taken(endpoint_id, found.offer, origin=found.origin, ticket=uuid.uuid4().hex)
 
-    def hand(self, taken: Taken, tasks: list[ClaimedTask]) -> None:
-        self.notifier.hand(taken, tasks)
+    def hand(self, taken: Taken, handed: Handed) -> asyncio.Future[bool] | None:
+        if taken.origin is None:
+            self.notifier.hand(taken, handed)
+            return None
+        if handed_chars(handed.tasks) > MAX_HANDED_CHARS:
+            refused: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            refused.set_result(False)  # too big for a message: queued instead
+            return refused
+        message = encode_hand(taken.endpoint_id, taken.offer.session, taken.ticket, handed)
+        self._fanout.expect_reply(taken.ticket)
+        return asyncio.wrap_future(self._fanout.send(taken.origin, message))
+
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
+        if taken.origin is None:
+            return None
+        self._fanout.send(taken.origin, {"channel": "committed", "ticket": taken.ticket,
+                                         "ok": ok})
+        reply = self._fanout.collect_reply(taken.ticket, wanted=ok)
+        if reply is not None:
+            self._fanout.reply_by(taken.ticket, TAKEN_WORD_TIMEOUT)
+        return reply
+
+    def on_unclaimed(self, handler: UnclaimedHandler) -> None:
+        self._fanout.on_unclaimed(handler)
 
     def withdraw(self, waiter: asyncio.Future[Any]) -> bool:
         return self.notifier.withdraw(waiter)

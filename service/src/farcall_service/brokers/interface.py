@@ -7,7 +7,8 @@ two channels are keyed wake-ups:
 
 - ``tasks``, keyed by endpoint id: claims wait there; a commit that leaves tasks
   queued notifies it; a waiting claim may *offer* itself, and a submission then
-  *takes* it and hands it its tasks directly (see ``farcall_service.dispatching``).
+  *takes* it and hands it its tasks directly (see ``farcall_service.dispatching``),
+  in this process or, through a broker that serves several, in another one.
 - ``results``, keyed by owner (user) id: result waits and the SDK channels that follow
   their tasks; a commit of results notifies it with the recorded tasks, or with None
   for "look again, in the database".
@@ -34,6 +35,7 @@ Lifecycle of a broker, in order:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,20 +53,58 @@ class BrokerError(RuntimeError):
 
 @dataclass(frozen=True)
 class ClaimOffer:
-    """What a waiting claim takes: tasks for ``session``, at most ``max_tasks``."""
+    """What a waiting claim takes: tasks for ``session``, at most ``max_tasks``;
+    ``wait``: seconds it may still wait (how long another process may hand to it)."""
 
     session: str
     max_tasks: int
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class Handed:
+    """Tasks a submission hands to a waiting claim before it commits them, as
+    claimed by the claim's session.
+
+    The owner, group and creation time let the claim's process tell their results
+    before they are recorded, as the submission's own process does. ``committed``
+    is set when the submission runs in another process: done with True once it
+    committed, False when it failed, None when no word came in time.
+    """
+
+    tasks: list[ClaimedTask]
+    owner_id: str
+    task_group_id: str
+    created_at: float
+    committed: concurrent.futures.Future[bool | None] | None = None
 
 
 @dataclass(eq=False)
 class Taken:
     """A waiting claim removed by :meth:`TaskWakeups.take`; resolve it with
-    :meth:`TaskWakeups.hand`, always (``[]`` when there is nothing to hand)."""
+    :meth:`TaskWakeups.hand`, always.
 
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
+    A claim waiting in another process has ``origin`` (that process) and a
+    ``ticket`` naming the hand-off, and no loop or future here.
+    """
+
+    endpoint_id: str
     offer: ClaimOffer
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | None = None
+    origin: str | None = None
+    ticket: str = ""
+
+    @property
+    def remote(self) -> bool:
+        """Whether the claim waits in another process."""
+        return self.origin is not None
+
+
+#: Called with an endpoint id, a session and tasks another process handed to a claim
+#: of that session here which no longer waited: they are stored as claimed by the
+#: session, which will never get them, so they must go back to the queue.
+UnclaimedHandler = Callable[[str, str, Handed], None]
 
 
 class TaskWakeups(Protocol):
@@ -80,12 +120,32 @@ class TaskWakeups(Protocol):
     def offer(self, waiter: asyncio.Future[Any], offer: ClaimOffer) -> None:
         """Let a submission :meth:`take` this registered waiter."""
 
-    def take(self, endpoint_id: str) -> Taken | None:
-        """Remove the oldest offered waiter of ``endpoint_id``; the caller must
-        :meth:`hand` it something."""
+    def take(self, endpoint_id: str, session: str | None = None,
+             remote: bool = False) -> Taken | None:
+        """Remove the oldest offered waiter of ``endpoint_id`` (of ``session`` only,
+        when given); the caller must :meth:`hand` it something. With ``remote``, a
+        claim offered in another process may be taken when none is offered here."""
 
-    def hand(self, taken: Taken, tasks: list[ClaimedTask]) -> None:
-        """Resolve a taken waiter with ``tasks``; safe from any thread."""
+    def hand(self, taken: Taken, handed: Handed) -> asyncio.Future[bool] | None:
+        """Resolve a taken waiter with ``handed``. A claim here: safe from any thread,
+        returns None. A claim elsewhere (``taken.remote``; call on the event loop):
+        sends the tasks there and returns a future done with True once the broker
+        holds them, False when they cannot reach that process; the submission then
+        commits them as queued, not as claimed."""
+
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
+        """The submission that handed to ``taken`` committed (``ok``) or failed: a
+        claim's process elsewhere records its results only after that word (or
+        after ``dispatching.COMMIT_WINDOW``). After ``ok``, for a claim elsewhere: a
+        future done with whether that process gave the tasks to its claim (False too
+        when it did not say in time); on False the submission releases them
+        (``TaskStore.release``). None for a claim here."""
+
+    def on_unclaimed(self, handler: UnclaimedHandler) -> None:
+        """Call ``handler`` on the caller's event loop for tasks another process
+        handed to a claim here that no longer waited: it releases them once their
+        submission committed, as the submission does on its side (call on the event
+        loop, before serving). A broker of one process never calls it."""
 
     def withdraw(self, waiter: asyncio.Future[Any]) -> bool:
         """End an offer; True when a submission took it first (its tasks are on their

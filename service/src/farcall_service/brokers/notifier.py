@@ -15,6 +15,9 @@ another transaction. A taken waiter is always resolved (with ``[]`` if the
 submission failed), and the claim that offered it waits for that answer even past
 its own deadline (:meth:`withdraw`).
 
+A notifier serves one process: it never has a claim of another process to take,
+so :meth:`committed` and :meth:`on_unclaimed` have nothing to do.
+
 A *listener* hears every notification of its key until it stops listening (a
 channel that pushes the results of the tasks it submitted), rather than the next one.
 """
@@ -22,12 +25,13 @@ channel that pushes the results of the tasks it submitted), rather than the next
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from farcall_service.brokers.interface import ClaimOffer, Taken
+from farcall_service.brokers.interface import ClaimOffer, Handed, Taken, UnclaimedHandler
 
 #: Called with each notification's value.
 Listener = Callable[[Any], None]
@@ -42,6 +46,8 @@ class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
         self._offers: dict[asyncio.Future[Any], ClaimOffer] = {}
+        #: Each registered waiter's key.
+        self._keys: dict[asyncio.Future[Any], str] = {}
         self._taken: set[asyncio.Future[Any]] = set()
         self._notified: dict[str, int] = {}
         self._listeners: dict[str, list[tuple[asyncio.AbstractEventLoop, Listener]]] = {}
@@ -57,7 +63,13 @@ class Notifier:
         future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
             self._waiters.setdefault(key, []).append((loop, future))
+            self._keys[future] = key
         return future
+
+    def key_of(self, future: asyncio.Future[Any]) -> str | None:
+        """The key a registered waiter waits on (None once it is gone)."""
+        with self._lock:
+            return self._keys.get(future)
 
     def listen(self, key: str, callback: Listener) -> None:
         """Call ``callback(value)`` in this loop at every notification for ``key``,
@@ -86,22 +98,36 @@ class Notifier:
         with self._lock:
             self._offers[future] = offer
 
-    def take(self, key: str) -> Taken | None:
-        """Remove the oldest offered waiter of ``key``; the caller must :meth:`hand` it."""
+    def take(self, key: str, session: str | None = None, remote: bool = False) -> Taken | None:
+        """Remove the oldest offered waiter of ``key`` (whose offer is for ``session``,
+        when given); the caller must :meth:`hand` it. There is no other process's
+        claim to take here, whatever ``remote`` says."""
         with self._lock:
             waiters = self._waiters.get(key) or []
             for index, (loop, future) in enumerate(waiters):
-                offer = self._offers.pop(future, None)
-                if offer is not None and not future.cancelled():
-                    del waiters[index]
-                    self._taken.add(future)
-                    return Taken(loop, future, offer)
+                offer = self._offers.get(future)
+                if (offer is None or future.cancelled()
+                        or (session is not None and offer.session != session)):
+                    continue
+                del self._offers[future]
+                del waiters[index]
+                self._taken.add(future)
+                return Taken(key, offer, loop, future)
         return None
 
-    def hand(self, taken: Taken, value: Any) -> None:
+    def hand(self, taken: Taken, value: Handed | Any) -> None:
         """Resolve a taken waiter with ``value``. Safe from any thread."""
+        if taken.loop is None or taken.future is None:
+            return
         with contextlib.suppress(RuntimeError):
             taken.loop.call_soon_threadsafe(_resolve, taken.future, value)
+
+    def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
+        """Nothing to tell: the claim waits in this process, which committed."""
+        return None
+
+    def on_unclaimed(self, handler: UnclaimedHandler) -> None:
+        """Never called: no other process hands tasks to claims here."""
 
     def withdraw(self, future: asyncio.Future[Any]) -> bool:
         """End an offer; True if a submission took it first (await the value then)."""
@@ -111,6 +137,7 @@ class Notifier:
 
     def discard(self, key: str, future: asyncio.Future[Any]) -> None:
         with self._lock:
+            self._keys.pop(future, None)
             self._offers.pop(future, None)
             self._taken.discard(future)
             waiters = self._waiters.get(key)
@@ -161,6 +188,7 @@ class Notifier:
         with self._lock:
             waiters = [w for key_waiters in self._waiters.values() for w in key_waiters]
             self._waiters.clear()
+            self._keys.clear()
             self._offers.clear()
             self._listeners.clear()
         for loop, future in waiters:

@@ -453,6 +453,10 @@ class TaskStore(Protocol):
         those known to be ``alive`` (waiting in a claim right now); return the
         endpoints requeued."""
 
+    def release(self, endpoint_id: str, session: str, task_ids: Sequence[str]) -> int:
+        """Put back in the queue those of ``task_ids`` that ``session`` still holds
+        unfinished (handed to a claim that never answered with them); how many."""
+
 
 @runtime_checkable
 class BrowseStore(Protocol):

@@ -60,6 +60,12 @@ ENDPOINT_SESSION = sa.select(_ep_c.session_id).where(_ep_c.id == _b("endpoint_id
 #: for the deletion's and sees it.
 ENDPOINT_STATE = (sa.select(_ep_c.session_id, _ep_c.deleted).where(_ep_c.id == _b("endpoint_id"))
                   .with_for_update(read=True, key_share=True))
+#: The same look for an endpoint whose tasks the submission stores as claimed by a
+#: session: a share lock, so a new session cannot take over (and requeue what the
+#: old one holds) until this commit is visible, which would leave these tasks to a
+#: session nobody claims with any more.
+ENDPOINT_STATE_SHARED = (sa.select(_ep_c.session_id, _ep_c.deleted)
+                         .where(_ep_c.id == _b("endpoint_id")).with_for_update(read=True))
 LOCK_ENDPOINT_ROW = sa.select(_ep_c.id).where(_ep_c.id == _b("endpoint_id")).with_for_update()
 ENTER_SESSION = (
     sa.update(t.endpoints).where(_ep_c.id == _b("b_endpoint_id"))

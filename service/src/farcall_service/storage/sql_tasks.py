@@ -74,10 +74,11 @@ class TaskSql(SqlConnections):
             claimed = claimed or {}
             claimed_by: dict[str, str] = {}
             for endpoint_id in dict.fromkeys(eid for eid, _task in tasks):
-                state = self._hot.first(conn, q.ENDPOINT_STATE, {"endpoint_id": endpoint_id})
+                session, task_ids = claimed.get(endpoint_id, ("", []))
+                look = q.ENDPOINT_STATE_SHARED if task_ids else q.ENDPOINT_STATE
+                state = self._hot.first(conn, look, {"endpoint_id": endpoint_id})
                 if state is None or state.deleted:
                     raise EndpointGone(endpoint_id)
-                session, task_ids = claimed.get(endpoint_id, ("", []))
                 if state.session_id == session and session:
                     claimed_by.update(dict.fromkeys(task_ids, session))
                 elif task_ids:
@@ -476,6 +477,15 @@ class TaskSql(SqlConnections):
             if stale:
                 q.requeue(conn, t.tasks.c.endpoint_id.in_(stale))
         return stale
+
+    def release(self, endpoint_id: str, session: str, task_ids: Sequence[str]) -> int:
+        c = t.tasks.c
+        released = 0
+        with self._write(durable=False) as conn:
+            for chunk in q.chunks(list(task_ids)):
+                released += q.requeue(conn, c.id.in_(chunk), c.endpoint_id == endpoint_id,
+                                      c.claim_session == session)
+        return released
 
     def count_outstanding(self, endpoint_id: str) -> int:
         with self._read() as conn:

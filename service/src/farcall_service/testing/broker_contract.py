@@ -30,7 +30,7 @@ import pytest
 from farcall.plugins import FarcallPluginManager, get_plugin_manager
 
 from farcall_service.app import select_broker
-from farcall_service.brokers.interface import Broker, BrokerError, ClaimOffer
+from farcall_service.brokers.interface import Broker, BrokerError, ClaimOffer, Handed
 from farcall_service.settings import Settings
 from farcall_service.storage import open_store
 from farcall_service.storage.interface import ClaimedTask, Store, Task, TaskOptions
@@ -126,11 +126,16 @@ class BrokerContract(BrokerFixtures):
             assert claims.take("ep") is None  # waiting, not offered
             claims.offer(woken, ClaimOffer("s1", 5))
             assert claims.offering("ep")
-            taken = claims.take("ep")
+            assert claims.take("ep", session="s2") is None  # another session's offer
+            taken = claims.take("ep", session="s1")
             assert taken is not None and taken.offer == ClaimOffer("s1", 5)
+            assert not taken.remote and taken.endpoint_id == "ep"
             assert claims.take("ep") is None and not claims.offering("ep")
-            handed = [ClaimedTask("t1", "f1", "payload", TaskOptions())]
-            _in_thread(lambda: claims.hand(taken, handed))
+            handed = Handed([ClaimedTask("t1", "f1", "payload", TaskOptions())],
+                            "alice", "group", 1.0)
+            returned: list[Any] = []
+            _in_thread(lambda: returned.append(claims.hand(taken, handed)))
+            assert returned == [None]  # a claim here: nothing to wait for
             assert claims.withdraw(woken)  # taken first: its tasks are on their way
             assert await asyncio.wait_for(woken, PATIENCE) == handed
             claims.discard("ep", woken)

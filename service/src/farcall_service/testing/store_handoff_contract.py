@@ -209,6 +209,22 @@ class HandOffStoreContract(StoreFixtures):
         assert store.get_task(handed.id).status == QUEUED  # type: ignore[union-attr]
         assert [t.id for t in store.claim(eid, "new", 5, seeded.now)] == [handed.id]
 
+    def test_handed_tasks_no_claim_answered_with_go_back_to_the_queue(
+            self, seeded: Seeded) -> None:
+        store, eid = seeded.store, seeded.endpoint.id
+        store.heartbeat(eid, "s", {}, seeded.now)
+        handed, other = (NewTask(new_id(), seeded.function.id, "p") for _ in range(2))
+        store.submit(seeded.user.id, new_id(), [(eid, handed), (eid, other)], TaskOptions(),
+                     seeded.now, claimed={eid: ("s", [handed.id, other.id])})
+        store.record_reports([Report(eid, "s", [Outcome(other.id, "success", "r")], seeded.now)])
+        # Only what the session still holds unfinished goes back; another session's
+        # name, or an unknown id, changes nothing.
+        assert store.release(eid, "another", [handed.id]) == 0
+        assert store.release(eid, "s", [handed.id, other.id, new_id()]) == 1
+        assert store.get_task(handed.id).status == QUEUED  # type: ignore[union-attr]
+        assert store.get_task(other.id).status == "success"  # type: ignore[union-attr]
+        assert [t.id for t in store.claim(eid, "s", 5, seeded.now)] == [handed.id]
+
     def test_silent_endpoints_lose_their_claimed_tasks(self, seeded: Seeded) -> None:
         store, now = seeded.store, seeded.now
         silent, alive, fresh, idle = (
