@@ -12,12 +12,7 @@ The SDK's and the endpoint's channels to the service speak msgpack too (binary f
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +24,7 @@ pytest.importorskip("farcall_dev")
 pytest.importorskip("farcall_serializer_msgpack")
 
 from farcall import Client  # noqa: E402
-
-FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
+from farcall_testkit.dev import running_dev  # noqa: E402
 
 
 def typed_result(n):
@@ -53,45 +47,12 @@ def typed_result(n):
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``farcall dev`` in a home of its own, until the module's tests are done."""
     home: Path = tmp_path_factory.mktemp("msgpack-dev")
-    port = free_port()
-    env = {**os.environ, "FARCALL_HOME": str(home)}
-    process = subprocess.Popen(
-        [*FARCALL, "dev", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120  # a hang detector, not a speed check
-        profile: dict[str, Any] = {}
-        while "endpoint_id" not in profile:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "farcall dev did not become ready"
-            time.sleep(0.2)
-            try:
-                profile = json.loads((home / "dev.json").read_text())
-            except (OSError, ValueError):
-                profile = {}
+    with running_dev(home, ["--workers", "1"]) as profile:
         yield {**profile, "home": home}
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

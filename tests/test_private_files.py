@@ -8,13 +8,9 @@ shared-memory files exist) and after it stopped.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +21,9 @@ pytest.importorskip("farcall_cache_sqlite")
 pytest.importorskip("farcall_auth_native")
 
 from farcall.private_files import open_private, private_dir  # noqa: E402
+from farcall_testkit.dev import start_dev, stop_dev  # noqa: E402
+from farcall_testkit.service import FARCALL, free_port  # noqa: E402
 
-FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 PASSWORD = "a long enough password"
 
 CLIENT = """
@@ -88,12 +85,6 @@ def offenders(root: Path) -> list[str]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FARCALL_", "GLOBUS_SDK_"))}
@@ -107,39 +98,10 @@ def _run(home: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout.strip()
 
 
-def _start_dev(home: Path, port: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen([*FARCALL, "dev", "--port", str(port), "--workers", "1"],
-                               env=_env(home), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if "endpoint_id" in json.loads((home / "dev.json").read_text()):
-                return process
-        except (OSError, ValueError):
-            pass
-        if process.poll() is not None:
-            raise AssertionError(f"farcall dev exited:\n{process.stdout.read()}")  # type: ignore[union-attr]
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("farcall dev did not become ready")
-
-
-def _stop_dev(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    try:
-        out, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return out
-
-
 def test_every_file_farcall_writes_is_owner_only(tmp_path: Path, umask_022: None) -> None:
     home = tmp_path / "farcall-home"  # farcall creates it: nothing is there first
-    port = _free_port()
-    process = _start_dev(home, port)
+    port = free_port()
+    process, _profile = start_dev(home, "--port", str(port), "--workers", "1", env=_env(home))
     try:
         db = f"sqlite:///{home / 'dev' / 'farcall.db'}"
         _run(home, *FARCALL, "server", "user", "set-password", "dev", "--password-stdin",
@@ -156,7 +118,7 @@ def test_every_file_farcall_writes_is_owner_only(tmp_path: Path, umask_022: None
             assert (home / written).exists(), written
         running = offenders(home)
     finally:
-        out = _stop_dev(process)
+        out = stop_dev(process)
     assert process.returncode == 0, out
     stopped = offenders(home)
     assert not running, "readable by others while farcall dev runs:\n" + "\n".join(running)

@@ -7,31 +7,27 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from farcall_testkit.service import FARCALL
+__all__ = ["free_port", "running_dev", "start_dev", "stop_dev"]
+
+from farcall_testkit.service import FARCALL, free_port
 
 #: Seconds ``farcall dev`` gets to start its service and endpoint.
 READY_TIMEOUT = 120.0
 
 
-def free_port() -> int:
-    """A port nothing listens on now, for a service the test starts."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_dev(home: Path, *args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """``farcall dev ARGS`` with ``FARCALL_HOME=home``; the process and its profile
-    (``base_url``, ``token``, ``endpoint_id``) once it serves. Fails the test, with
-    what it printed, if it exits or is not ready within ``READY_TIMEOUT``."""
-    env = {**os.environ, "FARCALL_HOME": str(home)}
+def start_dev(home: Path, *args: str, env: Mapping[str, str] | None = None,
+              ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``farcall dev ARGS`` with ``FARCALL_HOME=home`` (in ``env``, this process's
+    environment by default); the process and its profile (``base_url``, ``token``,
+    ``endpoint_id``) once it serves. Fails the test, with what it printed, if it
+    exits or is not ready within ``READY_TIMEOUT``."""
+    env = {**(os.environ if env is None else env), "FARCALL_HOME": str(home)}
     process = subprocess.Popen([*FARCALL, "dev", *args], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + READY_TIMEOUT
