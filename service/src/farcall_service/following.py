@@ -117,10 +117,12 @@ class Follower:
             self._push(ended)
 
     def _keep_early(self, tasks: list[Task]) -> None:
-        """Keep results of tasks not followed yet: their submission may be about to
-        ask (``follow``), its commit done after another process told them."""
+        """Keep results of tasks accepted here and not followed yet: their submission
+        may be about to ask (``follow``), its commit done after another process told
+        them. Other processes' tasks are never followed here."""
+        memory = self._lc.memory
         for task in tasks:
-            if task.id not in self._followed:
+            if task.id not in self._followed and memory.unfinished(task.id):
                 self._early[task.id] = task
         while len(self._early) > EARLY_KEPT:
             del self._early[next(iter(self._early))]

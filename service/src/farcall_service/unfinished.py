@@ -74,6 +74,12 @@ class UnfinishedTasks:
             while len(self._tasks) > self.max_entries:
                 del self._tasks[next(iter(self._tasks))]
 
+    def unfinished(self, task_id: str) -> bool:
+        """Whether ``task_id`` was accepted here and has not finished (as far as this
+        memory knows)."""
+        with self._lock:
+            return task_id in self._tasks
+
     def forget(self, task_ids: Iterable[str]) -> None:
         """Their submission failed."""
         with self._lock:
