@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from farcall_service import admin, following
 from farcall_service.channel import NOT_READING, Opened
 from farcall_service.storage import schema
+from farcall_service.storage.interface import Task
 from farcall_testkit.service import Caller, hold_next_call, payload, receive, sdk_channel
 from starlette.websockets import WebSocketDisconnect
 
@@ -185,3 +186,39 @@ def test_a_client_that_does_not_read_its_pushes_is_closed() -> None:
 
     channel, websocket, gone = asyncio.run(scenario())
     assert channel.closed and websocket.closed_with == NOT_READING and gone == ["closed"]
+
+
+def test_a_result_another_process_tells_before_the_commit_here_comes_with_the_answer(
+    alice: Caller, ep_fn: tuple[str, str], monkeypatch: Any
+) -> None:
+    """With other processes on the database, the claim's process tells a result it
+    was handed before the submission's commit here is through: the channel keeps it
+    (the task was accepted here) and answers the submission with it."""
+    ep, fn = ep_fn
+    ctx = alice.client.app.state.farcall
+    monkeypatch.setattr(ctx.lifecycle.broker, "single_process", False)  # others share it
+    with sdk_channel(alice) as ws:
+        assert follow(ws, ep, fn, 1)["following"] is True  # the channel listens from now on
+        held: list[str] = []
+        begun, release = threading.Event(), threading.Event()
+        submit = ctx.store.submit
+
+        def held_submit(*args: Any, **kwargs: Any) -> Any:
+            held.extend(task.id for _eid, task in args[2])
+            begun.set()
+            assert release.wait(60)
+            return submit(*args, **kwargs)
+
+        monkeypatch.setattr(ctx.store, "submit", held_submit)
+        ws.send_text(json.dumps({"op": "submit", "endpoint_id": ep, "follow": True,
+                                 "tasks": {fn: [payload(2)]}}))
+        assert begun.wait(20)
+        [task_id] = held
+        # As the broker delivers another process's notification, before the commit.
+        told = Task(task_id, alice.user_id, fn, ep, "group", "success", time.time(), "4",
+                    completion_t=time.time())
+        ctx.lifecycle.broker.results.notify(alice.user_id, [told])
+        release.set()
+        answer = receive(ws)
+    assert answer["tasks"][fn] == [task_id] and answer["following"] is True
+    assert answer["results"][task_id]["result"] == "4"
