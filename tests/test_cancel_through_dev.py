@@ -18,9 +18,6 @@ from farcall_testkit.waiting import wait_for  # noqa: E402
 QUEUED = 1000
 
 
-
-
-
 def test_a_running_sleeper_and_a_thousand_queued_tasks_cancelled_through_farcall_dev(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"

@@ -45,7 +45,6 @@ def test_a_running_sleeper_cancelled_at_the_service_loses_its_worker_and_the_end
         runner.stop(timeout=60)
 
 
-
 def test_a_thousand_tasks_cancelled_while_queued_never_run_when_the_endpoint_starts(
         service, api, tmp_path: Path) -> None:
     config = configure_endpoint("local", home=tmp_path / "ep", base_url=service.url,

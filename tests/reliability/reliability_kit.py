@@ -35,6 +35,7 @@ TERMINAL = ("success", "failed")
 FIGURES = figures.table("reliability figures (soak)" if SOAK else "reliability figures",
                         json_name="reliability-figures.json", meta={"soak": SOAK})
 
+
 def scale(bounded: T, soak: T) -> T:
     """``soak`` in the long form, ``bounded`` otherwise."""
     return soak if SOAK else bounded
@@ -43,6 +44,7 @@ def scale(bounded: T, soak: T) -> T:
 def record(section: str, **values: Any) -> None:
     """Add figures; numbers add up across calls, anything else is replaced."""
     FIGURES.record(section, **values)
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:

@@ -130,7 +130,7 @@ class TaskLifecycle:
             await cancel(task)
         self._reaper = self._publishing = self._forwarding = self._purging = None
         try:
-            await self.unclaimed.stop()
+            self.unclaimed.stop()
             await self.ctx.in_thread(commit_alone, self, self.recorder.take())
             if self.publisher is not None:
                 # What is left goes with another process's sweep, or at the next start.

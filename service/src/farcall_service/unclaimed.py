@@ -43,7 +43,7 @@ class UnclaimedHands:
             return  # nothing was stored
         release(self._lc, endpoint_id, session, [task.id for task in handed.tasks])
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         """Stop waiting for commits: their submissions release the tasks."""
         for work in list(self._waiting):
             work.cancel()
