@@ -161,3 +161,33 @@ def test_a_result_for_an_unknown_old_task_is_refused_at_once(
     assert answer["rejected"] == [made_long_ago]
     assert time.monotonic() - started < dispatching.COMMIT_WINDOW
 
+
+
+def test_a_result_from_the_shared_results_queue_is_told_only_once_recorded(
+        alice: Caller, ep_fn: tuple[str, str], ctx: object, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every process consumes the AMQP results queue, so a second report of a task (a
+    re-run's) may reach another process and commit first: a result from that queue is
+    told to the waits only once it is recorded, and they hear what the database kept."""
+    from farcall_service.forwarding import AMQP_SESSION
+    from farcall_service.storage.interface import Outcome, Report
+    from farcall_testkit.service import hold_next_call
+
+    ep, fn = ep_fn
+    lc, store = ctx.lifecycle, ctx.store  # type: ignore[attr-defined]
+    (task_id,) = alice.submit(ep, fn, 1).json()["tasks"][fn]  # remembered here
+    store.claim(ep, AMQP_SESSION, 1, time.time())  # forwarded to the endpoint's queue
+    begun, release = hold_next_call(monkeypatch, store, "record_reports")
+    mine = [Outcome(task_id, "success", "11\n1")]
+    reporting = alice.client.portal.start_task_soon(  # type: ignore[attr-defined]
+        lc.report, ep, AMQP_SESSION, mine, True)
+    assert begun.wait(20)
+    store.record_reports([Report(ep, AMQP_SESSION, [Outcome(task_id, "success", "11\n2")],
+                                 time.time())])  # another process's, first
+    waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task_id], "timeout": 0.3})
+    assert waited.json()["results"].get(task_id, {}).get("result") in (None, "11\n2")
+    release.set()
+    reporting.result(20)  # acknowledged: the task had ended
+    waited = alice.post("/farcall/v1/tasks/wait", json={"task_ids": [task_id], "timeout": 5})
+    assert waited.json()["results"][task_id]["result"] == "11\n2"
+    assert alice.get(f"/v2/tasks/{task_id}").json()["result"] == "11\n2"

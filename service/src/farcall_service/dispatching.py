@@ -132,7 +132,7 @@ async def take_cancels(lc: TaskLifecycle, endpoint_id: str) -> list[str]:
 
 
 async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: list[Outcome],
-                 now: float, handed_early: bool = True) -> RecordedOutcomes:
+                 now: float, shared_queue: bool = False) -> RecordedOutcomes:
     """Results from ``endpoint_id``: told to the waits now, recorded soon after
     (``recording``); returns what was recorded, once it has committed.
 
@@ -152,10 +152,16 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
     # Told to the waits now, before the commit: the endpoint keeps each result until
     # it is acknowledged, after the commit, so a result told is never lost
     # (``farcall_service.unfinished``, ``farcall_service.recording``).
-    # Not a result kept in the blob store, with other processes: a wait there that
-    # hears it fetches the bytes from the store, which must have the commit by then.
-    early = (outcomes if lc.broker.single_process
-             else [o for o in outcomes if parse_reference(o.result) is None])
+    # With other processes, told only once recorded: a result kept in the blob store
+    # (a wait there that hears it fetches the bytes from the store, which must have
+    # the commit by then), and any from a queue every process consumes (a second
+    # report of the task, a re-run's, may reach another process and commit first).
+    if lc.broker.single_process:
+        early = outcomes
+    elif shared_queue:
+        early = []
+    else:
+        early = [o for o in outcomes if parse_reference(o.result) is None]
     told = lc.memory.reported(endpoint_id, early, now)
     wake_owners(lc, told)
     # A task handed to its claim before its submission committed: its result is
@@ -168,7 +174,7 @@ async def report(lc: TaskLifecycle, endpoint_id: str, session: str, outcomes: li
         # The commit and its aftermath outlive a closed channel in any case.
         work = asyncio.shield(work)
     recorded = await work
-    if recorded.rejected and handed_early and not lc.broker.single_process:
+    if recorded.rejected and not shared_queue and not lc.broker.single_process:
         recorded = await _record_when_visible(lc, Report(endpoint_id, session, outcomes, now),
                                               recorded)
     return recorded

@@ -199,7 +199,7 @@ class Forwarder:
         if user is not None:
             endpoint_id, session = user.core_id, CORE_SESSION
             outcomes = await self._owners_only(user, outcomes)
-        recorded = await self._lc.report(endpoint_id, session, outcomes, handed_early=False)
+        recorded = await self._lc.report(endpoint_id, session, outcomes, shared_queue=True)
         for task_id in recorded.rejected:
             log.warning("refused a result from endpoint %s for task %s: the task was not "
                         "sent to that endpoint (or is unknown)", sender, task_id)

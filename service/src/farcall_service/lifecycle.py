@@ -166,13 +166,13 @@ class TaskLifecycle:
         return await cancelling.cancel(self, who, task_ids)
 
     async def report(self, endpoint_id: str, session: str, outcomes: list[Outcome],
-                     handed_early: bool = True) -> RecordedOutcomes:
+                     shared_queue: bool = False) -> RecordedOutcomes:
         """Results from ``endpoint_id`` (already checked to be the caller's): told to
-        the waits at once, answered once committed. ``handed_early``: its tasks may
-        have been handed to it before their submission committed (a claim's; not
-        those forwarded over AMQP, which are read from the database)."""
+        the waits at once, answered once committed. ``shared_queue``: they come from
+        the AMQP results queue every process consumes, not over the endpoint's own
+        link (their tasks were read from the database, never handed early)."""
         return await dispatching.report(self, endpoint_id, session, outcomes, time.time(),
-                                        handed_early)
+                                        shared_queue)
 
     def heartbeat(self, endpoint_id: str, session: str, details: dict[str, Any]) -> None:
         """The endpoint is alive; blocking (a store call). A new session puts the old
