@@ -105,9 +105,9 @@ TRACED_PLUGINS = {
 
 
         class TracedBroker(LocalBroker):
-            def start(self):
+            def start(self, loop=None):
                 note("broker started")
-                super().start()
+                super().start(loop)
 
 
         class TracedLink(HandOffLink):

@@ -304,3 +304,44 @@ def test_a_stopped_broker_starts_again(
         there.tasks.discard("ep", woken)
 
     asyncio.run(scenario())
+
+
+def test_a_broker_started_on_the_service_s_loop_lives_there_and_stops_from_a_thread(
+    broker_url: str, make_broker: Callable[[str], RabbitMQBroker],
+) -> None:
+    """``start(loop)``: the connection lives on the service's event loop, which keeps
+    running when the broker stops (from another thread, as the service stops it); no
+    thread of the broker's own. Started again without a loop, it makes its own."""
+    loop = asyncio.new_event_loop()
+    serving = threading.Thread(target=loop.run_forever, name="service-loop", daemon=True)
+    serving.start()
+    try:
+        here, there = make_broker(broker_url), make_broker(broker_url)
+        before = set(threading.enumerate())
+        here.start(loop)
+        assert set(threading.enumerate()) == before, "the broker started a thread"
+        there.start()
+        _until(lambda: here.peers.any() and there.peers.any(), "the brokers never met")
+
+        async def woken() -> Any:
+            waiter = here.results.waiter("alice")
+            there.results.notify("alice", [_task("t1", "7")])
+            return await asyncio.wait_for(waiter, PATIENCE)
+
+        [task] = asyncio.run_coroutine_threadsafe(woken(), loop).result(PATIENCE)
+        assert task.id == "t1" and task.result == "7"
+        here.stop()
+        assert loop.is_running()
+        mine = asyncio.run_coroutine_threadsafe(_other_tasks(), loop).result(PATIENCE)
+        assert mine == [], f"the broker left work on the service's loop: {mine}"
+        here.start()  # no loop now: a thread of its own
+        assert set(threading.enumerate()) - before, "no I/O thread without a loop"
+        _until(lambda: here.peers.any(), "the broker did not meet the other again")
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(PATIENCE)
+
+
+async def _other_tasks() -> list[str]:
+    """The tasks on the running loop besides the caller."""
+    return [repr(task) for task in asyncio.all_tasks() if task is not asyncio.current_task()]

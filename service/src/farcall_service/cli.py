@@ -72,6 +72,7 @@ def start(**options: Any) -> None:
 
     import uvicorn
     from farcall.errors import PluginError
+    from uvicorn._compat import asyncio_run  # what Server.run runs on; uvicorn is pinned
 
     from farcall_service import logredact
     from farcall_service.app import create_app
@@ -89,9 +90,6 @@ def start(**options: Any) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         app = create_app(settings)
-        # Before serving, so a refusal (another service on the database) is a plain
-        # error; the lifespan's start finds it started.
-        app.state.farcall.lifecycle.start_broker()
     except (BrokerError, PluginError) as exc:
         raise click.ClickException(str(exc)) from None
     log = logging.getLogger("farcall_service")
@@ -122,8 +120,18 @@ def start(**options: Any) -> None:
     )
     logredact.install()  # after uvicorn.Config, which configures its loggers
     served = uvicorn.Server(config)
+
+    async def serve() -> None:
+        # The broker starts on the loop that serves, before serving: a refusal
+        # (another service on the database, RabbitMQ away) is a plain error, and
+        # the lifespan's start finds it started.
+        await app.state.farcall.lifecycle.start_broker()
+        await served.serve()
+
     try:
-        served.run()
+        asyncio_run(serve(), loop_factory=config.get_loop_factory())  # as Server.run
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # uvicorn stopped in order, then re-raised the Ctrl-C
         return
     if not served.started:  # the startup failed (uvicorn logged why)

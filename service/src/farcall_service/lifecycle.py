@@ -105,15 +105,16 @@ class TaskLifecycle:
 
     # -- the service's own life ----------------------------------------------------
 
-    def start_broker(self) -> None:
-        """Start the broker now (idempotent): ``farcall server start`` does before it
-        serves, so a refusal is a plain error rather than a failed startup."""
-        self.broker.start()
+    async def start_broker(self) -> None:
+        """Start the broker now, on the event loop that will serve (idempotent):
+        ``farcall server start`` does before it serves, so a refusal is a plain error
+        rather than a failed startup. Its I/O may live on this loop (``Broker.start``)."""
+        await self.ctx.in_thread(self.broker.start, asyncio.get_running_loop())
 
     async def start(self) -> None:
         """Start the broker, the requeue reaper and the purge of expired tasks; on the
         event loop, before serving."""
-        self.broker.start()
+        await self.start_broker()
         self.broker.tasks.on_unclaimed(self.unclaimed.add)
         self._reaper = asyncio.create_task(dispatching.requeue_forever(self))
         if self.ctx.settings.result_retention > 0:
@@ -137,7 +138,7 @@ class TaskLifecycle:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.publisher.drain(), STOP_PUBLISH_WAIT)
         finally:
-            self.broker.stop()
+            await self.ctx.in_thread(self.broker.stop)  # it may block on this loop
 
     # -- the task's path -----------------------------------------------------------
 

@@ -10,6 +10,7 @@ the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -78,13 +79,14 @@ class RabbitMQBroker:
         """How many times the connection to RabbitMQ was made again after a drop."""
         return self._connection.reconnections
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Connect and start hearing the other processes; blocks until then, or raises
-        :class:`BrokerError` saying why."""
+        :class:`BrokerError` saying why. ``loop``: the service's, where the connection
+        then lives."""
         with self._lock:
             if self._started:
                 return
-            self._connection.open()
+            self._connection.open(loop=loop)
             try:
                 self._connection.io.call(self._fanout.declare(), CONNECT_TIMEOUT)
                 self._connection.io.call(self.streams.prepare(), CONNECT_TIMEOUT)

@@ -1,10 +1,13 @@
-"""One robust AMQP connection, owned by an I/O thread with an asyncio loop of its own.
+"""One robust AMQP connection, on one asyncio loop.
 
 The service calls the broker from its event loop and from worker threads (commits
-notify from wherever they happen); the AMQP client lives on one loop. Every AMQP
-operation is a coroutine run on this thread's loop: :meth:`IOThread.submit` from any
-thread (fire and forget), :meth:`IOThread.call` to block for it (not from the loop
-itself), :meth:`IOThread.run` to await it from another event loop.
+notify from wherever they happen); the AMQP client lives on one loop. In a service
+that loop is the service's own (:class:`ServiceLoop`): a wake-up read from RabbitMQ
+reaches the claim or the wait it is for without crossing threads, and a publish from
+the loop is a task on it. Without one (admin commands, tests) it is the loop of a
+thread of its own (:class:`IOThread`). Either way every AMQP operation is a coroutine
+run on that loop: ``submit`` from any thread (fire and forget), ``call`` to block for
+it (not from the loop itself), ``run`` to await it from any event loop.
 
 The connection is aio-pika's robust one: after the server drops it (a restart,
 ``rabbitmqctl close_all_connections``) it reconnects by itself, every second, and
@@ -19,7 +22,8 @@ import contextlib
 import logging
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import aiormq
@@ -36,6 +40,25 @@ T = TypeVar("T")
 CONNECT_TIMEOUT = 10.0
 #: Seconds between reconnection attempts once connected.
 RECONNECT_INTERVAL = 1.0
+
+
+class Loop(Protocol):
+    """Where the connection's coroutines run."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def start(self) -> None: ...
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]: ...
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T: ...
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def stop(self) -> None: ...
 
 
 class IOThread:
@@ -100,6 +123,109 @@ class IOThread:
             self.loop.close()
 
 
+class ServiceLoop:
+    """The service's event loop, running in its own thread; this side never stops it,
+    and cancels only the coroutines it was given that are still running."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._stopped = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        pass
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop (at once from the loop itself); raises
+        RuntimeError once stopped or the loop is closed."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._stopped or self.loop.is_closed():
+            coro.close()
+            raise RuntimeError("the broker's connection is stopped")
+        if self._on_loop():
+            self._spawn(coro, done)
+            return done
+        try:
+            self.loop.call_soon_threadsafe(self._spawn, coro, done)
+        except RuntimeError:
+            coro.close()
+            raise
+        return done
+
+    def _spawn(self, coro: Coroutine[Any, Any, T], done: concurrent.futures.Future[T]) -> None:
+        if self._stopped:
+            coro.close()
+            done.cancel()
+            return
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(partial(_settle, done))
+        task.add_done_callback(self._tasks.discard)
+        done.add_done_callback(partial(_cancel_with, self.loop, task))
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the loop and wait for its result, from another thread."""
+        if self._on_loop():
+            coro.close()
+            raise RuntimeError("cannot block the service's event loop for the broker")
+        return self.submit(coro).result(timeout)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro``: here, on the service's loop; from another loop, through it."""
+        if self._on_loop():
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    async def _cancel_mine(self) -> None:
+        mine = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in mine:
+            task.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Cancel what is still running of what was submitted (wake-ups not yet sent:
+        dropped); from another thread, it waits for that."""
+        if self._stopped:
+            return
+        if self._on_loop() or self.loop.is_closed():
+            for task in self._tasks:
+                task.cancel()
+        else:
+            with contextlib.suppress(Exception):
+                self.call(self._cancel_mine(), 10)
+        self._stopped = True
+
+
+def _settle(done: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+    """Copy ``task``'s end to ``done`` (unless ``done`` was cancelled)."""
+    if done.done():
+        return
+    if task.cancelled():
+        done.cancel()
+    elif (exc := task.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(task.result())
+
+
+def _cancel_with(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any],
+                 done: concurrent.futures.Future[Any]) -> None:
+    """A caller that cancels ``done`` (a timeout) cancels its coroutine."""
+    if done.cancelled() and not task.done():
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(task.cancel)
+
+
 def _describe(exc: BaseException, password: str) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return text.replace(password, "***") if password else text
@@ -110,7 +236,7 @@ class Connection:
 
     def __init__(self, address: BrokerAddress, name: str) -> None:
         self.address = address
-        self.io = IOThread(name)
+        self.io: Loop = IOThread(name)
         self._name = name
         self._connection: AbstractRobustConnection | None = None
         #: How many times the connection was made again after the server dropped it.
@@ -128,9 +254,14 @@ class Connection:
         except Exception as exc:
             raise BrokerError(f"RabbitMQ at {self.address.where}: "
                               f"{type(exc).__name__}: {exc}") from None
-    def open(self, timeout: float = CONNECT_TIMEOUT) -> None:
-        """Connect, or raise :class:`BrokerError` saying why and what to do."""
-        if self.io.stopped:  # opened again after close
+    def open(self, timeout: float = CONNECT_TIMEOUT,
+             loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Connect, or raise :class:`BrokerError` saying why and what to do.
+        ``loop``: the service's event loop, running in another thread: the connection
+        lives there (else on a thread of its own)."""
+        if loop is not None:
+            self.io = ServiceLoop(loop)
+        elif self.io.stopped:  # opened again after close
             self.io = IOThread(self._name)
         self.io.start()
         try:

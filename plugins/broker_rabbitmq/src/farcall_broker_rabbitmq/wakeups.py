@@ -147,6 +147,15 @@ class Fanout:
             await self._say("hello")
             await asyncio.sleep(ANNOUNCE)
 
+    async def _farewell(self) -> None:
+        """Stop saying ``hello`` (the loop may be the service's, which goes on) and
+        say ``bye``."""
+        if self._announcer is not None:
+            self._announcer.cancel()
+            self._announcer = None
+        if self._exchange is not None:
+            await self._say("bye")
+
     async def _say(self, what: str) -> None:
         await self._publish(self._encode({"channel": what}))
 
@@ -291,9 +300,8 @@ class Fanout:
 
     def close(self) -> None:
         """Say ``bye`` (so the others stop waking this process at once), then stop."""
-        if self._exchange is not None:
-            with contextlib.suppress(Exception):
-                self._connection.io.call(self._say("bye"), BYE_TIMEOUT)
+        with contextlib.suppress(Exception):
+            self._connection.io.call(self._farewell(), BYE_TIMEOUT)
         self._exchange = None
         self._direct = None
         for ticket in list(self._awaiting):

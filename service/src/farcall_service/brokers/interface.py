@@ -350,10 +350,13 @@ class Broker(Protocol):
         """Task queues for endpoints that take their tasks over AMQP, or None when
         this broker has none (registrations asking for them are refused)."""
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Reach whatever the broker needs; raise :class:`BrokerError` when it cannot
-        serve this process. Idempotent."""
+        serve this process. Idempotent. ``loop``: the service's event loop, running in
+        another thread while this is called; a broker that does I/O may do it there, so
+        that what it hears reaches the waiters without a hop between threads. Without
+        it (admin commands, tests) the broker runs its I/O where it likes."""
 
     def stop(self) -> None:
         """Resolve every waiter with None, drop listeners, release what :meth:`start`
-        holds."""
+        holds. Never called on the service's event loop itself."""

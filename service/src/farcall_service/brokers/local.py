@@ -3,6 +3,8 @@ service process on its database (``database_lock``)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from farcall_service.brokers.database_lock import DatabaseLock
 from farcall_service.brokers.notifier import Notifier
 
@@ -23,7 +25,7 @@ class LocalBroker:
         self.results = Notifier()
         self._lock = DatabaseLock(database_url)
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._lock.acquire()
 
     def stop(self) -> None:

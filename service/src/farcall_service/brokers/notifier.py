@@ -42,6 +42,19 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
+def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """``callback(*args)`` on ``loop``: from its own thread without waking it through
+    its self-pipe (a system call per wake-up); raises RuntimeError once it is closed."""
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if here is loop:
+        loop.call_soon(callback, *args)
+    else:
+        loop.call_soon_threadsafe(callback, *args)
+
+
 class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]]] = {}
@@ -120,7 +133,7 @@ class Notifier:
         if taken.loop is None or taken.future is None:
             return
         with contextlib.suppress(RuntimeError):
-            taken.loop.call_soon_threadsafe(_resolve, taken.future, value)
+            _soon(taken.loop, _resolve, taken.future, value)
 
     def committed(self, taken: Taken, ok: bool) -> concurrent.futures.Future[bool] | None:
         """Nothing to tell: the claim waits in this process, which committed."""
@@ -178,10 +191,10 @@ class Notifier:
         for loop, future in waiters:
             # A closed loop means its request is gone too.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future, value)
+                _soon(loop, _resolve, future, value)
         for loop, callback in listeners:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback, value)
+                _soon(loop, callback, value)
 
     def close(self) -> None:
         """Resolve every waiter with None and drop every offer and listener."""
@@ -193,4 +206,4 @@ class Notifier:
             self._listeners.clear()
         for loop, future in waiters:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future, None)
+                _soon(loop, _resolve, future, None)
