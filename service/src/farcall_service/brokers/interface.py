@@ -21,13 +21,15 @@ is the only user of a broker; routes never see one.
 Lifecycle of a broker, in order:
 
 1. built by its plugin's ``BrokerType.factory(settings, store)`` (nothing reached yet);
-2. :meth:`Broker.start`, before the service answers anything; a broker that cannot
-   serve this process (another process holds what it needs) raises
-   :class:`BrokerError` saying what to do; calling it again is a no-op;
+2. :meth:`Broker.start`, before the service answers anything, from a worker thread
+   and given the service's event loop (a broker doing I/O may keep its connection
+   there); a broker that cannot serve this process (another process holds what it
+   needs) raises :class:`BrokerError` saying what to do; calling it again is a no-op;
 3. any number of waits, offers and notifications, from the event loop or (``notify``)
    any thread;
-4. :meth:`Broker.stop`, once, after the last request: every waiter is resolved with
-   None, listeners are dropped, and whatever ``start`` held is released.
+4. :meth:`Broker.stop`, once, after the last request, from a worker thread: every
+   waiter is resolved with None, listeners are dropped, and whatever ``start`` held
+   is released.
 
 ``farcall_service.testing.broker_contract`` is the contract every broker runs.
 """
