@@ -1,7 +1,7 @@
 """A claim waiting in one service process is handed its tasks by a submission in
 another (two brokers on one vhost, each with its own connection): the offer travels
-on the fanout, the tasks to the claim's process alone, then the word that the
-submission committed."""
+to the processes that submit to its endpoint, the tasks to the claim's process alone,
+then the word that the submission committed."""
 
 from __future__ import annotations
 
@@ -45,9 +45,18 @@ def _handed(*ids: str, payload: str = "payload") -> Handed:
                    for task_id in ids], "alice", "group", 1234.5)
 
 
+async def _offers_heard(here: RabbitMQBroker, *endpoints: str) -> None:
+    """``here`` hears the claims' offers of ``endpoints`` from now on, as a process
+    that submitted to them (its first look for one found none)."""
+    for endpoint in endpoints:
+        assert here.tasks.take(endpoint, remote=True) is None
+    await _until(lambda: all(here.interests.is_bound(f"offer.{e}") for e in endpoints))
+
+
 async def _offer_taken(here: RabbitMQBroker, there: RabbitMQBroker,
                        ) -> tuple[asyncio.Future[Any], Taken]:
     """A claim of session s1 waiting in ``there``, its offer taken by ``here``."""
+    await _offers_heard(here, "ep")
     woken = there.tasks.waiter("ep")
     there.tasks.offer(woken, ClaimOffer("s1", 5, 30.0))
     return woken, await _until(lambda: here.tasks.take("ep", remote=True))
@@ -141,6 +150,7 @@ def test_an_offer_expires_and_a_process_that_says_bye_takes_its_offers_along(
     here, there = pair
 
     async def scenario() -> None:
+        await _offers_heard(here, "short", "long")
         there.tasks.offer(there.tasks.waiter("short"), ClaimOffer("s1", 1, 0.0))
         there.tasks.offer(there.tasks.waiter("long"), ClaimOffer("s1", 1, 30.0))
         await _until(lambda: here.offers.offered("long"))

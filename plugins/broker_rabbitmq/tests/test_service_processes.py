@@ -64,6 +64,12 @@ def test_claims_and_result_waits_are_woken_by_the_other_service_process(
     endpoint_id = _post(first, token, "/v3/endpoints", {"endpoint_name": "ep"})["endpoint_id"]
     claim_path = f"/farcall/v1/endpoints/{endpoint_id}/claim"
     _post(second, token, claim_path, {"session": "s1", "wait": 0})  # the session is known
+    # The first process's first submission to the endpoint finds no claim's offer (it
+    # hears them from then on): queued, and claimed from the database.
+    warm_up = _post(first, token, f"/v3/endpoints/{endpoint_id}/submit",
+                    {"tasks": {function_id: [payload(1)]}})["tasks"][function_id]
+    assert [t["task_id"] for t in _post(second, token, claim_path,
+                                        {"session": "s1", "wait": 5})["tasks"]] == warm_up
 
     claiming, claimed = _in_background(
         lambda: _post(second, token, claim_path, {"session": "s1", "wait": 30}))

@@ -108,6 +108,13 @@ async def _wait_for(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _hearing(broker: RabbitMQBroker, owner: str) -> None:
+    """Until ``broker`` hears the others' results of ``owner`` (its queue is bound to
+    them, for a waiter or listener registered there), and has said "look again"."""
+    await _wait_for(lambda: broker.interests.is_bound(f"results.{owner}"))
+    await asyncio.sleep(0.05)
+
+
 def _task(task_id: str, result: str = "42") -> Task:
     return Task(task_id, "alice", "function", "endpoint", "group", "success", 1.5, result,
                 details={"os": "linux"}, completion_t=2.25)
@@ -151,6 +158,9 @@ def test_a_results_notification_reaches_the_other_processs_listener_with_equal_t
     async def scenario() -> None:
         heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
         there.results.listen("alice", heard.put_nowait)
+        await _hearing(there, "alice")
+        while not heard.empty():  # told to look again once it heard alice's results
+            assert heard.get_nowait() is None
         wait = there.results.waiter("alice")
         _from_thread(lambda: here.results.notify("alice", done))
         assert await asyncio.wait_for(wait, PATIENCE) == done
@@ -170,6 +180,10 @@ def test_results_too_big_to_carry_arrive_as_look_again(
     big = [_task("t1", result="x" * (70 * 1024))]
 
     async def scenario() -> None:
+        first = there.results.waiter("alice")
+        await _hearing(there, "alice")
+        assert await asyncio.wait_for(first, PATIENCE) is None  # look again, once bound
+        there.results.discard("alice", first)
         mine, theirs = here.results.waiter("alice"), there.results.waiter("alice")
         _from_thread(lambda: here.results.notify("alice", big))
         assert await asyncio.wait_for(mine, PATIENCE) == big  # in its own process: as is
@@ -324,6 +338,9 @@ def test_a_broker_started_on_the_service_s_loop_lives_there_and_stops_from_a_thr
         _until(lambda: here.peers.any() and there.peers.any(), "the brokers never met")
 
         async def woken() -> Any:
+            first = here.results.waiter("alice")
+            await _hearing(here, "alice")
+            here.results.discard("alice", first)
             waiter = here.results.waiter("alice")
             there.results.notify("alice", [_task("t1", "7")])
             return await asyncio.wait_for(waiter, PATIENCE)
@@ -345,3 +362,43 @@ def test_a_broker_started_on_the_service_s_loop_lives_there_and_stops_from_a_thr
 async def _other_tasks() -> list[str]:
     """The tasks on the running loop besides the caller."""
     return [repr(task) for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+
+
+def test_a_process_hears_only_the_results_someone_there_waits_for(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    """Results wake-ups are routed by owner to the processes with a wait or listener
+    of that owner, until ``linger`` seconds after the last one went."""
+    here, there = pair
+    applied: list[str] = []
+    notify = there.results.notifier.notify
+
+    def recording(key: str, value: Any = None) -> None:
+        applied.append(key)
+        notify(key, value)
+
+    there.results.notifier.notify = recording  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        _from_thread(lambda: here.results.notify("bob", [_task("t1")]))
+        await asyncio.sleep(0.3)
+        assert applied == [], "a results wake-up nobody waits for came"
+        waiter = there.results.waiter("alice")
+        await _hearing(there, "alice")
+        there.results.discard("alice", waiter)
+        applied.clear()
+        _from_thread(lambda: here.results.notify("alice", [_task("t2")]))
+        _from_thread(lambda: here.results.notify("bob", [_task("t3")]))
+        await _wait_for(lambda: "alice" in applied)
+        await asyncio.sleep(0.2)
+        assert applied == ["alice"]
+        there.interests.linger = 0.0  # nobody waits now: unbound at the next sweep
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: there._connection.io.call(there.interests.sweep(), PATIENCE))
+        assert not there.interests.is_bound("results.alice")
+        applied.clear()
+        _from_thread(lambda: here.results.notify("alice", [_task("t4")]))
+        await asyncio.sleep(0.3)
+        assert applied == []
+
+    asyncio.run(scenario())

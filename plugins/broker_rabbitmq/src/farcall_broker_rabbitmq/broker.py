@@ -22,6 +22,7 @@ from farcall_broker_rabbitmq.address import DEFAULT_URL, BrokerAddress
 from farcall_broker_rabbitmq.connection import CONNECT_TIMEOUT, Connection
 from farcall_broker_rabbitmq.credentials import StreamCredentials
 from farcall_broker_rabbitmq.endpoint_queues import RabbitMQEndpointQueues
+from farcall_broker_rabbitmq.interests import Interests
 from farcall_broker_rabbitmq.management import Management
 from farcall_broker_rabbitmq.offers import RemoteOffers
 from farcall_broker_rabbitmq.peers import Peers
@@ -68,6 +69,11 @@ class RabbitMQBroker:
     def peers(self) -> Peers:
         """The other service processes this one hears on the wake-up fanout."""
         return self._fanout.peers
+
+    @property
+    def interests(self) -> Interests:
+        """The keyed wake-ups this process hears (the keys its queue is bound to)."""
+        return self._fanout.interests
 
     @property
     def offers(self) -> RemoteOffers:

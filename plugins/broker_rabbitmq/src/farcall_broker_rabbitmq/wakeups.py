@@ -1,10 +1,12 @@
-"""Wake-ups shared between service processes over a fanout exchange.
+"""Wake-ups shared between service processes over RabbitMQ.
 
 Every notification is applied to this process's notifiers at once (``Notifier``: its
-waiting claims, result waits and listeners) *and* published on the fanout exchange
-``farcall.wakeups``; each process consumes an exclusive, auto-deleted queue bound to
-it and applies the other processes' notifications to its own notifiers (its own come
-back too, and are skipped by the origin id they carry). A process that knows of no
+waiting claims, result waits and listeners) *and* published for the others; each
+process consumes an exclusive, auto-deleted queue and applies the other processes'
+notifications to its own notifiers. Who is there (``hello``, ``bye``) goes on the
+fanout exchange ``farcall.wakeups``, to every process; the keyed wake-ups (results,
+tasks, offers) go on the direct exchange ``farcall.wakeups.keyed``, only to the
+processes where someone waits for them (``interests``). A process that knows of no
 other (``peers``) publishes nothing.
 
 The messages are transient and unconfirmed: a lost wake-up costs latency, never a
@@ -41,6 +43,7 @@ from farcall_service.brokers.notifier import Notifier
 from farcall_service.storage.interface import Task
 
 from farcall_broker_rabbitmq.connection import Connection
+from farcall_broker_rabbitmq.interests import Interests
 from farcall_broker_rabbitmq.offers import (
     MAX_HANDED_CHARS,
     RemoteOffers,
@@ -54,8 +57,11 @@ from farcall_broker_rabbitmq.peers import ANNOUNCE, Peers
 
 log = logging.getLogger(__name__)
 
-#: The fanout exchange every service process of a vhost publishes its wake-ups on.
+#: The fanout exchange every service process of a vhost says who it is on (and the
+#: prefix of each process's queue).
 EXCHANGE = "farcall.wakeups"
+#: The direct exchange of the keyed wake-ups, routed by ``{channel}.{key}``.
+KEYED_EXCHANGE = "farcall.wakeups.keyed"
 #: Recorded tasks ride along with a results notification up to about this size
 #: (characters of their JSON).
 MAX_CARRIED = 64 * 1024
@@ -110,6 +116,12 @@ class Fanout:
         self.tasks = SharedTaskWakeups(Notifier(), self)
         self.results = SharedResultWakeups(Notifier(), self)
         self._exchange: AbstractExchange | None = None
+        self._keyed: AbstractExchange | None = None
+        self._queue: Any = None
+        #: The keyed wake-ups this process hears.
+        self.interests = Interests(lambda work: self._connection.io.submit(work),
+                                   self._bind, self._unbind, self._wanted, self._bound)
+        self._sweeper: asyncio.Task[None] | None = None
         #: The other processes on the fanout: with none, there is nobody to wake.
         self.peers = Peers()
         #: Their claims waiting for tasks.
@@ -133,12 +145,42 @@ class Fanout:
         queue = await channel.declare_queue(
             f"{EXCHANGE}.{self.origin}", exclusive=True, auto_delete=True)
         await queue.bind(exchange)
+        self._keyed = await channel.declare_exchange(
+            KEYED_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+        self._queue = queue
         await queue.consume(self._received, no_ack=True)
         self._direct = await self._connection.channel(publisher_confirms=True,
                                                       on_return_raises=True)
         self._exchange = exchange
         if self._announcer is None:
             self._announcer = asyncio.ensure_future(self._announce_forever())
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self.interests.sweep_forever())
+
+    async def _bind(self, key: str) -> None:
+        if self._queue is None or self._keyed is None:
+            raise RuntimeError("not declared")
+        await self._queue.bind(self._keyed, routing_key=key)
+
+    async def _unbind(self, key: str) -> None:
+        if self._queue is not None and self._keyed is not None:
+            await self._queue.unbind(self._keyed, routing_key=key)
+
+    def _wanted(self, routing_key: str) -> bool:
+        """Whether a claim, wait or listener here still waits on ``routing_key``."""
+        channel, _dot, key = routing_key.partition(".")
+        if channel == "results":
+            return (self.results.notifier.has_waiters(key)
+                    or self.results.notifier.listening(key) > 0)
+        return False  # offers: wanted while submissions come, and a while after
+
+    def _bound(self, routing_key: str) -> None:
+        """Now bound: what another process published before did not come here, so
+        whoever waits on the key looks again, in the database. With no other process
+        (a newcomer publishes only once it has heard this one), nothing was missed."""
+        channel, _dot, key = routing_key.partition(".")
+        if channel == "results" and self.peers.any():
+            self.results.notifier.notify(key, None)
 
     async def _announce_forever(self) -> None:
         """``hello`` now and every ``ANNOUNCE`` seconds (cancelled when the I/O
@@ -150,9 +192,11 @@ class Fanout:
     async def _farewell(self) -> None:
         """Stop saying ``hello`` (the loop may be the service's, which goes on) and
         say ``bye``."""
-        if self._announcer is not None:
-            self._announcer.cancel()
-            self._announcer = None
+        for task in (self._announcer, self._sweeper):
+            if task is not None:
+                task.cancel()
+        self._announcer = self._sweeper = None
+        self.interests.forget()
         if self._exchange is not None:
             await self._say("bye")
 
@@ -162,23 +206,25 @@ class Fanout:
     def _encode(self, message: dict[str, Any]) -> bytes:
         return json.dumps({"origin": self.origin, **message}, separators=(",", ":")).encode()
 
-    def publish(self, message: dict[str, Any]) -> None:
-        """Send a notification to the other processes, if any; from any thread,
-        never blocks."""
-        if self._exchange is None or not self.peers.any():
+    def publish(self, message: dict[str, Any], keyed: bool = True) -> None:
+        """Send a notification (``channel``, ``key``) to the other processes that
+        wait for it (``keyed``), or to all of them, if any; from any thread, never
+        blocks."""
+        if self._keyed is None or not self.peers.any():
             return
+        routing_key = f"{message['channel']}.{message['key']}" if keyed else ""
         with contextlib.suppress(RuntimeError):  # stopped: nobody to tell
-            self._connection.io.submit(self._publish(self._encode(message)))
+            self._connection.io.submit(self._publish(self._encode(message), routing_key))
 
-    async def _publish(self, body: bytes) -> None:
-        exchange = self._exchange
+    async def _publish(self, body: bytes, routing_key: str = "") -> None:
+        exchange = self._keyed if routing_key else self._exchange
         if exchange is None:
             return
         try:
             await exchange.publish(
                 aio_pika.Message(body, content_type="application/json",
                                  delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
-                routing_key="", mandatory=False, timeout=PUBLISH_TIMEOUT)
+                routing_key=routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT)
         except Exception as exc:  # a lost wake-up: the waits look in the database
             log.debug("a wake-up was not published: %s: %s", type(exc).__name__, exc)
 
@@ -337,6 +383,7 @@ class SharedTaskWakeups:
         taken = self.notifier.take(endpoint_id, session)
         if taken is not None or not remote or not self._fanout.peers.any():
             return taken
+        self._fanout.interests.want(f"offer.{endpoint_id}")  # hear its next offers
         found = self._fanout.offers.take(endpoint_id)
         if found is None or (session is not None and found.offer.session != session):
             return None
@@ -372,7 +419,8 @@ class SharedTaskWakeups:
 
     def notify(self, endpoint_id: str) -> None:
         self.notifier.notify(endpoint_id)
-        self._fanout.publish({"channel": "tasks", "key": endpoint_id})
+        # To every process: a claim anywhere may wait for it.
+        self._fanout.publish({"channel": "tasks", "key": endpoint_id}, keyed=False)
 
     def notifications(self, endpoint_id: str) -> int:
         """Counts the other processes' notifications too, as they arrive."""
@@ -396,7 +444,9 @@ class SharedResultWakeups:
         self._fanout = fanout
 
     def waiter(self, owner_id: str) -> asyncio.Future[Any]:
-        return self.notifier.waiter(owner_id)
+        waiter = self.notifier.waiter(owner_id)
+        self._fanout.interests.want(f"results.{owner_id}")
+        return waiter
 
     def discard(self, owner_id: str, waiter: asyncio.Future[Any]) -> None:
         self.notifier.discard(owner_id, waiter)
@@ -409,6 +459,7 @@ class SharedResultWakeups:
 
     def listen(self, owner_id: str, callback: ResultListener) -> None:
         self.notifier.listen(owner_id, callback)
+        self._fanout.interests.want(f"results.{owner_id}")
 
     def unlisten(self, owner_id: str, callback: ResultListener) -> None:
         self.notifier.unlisten(owner_id, callback)
