@@ -10,6 +10,7 @@ concurrent writers apart.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -31,7 +32,7 @@ def create_engine(url: str) -> sa.Engine:
     send back."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True, json_deserializer=loads_stored)
+        return _pinged_when_idle(sa.create_engine(url, json_deserializer=loads_stored))
     if parsed.database and parsed.database != ":memory:":
         # The database holds token hashes and everyone's code: owner-only, and so are
         # the folders farcall owns above it (a folder the user chose keeps its mode).
@@ -63,6 +64,36 @@ def create_engine(url: str) -> sa.Engine:
         # On the driver's connection: through SQLAlchemy this one statement cost as
         # much as the rest of an empty transaction.
         driver_connection(connection).execute(f"BEGIN {mode}")
+
+    return engine
+
+
+#: Seconds a pooled connection may have been idle and still be used without first
+#: asking the server whether it is there.
+IDLE_BEFORE_PING = 1.0
+
+
+def _pinged_when_idle(engine: sa.Engine) -> sa.Engine:
+    """A connection back from the pool after ``IDLE_BEFORE_PING`` seconds or more is
+    pinged first, and replaced if the server dropped it (a restart, a terminated
+    backend). One in steady use is not: a ping per transaction was a round trip to
+    the server in each, and under load each round trip waits for a core. A drop the
+    ping would not see is an error of that one transaction (the client retries it),
+    and the pool replaces every connection opened before it."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool tries another connection
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
     return engine
 
