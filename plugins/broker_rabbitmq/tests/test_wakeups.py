@@ -180,10 +180,11 @@ def test_results_too_big_to_carry_arrive_as_look_again(
     big = [_task("t1", result="x" * (70 * 1024))]
 
     async def scenario() -> None:
-        first = there.results.waiter("alice")
-        await _hearing(there, "alice")
-        assert await asyncio.wait_for(first, PATIENCE) is None  # look again, once bound
-        there.results.discard("alice", first)
+        for broker in (here, there):
+            first = broker.results.waiter("alice")
+            await _hearing(broker, "alice")
+            assert await asyncio.wait_for(first, PATIENCE) is None  # look again, once bound
+            broker.results.discard("alice", first)
         mine, theirs = here.results.waiter("alice"), there.results.waiter("alice")
         _from_thread(lambda: here.results.notify("alice", big))
         assert await asyncio.wait_for(mine, PATIENCE) == big  # in its own process: as is
