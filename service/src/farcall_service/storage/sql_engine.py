@@ -109,7 +109,7 @@ class SqlConnections:
             threading.Lock() if self._sqlite else nullcontext()
         )
         #: The hot path's statements, run on SQLite's own connection.
-        self._hot = Prepared(self.engine.dialect, direct=self._sqlite)
+        self._hot = Prepared(self.engine.dialect, direct=True)
 
     @property
     def one_writer(self) -> bool:

@@ -67,7 +67,7 @@ class TaskSql(SqlConnections):
             "user_endpoint_config": options.user_endpoint_config,
         }
         stale: set[str] = set()
-        with self._write() as conn:
+        with self._write() as conn, self._hot.pipelined(conn):
             self._make_group(conn, task_group_id, owner_id, now)
             # Tasks handed to a waiting claim are stored as claimed by its session, if
             # that session is still the endpoint's (a newer one would never ask for them).
@@ -343,7 +343,7 @@ class TaskSql(SqlConnections):
         return requeued
 
     def record_reports(self, reports: Sequence[Report]) -> list[RecordedOutcomes]:
-        with self._write() as conn:
+        with self._write() as conn, self._hot.pipelined(conn):
             usage: dict[str, list[int]] = {}
             recorded = [self._record(conn, report, usage) for report in reports]
             q.change_usage(self._hot, conn, usage)
