@@ -76,7 +76,8 @@ class Follower:
         if (channel is None or channel.closed or self._owner not in (None, owner_id)
                 or len(self._followed) + len(task_ids) > MAX_FOLLOWED):
             return {}
-        if self._owner is None:
+        listened_now = self._owner is None
+        if listened_now:
             self._owner = owner_id
             self._lc.broker.results.listen(owner_id, self._heard)
         # Listening before looking: a result that comes in between is seen by one.
@@ -92,9 +93,12 @@ class Follower:
         pending = [tid for tid in task_ids if tid not in ended]
         self._followed.update(pending)
         if pending and not self._lc.memory_decides:
-            # Another process may have recorded one between the commit and the listen
-            # above, and this memory would not know: one look in the database covers it.
-            self._later(self._look_again(pending))
+            if listened_now:
+                # Another process may have recorded one between the commit and the
+                # listen above, and this memory would not know: one look in the
+                # database covers it. Listening since before the commit, the channel
+                # heard any such result (kept early), or hears it still.
+                self._later(self._look_again(pending))
             self._heard_at = asyncio.get_running_loop().time()
             if self._recheck is None:
                 self._recheck = asyncio.get_running_loop().call_later(RECHECK, self._quiet)
