@@ -23,6 +23,7 @@ import re
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,13 +74,24 @@ class Prepared:
 
     def rows(self, conn: sa.Connection, statement: Any, params: Params) -> list[Any]:
         """The rows of a query, each with its columns as attributes."""
+        return self.query(conn, statement, params)()
+
+    def query(self, conn: sa.Connection, statement: Any,
+              params: Params) -> Callable[[], list[Any]]:
+        """Send a query now; its rows (as :meth:`rows`) when the result is called. In a
+        pipeline, queries sent before the first of them is read share a round trip."""
         lists = self._lists(statement, params)
         plan = self._plan(statement, params, lists)
         if plan is None:
-            return list(conn.execute(statement, params).all())
+            found = list(conn.execute(statement, params).all())
+            return lambda: found
         with self._translated(conn):
             cursor = driver_connection(conn).execute(
                 plan.sql, plan.arguments(_expanded(params, lists)))
+        return partial(self._read, conn, plan, cursor)
+
+    def _read(self, conn: sa.Connection, plan: _Plan, cursor: Any) -> list[Any]:
+        with self._translated(conn):
             fetched = cursor.fetchall()
         results = self._results.get(plan)
         if results is None:  # what they are may depend on the column's type on the wire
@@ -111,13 +123,19 @@ class Prepared:
 
     @contextlib.contextmanager
     def pipelined(self, conn: sa.Connection) -> Iterator[None]:
-        """Pipeline the statements run here until the end of the block (PostgreSQL;
-        elsewhere, nothing changes). Use only this object's statements inside."""
+        """Pipeline the statements run here until the end of the block, and commit
+        with the last of them if it ends without an error (PostgreSQL; elsewhere,
+        nothing changes). Use only this object's statements inside, and nothing
+        after it in the same transaction."""
         if not (self._direct and self._pipelines):
             yield
             return
-        with self._translated(conn), driver_connection(conn).pipeline():
+        driver = driver_connection(conn)
+        with self._translated(conn), driver.pipeline():
             yield
+            # In the pipeline: one round trip with what is still unanswered. The
+            # transaction SQLAlchemy began then finds nothing left to commit.
+            driver.commit()
 
     @contextlib.contextmanager
     def _translated(self, conn: sa.Connection) -> Iterator[None]:

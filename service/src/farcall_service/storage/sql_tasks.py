@@ -42,6 +42,17 @@ from farcall_service.storage.sql_catalogue import container_from_row
 from farcall_service.storage.sql_engine import SqlConnections
 
 
+def _check_quota(quota: Quota, totals: Any, adding: list[int]) -> None:
+    """Raise :class:`QuotaExceeded` if the submitter's usage ``totals`` (tasks,
+    characters) with ``adding`` is over ``quota``; it undoes the whole transaction."""
+    now_tasks, now_chars = totals
+    for which, limit, total, added in (
+            ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
+            ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
+        if limit and added and total > limit:
+            raise QuotaExceeded(which, limit, total - added, added)
+
+
 class TaskSql(SqlConnections):
     """Every task's state lives in one row; a claim or a result is one transaction."""
 
@@ -67,16 +78,28 @@ class TaskSql(SqlConnections):
             "user_endpoint_config": options.user_endpoint_config,
         }
         stale: set[str] = set()
+        adding = [len(tasks), sum(len(task.payload) for _eid, task in tasks)]
         with self._write() as conn, self._hot.pipelined(conn):
             self._make_group(conn, task_group_id, owner_id, now)
             # Tasks handed to a waiting claim are stored as claimed by its session, if
             # that session is still the endpoint's (a newer one would never ask for them).
             claimed = claimed or {}
             claimed_by: dict[str, str] = {}
-            for endpoint_id in dict.fromkeys(eid for eid, _task in tasks):
+            looks = {
+                endpoint_id: self._hot.query(
+                    conn, q.ENDPOINT_STATE_SHARED if claimed.get(endpoint_id, ("", []))[1]
+                    else q.ENDPOINT_STATE, {"endpoint_id": endpoint_id})
+                for endpoint_id in dict.fromkeys(eid for eid, _task in tasks)
+            }
+            # With no report to record (whose owners' rows come first, in order), the
+            # submitter's usage is charged with the looks: one round trip for both.
+            charged = None if reports else self._hot.query(
+                conn, q.USAGE_ADD[self.engine.dialect.name],
+                {"b_user": owner_id, "b_tasks": adding[0], "b_bytes": adding[1]})
+            for endpoint_id, look in looks.items():
                 session, task_ids = claimed.get(endpoint_id, ("", []))
-                look = q.ENDPOINT_STATE_SHARED if task_ids else q.ENDPOINT_STATE
-                state = self._hot.first(conn, look, {"endpoint_id": endpoint_id})
+                found = look()
+                state = found[0] if found else None
                 if state is None or state.deleted:
                     raise EndpointGone(endpoint_id)
                 if state.session_id == session and session:
@@ -106,8 +129,10 @@ class TaskSql(SqlConnections):
                 )
             usage: dict[str, list[int]] = {}
             recorded = [self._record(conn, report, usage) for report in reports]
-            adding = [len(tasks), sum(len(task.payload) for _eid, task in tasks)]
-            self._charge(conn, usage, owner_id, adding, quota or Quota())
+            if charged is None:
+                self._charge(conn, usage, owner_id, adding, quota or Quota())
+            else:
+                _check_quota(quota or Quota(), charged()[0], adding)
         return Submitted(stale, recorded)
 
     def _charge(self, conn: sa.Connection, usage: dict[str, list[int]], owner_id: str,
@@ -123,15 +148,11 @@ class TaskSql(SqlConnections):
         # The others' rows first, then the submitter's (its quota check): still in
         # user-id order against another transaction, which takes the same rows.
         q.change_usage(self._hot, conn, {u: c for u, c in usage.items() if u < owner_id})
-        now_tasks, now_chars = self._hot.rows(
+        totals = self._hot.rows(
             conn, q.USAGE_ADD[self.engine.dialect.name],
             {"b_user": owner_id, "b_tasks": tasks, "b_bytes": chars})[0]
         q.change_usage(self._hot, conn, {u: c for u, c in usage.items() if u > owner_id})
-        for which, limit, total, added in (
-                ("unfinished_tasks", quota.unfinished_tasks, now_tasks, adding[0]),
-                ("stored_bytes", quota.stored_bytes, now_chars, adding[1])):
-            if limit and added and total > limit:
-                raise QuotaExceeded(which, limit, total - added, added)
+        _check_quota(quota, totals, adding)
 
     def prune_finished(self, before: float, owner_id: str | None = None) -> int:
         c = t.tasks.c
