@@ -358,6 +358,7 @@ def test_a_broker_started_on_the_service_s_loop_lives_there_and_stops_from_a_thr
     finally:
         loop.call_soon_threadsafe(loop.stop)
         serving.join(PATIENCE)
+        loop.close()
 
 
 async def _other_tasks() -> list[str]:

@@ -260,6 +260,7 @@ class Connection:
         ``loop``: the service's event loop, running in another thread: the connection
         lives there (else on a thread of its own)."""
         if loop is not None:
+            self.io.stop()  # a thread's loop made in advance, never to run
             self.io = ServiceLoop(loop)
         elif self.io.stopped:  # opened again after close
             self.io = IOThread(self._name)

@@ -32,7 +32,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractExchange
 from farcall_service.brokers.interface import (
     ClaimOffer,
     Handed,
@@ -165,7 +165,10 @@ class Fanout:
         self._keyed = await channel.declare_exchange(
             KEYED_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
         self._queue = queue
-        await queue.consume(self._received, no_ack=True)
+        await self._consume(channel)
+        # After a reconnection: once aio-pika has declared the queue and its bindings
+        # again on the new channel.
+        channel.reopen_callbacks.add(self._consume)
         self._direct = await self._connection.channel(publisher_confirms=True,
                                                       on_return_raises=True)
         self._exchange = exchange
@@ -173,6 +176,15 @@ class Fanout:
             self._announcer = asyncio.ensure_future(self._announce_forever())
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self.interests.sweep_forever())
+
+    async def _consume(self, channel: Any) -> None:
+        """Consume this process's queue on the AMQP channel itself: aio-pika's consumer
+        makes an object and a task of its own for every message."""
+        underlay = await channel.get_underlay_channel()
+        await underlay.basic_consume(self._queue.name, self._delivered, no_ack=True)
+
+    async def _delivered(self, message: aiormq.abc.DeliveredMessage) -> None:
+        await self._received(message.body)
 
     async def _bind(self, key: str) -> None:
         if self._queue is None or self._keyed is None:
@@ -283,9 +295,9 @@ class Fanout:
     def on_unclaimed(self, handler: UnclaimedHandler) -> None:
         self._unclaimed = (asyncio.get_running_loop(), handler)
 
-    async def _received(self, message: AbstractIncomingMessage) -> None:
+    async def _received(self, body: bytes) -> None:
         try:
-            notification = json.loads(message.body)
+            notification = json.loads(body)
             origin, channel = str(notification["origin"]), notification["channel"]
             if origin == self.origin:
                 return
