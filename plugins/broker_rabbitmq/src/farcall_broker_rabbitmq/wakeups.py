@@ -108,13 +108,14 @@ async def _publish(channel: Any, body: bytes, exchange: str, routing_key: str,
                    mandatory: bool = False) -> Any:
     """Publish a transient JSON message on aio-pika ``channel``'s AMQP channel: without
     aio-pika's ``Message``, whose making was a third of a wake-up's cost. Returns the
-    confirmation on a confirmed channel (one returned unroutable raises there)."""
+    confirmation on a confirmed channel (one returned unroutable raises there); on
+    another, returns once the message is queued for the socket, not written."""
     underlay = await channel.get_underlay_channel()
     return await underlay.basic_publish(
         body, exchange=exchange, routing_key=routing_key, mandatory=mandatory,
         properties=aiormq.spec.Basic.Properties(content_type="application/json",
                                                 delivery_mode=1),
-        timeout=PUBLISH_TIMEOUT)
+        timeout=PUBLISH_TIMEOUT, wait=mandatory)
 
 
 def decode_tasks(carried: list[list[Any]] | None) -> list[Task] | None:
