@@ -88,7 +88,10 @@ def test_a_submission_hands_tasks_to_a_claim_waiting_in_the_other_process(
         handed = _handed("t1", "t2")
         delivered = here.tasks.hand(taken, handed)
         assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
-        assert there.tasks.withdraw(woken)  # taken before: the tasks are on their way
+        # RabbitMQ has the hand; once the claim's process has read it, the offer is
+        # taken there, and the claim's withdrawal finds its tasks on their way.
+        await _until(lambda: not there.tasks.offering("ep"))
+        assert there.tasks.withdraw(woken)
         arrived: Handed = await asyncio.wait_for(woken, PATIENCE)
         assert (arrived.tasks, arrived.owner_id, arrived.task_group_id, arrived.created_at) == (
             handed.tasks, "alice", "group", 1234.5)
