@@ -3,11 +3,12 @@
 Every notification is applied to this process's notifiers at once (``Notifier``: its
 waiting claims, result waits and listeners) *and* published for the others; each
 process consumes an exclusive, auto-deleted queue and applies the other processes'
-notifications to its own notifiers. Who is there (``hello``, ``bye``) goes on the
-fanout exchange ``farcall.wakeups``, to every process; the keyed wake-ups (results,
-tasks, offers) go on the direct exchange ``farcall.wakeups.keyed``, only to the
-processes where someone waits for them (``interests``). A process that knows of no
-other (``peers``) publishes nothing.
+notifications to its own notifiers. Who is there (``hello``, ``bye``) and "tasks are
+queued for this endpoint" go on the fanout exchange ``farcall.wakeups``, to every
+process; results and claims' offers go on the direct exchange
+``farcall.wakeups.keyed``, only to the processes where someone waits for them
+(``interests``), never back to their sender. A process that knows of no other
+(``peers``) publishes nothing.
 
 The messages are transient and unconfirmed: a lost wake-up costs latency, never a
 task, because claims and result waits time out and look in the database. A results
@@ -154,8 +155,9 @@ class Fanout:
         self._unclaimed: tuple[asyncio.AbstractEventLoop, UnclaimedHandler] | None = None
 
     async def declare(self) -> None:
-        """Declare the exchange and this process's queue, and consume it (on the I/O
-        loop); the robust connection declares them again after a reconnection."""
+        """Declare the exchanges and this process's queue, and consume it (on the
+        connection's loop); the robust connection declares them again after a
+        reconnection."""
         channel = await self._connection.channel(publisher_confirms=False)
         self._channel = channel
         exchange = await channel.declare_exchange(
@@ -387,8 +389,7 @@ class Fanout:
         """Say ``bye`` (so the others stop waking this process at once), then stop."""
         with contextlib.suppress(Exception):
             self._connection.io.call(self._farewell(), BYE_TIMEOUT)
-        self._exchange = None
-        self._direct = None
+        self._exchange = self._keyed = self._channel = self._direct = None
         for ticket in list(self._awaiting):
             self._word(ticket, None)
         for ticket in list(self._replies):

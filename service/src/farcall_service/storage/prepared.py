@@ -35,7 +35,7 @@ _NAMED = re.compile(r"%\((\w+)\)s")
 Params = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per statement: compared by identity
 class _Plan:
     sql: str
     names: tuple[str, ...]
