@@ -199,7 +199,8 @@ def test_a_user_signs_in_and_reads_a_traceback(dev: Dev, browser: Any,
     browser.get(f"{dev.url}/dashboard/functions")
     _by_id(browser, "q").send_keys("zero")
     _by_id(browser, "search").click()
-    _on(browser, "/dashboard/functions")
+    # The search's page, not the one it replaces (same path, same element ids).
+    WebDriverWait(browser, 30).until(lambda b: "q=zero" in b.current_url)
     found = _by_id(browser, "functions").text
     assert "divide" in found and "square" not in found and "100%" in found
     _shot(browser, tmp_path, "functions")
