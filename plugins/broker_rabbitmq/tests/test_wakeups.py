@@ -173,6 +173,37 @@ def test_a_results_notification_reaches_the_other_processs_listener_with_equal_t
     asyncio.run(scenario())
 
 
+def test_a_batch_of_results_reaches_the_other_process_carried_in_several_messages(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    """Over ``MAX_CARRIED`` together, small results still ride along, split: a
+    listener elsewhere gets every task and never a "look again" (which made every
+    channel following a batch read back every task it follows)."""
+    from farcall_broker_rabbitmq.wakeups import MAX_CARRIED, OVERHEAD
+
+    here, there = pair
+    done = [_task(f"t{n}", result="r" * 100) for n in range(3 * MAX_CARRIED // OVERHEAD)]
+
+    async def scenario() -> None:
+        heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
+        there.results.listen("alice", heard.put_nowait)
+        await _hearing(there, "alice")
+        while not heard.empty():  # told to look again once it heard alice's results
+            assert heard.get_nowait() is None
+        _from_thread(lambda: here.results.notify("alice", done))
+        got: list[Task] = []
+        messages = 0
+        while len(got) < len(done):
+            tasks = await asyncio.wait_for(heard.get(), PATIENCE)
+            assert tasks is not None, "a batch of small results came as 'look again'"
+            got.extend(tasks)
+            messages += 1
+        assert got == done and messages > 1
+        there.results.unlisten("alice", heard.put_nowait)
+
+    asyncio.run(scenario())
+
+
 def test_results_too_big_to_carry_arrive_as_look_again(
     pair: tuple[RabbitMQBroker, RabbitMQBroker],
 ) -> None:

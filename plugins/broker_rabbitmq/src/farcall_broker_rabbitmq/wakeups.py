@@ -12,8 +12,9 @@ process; results and claims' offers go on the direct exchange
 
 The messages are transient and unconfirmed: a lost wake-up costs latency, never a
 task, because claims and result waits time out and look in the database. A results
-notification carries the recorded tasks when they are small, so a listener elsewhere
-need not read them back; otherwise None, "look again, in the database".
+notification carries the recorded tasks, in as many messages as it takes (``carried``),
+so a listener elsewhere need not read them back; a task too big to carry goes as None,
+"look again, in the database".
 
 A claim's offer (``offer``/``take``/``hand``/``withdraw``) is published too, and a
 submission in another process may take it and hand the claim its tasks through the
@@ -86,23 +87,39 @@ FIELDS = tuple(field.name for field in dataclasses.fields(Task))
 OVERHEAD = 400
 
 
-def encode_tasks(tasks: list[Task] | None) -> list[list[Any]] | None:
-    """The tasks as JSON values, or None when there are none or they are too big.
+def carried(tasks: list[Task] | None) -> list[list[list[Any]] | None]:
+    """The ``tasks`` values of the results notifications that tell ``tasks``: as many
+    as it takes to keep each under ``MAX_CARRIED``, and one None ("look again, in the
+    database") for the tasks too big to ride alone (or for ``tasks`` None).
 
-    The size is reckoned from the strings, not by encoding: this runs for every
-    results wake-up, and the encoding was a tenth of a busy process's time.
+    A batch's report goes in several messages rather than as one "look again", which
+    made every channel that follows the batch read back every task it still follows,
+    at every report. The size is reckoned from the strings, not by encoding: this runs
+    for every results wake-up, and the encoding was a tenth of a busy process's time.
     """
     if tasks is None:
-        return None
-    size = 2
-    for task in tasks:  # stop at the first that does not fit: a batch may be huge
-        size += (OVERHEAD + len(task.result or "") + len(task.exception or "")
-                 + len(task.exception_data or ""))
+        return [None]
+    messages: list[list[list[Any]] | None] = []
+    current: list[list[Any]] = []
+    size, too_big = 2, False
+    for task in tasks:
+        cost = (OVERHEAD + len(task.result or "") + len(task.exception or "")
+                + len(task.exception_data or ""))
         if task.details:
-            size += len(json.dumps(task.details, separators=(",", ":")))
-        if size > MAX_CARRIED:
-            return None
-    return [[getattr(task, name) for name in FIELDS] for task in tasks]
+            cost += len(json.dumps(task.details, separators=(",", ":")))
+        if cost + 2 > MAX_CARRIED:
+            too_big = True
+            continue
+        if size + cost > MAX_CARRIED:
+            messages.append(current)
+            current, size = [], 2
+        current.append([getattr(task, name) for name in FIELDS])
+        size += cost
+    if current or not messages and not too_big:
+        messages.append(current)
+    if too_big:
+        messages.append(None)
+    return messages
 
 
 async def _publish(channel: Any, body: bytes, exchange: str, routing_key: str,
@@ -494,8 +511,8 @@ class SharedResultWakeups:
     def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
         self.notifier.notify(owner_id, tasks)
         if self._fanout.peers.any():  # else the tasks' encoding is wasted
-            self._fanout.publish(
-                {"channel": "results", "key": owner_id, "tasks": encode_tasks(tasks)})
+            for values in carried(tasks):
+                self._fanout.publish({"channel": "results", "key": owner_id, "tasks": values})
 
     def listen(self, owner_id: str, callback: ResultListener) -> None:
         self.notifier.listen(owner_id, callback)
