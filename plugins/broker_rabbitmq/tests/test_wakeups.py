@@ -108,11 +108,25 @@ async def _wait_for(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _hearing(broker: RabbitMQBroker, owner: str) -> None:
-    """Until ``broker`` hears the others' results of ``owner`` (its queue is bound to
-    them, for a waiter or listener registered there), and has said "look again"."""
+async def _waited_on(broker: RabbitMQBroker, owner: str) -> None:
+    """What a first wait for ``owner``'s results in ``broker`` sees: its queue is
+    bound to the others' results of ``owner``, then the wait is told "look again"."""
+    first = broker.results.waiter(owner)
+    await _wait_for(lambda: broker.interests.is_bound(f"results.{owner}"))
+    assert await asyncio.wait_for(first, PATIENCE) is None
+    broker.results.discard(owner, first)
+
+
+async def _listening(broker: RabbitMQBroker, owner: str) -> asyncio.Queue[list[Task] | None]:
+    """What ``broker``'s listener of ``owner``'s results hears from now on, once the
+    others' results of ``owner`` come there (and the "look again" that says so)."""
+    heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
+    broker.results.listen(owner, heard.put_nowait)
     await _wait_for(lambda: broker.interests.is_bound(f"results.{owner}"))
     await asyncio.sleep(0.05)
+    while not heard.empty():
+        assert heard.get_nowait() is None
+    return heard
 
 
 def _task(task_id: str, result: str = "42") -> Task:
@@ -156,11 +170,7 @@ def test_a_results_notification_reaches_the_other_processs_listener_with_equal_t
     done = [_task("t1"), _task("t2", result="x" * 100)]
 
     async def scenario() -> None:
-        heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
-        there.results.listen("alice", heard.put_nowait)
-        await _hearing(there, "alice")
-        while not heard.empty():  # told to look again once it heard alice's results
-            assert heard.get_nowait() is None
+        heard = await _listening(there, "alice")
         wait = there.results.waiter("alice")
         _from_thread(lambda: here.results.notify("alice", done))
         assert await asyncio.wait_for(wait, PATIENCE) == done
@@ -185,11 +195,7 @@ def test_a_batch_of_results_reaches_the_other_process_carried_in_several_message
     done = [_task(f"t{n}", result="r" * 100) for n in range(3 * MAX_CARRIED // OVERHEAD)]
 
     async def scenario() -> None:
-        heard: asyncio.Queue[list[Task] | None] = asyncio.Queue()
-        there.results.listen("alice", heard.put_nowait)
-        await _hearing(there, "alice")
-        while not heard.empty():  # told to look again once it heard alice's results
-            assert heard.get_nowait() is None
+        heard = await _listening(there, "alice")
         _from_thread(lambda: here.results.notify("alice", done))
         got: list[Task] = []
         messages = 0
@@ -212,10 +218,7 @@ def test_results_too_big_to_carry_arrive_as_look_again(
 
     async def scenario() -> None:
         for broker in (here, there):
-            first = broker.results.waiter("alice")
-            await _hearing(broker, "alice")
-            assert await asyncio.wait_for(first, PATIENCE) is None  # look again, once bound
-            broker.results.discard("alice", first)
+            await _waited_on(broker, "alice")
         mine, theirs = here.results.waiter("alice"), there.results.waiter("alice")
         _from_thread(lambda: here.results.notify("alice", big))
         assert await asyncio.wait_for(mine, PATIENCE) == big  # in its own process: as is
@@ -370,9 +373,7 @@ def test_a_broker_started_on_the_service_s_loop_lives_there_and_stops_from_a_thr
         _until(lambda: here.peers.any() and there.peers.any(), "the brokers never met")
 
         async def woken() -> Any:
-            first = here.results.waiter("alice")
-            await _hearing(here, "alice")
-            here.results.discard("alice", first)
+            await _waited_on(here, "alice")
             waiter = here.results.waiter("alice")
             there.results.notify("alice", [_task("t1", "7")])
             return await asyncio.wait_for(waiter, PATIENCE)
@@ -416,9 +417,7 @@ def test_a_process_hears_only_the_results_someone_there_waits_for(
         _from_thread(lambda: here.results.notify("bob", [_task("t1")]))
         await asyncio.sleep(0.3)
         assert applied == [], "a results wake-up nobody waits for came"
-        waiter = there.results.waiter("alice")
-        await _hearing(there, "alice")
-        there.results.discard("alice", waiter)
+        await _waited_on(there, "alice")
         applied.clear()
         _from_thread(lambda: here.results.notify("alice", [_task("t2")]))
         _from_thread(lambda: here.results.notify("bob", [_task("t3")]))
