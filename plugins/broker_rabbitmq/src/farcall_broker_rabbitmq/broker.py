@@ -77,7 +77,7 @@ class RabbitMQBroker:
 
     @property
     def offers(self) -> RemoteOffers:
-        """The claims waiting in the other processes, as heard on the fanout."""
+        """The claims waiting in the other processes, as their offers came."""
         return self._fanout.offers
 
     @property

@@ -1,10 +1,11 @@
 """Claims waiting in other service processes, and the tasks handed to them.
 
-A claim that waits for work offers itself in its own process (``Notifier.offer``) and,
-through the ``farcall.wakeups`` fanout, to the others: an ``offer`` message names the
-endpoint, the session, how many tasks it takes and how long it may still wait. Each
-process keeps the latest offer of each other process per endpoint
-(:class:`RemoteOffers`) until it expires, is taken, or that process says ``bye``.
+A claim that waits for work offers itself in its own process (``Notifier.offer``) and
+to the others that submit to its endpoint (``farcall.wakeups.keyed``, ``interests``):
+an ``offer`` message names the endpoint, the session, how many tasks it takes and how
+long it may still wait. Each process keeps the latest offer of each other process per
+endpoint (:class:`RemoteOffers`) until it expires, is taken, or that process says
+``bye``.
 
 A submission that finds no claim waiting in its own process takes a remote offer and
 sends the tasks to the claim's process in a ``hand`` message, straight to that

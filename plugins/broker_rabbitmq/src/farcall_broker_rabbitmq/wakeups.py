@@ -136,8 +136,8 @@ async def _publish(channel: Any, body: bytes, exchange: str, routing_key: str,
         timeout=PUBLISH_TIMEOUT, wait=mandatory)
 
 
-def decode_tasks(carried: list[list[Any]] | None) -> list[Task] | None:
-    return None if carried is None else [Task(*values) for values in carried]
+def decode_tasks(values: list[list[Any]] | None) -> list[Task] | None:
+    return None if values is None else [Task(*fields) for fields in values]
 
 
 class Fanout:
