@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from farcall_testkit.dev import free_port, start_dev, stop_dev
+from farcall_testkit.dev import start_dev, stop_dev
+from farcall_testkit.service import free_port
 
 
 def client_script(script: str, home) -> str:

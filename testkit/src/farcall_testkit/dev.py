@@ -13,8 +13,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["free_port", "running_dev", "start_dev", "stop_dev"]
-
 from farcall_testkit.service import FARCALL, free_port
 
 #: Seconds ``farcall dev`` gets to start its service and endpoint.
