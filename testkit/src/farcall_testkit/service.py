@@ -13,6 +13,7 @@ import collections
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -170,10 +171,34 @@ def assert_error(answer: Any, status: int, code: str | None = None) -> dict[str,
 FARCALL = [sys.executable, "-c", "from farcall.cli import main; main()"]
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux's default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port outside the ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is an ephemeral one: between this call
+    and the server's own bind, any outgoing connection (to PostgreSQL, RabbitMQ, another
+    test's service) may take it as its local port. Ports below that range are never
+    given to outgoing connections, so only another listener can take one.
+    """
+    ephemeral = _ephemeral_ports()
+    pool = [port for port in range(20000, 65536) if port not in ephemeral]
+    for _ in range(200):
+        port = random.choice(pool)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found outside the ephemeral range")
 
 
 def service_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
