@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from farcall_broker_rabbitmq import wakeups
 from farcall_broker_rabbitmq.broker import RabbitMQBroker
 from farcall_broker_rabbitmq.offers import MAX_HANDED_CHARS
 from farcall_service.brokers.interface import ClaimOffer, Handed, Taken
@@ -100,6 +101,49 @@ def test_a_submission_hands_tasks_to_a_claim_waiting_in_the_other_process(
         assert await _outcome(arrived.committed) is True
         assert await _outcome(reply) is True  # the claim's process gave them to the claim
         there.tasks.discard("ep", woken)
+
+    asyncio.run(scenario())
+
+
+def test_the_word_that_a_hand_reached_its_claim_rides_with_the_claim_s_next_offer(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here, there = pair
+    monkeypatch.setattr(wakeups, "TAKEN_RIDES", 60.0)  # alone, it would come too late
+
+    async def scenario() -> None:
+        woken, taken = await _offer_taken(here, there)
+        delivered = here.tasks.hand(taken, _handed("t1"))
+        assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
+        arrived: Handed = await asyncio.wait_for(woken, PATIENCE)
+        reply = here.tasks.committed(taken, True)
+        assert await _outcome(arrived.committed) is True
+        await asyncio.sleep(0.2)
+        assert reply is not None and not reply.done()  # the word waits for an offer
+        # The endpoint claims again: its offer carries the word.
+        again = there.tasks.waiter("ep")
+        there.tasks.offer(again, ClaimOffer("s1", 4, 30.0))
+        assert await _outcome(reply) is True
+        assert here.offers.offered("ep")
+        there.tasks.discard("ep", again)
+
+    asyncio.run(scenario())
+
+
+def test_a_process_that_stops_sends_the_words_still_waiting_for_an_offer(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here, there = pair
+    monkeypatch.setattr(wakeups, "TAKEN_RIDES", 60.0)
+
+    async def scenario() -> None:
+        woken, taken = await _offer_taken(here, there)
+        delivered = here.tasks.hand(taken, _handed("t1"))
+        assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
+        await asyncio.wait_for(woken, PATIENCE)
+        await asyncio.get_running_loop().run_in_executor(None, there.stop)
+        # Given to the claim: not "not delivered", which would release the tasks.
+        assert await _outcome(here.tasks.committed(taken, True)) is True
 
     asyncio.run(scenario())
 

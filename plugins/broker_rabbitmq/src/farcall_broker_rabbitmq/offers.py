@@ -12,8 +12,10 @@ sends the tasks to the claim's process in a ``hand`` message, straight to that
 process's queue (mandatory, confirmed), before it commits them as claimed by the
 session: the endpoint starts on them while the commit is on its way, as with a claim
 in the same process. The claim's process answers ``taken`` (given to the claim, or
-not); a ``committed`` message follows once the submission committed or failed, and
-the claim's process records the endpoint's results only after it.
+not); a "yes" rides with the endpoint's next offer, published anyway when the
+endpoint claims again (``wakeups.TAKEN_RIDES``). A ``committed`` message follows once
+the submission committed or failed, and the claim's process records the endpoint's
+results only after it.
 
 An offer may be taken twice (by two processes, or by one just as the claim was
 answered otherwise). Tasks that did not reach the claim are stored as claimed by a

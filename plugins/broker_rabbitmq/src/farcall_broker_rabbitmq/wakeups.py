@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -78,6 +79,9 @@ COMMIT_WORD_TIMEOUT = 10.0
 #: Seconds a handing submission waits, after its commit, for the claim's process to
 #: say it gave the tasks to the claim; without that word it releases them itself.
 TAKEN_WORD_TIMEOUT = 5.0
+#: Seconds the word that a hand reached its claim waits for the claim's next offer, to
+#: ride in the same message: an endpoint with room claims again at once.
+TAKEN_RIDES = 0.05
 
 
 #: A ``Task``'s fields, in order: a carried task is the list of their values.
@@ -169,6 +173,9 @@ class Fanout:
         #: Ticket -> whether a hand-off sent from here reached its claim (the
         #: ``taken`` word of the claim's process).
         self._replies: dict[str, concurrent.futures.Future[bool]] = {}
+        #: Endpoint -> the ``taken`` words (origin, ticket) waiting for its next offer.
+        self._riding: dict[str, list[tuple[str, str]]] = {}
+        self._riding_lock = threading.Lock()
         self._unclaimed: tuple[asyncio.AbstractEventLoop, UnclaimedHandler] | None = None
 
     async def declare(self) -> None:
@@ -246,6 +253,9 @@ class Fanout:
                 task.cancel()
         self._announcer = self._sweeper = None
         self.interests.forget()
+        for endpoint_id in list(self._riding):
+            for origin, ticket in self.riders(endpoint_id):
+                await self._tell(origin, self._encode(_taken(ticket, True)))
         if self._exchange is not None:
             await self._say("bye")
 
@@ -342,6 +352,8 @@ class Fanout:
                 self.results.notifier.notify(key, decode_tasks(notification.get("tasks")))
             elif channel == "offer":
                 self.offers.heard(origin, *decode_offer(notification))
+                for ticket in notification.get("taken", ()):
+                    self.reply(str(ticket), True)  # a ticket of another process's: none here
             elif channel == "hand":
                 self._handed(notification)
         except Exception as exc:  # a malformed message must not stop the consumer
@@ -363,8 +375,32 @@ class Fanout:
             loop, handler = self._unclaimed
             with contextlib.suppress(RuntimeError):  # stopped: the sender releases them
                 loop.call_soon_threadsafe(handler, endpoint_id, session, handed)
-        self.tell(str(message["origin"]), {"channel": "taken", "ticket": ticket,
-                                           "delivered": taken is not None})
+        origin = str(message["origin"])
+        if taken is None:
+            self.tell(origin, _taken(ticket, False))
+            return
+        with self._riding_lock:
+            self._riding.setdefault(endpoint_id, []).append((origin, ticket))
+        asyncio.get_running_loop().call_later(TAKEN_RIDES, self._taken_alone, endpoint_id,
+                                              ticket)
+
+    def riders(self, endpoint_id: str) -> list[tuple[str, str]]:
+        """Remove and return the ``taken`` words waiting for ``endpoint_id``'s next
+        offer; from any thread."""
+        with self._riding_lock:
+            return self._riding.pop(endpoint_id, [])
+
+    def _taken_alone(self, endpoint_id: str, ticket: str) -> None:
+        """No offer came to carry the word of hand ``ticket``: it goes alone."""
+        with self._riding_lock:
+            waiting = self._riding.get(endpoint_id, [])
+            found = [rider for rider in waiting if rider[1] == ticket]
+            for rider in found:
+                waiting.remove(rider)
+            if not waiting:
+                self._riding.pop(endpoint_id, None)
+        for origin, _ticket in found:
+            self.tell(origin, _taken(ticket, True))
 
     def expect_reply(self, ticket: str) -> concurrent.futures.Future[bool]:
         """Whether the hand-off ``ticket`` reached its claim, once its process says."""
@@ -433,7 +469,13 @@ class SharedTaskWakeups:
         self.notifier.offer(waiter, offer)
         endpoint_id = self.notifier.key_of(waiter)
         if endpoint_id is not None:
-            self._fanout.publish(encode_offer(endpoint_id, offer))
+            message = encode_offer(endpoint_id, offer)
+            # The submissions whose hands reached the endpoint's last claims hear it
+            # here: they submit to it, so they hear its offers (``take``).
+            riders = self._fanout.riders(endpoint_id)
+            if riders:
+                message["taken"] = [ticket for _origin, ticket in riders]
+            self._fanout.publish(message)
 
     def take(self, endpoint_id: str, session: str | None = None,
              remote: bool = False) -> Taken | None:
@@ -523,3 +565,8 @@ class SharedResultWakeups:
 
     def listening(self, owner_id: str) -> int:
         return self.notifier.listening(owner_id)
+
+
+def _taken(ticket: str, delivered: bool) -> dict[str, Any]:
+    """The word that hand ``ticket`` reached its claim, or did not."""
+    return {"channel": "taken", "ticket": ticket, "delivered": delivered}
