@@ -183,6 +183,50 @@ def test_a_results_notification_reaches_the_other_processs_listener_with_equal_t
     asyncio.run(scenario())
 
 
+def test_results_settled_after_they_were_told_ride_with_the_owner_s_next_notification(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Told before their commit, then settled: the waits here hear them again at once
+    (a wait that began in between), the other processes with the next notification."""
+    from farcall_broker_rabbitmq import wakeups
+
+    monkeypatch.setattr(wakeups, "SETTLED_RIDES", 60.0)  # alone, they would come too late
+    here, there = pair
+    told, settled, later = _task("t1"), _task("t1", result="43"), _task("t2")
+
+    async def scenario() -> None:
+        heard = await _listening(there, "alice")
+        await _waited_on(here, "alice")
+        _from_thread(lambda: here.results.notify("alice", [told]))
+        assert await asyncio.wait_for(heard.get(), PATIENCE) == [told]
+        mine = here.results.waiter("alice")
+        _from_thread(lambda: here.results.notify_settled("alice", [settled]))
+        assert await asyncio.wait_for(mine, PATIENCE) == [settled]
+        here.results.discard("alice", mine)
+        await asyncio.sleep(0.2)
+        assert heard.empty()
+        _from_thread(lambda: here.results.notify("alice", [later]))
+        assert await asyncio.wait_for(heard.get(), PATIENCE) == [later, settled]
+        there.results.unlisten("alice", heard.put_nowait)
+
+    asyncio.run(scenario())
+
+
+def test_results_settled_with_no_notification_after_them_reach_the_others_alone(
+    pair: tuple[RabbitMQBroker, RabbitMQBroker],
+) -> None:
+    here, there = pair
+    settled = _task("t1")
+
+    async def scenario() -> None:
+        heard = await _listening(there, "alice")
+        _from_thread(lambda: here.results.notify_settled("alice", [settled]))
+        assert await asyncio.wait_for(heard.get(), PATIENCE) == [settled]
+        there.results.unlisten("alice", heard.put_nowait)
+
+    asyncio.run(scenario())
+
+
 def test_a_batch_of_results_reaches_the_other_process_carried_in_several_messages(
     pair: tuple[RabbitMQBroker, RabbitMQBroker],
 ) -> None:

@@ -128,20 +128,26 @@ def settle(lc: TaskLifecycle, item: Pending, outcome: RecordedOutcomes | BaseExc
                         "ended or were gone; waits on them had been told before the "
                         "commit", item.report.endpoint_id, len(refused))
         lc.memory.finished(outcome.finished)  # before the wake-up
-        wake_owners(lc, outcome.finished)
+        told = {task.id for task in item.told}
+        wake_owners(lc, [task for task in outcome.finished if task.id not in told])
+        wake_owners(lc, [task for task in outcome.finished if task.id in told], settled=True)
         if outcome.streamed:
             lc.outbox_filled()
     with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
         item.done.get_loop().call_soon_threadsafe(_resolve, item.done, outcome)
 
 
-def wake_owners(lc: TaskLifecycle, tasks: list[Task]) -> None:
-    """Tell the owners' waits and followers (the broker's ``results``)."""
+def wake_owners(lc: TaskLifecycle, tasks: list[Task], settled: bool = False) -> None:
+    """Tell the owners' waits and followers (the broker's ``results``). ``settled``:
+    told before their commit, committed now (``ResultWakeups.notify_settled``, where
+    the broker has it)."""
     by_owner: dict[str, list[Task]] = {}
     for task in tasks:
         by_owner.setdefault(task.owner_id, []).append(task)
+    results = lc.broker.results
+    notify = getattr(results, "notify_settled", results.notify) if settled else results.notify
     for owner, owned in by_owner.items():
-        lc.broker.results.notify(owner, owned)  # answers their SDKs' waits
+        notify(owner, owned)  # answers their SDKs' waits
 
 
 def _resolve(done: asyncio.Future[RecordedOutcomes],

@@ -31,6 +31,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -82,6 +83,9 @@ TAKEN_WORD_TIMEOUT = 5.0
 #: Seconds the word that a hand reached its claim waits for the claim's next offer, to
 #: ride in the same message: an endpoint with room claims again at once.
 TAKEN_RIDES = 0.05
+#: Seconds a results notification of tasks told before their commit, sent again once
+#: it is through, waits to ride with the owner's next notification to the others.
+SETTLED_RIDES = 0.05
 
 
 #: A ``Task``'s fields, in order: a carried task is the list of their values.
@@ -427,9 +431,14 @@ class Fanout:
     def reply_by(self, ticket: str, timeout: float) -> None:
         """No reply to hand-off ``ticket`` within ``timeout`` seconds counts as "not
         delivered"; from any thread."""
-        with contextlib.suppress(RuntimeError):  # stopped: nobody awaits it
-            self._connection.io.loop.call_soon_threadsafe(
-                self._connection.io.loop.call_later, timeout, self.reply, ticket, False)
+        self.later(timeout, self.reply, ticket, False)
+
+    def later(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args)`` on the connection's loop in ``delay`` seconds;
+        from any thread (not at all once stopped)."""
+        loop = self._connection.io.loop
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(loop.call_later, delay, callback, *args)
 
     def _word(self, ticket: str, ok: bool | None) -> None:
         """The handing submission committed (True), failed (False), or said nothing
@@ -541,6 +550,9 @@ class SharedResultWakeups:
     def __init__(self, notifier: Notifier, fanout: Fanout) -> None:
         self.notifier = notifier
         self._fanout = fanout
+        #: Owner -> tasks settled here that wait to ride to the others.
+        self._settled: dict[str, list[Task]] = {}
+        self._settled_lock = threading.Lock()
 
     def waiter(self, owner_id: str) -> asyncio.Future[Any]:
         waiter = self.notifier.waiter(owner_id)
@@ -552,6 +564,36 @@ class SharedResultWakeups:
 
     def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
         self.notifier.notify(owner_id, tasks)
+        settled = self._take_settled(owner_id)
+        if tasks is not None:
+            tasks = tasks + settled
+        self._publish(owner_id, tasks)  # None: the others look, and find those committed
+
+    def notify_settled(self, owner_id: str, tasks: list[Task]) -> None:
+        """``tasks`` told before their commit (with :meth:`notify`), committed now.
+        Here at once; to the other processes with the owner's next notification, or
+        alone after ``SETTLED_RIDES``: there they only serve a wait that began between
+        the two, and a round trip's next result is usually on its way by then."""
+        self.notifier.notify(owner_id, tasks)
+        if not self._fanout.peers.any():
+            return
+        with self._settled_lock:
+            held = self._settled.setdefault(owner_id, [])
+            first = not held
+            held.extend(tasks)
+        if first:
+            self._fanout.later(SETTLED_RIDES, self._settled_alone, owner_id)
+
+    def _take_settled(self, owner_id: str) -> list[Task]:
+        with self._settled_lock:
+            return self._settled.pop(owner_id, [])
+
+    def _settled_alone(self, owner_id: str) -> None:
+        settled = self._take_settled(owner_id)
+        if settled:
+            self._publish(owner_id, settled)
+
+    def _publish(self, owner_id: str, tasks: list[Task] | None) -> None:
         if self._fanout.peers.any():  # else the tasks' encoding is wasted
             for values in carried(tasks):
                 self._fanout.publish({"channel": "results", "key": owner_id, "tasks": values})

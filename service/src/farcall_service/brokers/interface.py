@@ -172,7 +172,13 @@ class TaskWakeups(Protocol):
 
 
 class ResultWakeups(Protocol):
-    """Moving results to whoever waits for them. Keys are owner (user) ids."""
+    """Moving results to whoever waits for them. Keys are owner (user) ids.
+
+    A broker of several processes may also have ``notify_settled(owner_id, tasks)``,
+    which the service calls instead of :meth:`notify` for tasks told before their
+    commit, once it is through: their waits have heard them already, so another
+    process may hear them late, with the owner's next notification.
+    """
 
     def waiter(self, owner_id: str) -> asyncio.Future[Any]:
         """A future resolved with the next notification of ``owner_id``'s results;
