@@ -29,7 +29,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +58,7 @@ from farcall_broker_rabbitmq.offers import (
     handed_chars,
 )
 from farcall_broker_rabbitmq.peers import ANNOUNCE, Peers
+from farcall_broker_rabbitmq.riding import Riding
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,8 @@ class Fanout:
         #: Ticket -> whether a hand-off sent from here reached its claim (the
         #: ``taken`` word of the claim's process).
         self._replies: dict[str, concurrent.futures.Future[bool]] = {}
-        #: Endpoint -> the ``taken`` words (origin, ticket) waiting for its next offer.
-        self._riding: dict[str, list[tuple[str, str]]] = {}
-        self._riding_lock = threading.Lock()
+        #: Per endpoint, the ``taken`` words (origin, ticket) for its next offer.
+        self.taken_words: Riding[tuple[str, str]] = Riding(self.later, self._taken_alone)
         self._unclaimed: tuple[asyncio.AbstractEventLoop, UnclaimedHandler] | None = None
 
     async def declare(self) -> None:
@@ -257,8 +256,8 @@ class Fanout:
                 task.cancel()
         self._announcer = self._sweeper = None
         self.interests.forget()
-        for endpoint_id in list(self._riding):
-            for origin, ticket in self.riders(endpoint_id):
+        for words in self.taken_words.take_all().values():
+            for origin, ticket in words:
                 await self._tell(origin, self._encode(_taken(ticket, True)))
         if self._exchange is not None:
             await self._say("bye")
@@ -383,27 +382,11 @@ class Fanout:
         if taken is None:
             self.tell(origin, _taken(ticket, False))
             return
-        with self._riding_lock:
-            self._riding.setdefault(endpoint_id, []).append((origin, ticket))
-        asyncio.get_running_loop().call_later(TAKEN_RIDES, self._taken_alone, endpoint_id,
-                                              ticket)
+        self.taken_words.hold(endpoint_id, (origin, ticket), TAKEN_RIDES)
 
-    def riders(self, endpoint_id: str) -> list[tuple[str, str]]:
-        """Remove and return the ``taken`` words waiting for ``endpoint_id``'s next
-        offer; from any thread."""
-        with self._riding_lock:
-            return self._riding.pop(endpoint_id, [])
-
-    def _taken_alone(self, endpoint_id: str, ticket: str) -> None:
-        """No offer came to carry the word of hand ``ticket``: it goes alone."""
-        with self._riding_lock:
-            waiting = self._riding.get(endpoint_id, [])
-            found = [rider for rider in waiting if rider[1] == ticket]
-            for rider in found:
-                waiting.remove(rider)
-            if not waiting:
-                self._riding.pop(endpoint_id, None)
-        for origin, _ticket in found:
+    def _taken_alone(self, _endpoint_id: str, words: list[tuple[str, str]]) -> None:
+        """No offer of the endpoint came to carry these words: they go alone."""
+        for origin, ticket in words:
             self.tell(origin, _taken(ticket, True))
 
     def expect_reply(self, ticket: str) -> concurrent.futures.Future[bool]:
@@ -481,7 +464,7 @@ class SharedTaskWakeups:
             message = encode_offer(endpoint_id, offer)
             # The submissions whose hands reached the endpoint's last claims hear it
             # here: they submit to it, so they hear its offers (``take``).
-            riders = self._fanout.riders(endpoint_id)
+            riders = self._fanout.taken_words.take(endpoint_id)
             if riders:
                 message["taken"] = [ticket for _origin, ticket in riders]
             self._fanout.publish(message)
@@ -550,9 +533,8 @@ class SharedResultWakeups:
     def __init__(self, notifier: Notifier, fanout: Fanout) -> None:
         self.notifier = notifier
         self._fanout = fanout
-        #: Owner -> tasks settled here that wait to ride to the others.
-        self._settled: dict[str, list[Task]] = {}
-        self._settled_lock = threading.Lock()
+        #: Per owner, tasks settled here that wait to ride to the others.
+        self._settled: Riding[Task] = Riding(fanout.later, self._publish)
 
     def waiter(self, owner_id: str) -> asyncio.Future[Any]:
         waiter = self.notifier.waiter(owner_id)
@@ -564,7 +546,7 @@ class SharedResultWakeups:
 
     def notify(self, owner_id: str, tasks: list[Task] | None = None) -> None:
         self.notifier.notify(owner_id, tasks)
-        settled = self._take_settled(owner_id)
+        settled = self._settled.take(owner_id)
         if tasks is not None:
             tasks = tasks + settled
         self._publish(owner_id, tasks)  # None: the others look, and find those committed
@@ -575,23 +557,9 @@ class SharedResultWakeups:
         alone after ``SETTLED_RIDES``: there they only serve a wait that began between
         the two, and a round trip's next result is usually on its way by then."""
         self.notifier.notify(owner_id, tasks)
-        if not self._fanout.peers.any():
-            return
-        with self._settled_lock:
-            held = self._settled.setdefault(owner_id, [])
-            first = not held
-            held.extend(tasks)
-        if first:
-            self._fanout.later(SETTLED_RIDES, self._settled_alone, owner_id)
-
-    def _take_settled(self, owner_id: str) -> list[Task]:
-        with self._settled_lock:
-            return self._settled.pop(owner_id, [])
-
-    def _settled_alone(self, owner_id: str) -> None:
-        settled = self._take_settled(owner_id)
-        if settled:
-            self._publish(owner_id, settled)
+        if self._fanout.peers.any():
+            for task in tasks:
+                self._settled.hold(owner_id, task, SETTLED_RIDES)
 
     def _publish(self, owner_id: str, tasks: list[Task] | None) -> None:
         if self._fanout.peers.any():  # else the tasks' encoding is wasted
