@@ -277,6 +277,28 @@ def test_reports_keep_last_seen_within_a_second_without_writing_it_each_time(
         store.close()
 
 
+def test_a_stream_of_reports_keeps_last_seen_within_a_second_of_each(
+        database_url: str) -> None:
+    store = open_store(database_url)
+    assert isinstance(store, SqlStore)
+    try:
+        user, now = seed(store)
+        times = [now + 0.13 * n for n in range(1, 40)]
+        tasks = [("e" * 8, NewTask(str(uuid.uuid4()), "f" * 8, "p")) for _ in times]
+        store.submit(user.id, str(uuid.uuid4()), tasks, TaskOptions(), now)
+        ids = [task.id for task in store.claim("e" * 8, "s", len(times), now)]
+        seen = []
+        for task_id, at in zip(ids, times, strict=True):
+            store.record_reports([Report("e" * 8, "s", [Outcome(task_id, "success", "r")], at)])
+            endpoint = store.get_endpoint("e" * 8)
+            assert endpoint is not None and endpoint.last_seen is not None
+            assert at - endpoint.last_seen <= 1.0, f"last_seen lags the report at {at - now:.2f}"
+            seen.append(endpoint.last_seen)
+        assert len(set(seen)) <= len(times) // 3  # rewritten now and then, not each time
+    finally:
+        store.close()
+
+
 def test_upgrade_counts_each_owner_s_usage_from_the_tasks(tmp_path: Path) -> None:
     """The quotas' counters start from what a database made before them holds."""
     from farcall_service.storage.migrate import upgrade

@@ -53,6 +53,10 @@ def _check_quota(quota: Quota, totals: Any, adding: list[int]) -> None:
             raise QuotaExceeded(which, limit, total - added, added)
 
 
+#: Endpoints whose last touch a store remembers at most.
+SEEN_KEPT = 10_000
+
+
 class TaskSql(SqlConnections):
     """Every task's state lives in one row; a claim or a result is one transaction."""
 
@@ -60,6 +64,8 @@ class TaskSql(SqlConnections):
         super().__init__(url)
         #: One outbox drain at a time on SQLite (``drain_outbox``).
         self._drain_lock = threading.Lock()
+        #: Endpoint -> when a report here last brought its ``last_seen`` up to date.
+        self._seen: dict[str, float] = {}
 
     def submit(
         self,
@@ -377,8 +383,7 @@ class TaskSql(SqlConnections):
         recorded: list[str] = []
         duplicates: list[str] = []
         rejected: list[str] = []
-        self._hot.run(conn, q.TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now,
-                                               "b_stale": now - q.SEEN_GRANULARITY})
+        self._touch(conn, endpoint_id, now)
         # One look at every reported task, then one executemany: a batch of results
         # costs two statements, not one per task. The write lock (and FOR UPDATE
         # where the database has it) keeps the look valid until the commit.
@@ -424,6 +429,20 @@ class TaskSql(SqlConnections):
             for o in fresh
         ]
         return RecordedOutcomes(recorded, duplicates, rejected, finished, bool(streamed))
+
+    def _touch(self, conn: sa.Connection, endpoint_id: str, now: float) -> None:
+        """Keep the endpoint's ``last_seen`` within ``SEEN_GRANULARITY`` of its latest
+        report: rewritten when older than half of it, and not even looked at when
+        this process did so less than half of it ago. The statement was one of a
+        report's few, and the row would not have changed anyway."""
+        half = q.SEEN_GRANULARITY / 2
+        if now - self._seen.get(endpoint_id, -half) < half:
+            return
+        if len(self._seen) >= SEEN_KEPT:
+            self._seen.clear()
+        self._seen[endpoint_id] = now
+        self._hot.run(conn, q.TOUCH_ENDPOINT, {"b_endpoint_id": endpoint_id, "b_now": now,
+                                               "b_stale": now - half})
 
     # -- cancellation ---------------------------------------------------------------
 
