@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from farcall_service.storage.prepared import Prepared
 
 #: Seconds ``last_seen`` may lag a report: an endpoint that reports all the time
-#: then rewrites its row once a second, not in every transaction of results.
+#: then has its row rewritten twice a second, not in every transaction of results
+#: (``TaskSql._touch``).
 SEEN_GRANULARITY = 1.0
 
 _b = sa.bindparam
