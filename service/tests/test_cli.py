@@ -166,3 +166,22 @@ def test_ctrl_c_stops_the_service_cleanly(tmp_path: Path) -> None:
     log = service.log()
     assert "Application shutdown complete" in log
     assert "Aborted" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("command", [["user", "list"], ["start", "--port", "1"]])
+def test_a_missing_postgresql_driver_says_what_to_install(tmp_path: Path,
+                                                         command: list[str]) -> None:
+    """Without psycopg (``farcall-service[postgresql]`` brings it), an admin command and
+    ``server start`` say so in one line, not in a traceback."""
+    blocked = ("import sys; sys.modules['psycopg'] = None; "  # as if it were not installed
+               "from farcall.cli import main; main()")
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, "server", *command,
+         "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
+        env={"FARCALL_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: the database driver of postgresql+psycopg:// URLs is not installed "
+        "(psycopg): pip install 'farcall-service[postgresql]'")
+    assert "Traceback" not in done.stderr

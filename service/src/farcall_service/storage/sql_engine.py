@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from farcall.errors import PluginError
 from farcall.private_files import in_farcall_home, private_dir, private_sqlite
 from sqlalchemy.engine import make_url
 
@@ -26,13 +27,25 @@ from farcall_service.storage.prepared import Prepared, driver_connection
 _WRITE = "farcall_write"
 
 
+def missing_driver(drivername: str, exc: ImportError) -> str:
+    """What to install for a database URL whose driver cannot be imported."""
+    hint = ("pip install 'farcall-service[postgresql]'"
+            if drivername.startswith("postgresql") else f"install the module {exc.name!r}")
+    return (f"the database driver of {drivername}:// URLs is not installed "
+            f"({exc.name or exc}): {hint}")
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url``, with SQLite set up for durability and concurrent writers.
     JSON columns are read through ``loads_stored``, so no stored value is too deep to
     send back."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return _pinged_when_idle(sa.create_engine(url, json_deserializer=loads_stored))
+        try:
+            engine = sa.create_engine(url, json_deserializer=loads_stored)
+        except ImportError as exc:
+            raise PluginError(missing_driver(parsed.drivername, exc)) from None
+        return _pinged_when_idle(engine)
     if parsed.database and parsed.database != ":memory:":
         # The database holds token hashes and everyone's code: owner-only, and so are
         # the folders farcall owns above it (a folder the user chose keeps its mode).
