@@ -63,6 +63,15 @@ async def _offer_taken(here: RabbitMQBroker, there: RabbitMQBroker,
     return woken, await _until(lambda: here.tasks.take("ep", remote=True))
 
 
+async def _given_to_claim(here: RabbitMQBroker, there: RabbitMQBroker,
+                          ) -> tuple[Handed, Taken]:
+    """A task handed by ``here`` to a claim waiting in ``there``, and given to it."""
+    woken, taken = await _offer_taken(here, there)
+    delivered = here.tasks.hand(taken, _handed("t1"))
+    assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
+    return await asyncio.wait_for(woken, PATIENCE), taken
+
+
 async def _outcome(future: concurrent.futures.Future[Any] | None) -> Any:
     assert future is not None
     return await asyncio.wait_for(asyncio.wrap_future(future), PATIENCE)
@@ -112,10 +121,7 @@ def test_the_word_that_a_hand_reached_its_claim_rides_with_the_claim_s_next_offe
     monkeypatch.setattr(wakeups, "TAKEN_RIDES", 60.0)  # alone, it would come too late
 
     async def scenario() -> None:
-        woken, taken = await _offer_taken(here, there)
-        delivered = here.tasks.hand(taken, _handed("t1"))
-        assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
-        arrived: Handed = await asyncio.wait_for(woken, PATIENCE)
+        arrived, taken = await _given_to_claim(here, there)
         reply = here.tasks.committed(taken, True)
         assert await _outcome(arrived.committed) is True
         await asyncio.sleep(0.2)
@@ -137,10 +143,7 @@ def test_a_process_that_stops_sends_the_words_still_waiting_for_an_offer(
     monkeypatch.setattr(wakeups, "TAKEN_RIDES", 60.0)
 
     async def scenario() -> None:
-        woken, taken = await _offer_taken(here, there)
-        delivered = here.tasks.hand(taken, _handed("t1"))
-        assert delivered is not None and await asyncio.wait_for(delivered, PATIENCE)
-        await asyncio.wait_for(woken, PATIENCE)
+        _arrived, taken = await _given_to_claim(here, there)
         await asyncio.get_running_loop().run_in_executor(None, there.stop)
         # Given to the claim: not "not delivered", which would release the tasks.
         assert await _outcome(here.tasks.committed(taken, True)) is True
