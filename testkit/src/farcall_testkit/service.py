@@ -185,7 +185,7 @@ def free_port() -> int:
 
     A port the kernel hands out for ``bind(0)`` is an ephemeral one: between this call
     and the server's own bind, any outgoing connection (to PostgreSQL, RabbitMQ, another
-    test's service) may take it as its local port. Ports below that range are never
+    test's service) may take it as its local port. Ports outside that range are never
     given to outgoing connections, so only another listener can take one.
     """
     ephemeral = _ephemeral_ports()
