@@ -12,7 +12,7 @@ it, or goes alone once its delay is over.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -33,8 +33,11 @@ class Riding(Generic[T]):
         self._holds = 0
         self._lock = threading.Lock()
 
-    def hold(self, key: str, item: T, delay: float) -> None:
-        """Keep ``item`` for ``key``'s next message; alone after ``delay`` seconds."""
+    def hold(self, key: str, items: Iterable[T], delay: float) -> None:
+        """Keep ``items`` for ``key``'s next message; alone after ``delay`` seconds."""
+        items = list(items)
+        if not items:
+            return
         with self._lock:
             entry = self._held.get(key)
             if entry is None:
@@ -43,7 +46,7 @@ class Riding(Generic[T]):
                 first = entry[0]
             else:
                 first = 0
-            entry[1].append(item)
+            entry[1].extend(items)
         if first:
             self._later(delay, self._over, key, first)
 

@@ -382,7 +382,7 @@ class Fanout:
         if taken is None:
             self.tell(origin, _taken(ticket, False))
             return
-        self.taken_words.hold(endpoint_id, (origin, ticket), TAKEN_RIDES)
+        self.taken_words.hold(endpoint_id, [(origin, ticket)], TAKEN_RIDES)
 
     def _taken_alone(self, _endpoint_id: str, words: list[tuple[str, str]]) -> None:
         """No offer of the endpoint came to carry these words: they go alone."""
@@ -558,8 +558,7 @@ class SharedResultWakeups:
         the two, and a round trip's next result is usually on its way by then."""
         self.notifier.notify(owner_id, tasks)
         if self._fanout.peers.any():
-            for task in tasks:
-                self._settled.hold(owner_id, task, SETTLED_RIDES)
+            self._settled.hold(owner_id, tasks, SETTLED_RIDES)
 
     def _publish(self, owner_id: str, tasks: list[Task] | None) -> None:
         if self._fanout.peers.any():  # else the tasks' encoding is wasted
