@@ -133,9 +133,10 @@ class Prepared:
         driver = driver_connection(conn)
         with self._translated(conn), driver.pipeline():
             yield
-            # In the pipeline: one round trip with what is still unanswered. The
-            # transaction SQLAlchemy began then finds nothing left to commit.
-            driver.commit()
+            # Queued, not ``driver.commit()``, which syncs and then the pipeline's end
+            # syncs again: one round trip for what is still unanswered and the commit.
+            # The transaction SQLAlchemy began then finds nothing left to commit.
+            driver.execute("COMMIT")
 
     @contextlib.contextmanager
     def _translated(self, conn: sa.Connection) -> Iterator[None]:
