@@ -42,6 +42,15 @@ def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def logs(stack: ScaledStack, *endpoints: EndpointProcess) -> str:
+    """The ends of the service processes' and ``endpoints``' logs, for a failure's
+    message: CI keeps nothing else of a run, and a late result's cause is in them."""
+    parts = [f"--- service process {i} ---\n{service.log()}"
+             for i, service in enumerate(stack.services)]
+    parts += [f"--- endpoint {endpoint.name} ---\n{endpoint.log()}" for endpoint in endpoints]
+    return "\n".join(parts)
+
+
 def register(api: Api, fn: Callable[..., Any], **extra: Any) -> str:
     """Register ``fn`` as source text, so workers need nothing of the test modules."""
     body = {"function_name": fn.__name__, "function_code": inspect.getsource(fn),

@@ -196,13 +196,17 @@ async def _record_when_visible(lc: TaskLifecycle, report: Report,
     before the commit. Refusing would cost the task a requeue and a second run; a
     forged or stale id costs only this report's answer a wait.
     """
-    delay = 0.002
+    delay, started = 0.002, time.monotonic()
     while True:
         refused = set(recorded.rejected)
         now = time.time()
         young = [o for o in report.outcomes
                  if o.task_id in refused and _age(o.task_id, now) < COMMIT_WINDOW]
         if not young:
+            if delay > 0.002:  # it waited: rare, and what a late result comes from
+                log.info("results of endpoint %s recorded %.3f s late (%d still refused): "
+                         "their tasks were not visible here yet", report.endpoint_id,
+                         time.monotonic() - started, len(recorded.rejected))
             return recorded
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)
