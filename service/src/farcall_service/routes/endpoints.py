@@ -35,6 +35,13 @@ class Role(str, Enum):
     any = "any"
 
 
+#: The registration of an official endpoint (AMQP task queues) on a service without a
+#: broker: documented, so clients and the fuzz tests know it for an answer, not a fault.
+NO_BROKER: dict[int | str, dict[str, Any]] = {
+    501: {"description": "An official endpoint's registration, and the service runs without "
+                         "a message broker."}}
+
+
 def _save(
     endpoint_id: str, body: EndpointRegistration, who: Identity, ctx: ServiceContext
 ) -> dict[str, Any]:
@@ -123,7 +130,8 @@ def _same_core(body: EndpointRegistration, who: Identity, ctx: ServiceContext) -
     return None
 
 
-@router.post("/v3/endpoints", summary="Register an endpoint")
+@router.post("/v3/endpoints", summary="Register an endpoint",
+             responses=NO_BROKER)
 def register_endpoint(
     body: EndpointRegistration,
     who: Who,
@@ -132,7 +140,8 @@ def register_endpoint(
     return _register(body, who, ctx)
 
 
-@router.post("/v2/endpoints", summary="Register an endpoint (v2 route)")
+@router.post("/v2/endpoints", summary="Register an endpoint (v2 route)",
+             responses=NO_BROKER)
 def register_endpoint_v2(
     body: EndpointRegistration,
     who: Who,
@@ -141,7 +150,8 @@ def register_endpoint_v2(
     return _register(body, who, ctx)
 
 
-@router.put("/v3/endpoints/{endpoint_id}", summary="Register or update an endpoint by id")
+@router.put("/v3/endpoints/{endpoint_id}", summary="Register or update an endpoint by id",
+            responses=NO_BROKER)
 def update_endpoint(
     endpoint_id: uuid.UUID,
     body: EndpointRegistration,
