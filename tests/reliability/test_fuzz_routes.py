@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import reliability_kit as kit
-import requests
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -34,7 +33,7 @@ def test_fuzz_every_route_then_serve(tmp_path: Path) -> None:
         api = stack.api()
         fn = kit.register(api, kit.plus_one)
         schema = schemathesis.openapi.from_url(f"{stack.url}/openapi.json")
-        may_not = _documented_501(requests.get(f"{stack.url}/openapi.json", timeout=30).json())
+        may_not = _documented_501(schema.raw_schema)
         assert ("POST", "/v3/endpoints") in may_not  # an official endpoint, without a broker
         operations = [result.ok() for result in schema.get_all_operations()]
         failures: list[str] = []
